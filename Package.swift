@@ -1,0 +1,43 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// Modules are split by how heavy their dependencies are:
+//  - DewpointCore, DewpointSignal, DewpointDecode, DewpointPipeline: pure Swift, no C library.
+//  - DewpointConfig: YAML (Yams) → the typed model of DewpointCore.
+//  - dewpoint: the thin command-line executable.
+let strict: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "dewpoint",
+    products: [
+        .executable(name: "dewpoint", targets: ["dewpoint"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        .target(name: "DewpointCore", swiftSettings: strict),
+        .target(name: "DewpointSignal", swiftSettings: strict),
+        .target(name: "DewpointDecode", dependencies: ["DewpointCore"], swiftSettings: strict),
+        .target(name: "DewpointConfig",
+                dependencies: ["DewpointCore", "DewpointDecode", .product(name: "Yams", package: "Yams")],
+                swiftSettings: strict),
+        .target(name: "DewpointPipeline",
+                dependencies: ["DewpointCore", "DewpointSignal", "DewpointDecode"],
+                swiftSettings: strict),
+        .executableTarget(name: "dewpoint",
+                          dependencies: ["DewpointCore", "DewpointConfig", "DewpointPipeline", "DewpointDecode",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          swiftSettings: strict),
+        .testTarget(name: "DewpointDecodeTests", dependencies: ["DewpointDecode", "DewpointCore"], swiftSettings: strict),
+        .testTarget(name: "DewpointSignalTests", dependencies: ["DewpointSignal"], swiftSettings: strict),
+        .testTarget(name: "DewpointConfigTests", dependencies: ["DewpointConfig", "DewpointCore"], swiftSettings: strict),
+        .testTarget(name: "DewpointPipelineTests",
+                    dependencies: ["DewpointPipeline", "DewpointConfig", "DewpointCore", "DewpointDecode"],
+                    swiftSettings: strict),
+    ]
+)
