@@ -1,0 +1,81 @@
+import DewpointCore
+import Yams
+
+/// Reads the agent file (`dewpoint.yaml`). Every key is documented in `docs/configuration.md`.
+enum AgentLoader {
+    static let topKeys = ["agent", "devices", "log_level", "spool", "input", "upstream", "queue", "defaults"]
+    static let brokerKeys = ["host", "port", "client_id", "username", "password_file", "password_env", "tls",
+                             "mqtt_version", "keepalive", "password"]
+
+    static func load(_ root: Node, reader r: YAMLReader) -> AgentSpec? {
+        guard let m = r.mapping(root, "", allowed: topKeys) else { return nil }
+        let before = r.diagnostics.count
+        var a = AgentSpec(agentId: "")
+        if let n = r.required(m, "agent", "", in: root), let s = r.string(n, "agent") {
+            if s.isEmpty || s.contains("/") || s.contains("+") || s.contains("#") {
+                r.error(n, "agent", "expected an id without '/', '+' or '#' (it is a topic level), found '\(s)'")
+            }
+            a.agentId = s
+        }
+        if let n = m["devices"], let s = r.string(n.value, "devices") { a.devicesDir = s }
+        if let n = m["log_level"], let v = r.choice(n.value, "log_level", LogLevel.self) { a.logLevel = v }
+        if let n = m["spool"]?.value, let sm = r.mapping(n, "spool", allowed: ["dir", "max_bytes"]) {
+            if let d = sm["dir"], let s = r.string(d.value, "spool.dir") { a.spool.dir = s }
+            if let d = sm["max_bytes"], let v = r.bytes(d.value, "spool.max_bytes") {
+                if v < 1 << 16 { r.error(d.value, "spool.max_bytes", "expected at least 64KiB, found \(v) bytes") } else { a.spool.maxBytes = v }
+            }
+        }
+        if let n = m["input"]?.value, let b = broker(n, "input", extra: [], r) { a.input = b.0 }
+        if let n = m["upstream"]?.value, let (b, um) = broker(n, "upstream", extra: ["topic_prefix", "qos", "max_inflight"], r) {
+            a.upstream.broker = b
+            if let v = um["topic_prefix"], let s = r.string(v.value, "upstream.topic_prefix") { a.upstream.topicPrefix = s }
+            if let v = um["qos"], let q = r.int(v.value, "upstream.qos", in: 0...2) { a.upstream.qos = q }
+            if let v = um["max_inflight"], let q = r.int(v.value, "upstream.max_inflight", in: 1...65535) { a.upstream.maxInflight = q }
+        }
+        if let n = m["queue"]?.value, let qm = r.mapping(n, "queue", allowed: ["capacity", "overflow"]) {
+            if let v = qm["capacity"], let c = r.int(v.value, "queue.capacity", in: 1...10_000_000) { a.queue.capacity = c }
+            if let v = qm["overflow"], let p = r.choice(v.value, "queue.overflow", OverflowPolicy.self) { a.queue.overflow = p }
+        }
+        if let n = m["defaults"]?.value, let dm = r.mapping(n, "defaults", allowed: ["window", "lateness"]) {
+            if let v = dm["window"], let d = r.durationMs(v.value, "defaults.window") {
+                if d <= 0 { r.error(v.value, "defaults.window", "expected a duration above 0") } else { a.defaultWindow.lengthMs = d }
+            }
+            if let v = dm["lateness"], let d = r.durationMs(v.value, "defaults.lateness") { a.defaultWindow.latenessMs = d }
+        }
+        return r.diagnostics.count == before ? a : nil
+    }
+
+    static func broker(_ node: Node, _ path: String, extra: [String], _ r: YAMLReader) -> (BrokerSpec, [String: (key: Node, value: Node)])? {
+        guard let m = r.mapping(node, path, allowed: brokerKeys + extra) else { return nil }
+        var b = BrokerSpec()
+        if let v = m["password"] {
+            r.error(v.key, "\(path).password", "passwords are never read from the YAML; use password_file or password_env")
+        }
+        if let v = m["host"], let s = r.string(v.value, "\(path).host") { b.host = s }
+        if let v = m["port"], let p = r.int(v.value, "\(path).port", in: 1...65535) { b.port = p }
+        if let v = m["client_id"], let s = r.string(v.value, "\(path).client_id") { b.clientId = s }
+        if let v = m["username"], let s = r.string(v.value, "\(path).username") { b.username = s }
+        if let v = m["password_file"], let s = r.string(v.value, "\(path).password_file") { b.passwordFile = s }
+        if let v = m["password_env"], let s = r.string(v.value, "\(path).password_env") { b.passwordEnv = s }
+        if let v = m["keepalive"], let s = r.durationMs(v.value, "\(path).keepalive") { b.keepaliveS = Int(max(5, s / 1000)) }
+        if let v = m["mqtt_version"], let s = r.string(v.value, "\(path).mqtt_version") {
+            switch s {
+            case "3.1.1", "4": b.mqttVersion = 4
+            case "5", "5.0": b.mqttVersion = 5
+            default: r.error(v.value, "\(path).mqtt_version", "expected 3.1.1 or 5, found '\(s)'")
+            }
+        }
+        if let v = m["tls"]?.value, let tm = r.mapping(v, "\(path).tls", allowed: ["ca_file", "cert_file", "key_file"]) {
+            if let ca = r.required(tm, "ca_file", "\(path).tls", in: v), let s = r.string(ca, "\(path).tls.ca_file") {
+                var t = TLSSpec(caFile: s)
+                t.certFile = tm["cert_file"].flatMap { r.string($0.value, "\(path).tls.cert_file") }
+                t.keyFile = tm["key_file"].flatMap { r.string($0.value, "\(path).tls.key_file") }
+                if (t.certFile == nil) != (t.keyFile == nil) {
+                    r.error(v, "\(path).tls", "cert_file and key_file go together")
+                }
+                b.tls = t
+            }
+        }
+        return (b, m)
+    }
+}

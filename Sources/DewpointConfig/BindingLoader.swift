@@ -1,0 +1,208 @@
+import DewpointCore
+import DewpointDecode
+import Yams
+
+/// Reads one device binding (`devices/*.yaml`). Every key is documented in `docs/configuration.md`.
+enum BindingLoader {
+    static let topKeys = ["device", "description", "transport", "mqtt", "serial", "capture", "framing", "decoder",
+                          "timestamp", "channels", "window", "output"]
+
+    static func load(_ root: Node, reader r: YAMLReader, defaults: WindowSpec) -> BindingSpec? {
+        guard let m = r.mapping(root, "", allowed: topKeys) else { return nil }
+        let startErrors = r.diagnostics.count
+
+        // device: the name used in records and topics.
+        var name = ""
+        if let n = r.required(m, "device", "", in: root), let s = r.string(n, "device") {
+            if s.isEmpty || s.utf8.contains(where: { !($0 == 0x2D || $0 == 0x2E || $0 == 0x5F || ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7A)) }) {
+                r.error(n, "device", "expected a name of letters, digits, '-', '_' or '.', found '\(s)'")
+            }
+            name = s
+        }
+
+        // transport: mqtt | serial | capture | file, with its own section.
+        var transport = TransportSpec.file
+        if let tn = r.required(m, "transport", "", in: root),
+           let kind = r.choice(tn, "transport", TransportKind.self) {
+            for other in TransportKind.allCases where other != kind && other != .file {
+                if let extra = m[other.rawValue] {
+                    r.error(extra.key, other.rawValue, "this section belongs to transport '\(other.rawValue)', but transport is '\(kind.rawValue)'")
+                }
+            }
+            switch kind {
+            case .mqtt:
+                if let sec = r.required(m, "mqtt", "", in: root) { transport = mqtt(sec, r) ?? .file }
+            case .serial:
+                if let sec = r.required(m, "serial", "", in: root) { transport = serial(sec, r) ?? .file }
+            case .capture:
+                if let sec = r.required(m, "capture", "", in: root) { transport = capture(sec, r) ?? .file }
+            case .file:
+                transport = .file
+            }
+        }
+
+        // framing: how bytes become frames (serial, TCP). MQTT messages and datagrams are frames.
+        var framing = FramingSpec.none
+        if let fn = m["framing"]?.value, let fm = r.mapping(fn, "framing", allowed: ["kind", "max_length"]) {
+            let kind = fm["kind"].flatMap { r.choice($0.value, "framing.kind", FramingKind.self) } ?? .line
+            let maxLen = fm["max_length"].flatMap { r.int($0.value, "framing.max_length", in: 1...(1 << 20)) } ?? 4096
+            framing = kind == .none ? .none : .line(maxLength: maxLen)
+        } else if case .serial = transport {
+            framing = .line(maxLength: 4096)
+        }
+
+        // decoder: json | csv | value, or {kind: csv, separator: ";", quote: "'"}.
+        var decoder = DecoderSpec.json
+        if let dn = r.required(m, "decoder", "", in: root) {
+            if case .mapping = dn, let dm = r.mapping(dn, "decoder", allowed: ["kind", "separator", "quote"]) {
+                let kind = r.required(dm, "kind", "decoder", in: dn).flatMap { r.choice($0, "decoder.kind", DecoderKind.self) } ?? .json
+                decoder = decoderSpec(kind, dm, r)
+            } else if let kind = r.choice(dn, "decoder", DecoderKind.self) {
+                decoder = decoderSpec(kind, [:], r)
+            }
+        }
+
+        // timestamp: where a sample's time comes from.
+        var timestamp = TimestampSpec()
+        if let tn = m["timestamp"]?.value, let tm = r.mapping(tn, "timestamp", allowed: ["pointer", "column", "format"]) {
+            let format = tm["format"].flatMap { r.choice($0.value, "timestamp.format", TimestampSpec.Format.self) } ?? .epochMs
+            if let p = tm["pointer"] {
+                if decoder != .json { r.error(p.key, "timestamp.pointer", "a JSON pointer needs decoder json, but decoder is '\(decoder.kindName)'") }
+                if let s = r.string(p.value, "timestamp.pointer") {
+                    checkPointer(s, p.value, "timestamp.pointer", r)
+                    timestamp = TimestampSpec(source: .jsonPointer(s), format: format)
+                }
+            } else if let c = tm["column"] {
+                if case .csv = decoder {} else { r.error(c.key, "timestamp.column", "a column needs decoder csv, but decoder is '\(decoder.kindName)'") }
+                if let col = r.int(c.value, "timestamp.column", in: 0...1023) { timestamp = TimestampSpec(source: .csvColumn(col), format: format) }
+            } else {
+                timestamp = TimestampSpec(source: .arrival, format: format)
+            }
+        }
+
+        // channels: a list, each with a name, a unit, and where its value is.
+        var channels: [ChannelSpec] = []
+        if let cn = r.required(m, "channels", "", in: root) {
+            if case .sequence(let seq) = cn {
+                if seq.isEmpty { r.error(cn, "channels", "expected at least one channel, found an empty list") }
+                var seen: [String: Node] = [:]
+                for (i, item) in seq.enumerated() {
+                    guard let c = ChannelLoader.load(item, "channels[\(i)]", decoder: decoder, reader: r) else { continue }
+                    if let prev = seen[c.name] {
+                        r.error(item, "channels[\(i)].name", "duplicate channel '\(c.name)' (first defined at line \(prev.mark?.line ?? 0))")
+                    }
+                    seen[c.name] = item
+                    channels.append(c)
+                }
+            } else {
+                r.error(cn, "channels", "expected a list of channels, found \(YAMLReader.describe(cn))")
+            }
+        }
+
+        let arrays = channels.compactMap { c -> BinaryField? in
+            if case .binary(let f) = c.locator, f.count > 1 { return f } else { return nil }
+        }
+        if let a = arrays.first, arrays.contains(where: { $0.count != a.count || $0.sampleRateHz != a.sampleRateHz }) {
+            r.error(m["channels"]?.value, "channels", "array channels of one binding must share count and sample_rate")
+        }
+        if case .mqtt(let mq) = transport, mq.topic.levelIndex(named: "channel") != nil, decoder != .value {
+            r.error(m["mqtt"]?.value, "mqtt.topic", "a '+channel' topic level needs decoder value (one number per message)")
+        }
+
+        // window: tumbling event-time windows.
+        var window = defaults
+        if let wn = m["window"]?.value, let wm = r.mapping(wn, "window", allowed: ["length", "lateness"]) {
+            if let l = wm["length"] {
+                if let v = r.durationMs(l.value, "window.length") {
+                    if v <= 0 { r.error(l.value, "window.length", "expected a duration above 0, found \(v)ms") } else { window.lengthMs = v }
+                }
+            }
+            if let l = wm["lateness"], let v = r.durationMs(l.value, "window.lateness") { window.latenessMs = v }
+        }
+
+        var output = OutputSpec()
+        if let on = m["output"]?.value, let om = r.mapping(on, "output", allowed: ["summaries", "alerts"]) {
+            if let v = om["summaries"] { output.summaries = r.bool(v.value, "output.summaries") ?? true }
+            if let v = om["alerts"] { output.alerts = r.bool(v.value, "output.alerts") ?? true }
+        }
+
+        guard r.diagnostics.count == startErrors else { return nil }
+        return BindingSpec(name: name, file: r.file, transport: transport, framing: framing, decoder: decoder,
+                           timestamp: timestamp, channels: channels, window: window, output: output)
+    }
+
+    enum TransportKind: String, CaseIterable { case mqtt, serial, capture, file }
+    enum FramingKind: String, CaseIterable { case none, line }
+    enum DecoderKind: String, CaseIterable { case json, csv, value, binary }
+
+    static func decoderSpec(_ kind: DecoderKind, _ dm: [String: (key: Node, value: Node)], _ r: YAMLReader) -> DecoderSpec {
+        switch kind {
+        case .json, .value, .binary:
+            for k in ["separator", "quote"] {
+                if let e = dm[k] { r.error(e.key, "decoder.\(k)", "only the csv decoder takes '\(k)'") }
+            }
+            return kind == .json ? .json : kind == .value ? .value : .binary
+        case .csv:
+            func oneByte(_ key: String, _ def: UInt8) -> UInt8 {
+                guard let e = dm[key], let s = r.string(e.value, "decoder.\(key)") else { return def }
+                guard s.utf8.count == 1 else {
+                    r.error(e.value, "decoder.\(key)", "expected a single ASCII character, found '\(s)'")
+                    return def
+                }
+                return s.utf8.first!
+            }
+            return .csv(separator: oneByte("separator", UInt8(ascii: ",")), quote: oneByte("quote", UInt8(ascii: "\"")))
+        }
+    }
+
+    static func checkPointer(_ s: String, _ node: Node, _ path: String, _ r: YAMLReader) {
+        do { _ = try JSONPointer(s) } catch {
+            r.error(node, path, "expected a JSON pointer (RFC 6901) such as /temp or /readings/0/v, found '\(s)': \(error)")
+        }
+    }
+
+    static func mqtt(_ node: Node, _ r: YAMLReader) -> TransportSpec? {
+        guard let m = r.mapping(node, "mqtt", allowed: ["topic", "qos"]) else { return nil }
+        var qos = 1
+        if let q = m["qos"] { qos = r.int(q.value, "mqtt.qos", in: 0...2) ?? 1 }
+        guard let tn = r.required(m, "topic", "mqtt", in: node), let t = r.string(tn, "mqtt.topic") else { return nil }
+        do {
+            let f = try TopicFilter(t)
+            for case .single(let n?) in f.levels where n != "device" && n != "channel" {
+                r.error(tn, "mqtt.topic", "a named level must be '+device' or '+channel', found '+\(n)'")
+            }
+            return .mqtt(MQTTSourceSpec(topic: f, qos: qos))
+        } catch {
+            r.error(tn, "mqtt.topic", "expected an MQTT topic filter, found '\(t)': \(error)")
+            return nil
+        }
+    }
+
+    static func serial(_ node: Node, _ r: YAMLReader) -> TransportSpec? {
+        guard let m = r.mapping(node, "serial", allowed: ["port", "baud", "data_bits", "parity", "stop_bits", "flow"]) else { return nil }
+        guard let pn = r.required(m, "port", "serial", in: node), let port = r.string(pn, "serial.port") else { return nil }
+        var s = SerialSpec(port: port)
+        if let v = m["baud"] { s.baud = r.int(v.value, "serial.baud", in: 50...4_000_000) ?? s.baud }
+        if let v = m["data_bits"] { s.dataBits = r.int(v.value, "serial.data_bits", in: 5...8) ?? s.dataBits }
+        if let v = m["stop_bits"] { s.stopBits = r.int(v.value, "serial.stop_bits", in: 1...2) ?? s.stopBits }
+        if let v = m["parity"] { s.parity = r.choice(v.value, "serial.parity", SerialSpec.Parity.self) ?? s.parity }
+        if let v = m["flow"] { s.flow = r.choice(v.value, "serial.flow", SerialSpec.Flow.self) ?? s.flow }
+        return .serial(s)
+    }
+
+    static func capture(_ node: Node, _ r: YAMLReader) -> TransportSpec? {
+        guard let m = r.mapping(node, "capture", allowed: ["interface", "file", "bpf", "src_host", "dst_host", "src_port", "dst_port"]) else { return nil }
+        var c = CaptureSpec()
+        c.interface = m["interface"].flatMap { r.string($0.value, "capture.interface") }
+        c.file = m["file"].flatMap { r.string($0.value, "capture.file") }
+        c.bpf = m["bpf"].flatMap { r.string($0.value, "capture.bpf") }
+        c.srcHost = m["src_host"].flatMap { r.string($0.value, "capture.src_host") }
+        c.dstHost = m["dst_host"].flatMap { r.string($0.value, "capture.dst_host") }
+        c.srcPort = m["src_port"].flatMap { r.int($0.value, "capture.src_port", in: 1...65535) }
+        c.dstPort = m["dst_port"].flatMap { r.int($0.value, "capture.dst_port", in: 1...65535) }
+        if c.interface == nil && c.file == nil {
+            r.error(node, "capture", "expected 'interface' (live) or 'file' (a pcap/pcapng file)")
+        }
+        return .capture(c)
+    }
+}

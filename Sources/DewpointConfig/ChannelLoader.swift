@@ -1,0 +1,142 @@
+import DewpointCore
+import Yams
+
+/// Reads one entry of a binding's `channels` list.
+enum ChannelLoader {
+    static let keys = ["name", "unit", "pointer", "column", "scale", "offset", "range", "detectors",
+                       "byte_offset", "type", "endian", "word_order", "count", "stride", "sample_rate"]
+    static let binaryKeys = ["byte_offset", "type", "endian", "word_order", "count", "stride", "sample_rate"]
+
+    /// Units the checker knows, with the physically possible range where one exists.
+    static let units: [String: ClosedRange<Double>?] = [
+        "": nil, "degC": -273.15...Double.infinity, "degF": -459.67...Double.infinity, "K": 0...Double.infinity,
+        "%": nil, "%RH": 0...100, "Pa": 0...Double.infinity, "hPa": 0...Double.infinity, "kPa": 0...Double.infinity,
+        "bar": 0...Double.infinity, "mbar": 0...Double.infinity, "V": nil, "mV": nil, "A": nil, "mA": nil, "W": nil,
+        "kW": nil, "Wh": nil, "kWh": nil, "Hz": 0...Double.infinity, "rpm": nil, "m/s": nil, "m/s2": nil, "g": nil,
+        "mm/s": nil, "m": nil, "mm": nil, "deg": nil, "rad": nil, "ppm": 0...Double.infinity, "ppb": 0...Double.infinity,
+        "lux": 0...Double.infinity, "dB": nil, "dBm": nil, "s": nil, "ms": nil, "L/min": nil, "m3/h": nil, "count": nil,
+        "ug/m3": 0...Double.infinity, "knots": nil,
+    ]
+
+    static func load(_ node: Node, _ path: String, decoder: DecoderSpec, reader r: YAMLReader) -> ChannelSpec? {
+        guard let m = r.mapping(node, path, allowed: keys) else { return nil }
+        let before = r.diagnostics.count
+        guard let nn = r.required(m, "name", path, in: node), let name = r.string(nn, "\(path).name") else { return nil }
+        var c = ChannelSpec(name: name, locator: .payload)
+
+        if let u = m["unit"], let unit = r.string(u.value, "\(path).unit") {
+            c.unit = unit
+            if units[unit] == nil, let s = Suggest.closest(to: unit, in: Array(units.keys).filter { !$0.isEmpty }), s != unit {
+                r.error(u.value, "\(path).unit", "unknown unit '\(unit)'; did you mean '\(s)'?")
+            }
+        }
+
+        switch decoder {
+        case .json:
+            if let e = m["column"] { r.error(e.key, "\(path).column", "the json decoder locates values with 'pointer', not 'column'") }
+            if let pn = r.required(m, "pointer", path, in: node), let p = r.string(pn, "\(path).pointer") {
+                BindingLoader.checkPointer(p, pn, "\(path).pointer", r)
+                c.locator = .jsonPointer(p)
+            }
+        case .csv:
+            if let e = m["pointer"] { r.error(e.key, "\(path).pointer", "the csv decoder locates values with 'column', not 'pointer'") }
+            if let cn = r.required(m, "column", path, in: node), let col = r.int(cn, "\(path).column", in: 0...1023) {
+                c.locator = .csvColumn(col)
+            }
+        case .value:
+            for k in ["pointer", "column"] {
+                if let e = m[k] { r.error(e.key, "\(path).\(k)", "the value decoder takes the whole payload; remove '\(k)'") }
+            }
+        case .binary:
+            for k in ["pointer", "column"] {
+                if let e = m[k] { r.error(e.key, "\(path).\(k)", "the binary decoder locates values with 'byte_offset' and 'type'") }
+            }
+            if let f = binaryField(m, path, node, r) { c.locator = .binary(f) }
+        }
+        if decoder != .binary {
+            for k in binaryKeys {
+                if let e = m[k] { r.error(e.key, "\(path).\(k)", "'\(k)' belongs to the binary decoder, but decoder is '\(decoder.kindName)'") }
+            }
+        }
+
+        if let s = m["scale"], let v = r.double(s.value, "\(path).scale") {
+            if v == 0 { r.error(s.value, "\(path).scale", "a scale of 0 turns every value into the offset") } else { c.scale = v }
+        }
+        if let o = m["offset"], let v = r.double(o.value, "\(path).offset") { c.offset = v }
+
+        if let rn = m["range"] {
+            if case .sequence(let seq) = rn.value, seq.count == 2,
+               let lo = r.double(seq[0], "\(path).range[0]"), let hi = r.double(seq[1], "\(path).range[1]") {
+                if lo >= hi {
+                    r.error(rn.value, "\(path).range", "expected [min, max] with min below max, found [\(lo), \(hi)]")
+                } else if let phys = units[c.unit] ?? nil, lo < phys.lowerBound || hi > phys.upperBound {
+                    r.error(rn.value, "\(path).range", "[\(lo), \(hi)] \(c.unit) lies outside what \(c.unit) can measure (\(phys.lowerBound) to \(phys.upperBound))")
+                } else {
+                    c.validMin = lo; c.validMax = hi
+                }
+            } else if case .sequence = rn.value {
+                r.error(rn.value, "\(path).range", "expected [min, max], found a list of another length")
+            } else {
+                r.error(rn.value, "\(path).range", "expected [min, max], found \(YAMLReader.describe(rn.value))")
+            }
+        }
+
+        if let dn = m["detectors"] {
+            if case .sequence(let seq) = dn.value {
+                for (i, d) in seq.enumerated() {
+                    if let spec = detector(d, "\(path).detectors[\(i)]", channel: c, r) { c.detectors.append(spec) }
+                }
+            } else {
+                r.error(dn.value, "\(path).detectors", "expected a list of detectors, found \(YAMLReader.describe(dn.value))")
+            }
+        }
+        return r.diagnostics.count == before ? c : nil
+    }
+
+    static func detector(_ node: Node, _ path: String, channel: ChannelSpec, _ r: YAMLReader) -> DetectorSpec? {
+        guard let m = r.mapping(node, path, allowed: ["kind", "above", "below", "severity", "min_samples"]) else { return nil }
+        guard let kn = r.required(m, "kind", path, in: node), let kind = r.choice(kn, "\(path).kind", DetectorKind.self) else { return nil }
+        let severity = m["severity"].flatMap { r.choice($0.value, "\(path).severity", Severity.self) } ?? .warning
+        let minSamples = m["min_samples"].flatMap { r.int($0.value, "\(path).min_samples", in: 1...1_000_000) } ?? 1
+        switch kind {
+        case .threshold:
+            let above = m["above"].flatMap { r.double($0.value, "\(path).above") }
+            let below = m["below"].flatMap { r.double($0.value, "\(path).below") }
+            if m["above"] == nil && m["below"] == nil {
+                r.error(node, path, "a threshold detector needs 'above', 'below' or both")
+                return nil
+            }
+            if let above, let below, below >= above {
+                r.error(m["below"]!.value, "\(path).below", "expected below (\(below)) to be less than above (\(above))")
+                return nil
+            }
+            return DetectorSpec(kind: .threshold(above: above, below: below), severity: severity, minSamples: minSamples)
+        }
+    }
+
+    enum DetectorKind: String, CaseIterable { case threshold }
+
+    static func binaryField(_ m: [String: (key: Node, value: Node)], _ path: String, _ node: Node, _ r: YAMLReader) -> BinaryField? {
+        guard let on = r.required(m, "byte_offset", path, in: node), let off = r.int(on, "\(path).byte_offset", in: 0...65535),
+              let tn = r.required(m, "type", path, in: node), let kind = r.choice(tn, "\(path).type", BinaryField.Kind.self) else { return nil }
+        var f = BinaryField(offset: off, kind: kind)
+        if let e = m["endian"], let v = r.choice(e.value, "\(path).endian", BinaryField.Endian.self) { f.endian = v }
+        if let e = m["word_order"], let v = r.choice(e.value, "\(path).word_order", BinaryField.WordOrder.self) {
+            if kind.size < 4 { r.error(e.value, "\(path).word_order", "word order applies to 32- and 64-bit types, not \(kind.rawValue)") }
+            f.wordOrder = v
+        }
+        if let e = m["count"], let v = r.int(e.value, "\(path).count", in: 1...65536) { f.count = v }
+        if let e = m["stride"], let v = r.int(e.value, "\(path).stride", in: 1...65536) {
+            if v < kind.size { r.error(e.value, "\(path).stride", "expected a stride of at least \(kind.size) bytes for \(kind.rawValue), found \(v)") }
+            f.stride = v
+        }
+        if let e = m["sample_rate"], let v = r.double(e.value, "\(path).sample_rate") {
+            if v <= 0 { r.error(e.value, "\(path).sample_rate", "expected a rate in Hz above 0, found \(v)") }
+            f.sampleRateHz = v
+        }
+        if f.count > 1 && f.sampleRateHz <= 0 {
+            r.error(m["count"]?.key ?? node, "\(path).sample_rate", "an array (count > 1) needs sample_rate in Hz to spread its samples in time")
+        }
+        return f
+    }
+}

@@ -1,0 +1,138 @@
+import DewpointCore
+import Foundation
+import Yams
+
+/// A validated configuration: the agent and all its device bindings.
+public struct LoadedConfig: Sendable {
+    public var agent: AgentSpec
+    public var bindings: [BindingSpec]
+    /// The agent file's path, and the resolved devices folder.
+    public var agentFile: String
+    public var devicesDir: String
+}
+
+/// Loads and validates `dewpoint.yaml` and every binding in its devices folder, collecting every
+/// problem rather than stopping at the first.
+public enum ConfigLoader {
+    public static func load(agentFile: String) throws(ConfigErrors) -> LoadedConfig {
+        var diags: [ConfigDiagnostic] = []
+        guard let (root, _) = compose(agentFile, &diags) else { throw ConfigErrors(diags) }
+        let r = YAMLReader(file: agentFile)
+        let agent = AgentLoader.load(root, reader: r)
+        diags += r.diagnostics
+        let base = (agentFile as NSString).deletingLastPathComponent
+        let dirName = agent?.devicesDir ?? "devices"
+        let dir = dirName.hasPrefix("/") ? dirName : (base.isEmpty ? dirName : base + "/" + dirName)
+        var bindings: [BindingSpec] = []
+        var files: [String] = []
+        do {
+            files = try FileManager.default.contentsOfDirectory(atPath: dir)
+                .filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }.sorted().map { dir + "/" + $0 }
+        } catch {
+            diags.append(ConfigDiagnostic(file: agentFile, line: 1, column: 1, key: "devices",
+                                          message: "cannot read the devices folder '\(dir)'"))
+        }
+        if files.isEmpty && diags.isEmpty {
+            diags.append(ConfigDiagnostic(file: agentFile, line: 1, column: 1, key: "devices",
+                                          message: "no device bindings (*.yaml) found in '\(dir)'"))
+        }
+        let defaults = agent?.defaultWindow ?? WindowSpec()
+        var nodes: [String: Node] = [:]
+        for f in files {
+            do {
+                let (b, root) = try loadBinding(file: f, defaults: defaults)
+                bindings.append(b)
+                nodes[f] = root
+            } catch {
+                diags += error.diagnostics
+            }
+        }
+        diags += crossCheck(bindings, nodes)
+        guard diags.isEmpty, let agent else { throw ConfigErrors(diags) }
+        return LoadedConfig(agent: agent, bindings: bindings, agentFile: agentFile, devicesDir: dir)
+    }
+
+    /// Loads one binding file on its own (`dewpoint try`).
+    public static func loadBinding(file: String, defaults: WindowSpec = WindowSpec()) throws(ConfigErrors) -> (BindingSpec, Node) {
+        var diags: [ConfigDiagnostic] = []
+        guard let (root, _) = compose(file, &diags) else { throw ConfigErrors(diags) }
+        let r = YAMLReader(file: file)
+        let b = BindingLoader.load(root, reader: r, defaults: defaults)
+        guard let b, r.diagnostics.isEmpty else { throw ConfigErrors(r.diagnostics) }
+        return (b, root)
+    }
+
+    static func compose(_ file: String, _ diags: inout [ConfigDiagnostic]) -> (Node, String)? {
+        guard let data = FileManager.default.contents(atPath: file) else {
+            diags.append(ConfigDiagnostic(file: file, line: 1, column: 1, key: "", message: "cannot read the file"))
+            return nil
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            diags.append(ConfigDiagnostic(file: file, line: 1, column: 1, key: "", message: "the file is not UTF-8 text"))
+            return nil
+        }
+        do {
+            guard let node = try Yams.compose(yaml: text) else {
+                diags.append(ConfigDiagnostic(file: file, line: 1, column: 1, key: "", message: "the file is empty"))
+                return nil
+            }
+            return (node, text)
+        } catch let e as YamlError {
+            diags.append(yamlDiagnostic(file, e))
+            return nil
+        } catch {
+            diags.append(ConfigDiagnostic(file: file, line: 1, column: 1, key: "", message: "\(error)"))
+            return nil
+        }
+    }
+
+    static func yamlDiagnostic(_ file: String, _ e: YamlError) -> ConfigDiagnostic {
+        switch e {
+        case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _):
+            let ctx = context.map { "\($0.text) " } ?? ""
+            return ConfigDiagnostic(file: file, line: mark.line, column: mark.column, key: "", message: "invalid YAML: \(ctx)\(problem)")
+        case .composer(let context, let problem, let mark, _):
+            let ctx = context.map { "\($0.text) " } ?? ""
+            return ConfigDiagnostic(file: file, line: mark.line, column: mark.column, key: "", message: "invalid YAML: \(ctx)\(problem)")
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            return ConfigDiagnostic(file: file, line: context.mark.line, column: context.mark.column,
+                                    key: duplicates.sorted().joined(separator: ", "), message: "duplicate key in this mapping")
+        default:
+            return ConfigDiagnostic(file: file, line: 1, column: 1, key: "", message: "invalid YAML: \(e)")
+        }
+    }
+
+    /// Checks across files: unique device names and topic filters that no two bindings share.
+    static func crossCheck(_ bindings: [BindingSpec], _ nodes: [String: Node]) -> [ConfigDiagnostic] {
+        var diags: [ConfigDiagnostic] = []
+        func at(_ b: BindingSpec, _ key: String) -> (Int, Int) {
+            guard let root = nodes[b.file], case .mapping(let m) = root else { return (1, 1) }
+            var node: Node? = m[key]
+            if key == "mqtt.topic" { node = m["mqtt"]?.mapping?["topic"] }
+            if key == "device" { node = m["device"] }
+            return (node?.mark?.line ?? 1, node?.mark?.column ?? 1)
+        }
+        var seen: [String: BindingSpec] = [:]
+        for b in bindings {
+            if let prev = seen[b.name] {
+                let (l, c) = at(b, "device")
+                diags.append(ConfigDiagnostic(file: b.file, line: l, column: c, key: "device",
+                                              message: "duplicate device '\(b.name)', already defined in \(prev.file)"))
+            } else {
+                seen[b.name] = b
+            }
+        }
+        for i in bindings.indices {
+            guard case .mqtt(let a) = bindings[i].transport else { continue }
+            for j in bindings.indices where j < i {
+                guard case .mqtt(let b) = bindings[j].transport else { continue }
+                if a.topic.overlaps(b.topic) {
+                    let (l, c) = at(bindings[i], "mqtt.topic")
+                    diags.append(ConfigDiagnostic(file: bindings[i].file, line: l, column: c, key: "mqtt.topic",
+                                                  message: "topic filter '\(a.topic)' overlaps '\(b.topic)' of device '\(bindings[j].name)' (\(bindings[j].file)); a message must belong to one binding"))
+                }
+            }
+        }
+        return diags
+    }
+}

@@ -1,0 +1,88 @@
+/// The typed model of the agent file (`dewpoint.yaml`).
+public struct AgentSpec: Sendable, Equatable {
+    public var agentId: String
+    /// Directory holding the device bindings, resolved against the agent file's folder.
+    public var devicesDir: String
+    public var logLevel: LogLevel
+    public var spool: SpoolSpec
+    public var input: BrokerSpec
+    public var upstream: UpstreamSpec
+    public var queue: QueueSpec
+    /// Window settings used by bindings that do not set their own.
+    public var defaultWindow: WindowSpec
+
+    public init(agentId: String, devicesDir: String = "devices", logLevel: LogLevel = .info,
+                spool: SpoolSpec = SpoolSpec(), input: BrokerSpec = BrokerSpec(),
+                upstream: UpstreamSpec = UpstreamSpec(), queue: QueueSpec = QueueSpec(),
+                defaultWindow: WindowSpec = WindowSpec()) {
+        self.agentId = agentId; self.devicesDir = devicesDir; self.logLevel = logLevel; self.spool = spool
+        self.input = input; self.upstream = upstream; self.queue = queue; self.defaultWindow = defaultWindow
+    }
+}
+
+public enum LogLevel: String, Sendable, Equatable, CaseIterable {
+    case trace, debug, info, notice, warning, error, critical
+}
+
+public struct SpoolSpec: Sendable, Equatable {
+    public var dir: String
+    public var maxBytes: Int64
+    public init(dir: String = "/var/lib/dewpoint", maxBytes: Int64 = 64 << 20) { self.dir = dir; self.maxBytes = maxBytes }
+}
+
+public struct BrokerSpec: Sendable, Equatable {
+    public var host: String
+    public var port: Int
+    public var clientId: String?
+    public var username: String?
+    /// Passwords come from a file or an environment variable, never from the YAML itself.
+    public var passwordFile: String?
+    public var passwordEnv: String?
+    public var tls: TLSSpec?
+    public var mqttVersion: Int
+    public var keepaliveS: Int
+    public init(host: String = "127.0.0.1", port: Int = 1883, clientId: String? = nil, username: String? = nil,
+                passwordFile: String? = nil, passwordEnv: String? = nil, tls: TLSSpec? = nil, mqttVersion: Int = 4,
+                keepaliveS: Int = 30) {
+        self.host = host; self.port = port; self.clientId = clientId; self.username = username
+        self.passwordFile = passwordFile; self.passwordEnv = passwordEnv; self.tls = tls
+        self.mqttVersion = mqttVersion; self.keepaliveS = keepaliveS
+    }
+}
+
+public struct TLSSpec: Sendable, Equatable {
+    public var caFile: String
+    public var certFile: String?
+    public var keyFile: String?
+    public init(caFile: String, certFile: String? = nil, keyFile: String? = nil) {
+        self.caFile = caFile; self.certFile = certFile; self.keyFile = keyFile
+    }
+}
+
+public struct UpstreamSpec: Sendable, Equatable {
+    public var broker: BrokerSpec
+    /// Topic prefix: records go to `<prefix>/<agent>/<device>/summary` and so on.
+    public var topicPrefix: String
+    public var qos: Int
+    public var maxInflight: Int
+    public init(broker: BrokerSpec = BrokerSpec(), topicPrefix: String = "dewpoint", qos: Int = 1, maxInflight: Int = 32) {
+        self.broker = broker; self.topicPrefix = topicPrefix; self.qos = qos; self.maxInflight = maxInflight
+    }
+}
+
+public enum OverflowPolicy: String, Sendable, Equatable, CaseIterable {
+    /// The producer waits for room (the source slows down; the broker or the device buffers).
+    case block
+    /// The oldest queued frame is dropped and counted.
+    case dropOldest = "drop_oldest"
+    /// The new frame is dropped and counted.
+    case dropNewest = "drop_newest"
+}
+
+public struct QueueSpec: Sendable, Equatable {
+    public var capacity: Int
+    public var overflow: OverflowPolicy
+    public init(capacity: Int = 8192, overflow: OverflowPolicy = .dropOldest) {
+        self.capacity = capacity; self.overflow = overflow
+    }
+}

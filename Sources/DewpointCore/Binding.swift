@@ -1,0 +1,228 @@
+/// The typed model of a device binding: what `devices/*.yaml` becomes after validation.
+///
+/// The pipeline is built from these values only; it never sees YAML.
+public struct BindingSpec: Sendable, Equatable {
+    /// Device name used in records. A binding whose MQTT topic captures `+device`
+    /// produces one device per captured name instead.
+    public var name: String
+    /// The file this binding was read from (for messages).
+    public var file: String
+    public var transport: TransportSpec
+    public var framing: FramingSpec
+    public var decoder: DecoderSpec
+    public var timestamp: TimestampSpec
+    public var channels: [ChannelSpec]
+    public var window: WindowSpec
+    public var output: OutputSpec
+
+    public init(name: String, file: String = "", transport: TransportSpec, framing: FramingSpec = .none,
+                decoder: DecoderSpec, timestamp: TimestampSpec = TimestampSpec(), channels: [ChannelSpec],
+                window: WindowSpec = WindowSpec(), output: OutputSpec = OutputSpec()) {
+        self.name = name; self.file = file; self.transport = transport; self.framing = framing
+        self.decoder = decoder; self.timestamp = timestamp; self.channels = channels
+        self.window = window; self.output = output
+    }
+}
+
+public enum TransportSpec: Sendable, Equatable {
+    case mqtt(MQTTSourceSpec)
+    case serial(SerialSpec)
+    case capture(CaptureSpec)
+    /// Only fed by `dewpoint replay --input file.csv` (a NAB-style time series).
+    case file
+
+    public var kindName: String {
+        switch self {
+        case .mqtt: "mqtt"
+        case .serial: "serial"
+        case .capture: "capture"
+        case .file: "file"
+        }
+    }
+}
+
+public struct MQTTSourceSpec: Sendable, Equatable {
+    /// The topic filter as written, possibly with named levels (`sensors/+device/env`).
+    public var topic: TopicFilter
+    public var qos: Int
+    public init(topic: TopicFilter, qos: Int = 1) { self.topic = topic; self.qos = qos }
+}
+
+public struct SerialSpec: Sendable, Equatable {
+    public enum Parity: String, Sendable, CaseIterable { case none, even, odd }
+    public enum Flow: String, Sendable, CaseIterable { case none, rtscts, xonxoff }
+    public var port: String
+    public var baud: Int
+    public var dataBits: Int
+    public var parity: Parity
+    public var stopBits: Int
+    public var flow: Flow
+    public init(port: String, baud: Int = 9600, dataBits: Int = 8, parity: Parity = .none, stopBits: Int = 1,
+                flow: Flow = .none) {
+        self.port = port; self.baud = baud; self.dataBits = dataBits; self.parity = parity
+        self.stopBits = stopBits; self.flow = flow
+    }
+}
+
+public struct CaptureSpec: Sendable, Equatable {
+    public var interface: String?
+    public var file: String?
+    public var bpf: String?
+    public var srcHost: String?
+    public var dstHost: String?
+    public var srcPort: Int?
+    public var dstPort: Int?
+    public init(interface: String? = nil, file: String? = nil, bpf: String? = nil, srcHost: String? = nil,
+                dstHost: String? = nil, srcPort: Int? = nil, dstPort: Int? = nil) {
+        self.interface = interface; self.file = file; self.bpf = bpf; self.srcHost = srcHost
+        self.dstHost = dstHost; self.srcPort = srcPort; self.dstPort = dstPort
+    }
+}
+
+/// How a byte stream is cut into frames. MQTT messages and datagrams are already frames (`.none`).
+public enum FramingSpec: Sendable, Equatable {
+    case none
+    case line(maxLength: Int)
+}
+
+public enum DecoderSpec: Sendable, Equatable {
+    /// A JSON document; channels name JSON pointers.
+    case json
+    /// One CSV record per frame; channels name a 0-based column.
+    case csv(separator: UInt8, quote: UInt8)
+    /// The whole payload is one number (the channel usually comes from a `+channel` topic level).
+    case value
+    /// Fixed binary layout; channels name an offset and a type.
+    case binary
+
+    public var kindName: String {
+        switch self {
+        case .json: "json"
+        case .csv: "csv"
+        case .value: "value"
+        case .binary: "binary"
+        }
+    }
+}
+
+/// Where a channel's value sits in a decoded frame.
+public enum ValueLocator: Sendable, Equatable {
+    case jsonPointer(String)
+    case csvColumn(Int)
+    /// The whole payload (decoder `value`).
+    case payload
+    case binary(BinaryField)
+}
+
+/// Where a number sits in a binary frame.
+public struct BinaryField: Sendable, Equatable {
+    public enum Kind: String, Sendable, CaseIterable {
+        case u8, i8, u16, i16, u32, i32, u64, i64, f32, f64
+        public var size: Int {
+            switch self {
+            case .u8, .i8: 1
+            case .u16, .i16: 2
+            case .u32, .i32, .f32: 4
+            case .u64, .i64, .f64: 8
+            }
+        }
+    }
+    public enum Endian: String, Sendable, CaseIterable { case big, little }
+    /// Order of 16-bit words in 32- and 64-bit values, as Modbus devices name it. `abcd` is
+    /// plain big-endian; `cdab` swaps the words; `badc` swaps bytes in each word; `dcba` is
+    /// little-endian. When set, it overrides `endian`.
+    public enum WordOrder: String, Sendable, CaseIterable { case abcd, cdab, badc, dcba }
+
+    public var offset: Int
+    public var kind: Kind
+    public var endian: Endian
+    public var wordOrder: WordOrder?
+    /// Arrays: `count` values, `stride` bytes apart (default: the type's size). They fan out into
+    /// `count` samples spaced `1/sampleRateHz` apart, starting at the frame's time.
+    public var count: Int
+    public var stride: Int
+    public var sampleRateHz: Double
+
+    public init(offset: Int, kind: Kind, endian: Endian = .big, wordOrder: WordOrder? = nil, count: Int = 1,
+                stride: Int? = nil, sampleRateHz: Double = 0) {
+        self.offset = offset; self.kind = kind; self.endian = endian; self.wordOrder = wordOrder
+        self.count = count; self.stride = stride ?? kind.size; self.sampleRateHz = sampleRateHz
+    }
+
+    /// Bytes the field spans in a frame.
+    public var span: Int { offset + (count - 1) * stride + kind.size }
+}
+
+public struct TimestampSpec: Sendable, Equatable {
+    public enum Source: Sendable, Equatable {
+        /// Gateway arrival time (in replay: the recording's `ts_ms`).
+        case arrival
+        case jsonPointer(String)
+        case csvColumn(Int)
+    }
+    public enum Format: String, Sendable, Equatable, CaseIterable {
+        case epochS = "epoch_s", epochMs = "epoch_ms", epochUs = "epoch_us", epochNs = "epoch_ns"
+        case rfc3339
+    }
+    public var source: Source
+    public var format: Format
+    public init(source: Source = .arrival, format: Format = .epochMs) { self.source = source; self.format = format }
+}
+
+public struct ChannelSpec: Sendable, Equatable {
+    public var name: String
+    public var unit: String
+    public var locator: ValueLocator
+    public var scale: Double
+    public var offset: Double
+    /// Values outside `[validMin, validMax]` are sensor faults: dropped before windows and counted.
+    public var validMin: Double?
+    public var validMax: Double?
+    public var detectors: [DetectorSpec]
+
+    public init(name: String, unit: String = "", locator: ValueLocator, scale: Double = 1, offset: Double = 0,
+                validMin: Double? = nil, validMax: Double? = nil, detectors: [DetectorSpec] = []) {
+        self.name = name; self.unit = unit; self.locator = locator; self.scale = scale; self.offset = offset
+        self.validMin = validMin; self.validMax = validMax; self.detectors = detectors
+    }
+}
+
+public struct WindowSpec: Sendable, Equatable {
+    /// Tumbling window length in event time.
+    public var lengthMs: Int64
+    /// How far behind the newest event time a sample may arrive and still be counted in its window.
+    public var latenessMs: Int64
+    public init(lengthMs: Int64 = 10_000, latenessMs: Int64 = 2_000) {
+        self.lengthMs = lengthMs; self.latenessMs = latenessMs
+    }
+}
+
+public enum Severity: String, Sendable, Equatable, CaseIterable {
+    case info, warning, critical
+}
+
+/// A detector attached to one channel. Rule detectors score 0 or 1.
+public struct DetectorSpec: Sendable, Equatable {
+    public enum Kind: Sendable, Equatable {
+        /// Raised while the value is above `above` or below `below`.
+        case threshold(above: Double?, below: Double?)
+    }
+    public var kind: Kind
+    public var severity: Severity
+    /// Samples the condition must hold before raising (1 = at once).
+    public var minSamples: Int
+    public init(kind: Kind, severity: Severity = .warning, minSamples: Int = 1) {
+        self.kind = kind; self.severity = severity; self.minSamples = minSamples
+    }
+    public var name: String {
+        switch kind {
+        case .threshold: "threshold"
+        }
+    }
+}
+
+public struct OutputSpec: Sendable, Equatable {
+    public var summaries: Bool
+    public var alerts: Bool
+    public init(summaries: Bool = true, alerts: Bool = true) { self.summaries = summaries; self.alerts = alerts }
+}

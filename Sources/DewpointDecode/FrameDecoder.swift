@@ -1,0 +1,238 @@
+import DewpointCore
+
+/// Why a frame could not be decoded. `offset` is the byte offset in the frame, when known.
+public struct DecodeError: Error, Equatable, CustomStringConvertible {
+    public var message: String
+    public var offset: Int?
+    public init(_ message: String, offset: Int? = nil) { self.message = message; self.offset = offset }
+    public var description: String {
+        if let offset { return "at byte \(offset): \(message)" }
+        return message
+    }
+}
+
+/// Turns one frame of a binding into a timestamp and one value per channel.
+///
+/// Built once per binding; `decode` allocates nothing. Not thread-safe: one per pipeline thread.
+public final class FrameDecoder {
+    public let binding: BindingSpec
+    public var channelCount: Int { binding.channels.count }
+
+    private enum Plan {
+        case json(JSONScanner, timestampSlot: Int?)
+        case csv(CSVSplitter)
+        case value
+        case binary(minLength: Int)
+    }
+
+    /// Rows a frame can fan out into (array fields); `values` must hold `maxRows * channelCount`.
+    public let maxRows: Int
+    /// Spacing of fanned-out rows, from the array fields' sample rate.
+    public let rowSpacingNs: Double
+    private var plan: Plan
+    private var scratch: [UInt8] = []
+
+    public init(binding: BindingSpec) throws(DecodeError) {
+        self.binding = binding
+        switch binding.decoder {
+        case .json:
+            var pointers: [JSONPointer] = []
+            for c in binding.channels {
+                guard case .jsonPointer(let p) = c.locator else {
+                    throw DecodeError("channel \(c.name): the json decoder needs a JSON pointer")
+                }
+                do { pointers.append(try JSONPointer(p)) } catch {
+                    throw DecodeError("channel \(c.name): \(error)")
+                }
+            }
+            var tsSlot: Int? = nil
+            if case .jsonPointer(let p) = binding.timestamp.source {
+                do { pointers.append(try JSONPointer(p)) } catch { throw DecodeError("timestamp: \(error)") }
+                tsSlot = pointers.count - 1
+            }
+            plan = .json(JSONScanner(pointers: pointers), timestampSlot: tsSlot)
+        case .csv(let sep, let quote):
+            for c in binding.channels {
+                guard case .csvColumn = c.locator else {
+                    throw DecodeError("channel \(c.name): the csv decoder needs a column")
+                }
+            }
+            plan = .csv(CSVSplitter(separator: sep, quote: quote))
+        case .value:
+            plan = .value
+        case .binary:
+            var minLength = 0
+            for c in binding.channels {
+                guard case .binary(let f) = c.locator else {
+                    throw DecodeError("channel \(c.name): the binary decoder needs an offset and a type")
+                }
+                minLength = Swift.max(minLength, f.span)
+            }
+            plan = .binary(minLength: minLength)
+        }
+        var rows = 1
+        var spacing = 0.0
+        for c in binding.channels {
+            if case .binary(let f) = c.locator, f.count > 1 {
+                rows = Swift.max(rows, f.count)
+                if f.sampleRateHz > 0 { spacing = 1e9 / f.sampleRateHz }
+            }
+        }
+        maxRows = rows
+        rowSpacingNs = spacing
+        scratch.reserveCapacity(64)
+    }
+
+    /// Decodes `payload` into `rows` rows of `channelCount` values (row-major). Channels absent
+    /// from a row come out as NaN. Row `r` is at `time + r * rowSpacingNs`.
+    public func decodeRows(_ payload: UnsafeRawBufferPointer, arrivalNs: Int64, onlyChannel: Int? = nil,
+                           into values: UnsafeMutableBufferPointer<Float>) throws(DecodeError) -> (tsNs: Int64, rows: Int) {
+        guard case .binary(let minLength) = plan else {
+            return (try decode(payload, arrivalNs: arrivalNs, onlyChannel: onlyChannel, into: values), 1)
+        }
+        guard payload.count >= minLength else {
+            throw DecodeError("frame is \(payload.count) bytes, the layout needs at least \(minLength)", offset: payload.count)
+        }
+        let channels = binding.channels
+        let cc = channels.count
+        var rows = 1
+        for i in 0..<(maxRows * cc) { values[i] = .nan }
+        for (i, c) in channels.enumerated() {
+            guard case .binary(let f) = c.locator else { continue }
+            rows = Swift.max(rows, f.count)
+            for k in 0..<f.count {
+                values[k * cc + i] = scaled(BinaryReader.value(payload, f, index: k), c)
+            }
+        }
+        return (arrivalNs, rows)
+    }
+
+    /// Decodes a frame that yields one row. Channels absent from the frame come out as NaN.
+    /// - Parameters:
+    ///   - onlyChannel: for the `value` decoder, the channel this frame carries (from the topic).
+    /// - Returns: the sample time in ns since the epoch.
+    public func decode(_ payload: UnsafeRawBufferPointer, arrivalNs: Int64, onlyChannel: Int? = nil,
+                       into values: UnsafeMutableBufferPointer<Float>) throws(DecodeError) -> Int64 {
+        let channels = binding.channels
+        switch plan {
+        case .json(let scanner, let tsSlot):
+            do { try scanner.scan(payload) } catch { throw DecodeError(error.description, offset: error.offset) }
+            for i in 0..<channels.count {
+                let v = scanner.values[i]
+                values[i] = try number(v, payload, what: channels[i].name, channels[i])
+            }
+            guard let tsSlot else { return arrivalNs }
+            let v = scanner.values[tsSlot]
+            switch v.kind {
+            case .number:
+                guard let d = NumberParser.parseDouble(UnsafeRawBufferPointer(rebasing: payload[v.start..<v.end])) else {
+                    throw DecodeError("timestamp is not a number", offset: v.start)
+                }
+                return try epoch(d, offset: v.start)
+            case .string:
+                return try rfc3339(UnsafeRawBufferPointer(rebasing: payload[v.start..<v.end]), offset: v.start)
+            case .missing:
+                throw DecodeError("timestamp: nothing at \(pointerText(binding.timestamp.source))")
+            default:
+                throw DecodeError("timestamp: expected a number or a string, found \(v.kindName)", offset: v.start)
+            }
+        case .csv(var splitter):
+            do { try splitter.split(payload) } catch { throw DecodeError(error.description) }
+            plan = .csv(splitter)
+            for i in 0..<channels.count {
+                guard case .csvColumn(let col) = channels[i].locator else { values[i] = .nan; continue }
+                guard col < splitter.fields.count else { values[i] = .nan; continue }
+                let r = splitter.fields[col]
+                if r.isEmpty { values[i] = .nan; continue }
+                guard let d = NumberParser.parseDouble(UnsafeRawBufferPointer(rebasing: payload[r])) else {
+                    throw DecodeError("channel \(channels[i].name): column \(col) is not a number: '\(text(payload, r))'", offset: r.lowerBound)
+                }
+                values[i] = scaled(d, channels[i])
+            }
+            if case .csvColumn(let col) = binding.timestamp.source {
+                guard col < splitter.fields.count else { throw DecodeError("timestamp: the frame has no column \(col)") }
+                let r = splitter.fields[col]
+                let bytes = UnsafeRawBufferPointer(rebasing: payload[r])
+                if let d = NumberParser.parseDouble(bytes) { return try epoch(d, offset: r.lowerBound) }
+                return try rfc3339(bytes, offset: r.lowerBound)
+            }
+            return arrivalNs
+        case .binary:
+            return try decodeRows(payload, arrivalNs: arrivalNs, onlyChannel: onlyChannel, into: values).tsNs
+        case .value:
+            for i in 0..<channels.count { values[i] = .nan }
+            guard let ch = onlyChannel ?? (channels.count == 1 ? 0 : nil) else {
+                throw DecodeError("the value decoder needs a '+channel' topic level or exactly one channel")
+            }
+            guard let d = NumberParser.parseDouble(trimmed(payload)) else {
+                throw DecodeError("payload is not a number: '\(text(payload, 0..<min(payload.count, 40)))'", offset: 0)
+            }
+            values[ch] = scaled(d, channels[ch])
+            return arrivalNs
+        }
+    }
+
+    @inline(__always)
+    private func scaled(_ d: Double, _ c: ChannelSpec) -> Float {
+        Float(d * c.scale + c.offset)
+    }
+
+    @inline(__always)
+    private func number(_ v: JSONValue, _ payload: UnsafeRawBufferPointer, what: String, _ c: ChannelSpec) throws(DecodeError) -> Float {
+        switch v.kind {
+        case .number:
+            guard let d = NumberParser.parseDouble(UnsafeRawBufferPointer(rebasing: payload[v.start..<v.end])) else {
+                throw DecodeError("channel \(what): number out of range", offset: v.start)
+            }
+            return scaled(d, c)
+        case .bool(let b):
+            return scaled(b ? 1 : 0, c)
+        case .missing, .null:
+            return .nan
+        case .string, .container:
+            throw DecodeError("channel \(what): expected a number at \(pointerText(c.locator)), found \(v.kindName)", offset: v.start)
+        }
+    }
+
+    private func epoch(_ d: Double, offset: Int) throws(DecodeError) -> Int64 {
+        let mult: Double
+        switch binding.timestamp.format {
+        case .epochS: mult = 1e9
+        case .epochMs: mult = 1e6
+        case .epochUs: mult = 1e3
+        case .epochNs: mult = 1
+        case .rfc3339: throw DecodeError("timestamp: expected an RFC 3339 string, found a number", offset: offset)
+        }
+        let ns = d * mult
+        guard ns.isFinite, abs(ns) < 9.2e18 else { throw DecodeError("timestamp out of range", offset: offset) }
+        return Int64(ns)
+    }
+
+    private func rfc3339(_ bytes: UnsafeRawBufferPointer, offset: Int) throws(DecodeError) -> Int64 {
+        guard let ns = TimeParser.parseISO8601(bytes) else {
+            throw DecodeError("timestamp: expected RFC 3339 / ISO-8601 time, found '\(String(decoding: bytes.prefix(40), as: UTF8.self))'", offset: offset)
+        }
+        return ns
+    }
+
+    private func trimmed(_ p: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
+        var a = 0, b = p.count
+        while a < b && (p[a] == 0x20 || p[a] == 0x0A || p[a] == 0x0D || p[a] == 0x09) { a += 1 }
+        while b > a && (p[b - 1] == 0x20 || p[b - 1] == 0x0A || p[b - 1] == 0x0D || p[b - 1] == 0x09) { b -= 1 }
+        return UnsafeRawBufferPointer(rebasing: p[a..<b])
+    }
+
+    private func text(_ p: UnsafeRawBufferPointer, _ r: Range<Int>) -> String {
+        String(decoding: UnsafeRawBufferPointer(rebasing: p[r]), as: UTF8.self)
+    }
+
+    private func pointerText(_ l: ValueLocator) -> String {
+        if case .jsonPointer(let p) = l { return "'\(p)'" }
+        return "its location"
+    }
+
+    private func pointerText(_ s: TimestampSpec.Source) -> String {
+        if case .jsonPointer(let p) = s { return "'\(p)'" }
+        return "its location"
+    }
+}

@@ -1,0 +1,166 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Helpers for string and number tokens already validated by `JSONScanner`.
+public enum JSONString {
+    @inline(__always)
+    static func hexValue(_ c: UInt8) -> Int {
+        switch c {
+        case 48...57: Int(c) - 48
+        case 65...70: Int(c) - 55
+        case 97...102: Int(c) - 87
+        default: -1
+        }
+    }
+
+    /// Appends the unescaped UTF-8 of a validated string body (without quotes) to `out`.
+    /// Lone surrogates become U+FFFD.
+    public static func unescape(_ s: UnsafeRawBufferPointer, into out: inout [UInt8]) {
+        var i = 0
+        let n = s.count
+        while i < n {
+            let c = s[i]
+            if c != UInt8(ascii: "\\") { out.append(c); i += 1; continue }
+            i += 1
+            guard i < n else { return }
+            switch s[i] {
+            case UInt8(ascii: "b"): out.append(0x08)
+            case UInt8(ascii: "f"): out.append(0x0C)
+            case UInt8(ascii: "n"): out.append(0x0A)
+            case UInt8(ascii: "r"): out.append(0x0D)
+            case UInt8(ascii: "t"): out.append(0x09)
+            case UInt8(ascii: "u"):
+                guard i + 4 < n else { return }
+                var cp = hex4(s, i + 1)
+                i += 4
+                if cp >= 0xD800 && cp < 0xDC00, i + 6 < n, s[i + 1] == UInt8(ascii: "\\"), s[i + 2] == UInt8(ascii: "u") {
+                    let lo = hex4(s, i + 3)
+                    if lo >= 0xDC00 && lo < 0xE000 {
+                        cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00)
+                        i += 6
+                    }
+                }
+                if cp >= 0xD800 && cp < 0xE000 { cp = 0xFFFD }
+                appendUTF8(UInt32(cp), &out)
+            default: out.append(s[i])  // \" \\ \/
+            }
+            i += 1
+        }
+    }
+
+    @inline(__always)
+    static func hex4(_ s: UnsafeRawBufferPointer, _ i: Int) -> Int {
+        (hexValue(s[i]) << 12) | (hexValue(s[i + 1]) << 8) | (hexValue(s[i + 2]) << 4) | hexValue(s[i + 3])
+    }
+
+    static func appendUTF8(_ cp: UInt32, _ out: inout [UInt8]) {
+        switch cp {
+        case 0..<0x80: out.append(UInt8(cp))
+        case 0x80..<0x800:
+            out.append(UInt8(0xC0 | (cp >> 6))); out.append(UInt8(0x80 | (cp & 0x3F)))
+        case 0x800..<0x10000:
+            out.append(UInt8(0xE0 | (cp >> 12))); out.append(UInt8(0x80 | ((cp >> 6) & 0x3F)))
+            out.append(UInt8(0x80 | (cp & 0x3F)))
+        default:
+            out.append(UInt8(0xF0 | (cp >> 18))); out.append(UInt8(0x80 | ((cp >> 12) & 0x3F)))
+            out.append(UInt8(0x80 | ((cp >> 6) & 0x3F))); out.append(UInt8(0x80 | (cp & 0x3F)))
+        }
+    }
+}
+
+/// Decimal number parsing from bytes without allocating.
+public enum NumberParser {
+    private static let pow10: [Double] = (0...22).map { e in
+        var v = 1.0
+        for _ in 0..<e { v *= 10 }
+        return v
+    }
+
+    /// Parses a JSON-grammar number (also accepts a leading `+` and surrounding spaces from
+    /// text formats). Returns nil if the bytes are not a number.
+    ///
+    /// Fast path (Clinger): up to 15 significant digits with a decimal exponent within ±22 are
+    /// exact with one multiplication or division. Everything else goes to `strtod`.
+    @inline(__always)
+    public static func parseDouble(_ s: UnsafeRawBufferPointer) -> Double? {
+        var i = 0
+        var n = s.count
+        while i < n && s[i] == 0x20 { i += 1 }
+        while n > i && s[n - 1] == 0x20 { n -= 1 }
+        guard i < n else { return nil }
+        var neg = false
+        if s[i] == UInt8(ascii: "-") { neg = true; i += 1 } else if s[i] == UInt8(ascii: "+") { i += 1 }
+        var mant: UInt64 = 0
+        var digits = 0
+        var exp10 = 0
+        var sawDigit = false
+        while i < n, s[i] &- 48 < 10 {
+            sawDigit = true
+            if digits < 19 { mant = mant &* 10 &+ UInt64(s[i] &- 48); if mant != 0 { digits += 1 } } else { exp10 += 1 }
+            i += 1
+        }
+        if i < n && s[i] == UInt8(ascii: ".") {
+            i += 1
+            var fracDigit = false
+            while i < n, s[i] &- 48 < 10 {
+                fracDigit = true
+                if digits < 19 { mant = mant &* 10 &+ UInt64(s[i] &- 48); if mant != 0 { digits += 1 }; exp10 -= 1 }
+                i += 1
+            }
+            if !fracDigit && !sawDigit { return nil }
+            sawDigit = sawDigit || fracDigit
+        }
+        guard sawDigit else { return nil }
+        if i < n && (s[i] | 0x20) == UInt8(ascii: "e") {
+            i += 1
+            var eneg = false
+            if i < n && (s[i] == UInt8(ascii: "+") || s[i] == UInt8(ascii: "-")) { eneg = s[i] == UInt8(ascii: "-"); i += 1 }
+            guard i < n, s[i] &- 48 < 10 else { return nil }
+            var e = 0
+            while i < n, s[i] &- 48 < 10 { if e < 100_000 { e = e * 10 + Int(s[i] &- 48) }; i += 1 }
+            exp10 += eneg ? -e : e
+        }
+        guard i == n else { return nil }
+        if mant == 0 { return neg ? -0.0 : 0.0 }
+        if digits <= 15 && exp10 >= -22 && exp10 <= 22 {
+            var v = Double(mant)
+            if exp10 < 0 { v /= pow10[-exp10] } else { v *= pow10[exp10] }
+            return neg ? -v : v
+        }
+        return slowParse(s)
+    }
+
+    private static func slowParse(_ s: UnsafeRawBufferPointer) -> Double? {
+        withUnsafeTemporaryAllocation(of: CChar.self, capacity: s.count + 1) { tmp in
+            for i in 0..<s.count { tmp[i] = CChar(bitPattern: s[i]) }
+            tmp[s.count] = 0
+            return strtod(tmp.baseAddress!, nil)
+        }
+    }
+
+    /// Parses a decimal integer (optional sign); nil on anything else or overflow.
+    public static func parseInt(_ s: UnsafeRawBufferPointer) -> Int64? {
+        var i = 0
+        let n = s.count
+        guard n > 0 else { return nil }
+        var neg = false
+        if s[0] == UInt8(ascii: "-") { neg = true; i = 1 } else if s[0] == UInt8(ascii: "+") { i = 1 }
+        guard i < n else { return nil }
+        var v: Int64 = 0
+        while i < n {
+            let d = s[i] &- 48
+            guard d < 10 else { return nil }
+            let (m, o1) = v.multipliedReportingOverflow(by: 10)
+            let (a, o2) = m.addingReportingOverflow(Int64(d))
+            if o1 || o2 { return nil }
+            v = a
+            i += 1
+        }
+        return neg ? -v : v
+    }
+}

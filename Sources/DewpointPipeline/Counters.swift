@@ -1,0 +1,29 @@
+/// Everything the pipeline did not turn into output is counted here, by reason.
+public struct PipelineCounters: Sendable, Equatable {
+    public var frames = 0
+    public var samples = 0
+    /// MQTT messages whose topic matched no binding.
+    public var unknownTopic = 0
+    public var decodeErrors = 0
+    /// Values outside a channel's valid range (dropped before windows and detectors).
+    public var outOfRange = 0
+    /// Channels absent (or null) in a frame.
+    public var missingValues = 0
+    /// Samples that arrived after their window had closed (beyond the allowed lateness).
+    public var lateSamples = 0
+    /// `+channel` topic levels naming no channel of the binding.
+    public var unknownChannel = 0
+    public var summaries = 0
+    public var alerts = 0
+
+    public init() {}
+
+    /// `name value` pairs in a fixed order, for logs and the status record.
+    public var fields: [(String, Int)] {
+        [("frames", frames), ("samples", samples), ("unknown_topic", unknownTopic), ("decode_errors", decodeErrors),
+         ("out_of_range", outOfRange), ("missing_values", missingValues), ("late_samples", lateSamples),
+         ("unknown_channel", unknownChannel), ("summaries", summaries), ("alerts", alerts)]
+    }
+
+    public var summaryLine: String { fields.map { "\($0.0)=\($0.1)" }.joined(separator: " ") }
+}

@@ -1,0 +1,261 @@
+import DewpointCore
+import DewpointDecode
+import DewpointSignal
+
+/// The processing engine: frame → decoder → range check → windows and detectors → records.
+///
+/// Contract:
+/// - Threading: one thread owns a `Pipeline`; nothing in it is locked. Sources reach it through a
+///   `BoundedQueue`.
+/// - Time: in `.eventTime` mode (replay) the watermark is the newest event time seen, so output
+///   depends only on the input. In `.external` mode (live) the runner calls `advance(watermarkNs:)`
+///   from the wall clock, so a silent device still gets its windows closed.
+/// - Output is synchronous: records reach the sink before the call that produced them returns.
+public final class Pipeline {
+    public enum WatermarkMode: Sendable { case eventTime, external }
+
+    public let agentId: String
+    public let bindings: [BindingSpec]
+    public private(set) var counters = PipelineCounters()
+    /// Called for rate-limited diagnostics (decode errors, unknown topics).
+    public var log: (String) -> Void = { _ in }
+
+    private let sink: any RecordSink
+    private let seq: any SeqAllocator
+    private let mode: WatermarkMode
+    private let decoders: [FrameDecoder]
+    private var routes: [(filter: TopicFilter, binding: Int, deviceLevel: Int?, channelLevel: Int?)] = []
+    private var devices: [DeviceState] = []
+    /// Device per binding when the binding names exactly one device.
+    private var fixedDevice: [DeviceState?]
+    private var byName: [String: DeviceState] = [:]
+    private var values: UnsafeMutableBufferPointer<Float>
+    private var captures: [Range<Int>]?
+    private var watermarkNs: Int64 = .min
+    private var maxEventNs: Int64 = .min
+    private var nextCloseNs: Int64 = .max
+    private var closing: [(DeviceState, DeviceState.OpenWindow)] = []
+    private var out: [UInt8] = []
+    private let encoder = RecordEncoder()
+    private var logBudget: [String: Int] = [:]
+
+    public init(agentId: String, bindings: [BindingSpec], sink: any RecordSink, seq: any SeqAllocator,
+                mode: WatermarkMode = .eventTime) throws(DecodeError) {
+        self.agentId = agentId
+        self.bindings = bindings
+        self.sink = sink
+        self.seq = seq
+        self.mode = mode
+        var decs: [FrameDecoder] = []
+        for b in bindings { decs.append(try FrameDecoder(binding: b)) }
+        self.decoders = decs
+        self.fixedDevice = Array(repeating: nil, count: bindings.count)
+        let maxCells = decs.map { $0.channelCount * $0.maxRows }.max() ?? 1
+        self.values = .allocate(capacity: Swift.max(1, maxCells))
+        var maxLevels = 1
+        for (i, b) in bindings.enumerated() {
+            if case .mqtt(let m) = b.transport {
+                routes.append((m.topic, i, m.topic.levelIndex(named: "device"), m.topic.levelIndex(named: "channel")))
+                maxLevels = Swift.max(maxLevels, m.topic.levels.count)
+                if m.topic.levelIndex(named: "device") != nil { continue }
+            }
+            let d = DeviceState(name: b.name, binding: i, spec: b)
+            fixedDevice[i] = d
+            devices.append(d)
+        }
+        captures = Array(repeating: 0..<0, count: maxLevels)
+        out.reserveCapacity(4096)
+    }
+
+    deinit { values.deallocate() }
+
+    // MARK: Input
+
+    /// Routes an MQTT message to its binding by topic and processes it.
+    public func ingestMQTT(topic: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer, arrivalNs: Int64) {
+        counters.frames += 1
+        for r in routes where r.filter.matches(topic, captures: &captures) {
+            var device: DeviceState
+            if let d = fixedDevice[r.binding] {
+                device = d
+            } else {
+                let range = captures![r.deviceLevel!]
+                device = lookupDevice(UnsafeRawBufferPointer(rebasing: topic[range]), binding: r.binding)
+            }
+            var only: Int? = nil
+            if let cl = r.channelLevel {
+                let name = UnsafeRawBufferPointer(rebasing: topic[captures![cl]])
+                guard let ci = bindings[r.binding].channels.firstIndex(where: { $0.name.utf8.elementsEqual(name) }) else {
+                    counters.unknownChannel += 1
+                    note("unknown_channel", "topic \(String(decoding: topic, as: UTF8.self)) names no channel of binding \(bindings[r.binding].name)")
+                    return
+                }
+                only = ci
+            }
+            process(device: device, payload: payload, arrivalNs: arrivalNs, onlyChannel: only)
+            return
+        }
+        counters.unknownTopic += 1
+        note("unknown_topic", "no binding matches topic \(String(decoding: topic, as: UTF8.self))")
+    }
+
+    /// Processes one frame for a binding that names a single device (serial, capture).
+    public func ingest(binding: Int, payload: UnsafeRawBufferPointer, arrivalNs: Int64) {
+        counters.frames += 1
+        guard let d = fixedDevice[binding] else { return }
+        process(device: d, payload: payload, arrivalNs: arrivalNs, onlyChannel: nil)
+    }
+
+    /// Processes one already-decoded row (CSV time series); `row` holds one value per channel, NaN
+    /// for none.
+    public func ingestRow(binding: Int, tsNs: Int64, row: UnsafeBufferPointer<Float>) {
+        counters.frames += 1
+        guard let d = fixedDevice[binding] else { return }
+        for i in 0..<d.channelCount { values[i] = i < row.count ? row[i] : .nan }
+        accept(device: d, tsNs: tsNs)
+    }
+
+    private func lookupDevice(_ name: UnsafeRawBufferPointer, binding: Int) -> DeviceState {
+        let key = String(decoding: name, as: UTF8.self)  // names up to 15 bytes stay inline: no allocation
+        if let d = byName[key], d.binding == binding { return d }
+        let d = DeviceState(name: key, binding: binding, spec: bindings[binding])
+        byName[key] = d
+        devices.append(d)
+        return d
+    }
+
+    @inline(__always)
+    private func process(device: DeviceState, payload: UnsafeRawBufferPointer, arrivalNs: Int64, onlyChannel: Int?) {
+        let decoder = decoders[device.binding]
+        do {
+            if decoder.maxRows == 1 {
+                let ts = try decoder.decode(payload, arrivalNs: arrivalNs, onlyChannel: onlyChannel,
+                                            into: UnsafeMutableBufferPointer(rebasing: values[0..<device.channelCount]))
+                accept(device: device, tsNs: ts, row: 0)
+            } else {
+                let (ts, rows) = try decoder.decodeRows(payload, arrivalNs: arrivalNs, onlyChannel: onlyChannel, into: values)
+                for r in 0..<rows {
+                    accept(device: device, tsNs: ts &+ Int64((Double(r) * decoder.rowSpacingNs).rounded()), row: r)
+                }
+            }
+        } catch {
+            counters.decodeErrors += 1
+            note("decode_error", "device \(device.name): \(error)")
+        }
+    }
+
+    @inline(__always)
+    private func accept(device: DeviceState, tsNs: Int64, row: Int = 0) {
+        let base = row * device.channelCount
+        if mode == .eventTime && tsNs > maxEventNs {
+            maxEventNs = tsNs
+            watermarkNs = tsNs
+        }
+        let channels = bindings[device.binding].channels
+        var win: Int? = nil
+        var looked = false
+        for c in 0..<device.channelCount {
+            let x = values[base + c]
+            if x.isNaN { if row == 0 { counters.missingValues += 1 }; continue }
+            let spec = channels[c]
+            if let lo = spec.validMin, Double(x) < lo { counters.outOfRange += 1; continue }
+            if let hi = spec.validMax, Double(x) > hi { counters.outOfRange += 1; continue }
+            if !x.isFinite { counters.outOfRange += 1; continue }
+            counters.samples += 1
+            if !looked {
+                looked = true
+                win = device.window(for: tsNs, watermarkNs: watermarkNs)
+                nextCloseNs = Swift.min(nextCloseNs, device.nextCloseNs)
+            }
+            if let w = win {
+                device.open[w].stats[c].add(x, ts: tsNs)
+            } else {
+                counters.lateSamples += 1
+            }
+            if !device.watches[c].isEmpty { detect(device, c, x, tsNs) }
+        }
+        if watermarkNs >= nextCloseNs { closeWindows(partialAfterNs: .max) }
+    }
+
+    private func detect(_ device: DeviceState, _ c: Int, _ x: Float, _ ts: Int64) {
+        for k in 0..<device.watches[c].count {
+            let score = device.watches[c][k].detector.score(x, ts: ts)
+            let t = device.watches[c][k].machine.observe(score: score)
+            guard t != .none else { continue }
+            let w = device.watches[c][k]
+            let spec = bindings[device.binding].channels[c]
+            counters.alerts += 1
+            guard bindings[device.binding].output.alerts else { continue }
+            let rec = AlertRecord(agent: agentId, device: device.name, channel: spec.name, seq: seq.next(),
+                                  tsMs: floorMs(ts), state: t == .raised ? .raised : .cleared,
+                                  severity: w.severity, detector: w.detector.name, score: score, value: x,
+                                  message: w.detector.explain(channel: spec.name, value: x, unit: spec.unit))
+            out.removeAll(keepingCapacity: true)
+            encoder.encode(rec, into: &out)
+            out.withUnsafeBytes { sink.write(kind: .alert, device: device.name, seq: rec.seq, json: $0) }
+        }
+    }
+
+    // MARK: Time
+
+    /// Live mode: moves the watermark (normally wall clock minus nothing: lateness is per binding).
+    public func advance(watermarkNs: Int64) {
+        if watermarkNs > self.watermarkNs { self.watermarkNs = watermarkNs }
+        if self.watermarkNs >= nextCloseNs { closeWindows(partialAfterNs: .max) }
+    }
+
+    /// Emits every open window: those whose end is past the newest event time are marked partial.
+    /// Call at the end of a replay or on shutdown.
+    public func finish() {
+        watermarkNs = .max
+        closeWindows(partialAfterNs: mode == .eventTime ? maxEventNs : .min)
+        sink.flush()
+    }
+
+    private func closeWindows(partialAfterNs: Int64) {
+        closing.removeAll(keepingCapacity: true)
+        for d in devices { d.takeClosable(watermarkNs: watermarkNs, into: &closing) }
+        closing.sort { a, b in
+            a.1.startNs != b.1.startNs ? a.1.startNs < b.1.startNs : a.0.name < b.0.name
+        }
+        for (d, w) in closing {
+            emitSummary(d, w, partial: w.startNs + d.lengthNs > partialAfterNs)
+            d.recycle(w.stats)
+        }
+        nextCloseNs = devices.reduce(Int64.max) { Swift.min($0, $1.nextCloseNs) }
+    }
+
+    private func emitSummary(_ d: DeviceState, _ w: DeviceState.OpenWindow, partial: Bool) {
+        let spec = bindings[d.binding]
+        var chans: [ChannelSummary] = []
+        chans.reserveCapacity(d.channelCount)
+        for c in 0..<d.channelCount where w.stats[c].count > 0 {
+            let s = w.stats[c]
+            chans.append(ChannelSummary(name: spec.channels[c].name, unit: spec.channels[c].unit, n: s.count,
+                                        min: s.min, max: s.max, mean: s.mean, std: s.std, first: s.first, last: s.last))
+        }
+        guard !chans.isEmpty else { return }
+        counters.summaries += 1
+        guard spec.output.summaries else { return }
+        let rec = SummaryRecord(agent: agentId, device: d.name, seq: seq.next(), startMs: floorMs(w.startNs),
+                                endMs: floorMs(w.startNs + d.lengthNs), partial: partial, channels: chans)
+        out.removeAll(keepingCapacity: true)
+        encoder.encode(rec, into: &out)
+        out.withUnsafeBytes { sink.write(kind: .summary, device: d.name, seq: rec.seq, json: $0) }
+    }
+
+    @inline(__always)
+    private func floorMs(_ ns: Int64) -> Int64 {
+        ns >= 0 ? ns / 1_000_000 : (ns - 999_999) / 1_000_000
+    }
+
+    /// Logs the first 5 events of each kind, then every 1000th, so a flood of bad input cannot
+    /// flood the journal. Deterministic (counts, not time), so replay logs are reproducible.
+    private func note(_ kind: String, _ message: @autoclosure () -> String) {
+        let n = (logBudget[kind] ?? 0) + 1
+        logBudget[kind] = n
+        if n <= 5 || n % 1000 == 0 {
+            log("\(kind) (#\(n)): \(message())")
+        }
+    }
+}

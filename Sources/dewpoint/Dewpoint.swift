@@ -1,0 +1,39 @@
+import ArgumentParser
+import DewpointCore
+
+@main
+struct Dewpoint: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dewpoint",
+        abstract: "An edge agent that condenses sensor feeds into window summaries and alerts.",
+        discussion: """
+        Dewpoint reads sensor feeds (MQTT, serial, packet capture), decodes them through device \
+        bindings (YAML files under devices/), condenses each channel into per-window summaries, \
+        raises alerts, and forwards both upstream.
+        """,
+        version: DewpointVersion.string,
+        subcommands: [Check.self, Replay.self, Try.self, Version.self]
+    )
+}
+
+enum DewpointVersion {
+    static let string = "0.1.0"
+}
+
+struct Version: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print the version.")
+    func run() { print("dewpoint \(DewpointVersion.string)") }
+}
+
+/// Options shared by commands that read the agent file.
+struct ConfigOptions: ParsableArguments {
+    @Option(name: .shortAndLong, help: ArgumentHelp("The agent file.", valueName: "file"))
+    var config: String = "dewpoint.yaml"
+}
+
+func printError(_ s: String) {
+    var s = s
+    if !s.hasSuffix("\n") { s += "\n" }
+    stderrWriter.write(s)
+    stderrWriter.flush()
+}
