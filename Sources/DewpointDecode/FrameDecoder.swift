@@ -125,10 +125,7 @@ public final class FrameDecoder {
             let v = scanner.values[tsSlot]
             switch v.kind {
             case .number:
-                guard let d = NumberParser.parseDouble(UnsafeRawBufferPointer(rebasing: payload[v.start..<v.end])) else {
-                    throw DecodeError("timestamp is not a number", offset: v.start)
-                }
-                return try epoch(d, offset: v.start)
+                return try epoch(UnsafeRawBufferPointer(rebasing: payload[v.start..<v.end]), offset: v.start)
             case .string:
                 return try rfc3339(UnsafeRawBufferPointer(rebasing: payload[v.start..<v.end]), offset: v.start)
             case .missing:
@@ -153,7 +150,7 @@ public final class FrameDecoder {
                 guard col < splitter.fields.count else { throw DecodeError("timestamp: the frame has no column \(col)") }
                 let r = splitter.fields[col]
                 let bytes = UnsafeRawBufferPointer(rebasing: payload[r])
-                if let d = NumberParser.parseDouble(bytes) { return try epoch(d, offset: r.lowerBound) }
+                if binding.timestamp.format != .rfc3339 { return try epoch(bytes, offset: r.lowerBound) }
                 return try rfc3339(bytes, offset: r.lowerBound)
             }
             return arrivalNs
@@ -194,16 +191,25 @@ public final class FrameDecoder {
         }
     }
 
-    private func epoch(_ d: Double, offset: Int) throws(DecodeError) -> Int64 {
-        let mult: Double
+    /// Epoch numbers: integers are converted exactly; fractions (e.g. `1764000000.25` s) through Double.
+    private func epoch(_ bytes: UnsafeRawBufferPointer, offset: Int) throws(DecodeError) -> Int64 {
+        let mult: Int64
         switch binding.timestamp.format {
-        case .epochS: mult = 1e9
-        case .epochMs: mult = 1e6
-        case .epochUs: mult = 1e3
+        case .epochS: mult = 1_000_000_000
+        case .epochMs: mult = 1_000_000
+        case .epochUs: mult = 1_000
         case .epochNs: mult = 1
         case .rfc3339: throw DecodeError("timestamp: expected an RFC 3339 string, found a number", offset: offset)
         }
-        let ns = d * mult
+        if let i = NumberParser.parseInt(bytes) {
+            let (ns, overflow) = i.multipliedReportingOverflow(by: mult)
+            guard !overflow else { throw DecodeError("timestamp out of range", offset: offset) }
+            return ns
+        }
+        guard let d = NumberParser.parseDouble(bytes) else {
+            throw DecodeError("timestamp: expected an epoch number, found '\(String(decoding: bytes.prefix(40), as: UTF8.self))'", offset: offset)
+        }
+        let ns = d * Double(mult)
         guard ns.isFinite, abs(ns) < 9.2e18 else { throw DecodeError("timestamp out of range", offset: offset) }
         return Int64(ns)
     }

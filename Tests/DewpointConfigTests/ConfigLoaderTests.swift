@@ -1,0 +1,147 @@
+import Foundation
+import Testing
+@testable import DewpointConfig
+@testable import DewpointCore
+
+let testsDir = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+let repoRoot = testsDir.deletingLastPathComponent().deletingLastPathComponent()
+
+private func diagnostics(_ name: String) -> [ConfigDiagnostic] {
+    let file = testsDir.appendingPathComponent("broken/\(name)/dewpoint.yaml").path
+    do {
+        _ = try ConfigLoader.load(agentFile: file)
+        Issue.record("\(name) was accepted")
+        return []
+    } catch {
+        return error.diagnostics
+    }
+}
+
+private func expectOne(_ d: [ConfigDiagnostic], file: String, line: Int, column: Int, key: String, contains text: String,
+                       sourceLocation: SourceLocation = #_sourceLocation) {
+    let hit = d.first { $0.file.hasSuffix(file) && $0.line == line && $0.column == column && $0.key == key && $0.message.contains(text) }
+    #expect(hit != nil, "no diagnostic \(file):\(line):\(column) \(key) ~ '\(text)' in:\n\(d.map(\.description).joined(separator: "\n"))",
+            sourceLocation: sourceLocation)
+}
+
+@Suite struct ConfigLoaderTests {
+    @Test func shippedExamplesAreValid() throws {
+        let cfg = try ConfigLoader.load(agentFile: repoRoot.appendingPathComponent("dewpoint.yaml").path)
+        #expect(cfg.agent.agentId == "gw-01")
+        #expect(Set(cfg.bindings.map(\.name)) == ["boiler-room", "weather-mast", "pump-7", "chiller-1"])
+        let env = try #require(cfg.bindings.first { $0.name == "boiler-room" })
+        #expect(env.channels.map(\.name) == ["temp", "humidity", "pressure", "battery"])
+        #expect(env.channels[3].scale == 0.001)
+        #expect(env.window == WindowSpec(lengthMs: 10_000, latenessMs: 2_000))
+        let pump = try #require(cfg.bindings.first { $0.name == "pump-7" })
+        guard case .binary(let f) = pump.channels[1].locator else { Issue.record("accel is not binary"); return }
+        #expect(f.count == 256 && f.sampleRateHz == 3200 && f.kind == .i16)
+    }
+
+    @Test func typoKeySuggestsTheRightOne() {
+        let d = diagnostics("typo-key")
+        expectOne(d, file: "typo-key/devices/env.yaml", line: 9, column: 5, key: "channels[0].pointr", contains: "did you mean 'pointer'?")
+    }
+
+    @Test func wrongTypeSaysExpectedAndFound() {
+        let d = diagnostics("wrong-type")
+        #expect(d.count == 1)
+        expectOne(d, file: "wrong-type/devices/env.yaml", line: 5, column: 8, key: "mqtt.qos", contains: "expected an integer, found 'high'")
+    }
+
+    @Test func missingFieldPointsAtItsParent() {
+        let d = diagnostics("missing-field")
+        #expect(d.count == 1)
+        expectOne(d, file: "missing-field/devices/env.yaml", line: 4, column: 3, key: "mqtt.topic", contains: "missing required key")
+    }
+
+    @Test func duplicateDeviceNamesBothFiles() {
+        let d = diagnostics("duplicate-device")
+        #expect(d.count == 1)
+        expectOne(d, file: "duplicate-device/devices/b.yaml", line: 2, column: 9, key: "device", contains: "duplicate device 'env-1', already defined in")
+        #expect(d.first?.message.hasSuffix("duplicate-device/devices/a.yaml") == true)
+    }
+
+    @Test func invalidJSONPointer() {
+        let d = diagnostics("bad-pointer")
+        #expect(d.count == 1)
+        expectOne(d, file: "bad-pointer/devices/env.yaml", line: 10, column: 14, key: "channels[1].pointer", contains: "expected a JSON pointer")
+    }
+
+    @Test func overlappingTopicFilters() {
+        let d = diagnostics("overlap")
+        #expect(d.count == 1)
+        expectOne(d, file: "overlap/devices/b.yaml", line: 4, column: 10, key: "mqtt.topic", contains: "overlaps 'sensors/+/env' of device 'env-a'")
+    }
+
+    @Test func unitAndRangeNonsense() {
+        let d = diagnostics("range-nonsense")
+        #expect(d.count == 3)
+        expectOne(d, file: "range-nonsense/devices/env.yaml", line: 10, column: 12, key: "channels[0].range", contains: "outside what degC can measure")
+        expectOne(d, file: "range-nonsense/devices/env.yaml", line: 14, column: 12, key: "channels[1].range", contains: "min below max")
+        expectOne(d, file: "range-nonsense/devices/env.yaml", line: 16, column: 11, key: "channels[2].unit", contains: "did you mean 'hPa'?")
+    }
+
+    @Test func agentFileProblemsAreAllReported() {
+        let d = diagnostics("bad-agent")
+        #expect(d.count == 4)
+        expectOne(d, file: "bad-agent/dewpoint.yaml", line: 3, column: 14, key: "spool.max_bytes", contains: "found 'lots'")
+        expectOne(d, file: "bad-agent/dewpoint.yaml", line: 6, column: 3, key: "upstream.password", contains: "never read from the YAML")
+        expectOne(d, file: "bad-agent/dewpoint.yaml", line: 8, column: 13, key: "queue.overflow", contains: "did you mean 'drop_oldest'?")
+        expectOne(d, file: "bad-agent/dewpoint.yaml", line: 10, column: 11, key: "defaults.window", contains: "expected a duration")
+    }
+
+    @Test func invalidYAMLIsLocated() {
+        let d = diagnostics("bad-yaml")
+        #expect(d.count == 1)
+        #expect(d[0].file.hasSuffix("bad-yaml/devices/env.yaml"))
+        #expect(d[0].message.hasPrefix("invalid YAML"))
+        #expect(d[0].line >= 4)
+    }
+
+    @Test func suggestionsUseEditDistance() {
+        #expect(Suggest.closest(to: "chanels", in: BindingLoader.topKeys) == "channels")
+        #expect(Suggest.closest(to: "transprot", in: BindingLoader.topKeys) == "transport")
+        #expect(Suggest.closest(to: "zzz", in: BindingLoader.topKeys) == nil)
+    }
+}
+
+@Suite struct TopicFilterTests {
+    private func match(_ f: String, _ t: String) -> Bool {
+        let filter = try! TopicFilter(f)
+        return Array(t.utf8).withUnsafeBytes { filter.matches($0) }
+    }
+
+    @Test func matchesPerMQTT() {
+        #expect(match("a/b", "a/b"))
+        #expect(!match("a/b", "a/bc"))
+        #expect(match("a/+/c", "a/x/c"))
+        #expect(!match("a/+/c", "a/x/y/c"))
+        #expect(match("a/#", "a"))
+        #expect(match("a/#", "a/b/c"))
+        #expect(match("+/+", "/x"))
+        #expect(!match("#", "$SYS/x"))
+        #expect(match("sensors/+device/env", "sensors/boiler/env"))
+    }
+
+    @Test func capturesNamedLevels() throws {
+        let f = try TopicFilter("sensors/+device/+channel")
+        #expect(f.mqttFilter == "sensors/+/+")
+        var caps: [Range<Int>]? = Array(repeating: 0..<0, count: 3)
+        let topic = Array("sensors/pump-3/temp".utf8)
+        #expect(topic.withUnsafeBytes { f.matches($0, captures: &caps) })
+        #expect(String(decoding: topic[caps![1]], as: UTF8.self) == "pump-3")
+        #expect(String(decoding: topic[caps![2]], as: UTF8.self) == "temp")
+    }
+
+    @Test func overlap() throws {
+        func o(_ a: String, _ b: String) -> Bool { try! TopicFilter(a).overlaps(TopicFilter(b)) }
+        #expect(o("a/+/c", "a/b/#"))
+        #expect(o("a/#", "a"))
+        #expect(!o("a/b", "a/c"))
+        #expect(!o("a/+", "a/b/c"))
+        #expect(o("+/x", "y/+"))
+        #expect(throws: TopicFilter.ParseError.misplacedMulti) { try TopicFilter("a/#/b") }
+        #expect(throws: TopicFilter.ParseError.wildcardInsideLevel("x+")) { try TopicFilter("a/x+") }
+    }
+}

@@ -1,0 +1,148 @@
+import Foundation
+import Testing
+@testable import DewpointCore
+@testable import DewpointPipeline
+
+private func feed(_ p: Pipeline, _ topic: String, _ payload: String, _ arrival: Int64 = 0) {
+    Array(topic.utf8).withUnsafeBytes { t in
+        Array(payload.utf8).withUnsafeBytes { p.ingestMQTT(topic: t, payload: $0, arrivalNs: arrival) }
+    }
+}
+
+@Suite struct PipelineBehaviourTests {
+    @Test func garbageIsCountedAndNeverStopsTheStream() throws {
+        let sink = MemorySink()
+        let p = try Pipeline(agentId: "gw", bindings: [envBinding(topic: "s/env")], sink: sink, seq: CountingSeq())
+        feed(p, "s/env", #"{"ts":1000,"temp":20}"#)
+        for junk in ["", "{", "\u{01}", #"{"ts":"soon","temp":1}"#, #"{"ts":1,"temp":"x"}"#, "[1,2", String(repeating: "[", count: 10_000)] {
+            feed(p, "s/env", junk)
+        }
+        feed(p, "other/topic", "{}")
+        feed(p, "s/env", #"{"ts":2000,"temp":22}"#)
+        p.finish()
+        #expect(p.counters.decodeErrors == 7)
+        #expect(p.counters.unknownTopic == 1)
+        let r = parseLines(sink.lines)
+        #expect(r.count == 1)
+        let temp = (r[0]["channels"] as! [String: [String: Any]])["temp"]!
+        #expect(temp["n"] as! Int == 2 && temp["mean"] as! Double == 21)
+        #expect(r[0]["partial"] as? Bool == true)
+    }
+
+    @Test func topicLevelsNameDevicesAndChannels() throws {
+        let b = BindingSpec(name: "fleet", transport: .mqtt(.init(topic: try TopicFilter("site/+device/+channel"))), decoder: .value,
+                            channels: [.init(name: "temp", unit: "degC", locator: .payload), .init(name: "rh", locator: .payload)],
+                            window: WindowSpec(lengthMs: 1000, latenessMs: 0))
+        let sink = MemorySink()
+        let p = try Pipeline(agentId: "gw", bindings: [b], sink: sink, seq: CountingSeq())
+        feed(p, "site/a/temp", "20.5", 100_000_000)
+        feed(p, "site/b/temp", "30", 200_000_000)
+        feed(p, "site/a/rh", " 55 ", 300_000_000)
+        feed(p, "site/a/co2", "400", 400_000_000)
+        feed(p, "site/a/temp", "21.5", 1_100_000_000)
+        p.finish()
+        #expect(p.counters.unknownChannel == 1)
+        let r = parseLines(sink.lines)
+        #expect(r.map { $0["device"] as! String } == ["a", "b", "a"])
+        let a0 = r[0]["channels"] as! [String: [String: Any]]
+        #expect(a0["temp"]!["mean"] as! Double == 20.5)
+        #expect(a0["rh"]!["mean"] as! Double == 55)
+        #expect(r[0]["partial"] == nil)
+        #expect(r[2]["partial"] as? Bool == true)
+    }
+
+    @Test func alertsRaiseAndClearWithUnitsInTheMessage() throws {
+        let sink = MemorySink()
+        let det = DetectorSpec(kind: .threshold(above: 60, below: nil), severity: .critical, minSamples: 2)
+        let p = try Pipeline(agentId: "gw", bindings: [envBinding(topic: "s/env", detectors: [det])], sink: sink, seq: CountingSeq())
+        for (i, t) in [20.0, 61, 62.5, 63, 50].enumerated() {
+            feed(p, "s/env", #"{"ts":\#(1000 + i * 100),"temp":\#(t)}"#)
+        }
+        let r = parseLines(sink.lines)
+        #expect(r.count == 2)
+        #expect(r[0]["state"] as? String == "raised")
+        #expect(r[0]["ts_ms"] as? Int == 1200)
+        #expect(r[0]["severity"] as? String == "critical")
+        #expect(r[0]["message"] as? String == "temp 62.5 degC is above the threshold 60 degC")
+        #expect(r[1]["state"] as? String == "cleared")
+        #expect(r[1]["value"] as? Double == 50)
+        #expect((r[1]["seq"] as! Int) > (r[0]["seq"] as! Int))
+    }
+
+    @Test func csvTimeSeriesReplay() throws {
+        let file = tempFile("series.csv")
+        try "timestamp,value\n2014-04-01 00:00:00,1.5\n2014-04-01 00:00:05,2.5\nbad,3\n2014-04-01 00:00:10,4\n".write(to: file, atomically: true, encoding: .utf8)
+        let b = BindingSpec(name: "series", transport: .file, decoder: .json,
+                            channels: [.init(name: "value", locator: .jsonPointer("/v"))], window: WindowSpec(lengthMs: 10_000, latenessMs: 0))
+        let sink = MemorySink()
+        let p = try Pipeline(agentId: "gw", bindings: [b], sink: sink, seq: CountingSeq())
+        let reader = ReplayReader()
+        try reader.replayCSV(path: file.path, binding: 0, into: p)
+        p.finish()
+        #expect(reader.badLines == 1)
+        let r = parseLines(sink.lines)
+        #expect(r.count == 2)
+        #expect(r[0]["start_ms"] as? Int == 1_396_310_400_000)
+        #expect((r[0]["channels"] as! [String: [String: Any]])["value"]!["mean"] as! Double == 2)
+    }
+
+    @Test func liveModeClosesWindowsFromTheClock() throws {
+        let sink = MemorySink()
+        let p = try Pipeline(agentId: "gw", bindings: [envBinding(topic: "s/env")], sink: sink, seq: CountingSeq(), mode: .external)
+        feed(p, "s/env", #"{"ts":1000,"temp":20}"#)
+        p.advance(watermarkNs: 11_999 * 1_000_000)
+        #expect(sink.lines.isEmpty)
+        p.advance(watermarkNs: 12_000 * 1_000_000)
+        #expect(sink.lines.count == 1)
+        feed(p, "s/env", #"{"ts":9000,"temp":20}"#)  // its window has closed: late
+        #expect(p.counters.lateSamples == 1)
+    }
+}
+
+@Suite struct BoundedQueueTests {
+    @Test func dropOldestKeepsNewestAndCounts() {
+        let q = BoundedQueue<Int>(capacity: 3, policy: .dropOldest)
+        for i in 1...5 { q.push(i) }
+        #expect(q.dropped == 2)
+        #expect([q.pop(timeoutMs: 0), q.pop(timeoutMs: 0), q.pop(timeoutMs: 0), q.pop(timeoutMs: 0)] == [3, 4, 5, nil])
+    }
+
+    @Test func dropNewestRefusesAndCounts() {
+        let q = BoundedQueue<Int>(capacity: 2, policy: .dropNewest)
+        #expect(q.push(1) && q.push(2))
+        #expect(!q.push(3))
+        #expect(q.dropped == 1)
+        #expect(q.pop(timeoutMs: 0) == 1)
+    }
+
+    @Test func blockWaitsForRoomAndLosesNothing() {
+        let q = BoundedQueue<Int>(capacity: 4, policy: .block)
+        let producer = Thread {
+            for i in 0..<10_000 { q.push(i) }
+            q.close()
+        }
+        producer.start()
+        var got: [Int] = []
+        while true {
+            if let v = q.pop(timeoutMs: 100) { got.append(v) } else if q.isClosed && q.depth == 0 { break }
+        }
+        #expect(got == Array(0..<10_000))
+        #expect(q.dropped == 0)
+    }
+
+    @Test func closeWakesABlockedProducer() {
+        let q = BoundedQueue<Int>(capacity: 1, policy: .block)
+        q.push(0)
+        let done = DispatchSemaphore(value: 0)
+        let t = Thread {
+            let accepted = q.push(1)  // blocks until close
+            #expect(!accepted)
+            done.signal()
+        }
+        t.start()
+        usleep(50_000)
+        q.close()
+        #expect(done.wait(timeout: .now() + 5) == .success)
+        #expect(q.rejectedAfterClose == 1)
+    }
+}

@@ -1,0 +1,76 @@
+import Testing
+@testable import DewpointSignal
+
+@Suite struct WindowStatsTests {
+    /// Reference: two-pass mean and population variance in Double.
+    private func reference(_ xs: [Float]) -> (mean: Double, std: Double) {
+        let d = xs.map(Double.init)
+        let mean = d.reduce(0, +) / Double(d.count)
+        let v = d.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(d.count)
+        return (mean, v.squareRoot())
+    }
+
+    @Test func largeOffsetSmallVariance() {
+        var rng = SplitMix(seed: 7)
+        // 1e6 + k/64: exactly representable in Float, spread of a few hundredths
+        let xs: [Float] = (0..<100_000).map { _ in 1_000_000 + Float(rng.next() % 8) / 64 }
+        var s = WindowStats()
+        for (i, x) in xs.enumerated() { s.add(x, ts: Int64(i)) }
+        let r = reference(xs)
+        #expect(s.count == xs.count)
+        #expect(abs(s.mean - r.mean) <= 1e-9 * r.mean)
+        #expect(abs(s.std - r.std) <= 1e-6 * r.std, "std \(s.std) vs \(r.std)")
+        #expect(s.min == xs.min()! && s.max == xs.max()!)
+        #expect(s.first == xs.first! && s.last == xs.last!)
+        // the naive one-pass sum of squares in Float loses this spread entirely
+        var sum: Float = 0, sq: Float = 0
+        for x in xs { sum += x; sq += x * x }
+        let naive = Double(sq / Float(xs.count) - (sum / Float(xs.count)) * (sum / Float(xs.count)))
+        #expect(abs(naive - r.std * r.std) > r.std * r.std)
+    }
+
+    @Test func firstAndLastFollowEventTimeNotArrival() {
+        var s = WindowStats()
+        s.add(2, ts: 20)
+        s.add(1, ts: 10)
+        s.add(3, ts: 30)
+        s.add(0, ts: 25)
+        #expect(s.first == 1)
+        #expect(s.last == 3)
+    }
+
+    @Test func singleSampleHasZeroStd() {
+        var s = WindowStats()
+        s.add(5, ts: 0)
+        #expect(s.std == 0 && s.mean == 5)
+    }
+}
+
+@Suite struct AlertStateMachineTests {
+    @Test func hysteresisAndMinimumSamples() {
+        var m = AlertStateMachine(raiseAt: 0.8, clearBelow: 0.3, minSamples: 2)
+        let scores = [0.9, 0.1, 0.9, 0.95, 0.5, 0.4, 0.29, 0.9]
+        let got = scores.map { m.observe(score: $0) }
+        #expect(got == [.none, .none, .none, .raised, .none, .none, .cleared, .none])
+        #expect(!m.isRaised)
+    }
+
+    @Test func thresholdDetectorScoresAndExplains() {
+        var d = ChannelDetector.threshold(above: 60, below: nil)
+        #expect(d.score(61, ts: 0) == 1)
+        #expect(d.score(60, ts: 1) == 0)
+        #expect(d.explain(channel: "temp", value: 61.5, unit: "degC") == "temp 61.5 degC is above the threshold 60 degC")
+    }
+}
+
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
