@@ -94,10 +94,14 @@ enum ChannelLoader {
     }
 
     static func detector(_ node: Node, _ path: String, channel: ChannelSpec, _ r: YAMLReader) -> DetectorSpec? {
-        guard let m = r.mapping(node, path, allowed: ["kind", "above", "below", "severity", "min_samples"]) else { return nil }
+        guard let m = r.mapping(node, path, allowed: ["kind", "above", "below", "severity", "min_samples", "hysteresis"]) else { return nil }
         guard let kn = r.required(m, "kind", path, in: node), let kind = r.choice(kn, "\(path).kind", DetectorKind.self) else { return nil }
         let severity = m["severity"].flatMap { r.choice($0.value, "\(path).severity", Severity.self) } ?? .warning
         let minSamples = m["min_samples"].flatMap { r.int($0.value, "\(path).min_samples", in: 1...1_000_000) } ?? 1
+        var hysteresis = 0.0
+        if let h = m["hysteresis"], let v = r.double(h.value, "\(path).hysteresis") {
+            if v < 0 { r.error(h.value, "\(path).hysteresis", "expected a value of 0 or more, found \(v)") } else { hysteresis = v }
+        }
         switch kind {
         case .threshold:
             let above = m["above"].flatMap { r.double($0.value, "\(path).above") }
@@ -110,7 +114,8 @@ enum ChannelLoader {
                 r.error(m["below"]!.value, "\(path).below", "expected below (\(below)) to be less than above (\(above))")
                 return nil
             }
-            return DetectorSpec(kind: .threshold(above: above, below: below), severity: severity, minSamples: minSamples)
+            return DetectorSpec(kind: .threshold(above: above, below: below), severity: severity, minSamples: minSamples,
+                                hysteresis: hysteresis)
         }
     }
 

@@ -211,8 +211,11 @@ public struct DetectorSpec: Sendable, Equatable {
     public var severity: Severity
     /// Samples the condition must hold before raising (1 = at once).
     public var minSamples: Int
-    public init(kind: Kind, severity: Severity = .warning, minSamples: Int = 1) {
-        self.kind = kind; self.severity = severity; self.minSamples = minSamples
+    /// In the channel's unit: once raised, the value must come back this far inside the
+    /// threshold to clear, so a value hovering at the threshold does not flap.
+    public var hysteresis: Double
+    public init(kind: Kind, severity: Severity = .warning, minSamples: Int = 1, hysteresis: Double = 0) {
+        self.kind = kind; self.severity = severity; self.minSamples = minSamples; self.hysteresis = hysteresis
     }
     public var name: String {
         switch kind {

@@ -187,7 +187,9 @@ public final class FrameDecoder {
         case .missing, .null:
             return .nan
         case .string, .container:
-            throw DecodeError("channel \(what): expected a number at \(pointerText(c.locator)), found \(v.kindName)", offset: v.start)
+            // point at the opening quote of a string, not its first character
+            throw DecodeError("channel \(what): expected a number at \(pointerText(c.locator)), found \(v.kindName)",
+                              offset: v.kind == .string ? v.start - 1 : v.start)
         }
     }
 

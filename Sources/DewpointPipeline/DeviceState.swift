@@ -34,7 +34,7 @@ final class DeviceState {
             ch.detectors.map { d in
                 let det: ChannelDetector
                 switch d.kind {
-                case .threshold(let above, let below): det = .threshold(above: above, below: below)
+                case .threshold(let above, let below): det = .threshold(above: above, below: below, hysteresis: d.hysteresis)
                 }
                 return Watch(detector: det, machine: AlertStateMachine(raiseAt: 0.5, clearBelow: 0.5, minSamples: d.minSamples),
                              severity: d.severity)

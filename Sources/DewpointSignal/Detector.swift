@@ -4,17 +4,25 @@
 /// Detectors are enums rather than protocol existentials so the per-sample call is a switch, not a
 /// dynamic dispatch.
 public enum ChannelDetector: Sendable {
-    /// 1 while the value is above `above` or below `below`, else 0.
-    case threshold(above: Double?, below: Double?)
+    /// 1 while the value is above `above` or below `below`, else 0. Once at 1, the value must
+    /// come `hysteresis` back inside the threshold to return to 0.
+    case threshold(above: Double?, below: Double?, hysteresis: Double, active: Bool)
+
+    public static func threshold(above: Double?, below: Double?, hysteresis: Double = 0) -> ChannelDetector {
+        .threshold(above: above, below: below, hysteresis: hysteresis, active: false)
+    }
 
     @inline(__always)
     public mutating func score(_ x: Float, ts: Int64) -> Double {
         switch self {
-        case .threshold(let above, let below):
+        case .threshold(let above, let below, let h, let active):
             let v = Double(x)
-            if let above, v > above { return 1 }
-            if let below, v < below { return 1 }
-            return 0
+            let margin = active ? h : 0
+            var hit = false
+            if let above, v > above - margin { hit = true }
+            if let below, v < below + margin { hit = true }
+            self = .threshold(above: above, below: below, hysteresis: h, active: hit)
+            return hit ? 1 : 0
         }
     }
 
@@ -28,7 +36,7 @@ public enum ChannelDetector: Sendable {
     public func explain(channel: String, value: Float, unit: String) -> String {
         let u = unit.isEmpty ? "" : " \(unit)"
         switch self {
-        case .threshold(let above, let below):
+        case .threshold(let above, let below, _, _):
             if let above, Double(value) > above { return "\(channel) \(value)\(u) is above the threshold \(Self.fmt(above))\(u)" }
             if let below, Double(value) < below { return "\(channel) \(value)\(u) is below the threshold \(Self.fmt(below))\(u)" }
             return "\(channel) \(value)\(u) is back within its thresholds"

@@ -12,7 +12,7 @@ struct Dewpoint: ParsableCommand {
         raises alerts, and forwards both upstream.
         """,
         version: DewpointVersion.string,
-        subcommands: [Check.self, Replay.self, Try.self, Version.self]
+        subcommands: [Check.self, Replay.self, Try.self, Simulate.self, Version.self]
     )
 }
 

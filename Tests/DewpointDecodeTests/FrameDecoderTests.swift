@@ -42,7 +42,7 @@ private func decode(_ b: BindingSpec, _ payload: [UInt8], arrival: Int64 = 7) th
             _ = try decode(b, Array(#"{"temp":"hot"}"#.utf8))
             Issue.record("decoded a string as a number")
         } catch let e as DecodeError {
-            #expect(e.offset == 9)
+            #expect(e.offset == 8)
             #expect(e.message.contains("channel temp: expected a number at '/temp', found a string"))
         }
     }

@@ -74,3 +74,13 @@ struct SplitMix {
         return z ^ (z >> 31)
     }
 }
+
+@Suite struct ThresholdHysteresisTests {
+    @Test func valueHoveringAtTheThresholdDoesNotFlap() {
+        var d = ChannelDetector.threshold(above: 18, below: nil, hysteresis: 0.5)
+        var m = AlertStateMachine()
+        let values: [Float] = [17.9, 18.1, 17.95, 18.05, 17.6, 17.4, 18.2]
+        let transitions = values.map { m.observe(score: d.score($0, ts: 0)) }
+        #expect(transitions == [.none, .raised, .none, .none, .none, .cleared, .raised])
+    }
+}

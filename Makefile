@@ -1,0 +1,37 @@
+# Dewpoint: `make demo` runs the agent live; `make test` runs every test.
+# Both install the Debian packages they need first (apt-get update once, then install what is missing).
+
+SWIFT        ?= swift
+APT_PACKAGES := mosquitto mosquitto-clients libmosquitto-dev libpcap-dev socat python3
+BIN          := .build/release/dewpoint
+
+.PHONY: all deps build debug test demo bench clean
+
+all: build
+
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" -ne 0 ] && SUDO=sudo; \
+	  $$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	fi
+
+build: deps
+	$(SWIFT) build -c release --product dewpoint
+
+debug: deps
+	$(SWIFT) build
+
+test: deps
+	$(SWIFT) build --build-tests
+	DEWPOINT_BIN=$(CURDIR)/.build/debug/dewpoint $(SWIFT) test --skip-build
+
+demo: build
+	./scripts/demo.sh $(BIN)
+
+bench: build
+	./scripts/bench-replay.sh $(BIN)
+
+clean:
+	rm -rf .build

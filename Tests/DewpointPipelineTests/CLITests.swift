@@ -1,0 +1,85 @@
+import Foundation
+import Testing
+
+/// Runs the built `dewpoint` binary (DEWPOINT_BIN, set by `make test`, or .build/debug/dewpoint).
+struct CLI {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static var binary: String {
+        ProcessInfo.processInfo.environment["DEWPOINT_BIN"] ?? root.appendingPathComponent(".build/debug/dewpoint").path
+    }
+
+    struct Result { var status: Int32; var stdout: String; var stderr: String }
+
+    static func run(_ args: [String], cwd: URL = root) throws -> Result {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = args
+        p.currentDirectoryURL = cwd
+        // stderr goes to a file so that neither stream can fill a pipe and block the child
+        let errURL = tempFile("stderr-\(UUID().uuidString)")
+        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        let errHandle = try FileHandle(forWritingTo: errURL)
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = errHandle
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        try errHandle.close()
+        let e = (try? Data(contentsOf: errURL)) ?? Data()
+        try? FileManager.default.removeItem(at: errURL)
+        return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    }
+}
+
+@Suite(.serialized) struct CLITests {
+    @Test func binaryExists() {
+        #expect(FileManager.default.isExecutableFile(atPath: CLI.binary), "build the project first: \(CLI.binary)")
+    }
+
+    @Test func checkAcceptsShippedDevices() throws {
+        let r = try CLI.run(["check", "--config", "dewpoint.yaml"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("boiler-room: mqtt sensors/boiler-room/env qos 1, json, 4 channels"))
+        #expect(r.stdout.split(separator: "\n").count == 5)
+    }
+
+    @Test(arguments: ["typo-key", "wrong-type", "missing-field", "duplicate-device", "bad-pointer", "overlap", "range-nonsense", "bad-agent", "bad-yaml"])
+    func checkRejectsBrokenConfigs(_ name: String) throws {
+        let r = try CLI.run(["check", "-c", "Tests/DewpointConfigTests/broken/\(name)/dewpoint.yaml"])
+        #expect(r.status == 1)
+        #expect(r.stdout.isEmpty)
+        // every line but the count names file:line:column
+        let lines = r.stderr.split(separator: "\n")
+        #expect(lines.last?.hasSuffix("found") == true)
+        for l in lines.dropLast() {
+            #expect(l.range(of: #"^Tests/DewpointConfigTests/broken/[a-z-]+/[a-z/.-]+\.yaml:\d+:\d+: "#, options: .regularExpression) != nil, "\(l)")
+        }
+    }
+
+    @Test func replayIsDeterministicAndTryExplainsErrors() throws {
+        let rec = tempFile("sim.jsonl").path
+        let sim = try CLI.run(["simulate", "--record", rec, "--seconds", "1800"])
+        #expect(sim.status == 0, "\(sim.stderr)")
+        let a = try CLI.run(["replay", "--input", rec])
+        let b = try CLI.run(["replay", "--input", rec, "--quiet"])
+        #expect(a.status == 0 && b.status == 0)
+        #expect(a.stdout == b.stdout)
+        #expect(a.stdout.contains(#""kind":"alert""#))
+        #expect(a.stderr.contains("decode_errors=0"))
+        let only = try CLI.run(["replay", "--input", rec, "--device", "chiller-1", "--quiet"])
+        #expect(!only.stdout.isEmpty && !only.stdout.contains("boiler-room"))
+
+        let payload = tempFile("bad.json")
+        try #"{"ts": 1764000000000, "temp": "warm"}"#.write(to: payload, atomically: true, encoding: .utf8)
+        let t = try CLI.run(["try", "devices/boiler-room-env.yaml", payload.path])
+        #expect(t.status == 1)
+        #expect(t.stderr.contains("at byte 30: channel temp: expected a number at '/temp', found a string"))
+        let good = tempFile("good.json")
+        try #"{"ts": 1764000000000, "temp": 21.5, "rh": 40, "p": 1013, "batt": {"mv": 3012}}"#.write(to: good, atomically: true, encoding: .utf8)
+        let ok = try CLI.run(["try", "devices/boiler-room-env.yaml", good.path])
+        #expect(ok.status == 0)
+        #expect(ok.stdout.contains("temp: 21.5 degC") && ok.stdout.contains("battery: 3.012 V"))
+        #expect(ok.stdout.contains("2025-11-24T16:00:00.000Z"))
+    }
+}
