@@ -20,6 +20,8 @@ enum BindingLoader {
             name = s
         }
 
+        if let d = m["description"] { _ = r.string(d.value, "description") }
+
         // transport: mqtt | serial | capture | file, with its own section.
         var transport = TransportSpec.file
         if let tn = r.required(m, "transport", "", in: root),

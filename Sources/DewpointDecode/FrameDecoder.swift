@@ -16,7 +16,7 @@ public struct DecodeError: Error, Equatable, CustomStringConvertible {
 /// Built once per binding; `decode` allocates nothing. Not thread-safe: one per pipeline thread.
 public final class FrameDecoder {
     public let binding: BindingSpec
-    public var channelCount: Int { binding.channels.count }
+    public let channelCount: Int
 
     private enum Plan {
         case json(JSONScanner, timestampSlot: Int?)
@@ -30,10 +30,23 @@ public final class FrameDecoder {
     /// Spacing of fanned-out rows, from the array fields' sample rate.
     public let rowSpacingNs: Double
     private var plan: Plan
+    /// The JSON path's state, outside `plan` so the per-message path reads only constants.
+    private let json: JSONScanner?
+    private let jsonTimestampSlot: Int
+    /// Per-channel scale and offset in plain memory (the hot loop must not copy `ChannelSpec`s).
+    private let scales: UnsafeMutablePointer<Double>
+    private let offsets: UnsafeMutablePointer<Double>
     private var scratch: [UInt8] = []
 
     public init(binding: BindingSpec) throws(DecodeError) {
         self.binding = binding
+        channelCount = binding.channels.count
+        let n = Swift.max(1, binding.channels.count)
+        scales = .allocate(capacity: n)
+        offsets = .allocate(capacity: n)
+        for (i, c) in binding.channels.enumerated() { scales[i] = c.scale; offsets[i] = c.offset }
+        var json: JSONScanner? = nil
+        var jsonTs = -1
         switch binding.decoder {
         case .json:
             var pointers: [JSONPointer] = []
@@ -50,7 +63,10 @@ public final class FrameDecoder {
                 do { pointers.append(try JSONPointer(p)) } catch { throw DecodeError("timestamp: \(error)") }
                 tsSlot = pointers.count - 1
             }
-            plan = .json(JSONScanner(pointers: pointers), timestampSlot: tsSlot)
+            let scanner = JSONScanner(pointers: pointers)
+            json = scanner
+            jsonTs = tsSlot ?? -1
+            plan = .json(scanner, timestampSlot: tsSlot)
         case .csv(let sep, let quote):
             for c in binding.channels {
                 guard case .csvColumn = c.locator else {
@@ -80,6 +96,8 @@ public final class FrameDecoder {
         }
         maxRows = rows
         rowSpacingNs = spacing
+        self.json = json
+        self.jsonTimestampSlot = jsonTs
         scratch.reserveCapacity(64)
     }
 
@@ -101,7 +119,7 @@ public final class FrameDecoder {
             guard case .binary(let f) = c.locator else { continue }
             rows = Swift.max(rows, f.count)
             for k in 0..<f.count {
-                values[k * cc + i] = scaled(BinaryReader.value(payload, f, index: k), c)
+                values[k * cc + i] = scaled(BinaryReader.value(payload, f, index: k), i)
             }
         }
         return (arrivalNs, rows)
@@ -113,16 +131,14 @@ public final class FrameDecoder {
     /// - Returns: the sample time in ns since the epoch.
     public func decode(_ payload: UnsafeRawBufferPointer, arrivalNs: Int64, onlyChannel: Int? = nil,
                        into values: UnsafeMutableBufferPointer<Float>) throws(DecodeError) -> Int64 {
-        let channels = binding.channels
-        switch plan {
-        case .json(let scanner, let tsSlot):
+        if let scanner = json {
             do { try scanner.scan(payload) } catch { throw DecodeError(error.description, offset: error.offset) }
-            for i in 0..<channels.count {
-                let v = scanner.values[i]
-                values[i] = try number(v, payload, what: channels[i].name, channels[i])
+            for i in 0..<channelCount {
+                values[i] = try number(scanner.value(i), payload, channel: i)
             }
-            guard let tsSlot else { return arrivalNs }
-            let v = scanner.values[tsSlot]
+            let tsSlot = jsonTimestampSlot
+            guard tsSlot >= 0 else { return arrivalNs }
+            let v = scanner.value(tsSlot)
             switch v.kind {
             case .number:
                 return try epoch(UnsafeRawBufferPointer(rebasing: payload[v.start..<v.end]), offset: v.start)
@@ -133,6 +149,11 @@ public final class FrameDecoder {
             default:
                 throw DecodeError("timestamp: expected a number or a string, found \(v.kindName)", offset: v.start)
             }
+        }
+        let channels = binding.channels
+        switch plan {
+        case .json:
+            fatalError("unreachable: handled above")
         case .csv(var splitter):
             do { try splitter.split(payload) } catch { throw DecodeError(error.description) }
             plan = .csv(splitter)
@@ -144,7 +165,7 @@ public final class FrameDecoder {
                 guard let d = NumberParser.parseDouble(UnsafeRawBufferPointer(rebasing: payload[r])) else {
                     throw DecodeError("channel \(channels[i].name): column \(col) is not a number: '\(text(payload, r))'", offset: r.lowerBound)
                 }
-                values[i] = scaled(d, channels[i])
+                values[i] = scaled(d, i)
             }
             if case .csvColumn(let col) = binding.timestamp.source {
                 guard col < splitter.fields.count else { throw DecodeError("timestamp: the frame has no column \(col)") }
@@ -164,29 +185,31 @@ public final class FrameDecoder {
             guard let d = NumberParser.parseDouble(trimmed(payload)) else {
                 throw DecodeError("payload is not a number: '\(text(payload, 0..<min(payload.count, 40)))'", offset: 0)
             }
-            values[ch] = scaled(d, channels[ch])
+            values[ch] = scaled(d, ch)
             return arrivalNs
         }
     }
 
     @inline(__always)
-    private func scaled(_ d: Double, _ c: ChannelSpec) -> Float {
-        Float(d * c.scale + c.offset)
+    private func scaled(_ d: Double, _ channel: Int) -> Float {
+        Float(d * scales[channel] + offsets[channel])
     }
 
     @inline(__always)
-    private func number(_ v: JSONValue, _ payload: UnsafeRawBufferPointer, what: String, _ c: ChannelSpec) throws(DecodeError) -> Float {
+    private func number(_ v: JSONValue, _ payload: UnsafeRawBufferPointer, channel: Int) throws(DecodeError) -> Float {
         switch v.kind {
         case .number:
             guard let d = NumberParser.parseDouble(UnsafeRawBufferPointer(rebasing: payload[v.start..<v.end])) else {
-                throw DecodeError("channel \(what): number out of range", offset: v.start)
+                throw DecodeError("channel \(binding.channels[channel].name): number out of range", offset: v.start)
             }
-            return scaled(d, c)
+            return scaled(d, channel)
         case .bool(let b):
-            return scaled(b ? 1 : 0, c)
+            return scaled(b ? 1 : 0, channel)
         case .missing, .null:
             return .nan
         case .string, .container:
+            let c = binding.channels[channel]
+            let what = c.name
             // point at the opening quote of a string, not its first character
             throw DecodeError("channel \(what): expected a number at \(pointerText(c.locator)), found \(v.kindName)",
                               offset: v.kind == .string ? v.start - 1 : v.start)
@@ -194,6 +217,11 @@ public final class FrameDecoder {
     }
 
     /// Epoch numbers: integers are converted exactly; fractions (e.g. `1764000000.25` s) through Double.
+    deinit {
+        scales.deallocate()
+        offsets.deallocate()
+    }
+
     private func epoch(_ bytes: UnsafeRawBufferPointer, offset: Int) throws(DecodeError) -> Int64 {
         let mult: Int64
         switch binding.timestamp.format {

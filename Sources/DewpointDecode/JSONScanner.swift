@@ -1,3 +1,11 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A validating, single-pass JSON (RFC 8259) scanner that picks the values of a set of JSON
 /// pointers without building a tree.
 ///
@@ -12,8 +20,15 @@ public final class JSONScanner {
     public static let maxDepth = 512
 
     public let pointers: JSONPointerSet
+    public let slotCount: Int
     /// The value found for each pointer slot by the last `scan`, or `.missing`.
-    public private(set) var values: [JSONValue]
+    private let slots: UnsafeMutablePointer<JSONValue>
+
+    /// The value found for `slot` by the last `scan`.
+    @inline(__always)
+    public func value(_ slot: Int) -> JSONValue { slots[slot] }
+    /// All slot values (allocates; for tests and tools).
+    public var values: [JSONValue] { Array(UnsafeBufferPointer(start: slots, count: slotCount)) }
 
     struct Frame {
         var isObject: Bool
@@ -21,27 +36,70 @@ public final class JSONScanner {
         var index: Int32
     }
     private let stack: UnsafeMutablePointer<Frame>
+
+    /// The pointer trie, flattened into plain memory so that walking it costs no reference
+    /// counting or exclusivity checks per key.
+    struct FlatNode {
+        var firstChild: Int32
+        var childCount: Int32
+        var firstSlot: Int32
+        var slotCount: Int32
+    }
+    struct FlatChild {
+        var tokenStart: Int32
+        var tokenCount: Int32
+        var arrayIndex: Int32
+        var node: Int32
+    }
+    private let nodes: UnsafeMutablePointer<FlatNode>
+    private let children: UnsafeMutablePointer<FlatChild>
+    private let slotList: UnsafeMutablePointer<Int32>
+    private let tokenBytes: UnsafeMutablePointer<UInt8>
     /// Scratch space for keys containing escapes (rare).
-    private var scratch: [UInt8] = []
+    private let scratch: UnsafeMutablePointer<UInt8>
+    private static let scratchSize = 4096
 
     public init(_ pointers: JSONPointerSet) {
         self.pointers = pointers
-        self.values = Array(repeating: JSONValue.missing, count: pointers.count)
-        self.stack = .allocate(capacity: JSONScanner.maxDepth)
-        scratch.reserveCapacity(256)
+        slotCount = pointers.count
+        slots = .allocate(capacity: Swift.max(1, slotCount))
+        slots.initialize(repeating: .missing, count: Swift.max(1, slotCount))
+        stack = .allocate(capacity: JSONScanner.maxDepth)
+        scratch = .allocate(capacity: JSONScanner.scratchSize)
+        let trie = pointers.nodes
+        let childTotal = trie.reduce(0) { $0 + $1.children.count }
+        let slotTotal = trie.reduce(0) { $0 + $1.slots.count }
+        let tokenTotal = trie.reduce(0) { $0 + $1.children.reduce(0) { $0 + $1.token.count } }
+        nodes = .allocate(capacity: trie.count)
+        children = .allocate(capacity: Swift.max(1, childTotal))
+        slotList = .allocate(capacity: Swift.max(1, slotTotal))
+        tokenBytes = .allocate(capacity: Swift.max(1, tokenTotal))
+        var ci = 0, si = 0, ti = 0
+        for (n, node) in trie.enumerated() {
+            nodes[n] = FlatNode(firstChild: Int32(ci), childCount: Int32(node.children.count), firstSlot: Int32(si), slotCount: Int32(node.slots.count))
+            for c in node.children {
+                children[ci] = FlatChild(tokenStart: Int32(ti), tokenCount: Int32(c.token.count), arrayIndex: Int32(c.arrayIndex), node: c.node)
+                for b in c.token { tokenBytes[ti] = b; ti += 1 }
+                ci += 1
+            }
+            for sl in node.slots { slotList[si] = Int32(sl); si += 1 }
+        }
     }
 
     public convenience init(pointers: [JSONPointer]) {
         self.init(JSONPointerSet(pointers))
     }
 
-    deinit { stack.deallocate() }
+    deinit {
+        stack.deallocate(); slots.deallocate(); scratch.deallocate(); nodes.deallocate()
+        children.deallocate(); slotList.deallocate(); tokenBytes.deallocate()
+    }
 
     private enum State { case value, afterValue, key }
 
     /// Validates `buf` as one JSON text and fills `values`. On error, `values` is unspecified.
     public func scan(_ buf: UnsafeRawBufferPointer) throws(JSONError) {
-        for i in 0..<values.count { values[i] = .missing }
+        for i in 0..<slotCount { slots[i] = .missing }
         guard let base = buf.baseAddress?.assumingMemoryBound(to: UInt8.self), buf.count > 0 else {
             throw JSONError(.unexpectedEnd, at: 0)
         }
@@ -50,7 +108,6 @@ public final class JSONScanner {
         var depth = 0
         var node: Int32 = 0
         var state = State.value
-        let trie = pointers.nodes
 
         @inline(__always) func skipWS() {
             while p < n {
@@ -69,7 +126,7 @@ public final class JSONScanner {
                 switch c {
                 case UInt8(ascii: "{"), UInt8(ascii: "["):
                     guard depth < JSONScanner.maxDepth else { throw JSONError(.tooDeep, at: p) }
-                    if node >= 0 && !trie[Int(node)].slots.isEmpty { record(node, JSONValue(kind: .container, start: p, end: p + 1, escaped: false)) }
+                    if node >= 0 && nodes[Int(node)].slotCount > 0 { record(node, JSONValue(kind: .container, start: p, end: p + 1, escaped: false)) }
                     let isObject = c == UInt8(ascii: "{")
                     stack[depth] = Frame(isObject: isObject, node: node, index: 0)
                     depth += 1
@@ -81,17 +138,17 @@ public final class JSONScanner {
                     } else if isObject {
                         state = .key
                     } else {
-                        node = child(trie, of: node, index: 0)
+                        node = child(of: node, index: 0)
                     }
                 case UInt8(ascii: "\""):
                     let escaped = try scanString(base, n, &p)
-                    if node >= 0 && !trie[Int(node)].slots.isEmpty {
+                    if node >= 0 && nodes[Int(node)].slotCount > 0 {
                         record(node, JSONValue(kind: .string, start: start + 1, end: p - 1, escaped: escaped))
                     }
                     state = .afterValue
                 case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
                     try scanNumber(base, n, &p)
-                    if node >= 0 && !trie[Int(node)].slots.isEmpty {
+                    if node >= 0 && nodes[Int(node)].slotCount > 0 {
                         record(node, JSONValue(kind: .number, start: start, end: p, escaped: false))
                     }
                     state = .afterValue
@@ -127,7 +184,7 @@ public final class JSONScanner {
                     if c == UInt8(ascii: ",") {
                         p += 1
                         stack[depth - 1].index &+= 1
-                        node = child(trie, of: stack[depth - 1].node, index: Int(stack[depth - 1].index))
+                        node = child(of: stack[depth - 1].node, index: stack[depth - 1].index)
                         state = .value
                     } else if c == UInt8(ascii: "]") { p += 1; depth -= 1 }
                     else { throw JSONError(.unexpectedByte(c, expected: "',' or ']'"), at: p) }
@@ -142,7 +199,7 @@ public final class JSONScanner {
                 let ks = p + 1
                 let escaped = try scanString(base, n, &p)
                 let parent = stack[depth - 1].node
-                node = parent >= 0 ? child(trie, of: parent, key: UnsafeBufferPointer(start: base + ks, count: p - 1 - ks), escaped: escaped) : -1
+                node = parent >= 0 ? child(of: parent, key: base + ks, count: p - 1 - ks, escaped: escaped) : -1
                 skipWS()
                 guard p < n else { throw JSONError(.unexpectedEnd, at: p) }
                 guard base[p] == UInt8(ascii: ":") else { throw JSONError(.unexpectedByte(base[p], expected: "':'"), at: p) }
@@ -154,28 +211,44 @@ public final class JSONScanner {
 
     @inline(__always)
     private func record(_ node: Int32, _ v: JSONValue) {
-        for s in pointers.nodes[Int(node)].slots where values[s].kind == .missing { values[s] = v }
+        let n = nodes[Int(node)]
+        var i = n.firstSlot
+        while i < n.firstSlot + n.slotCount {
+            let s = Int(slotList[Int(i)])
+            if slots[s].kind == .missing { slots[s] = v }
+            i += 1
+        }
     }
 
     @inline(__always)
-    private func child(_ trie: [JSONPointerSet.Node], of node: Int32, index: Int) -> Int32 {
+    private func child(of node: Int32, index: Int32) -> Int32 {
         if node < 0 { return -1 }
-        for c in trie[Int(node)].children where c.arrayIndex == index { return c.node }
+        let n = nodes[Int(node)]
+        var i = n.firstChild
+        while i < n.firstChild + n.childCount {
+            if children[Int(i)].arrayIndex == index { return children[Int(i)].node }
+            i += 1
+        }
         return -1
     }
 
-    private func child(_ trie: [JSONPointerSet.Node], of node: Int32, key: UnsafeBufferPointer<UInt8>, escaped: Bool) -> Int32 {
-        let children = trie[Int(node)].children
-        if children.isEmpty { return -1 }
+    @inline(__always)
+    private func child(of node: Int32, key: UnsafePointer<UInt8>, count: Int, escaped: Bool) -> Int32 {
+        let n = nodes[Int(node)]
+        if n.childCount == 0 { return -1 }
+        var k = key
+        var len = count
         if escaped {
-            scratch.removeAll(keepingCapacity: true)
-            JSONString.unescape(UnsafeRawBufferPointer(key), into: &scratch)
-            return scratch.withUnsafeBufferPointer { k in
-                for c in children where c.token.elementsEqual(k) { return c.node }
-                return -1
-            }
+            guard count <= JSONScanner.scratchSize else { return -1 }
+            len = JSONString.unescape(UnsafeRawBufferPointer(start: key, count: count), to: scratch)
+            k = UnsafePointer(scratch)
         }
-        for c in children where c.token.count == key.count && c.token.elementsEqual(key) { return c.node }
+        var i = n.firstChild
+        while i < n.firstChild + n.childCount {
+            let c = children[Int(i)]
+            if Int(c.tokenCount) == len && memcmp(tokenBytes + Int(c.tokenStart), k, len) == 0 { return c.node }
+            i += 1
+        }
         return -1
     }
 

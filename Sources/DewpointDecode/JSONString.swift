@@ -18,24 +18,35 @@ public enum JSONString {
         }
     }
 
-    /// Appends the unescaped UTF-8 of a validated string body (without quotes) to `out`.
-    /// Lone surrogates become U+FFFD.
-    public static func unescape(_ s: UnsafeRawBufferPointer, into out: inout [UInt8]) {
+    /// Writes the unescaped UTF-8 of a validated string body (without quotes) to `dst`, which
+    /// must hold `s.count` bytes (unescaping never lengthens). Returns the bytes written.
+    /// Runs without escapes are copied with `memcpy`. Lone surrogates become U+FFFD.
+    @inline(__always)
+    public static func unescape(_ s: UnsafeRawBufferPointer, to dst: UnsafeMutablePointer<UInt8>) -> Int {
+        guard let base = s.baseAddress else { return 0 }
         var i = 0
+        var o = 0
         let n = s.count
         while i < n {
-            let c = s[i]
-            if c != UInt8(ascii: "\\") { out.append(c); i += 1; continue }
+            let rest = n - i
+            guard let hit = memchr(base + i, 0x5C, rest) else {
+                memcpy(dst + o, base + i, rest)
+                return o + rest
+            }
+            let run = base.distance(to: UnsafeRawPointer(hit)) - i
+            if run > 0 { memcpy(dst + o, base + i, run); o += run; i += run }
+            // s[i] is a backslash
             i += 1
-            guard i < n else { return }
-            switch s[i] {
-            case UInt8(ascii: "b"): out.append(0x08)
-            case UInt8(ascii: "f"): out.append(0x0C)
-            case UInt8(ascii: "n"): out.append(0x0A)
-            case UInt8(ascii: "r"): out.append(0x0D)
-            case UInt8(ascii: "t"): out.append(0x09)
+            guard i < n else { return o }
+            let e = s[i]
+            switch e {
+            case UInt8(ascii: "b"): dst[o] = 0x08; o += 1
+            case UInt8(ascii: "f"): dst[o] = 0x0C; o += 1
+            case UInt8(ascii: "n"): dst[o] = 0x0A; o += 1
+            case UInt8(ascii: "r"): dst[o] = 0x0D; o += 1
+            case UInt8(ascii: "t"): dst[o] = 0x09; o += 1
             case UInt8(ascii: "u"):
-                guard i + 4 < n else { return }
+                guard i + 4 < n else { return o }
                 var cp = hex4(s, i + 1)
                 i += 4
                 if cp >= 0xD800 && cp < 0xDC00, i + 6 < n, s[i + 1] == UInt8(ascii: "\\"), s[i + 2] == UInt8(ascii: "u") {
@@ -46,30 +57,38 @@ public enum JSONString {
                     }
                 }
                 if cp >= 0xD800 && cp < 0xE000 { cp = 0xFFFD }
-                appendUTF8(UInt32(cp), &out)
-            default: out.append(s[i])  // \" \\ \/
+                o += writeUTF8(UInt32(cp), dst + o)
+            default: dst[o] = e; o += 1  // \" \\ \/
             }
             i += 1
         }
+        return o
+    }
+
+    static func writeUTF8(_ cp: UInt32, _ d: UnsafeMutablePointer<UInt8>) -> Int {
+        switch cp {
+        case 0..<0x80: d[0] = UInt8(cp); return 1
+        case 0x80..<0x800:
+            d[0] = UInt8(0xC0 | (cp >> 6)); d[1] = UInt8(0x80 | (cp & 0x3F)); return 2
+        case 0x800..<0x10000:
+            d[0] = UInt8(0xE0 | (cp >> 12)); d[1] = UInt8(0x80 | ((cp >> 6) & 0x3F)); d[2] = UInt8(0x80 | (cp & 0x3F)); return 3
+        default:
+            d[0] = UInt8(0xF0 | (cp >> 18)); d[1] = UInt8(0x80 | ((cp >> 12) & 0x3F))
+            d[2] = UInt8(0x80 | ((cp >> 6) & 0x3F)); d[3] = UInt8(0x80 | (cp & 0x3F)); return 4
+        }
+    }
+
+    /// Appends the unescaped UTF-8 of a validated string body (without quotes) to `out`.
+    public static func unescape(_ s: UnsafeRawBufferPointer, into out: inout [UInt8]) {
+        let start = out.count
+        out.append(contentsOf: repeatElement(0, count: s.count))
+        let n = out.withUnsafeMutableBufferPointer { unescape(s, to: $0.baseAddress! + start) }
+        out.removeLast(s.count - n)
     }
 
     @inline(__always)
     static func hex4(_ s: UnsafeRawBufferPointer, _ i: Int) -> Int {
         (hexValue(s[i]) << 12) | (hexValue(s[i + 1]) << 8) | (hexValue(s[i + 2]) << 4) | hexValue(s[i + 3])
-    }
-
-    static func appendUTF8(_ cp: UInt32, _ out: inout [UInt8]) {
-        switch cp {
-        case 0..<0x80: out.append(UInt8(cp))
-        case 0x80..<0x800:
-            out.append(UInt8(0xC0 | (cp >> 6))); out.append(UInt8(0x80 | (cp & 0x3F)))
-        case 0x800..<0x10000:
-            out.append(UInt8(0xE0 | (cp >> 12))); out.append(UInt8(0x80 | ((cp >> 6) & 0x3F)))
-            out.append(UInt8(0x80 | (cp & 0x3F)))
-        default:
-            out.append(UInt8(0xF0 | (cp >> 18))); out.append(UInt8(0x80 | ((cp >> 12) & 0x3F)))
-            out.append(UInt8(0x80 | ((cp >> 6) & 0x3F))); out.append(UInt8(0x80 | (cp & 0x3F)))
-        }
     }
 }
 

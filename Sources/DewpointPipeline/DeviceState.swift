@@ -10,12 +10,18 @@ final class DeviceState {
 
     struct OpenWindow {
         var startNs: Int64
-        var stats: [WindowStats]
+        /// `channelCount` accumulators, owned by this device (recycled through `pool`).
+        var stats: UnsafeMutablePointer<WindowStats>
     }
     /// Open windows, sorted by start. With lateness below the window length there are at most two.
     var open: [OpenWindow] = []
-    private var pool: [[WindowStats]] = []
+    private var pool: [UnsafeMutablePointer<WindowStats>] = []
     let channelCount: Int
+    /// Per-channel valid range (±infinity when unset) and whether any detector watches it,
+    /// in plain memory for the per-sample loop.
+    let validMin: UnsafeMutablePointer<Float>
+    let validMax: UnsafeMutablePointer<Float>
+    let watched: UnsafeMutablePointer<Bool>
 
     struct Watch {
         var detector: ChannelDetector
@@ -41,6 +47,22 @@ final class DeviceState {
             }
         }
         open.reserveCapacity(4)
+        let n = Swift.max(1, spec.channels.count)
+        validMin = .allocate(capacity: n)
+        validMax = .allocate(capacity: n)
+        watched = .allocate(capacity: n)
+        for (i, c) in spec.channels.enumerated() {
+            // round outward so that a Float sample equal to a Double bound is inside the range
+            validMin[i] = c.validMin.map { Float($0).nextDown } ?? -.infinity
+            validMax[i] = c.validMax.map { Float($0).nextUp } ?? .infinity
+            watched[i] = !c.detectors.isEmpty
+        }
+    }
+
+    deinit {
+        validMin.deallocate(); validMax.deallocate(); watched.deallocate()
+        for w in open { w.stats.deallocate() }
+        for p in pool { p.deallocate() }
     }
 
     @inline(__always)
@@ -49,22 +71,27 @@ final class DeviceState {
         return r >= 0 ? ts - r : ts - r - lengthNs
     }
 
-    /// The stats of the window holding `ts`, opening it if needed; nil if that window has closed
-    /// (its end plus the allowed lateness is at or before the watermark).
+    /// The accumulators of the window holding `ts`, opening it if needed; nil if that window has
+    /// closed (its end plus the allowed lateness is at or before the watermark).
     @inline(__always)
-    func window(for ts: Int64, watermarkNs: Int64) -> Int? {
+    func window(for ts: Int64, watermarkNs: Int64) -> UnsafeMutablePointer<WindowStats>? {
         let start = windowStart(ts)
         if start &+ lengthNs &+ latenessNs <= watermarkNs { return nil }
         var i = open.count - 1
         while i >= 0 {
-            if open[i].startNs == start { return i }
+            if open[i].startNs == start { return open[i].stats }
             if open[i].startNs < start { break }
             i -= 1
         }
-        var stats = pool.popLast() ?? Array(repeating: WindowStats(), count: channelCount)
-        for c in 0..<stats.count { stats[c].reset() }
+        let stats: UnsafeMutablePointer<WindowStats>
+        if let p = pool.popLast() {
+            stats = p
+        } else {
+            stats = .allocate(capacity: Swift.max(1, channelCount))
+        }
+        stats.initialize(repeating: WindowStats(), count: Swift.max(1, channelCount))
         open.insert(OpenWindow(startNs: start, stats: stats), at: i + 1)
-        return i + 1
+        return stats
     }
 
     /// Earliest time at which an open window may close (end + lateness), or `.max`.
@@ -81,5 +108,7 @@ final class DeviceState {
         }
     }
 
-    func recycle(_ stats: [WindowStats]) { if pool.count < 4 { pool.append(stats) } }
+    func recycle(_ w: OpenWindow) {
+        if pool.count < 4 { pool.append(w.stats) } else { w.stats.deallocate() }
+    }
 }

@@ -29,7 +29,9 @@ public final class LineReader {
     public private(set) var lineNumber = 0
     public private(set) var overlongLines = 0
 
-    public init(path: String, bufferSize: Int = 1 << 20) throws(IOError) {
+    public static let defaultBufferSize = 1 << 20
+
+    public init(path: String, bufferSize: Int = LineReader.defaultBufferSize) throws(IOError) {
         self.path = path
         let fd = path == "-" ? 0 : open(path, O_RDONLY | O_CLOEXEC)
         if fd < 0 { throw IOError(path: path, operation: "open", errno: errno) }

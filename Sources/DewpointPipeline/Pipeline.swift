@@ -16,7 +16,16 @@ public final class Pipeline {
 
     public let agentId: String
     public let bindings: [BindingSpec]
-    public private(set) var counters = PipelineCounters()
+    /// Counters live in plain memory: updating them per sample costs no exclusivity check.
+    private let hot: UnsafeMutablePointer<HotState>
+    public var counters: PipelineCounters { hot.pointee.counters }
+
+    struct HotState {
+        var counters = PipelineCounters()
+        var watermarkNs: Int64 = .min
+        var maxEventNs: Int64 = .min
+        var nextCloseNs: Int64 = .max
+    }
     /// Called for rate-limited diagnostics (decode errors, unknown topics).
     public var log: (String) -> Void = { _ in }
 
@@ -31,9 +40,6 @@ public final class Pipeline {
     private var byName: [String: DeviceState] = [:]
     private var values: UnsafeMutableBufferPointer<Float>
     private var captures: [Range<Int>]?
-    private var watermarkNs: Int64 = .min
-    private var maxEventNs: Int64 = .min
-    private var nextCloseNs: Int64 = .max
     private var closing: [(DeviceState, DeviceState.OpenWindow)] = []
     private var out: [UInt8] = []
     private let encoder = RecordEncoder()
@@ -50,6 +56,8 @@ public final class Pipeline {
         for b in bindings { decs.append(try FrameDecoder(binding: b)) }
         self.decoders = decs
         self.fixedDevice = Array(repeating: nil, count: bindings.count)
+        self.hot = .allocate(capacity: 1)
+        hot.initialize(to: HotState())
         let maxCells = decs.map { $0.channelCount * $0.maxRows }.max() ?? 1
         self.values = .allocate(capacity: Swift.max(1, maxCells))
         var maxLevels = 1
@@ -67,13 +75,17 @@ public final class Pipeline {
         out.reserveCapacity(4096)
     }
 
-    deinit { values.deallocate() }
+    deinit {
+        values.deallocate()
+        hot.deinitialize(count: 1)
+        hot.deallocate()
+    }
 
     // MARK: Input
 
     /// Routes an MQTT message to its binding by topic and processes it.
     public func ingestMQTT(topic: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer, arrivalNs: Int64) {
-        counters.frames += 1
+        hot.pointee.counters.frames += 1
         for r in routes where r.filter.matches(topic, captures: &captures) {
             var device: DeviceState
             if let d = fixedDevice[r.binding] {
@@ -86,7 +98,7 @@ public final class Pipeline {
             if let cl = r.channelLevel {
                 let name = UnsafeRawBufferPointer(rebasing: topic[captures![cl]])
                 guard let ci = bindings[r.binding].channels.firstIndex(where: { $0.name.utf8.elementsEqual(name) }) else {
-                    counters.unknownChannel += 1
+                    hot.pointee.counters.unknownChannel += 1
                     note("unknown_channel", "topic \(String(decoding: topic, as: UTF8.self)) names no channel of binding \(bindings[r.binding].name)")
                     return
                 }
@@ -95,13 +107,13 @@ public final class Pipeline {
             process(device: device, payload: payload, arrivalNs: arrivalNs, onlyChannel: only)
             return
         }
-        counters.unknownTopic += 1
+        hot.pointee.counters.unknownTopic += 1
         note("unknown_topic", "no binding matches topic \(String(decoding: topic, as: UTF8.self))")
     }
 
     /// Processes one frame for a binding that names a single device (serial, capture).
     public func ingest(binding: Int, payload: UnsafeRawBufferPointer, arrivalNs: Int64) {
-        counters.frames += 1
+        hot.pointee.counters.frames += 1
         guard let d = fixedDevice[binding] else { return }
         process(device: d, payload: payload, arrivalNs: arrivalNs, onlyChannel: nil)
     }
@@ -109,7 +121,7 @@ public final class Pipeline {
     /// Processes one already-decoded row (CSV time series); `row` holds one value per channel, NaN
     /// for none.
     public func ingestRow(binding: Int, tsNs: Int64, row: UnsafeBufferPointer<Float>) {
-        counters.frames += 1
+        hot.pointee.counters.frames += 1
         guard let d = fixedDevice[binding] else { return }
         for i in 0..<d.channelCount { values[i] = i < row.count ? row[i] : .nan }
         accept(device: d, tsNs: tsNs)
@@ -139,7 +151,7 @@ public final class Pipeline {
                 }
             }
         } catch {
-            counters.decodeErrors += 1
+            hot.pointee.counters.decodeErrors += 1
             note("decode_error", "device \(device.name): \(error)")
         }
     }
@@ -147,34 +159,32 @@ public final class Pipeline {
     @inline(__always)
     private func accept(device: DeviceState, tsNs: Int64, row: Int = 0) {
         let base = row * device.channelCount
-        if mode == .eventTime && tsNs > maxEventNs {
-            maxEventNs = tsNs
-            watermarkNs = tsNs
+        if mode == .eventTime && tsNs > hot.pointee.maxEventNs {
+            hot.pointee.maxEventNs = tsNs
+            hot.pointee.watermarkNs = tsNs
         }
-        let channels = bindings[device.binding].channels
-        var win: Int? = nil
+        let lo = device.validMin, hi = device.validMax, watched = device.watched
+        var stats: UnsafeMutablePointer<WindowStats>? = nil
         var looked = false
         for c in 0..<device.channelCount {
             let x = values[base + c]
-            if x.isNaN { if row == 0 { counters.missingValues += 1 }; continue }
-            let spec = channels[c]
-            if let lo = spec.validMin, Double(x) < lo { counters.outOfRange += 1; continue }
-            if let hi = spec.validMax, Double(x) > hi { counters.outOfRange += 1; continue }
-            if !x.isFinite { counters.outOfRange += 1; continue }
-            counters.samples += 1
+            if x.isNaN { if row == 0 { hot.pointee.counters.missingValues += 1 }; continue }
+            // the comparisons are false for ±inf bounds only when x is infinite too
+            if !(x >= lo[c] && x <= hi[c]) || !x.isFinite { hot.pointee.counters.outOfRange += 1; continue }
+            hot.pointee.counters.samples += 1
             if !looked {
                 looked = true
-                win = device.window(for: tsNs, watermarkNs: watermarkNs)
-                nextCloseNs = Swift.min(nextCloseNs, device.nextCloseNs)
+                stats = device.window(for: tsNs, watermarkNs: hot.pointee.watermarkNs)
+                hot.pointee.nextCloseNs = Swift.min(hot.pointee.nextCloseNs, device.nextCloseNs)
             }
-            if let w = win {
-                device.open[w].stats[c].add(x, ts: tsNs)
+            if let stats {
+                stats[c].add(x, ts: tsNs)
             } else {
-                counters.lateSamples += 1
+                hot.pointee.counters.lateSamples += 1
             }
-            if !device.watches[c].isEmpty { detect(device, c, x, tsNs) }
+            if watched[c] { detect(device, c, x, tsNs) }
         }
-        if watermarkNs >= nextCloseNs { closeWindows(partialAfterNs: .max) }
+        if hot.pointee.watermarkNs >= hot.pointee.nextCloseNs { closeWindows(partialAfterNs: .max) }
     }
 
     private func detect(_ device: DeviceState, _ c: Int, _ x: Float, _ ts: Int64) {
@@ -184,7 +194,7 @@ public final class Pipeline {
             guard t != .none else { continue }
             let w = device.watches[c][k]
             let spec = bindings[device.binding].channels[c]
-            counters.alerts += 1
+            hot.pointee.counters.alerts += 1
             guard bindings[device.binding].output.alerts else { continue }
             let rec = AlertRecord(agent: agentId, device: device.name, channel: spec.name, seq: seq.next(),
                                   tsMs: floorMs(ts), state: t == .raised ? .raised : .cleared,
@@ -198,31 +208,32 @@ public final class Pipeline {
 
     // MARK: Time
 
-    /// Live mode: moves the watermark (normally wall clock minus nothing: lateness is per binding).
-    public func advance(watermarkNs: Int64) {
-        if watermarkNs > self.watermarkNs { self.watermarkNs = watermarkNs }
-        if self.watermarkNs >= nextCloseNs { closeWindows(partialAfterNs: .max) }
+    /// Live mode: moves the watermark to `now` (the wall clock). A window closes once the
+    /// watermark passes its end plus its binding's allowed lateness.
+    public func advance(watermarkNs now: Int64) {
+        if now > hot.pointee.watermarkNs { hot.pointee.watermarkNs = now }
+        if hot.pointee.watermarkNs >= hot.pointee.nextCloseNs { closeWindows(partialAfterNs: .max) }
     }
 
     /// Emits every open window: those whose end is past the newest event time are marked partial.
     /// Call at the end of a replay or on shutdown.
     public func finish() {
-        watermarkNs = .max
-        closeWindows(partialAfterNs: mode == .eventTime ? maxEventNs : .min)
+        hot.pointee.watermarkNs = .max
+        closeWindows(partialAfterNs: mode == .eventTime ? hot.pointee.maxEventNs : .min)
         sink.flush()
     }
 
     private func closeWindows(partialAfterNs: Int64) {
         closing.removeAll(keepingCapacity: true)
-        for d in devices { d.takeClosable(watermarkNs: watermarkNs, into: &closing) }
+        for d in devices { d.takeClosable(watermarkNs: hot.pointee.watermarkNs, into: &closing) }
         closing.sort { a, b in
             a.1.startNs != b.1.startNs ? a.1.startNs < b.1.startNs : a.0.name < b.0.name
         }
         for (d, w) in closing {
             emitSummary(d, w, partial: w.startNs + d.lengthNs > partialAfterNs)
-            d.recycle(w.stats)
+            d.recycle(w)
         }
-        nextCloseNs = devices.reduce(Int64.max) { Swift.min($0, $1.nextCloseNs) }
+        hot.pointee.nextCloseNs = devices.reduce(Int64.max) { Swift.min($0, $1.nextCloseNs) }
     }
 
     private func emitSummary(_ d: DeviceState, _ w: DeviceState.OpenWindow, partial: Bool) {
@@ -235,7 +246,7 @@ public final class Pipeline {
                                         min: s.min, max: s.max, mean: s.mean, std: s.std, first: s.first, last: s.last))
         }
         guard !chans.isEmpty else { return }
-        counters.summaries += 1
+        hot.pointee.counters.summaries += 1
         guard spec.output.summaries else { return }
         let rec = SummaryRecord(agent: agentId, device: d.name, seq: seq.next(), startMs: floorMs(w.startNs),
                                 endMs: floorMs(w.startNs + d.lengthNs), partial: partial, channels: chans)

@@ -17,12 +17,17 @@ public final class ReplayReader {
     private let envelope = JSONScanner(pointers: [
         try! JSONPointer("/ts_ms"), try! JSONPointer("/topic"), try! JSONPointer("/payload"), try! JSONPointer("/payload_b64"),
     ])
-    private var topicBuf: [UInt8] = []
-    private var payloadBuf: [UInt8] = []
+    /// Unescaped topic and payload of the current line. A line is at most `LineReader`'s buffer,
+    /// and unescaping never lengthens, so these never overflow. Pages are touched only as used.
+    private let topicBuf = UnsafeMutablePointer<UInt8>.allocate(capacity: LineReader.defaultBufferSize)
+    private let payloadBuf = UnsafeMutablePointer<UInt8>.allocate(capacity: LineReader.defaultBufferSize)
+    private var b64: [UInt8] = []
 
-    public init() {
-        topicBuf.reserveCapacity(256)
-        payloadBuf.reserveCapacity(4096)
+    public init() {}
+
+    deinit {
+        topicBuf.deallocate()
+        payloadBuf.deallocate()
     }
 
     private func bad(_ file: String, _ line: Int, _ why: String) {
@@ -32,6 +37,8 @@ public final class ReplayReader {
 
     public func replayMQTT(path: String, into pipeline: Pipeline) throws {
         let reader = try LineReader(path: path)
+        let envelope = self.envelope
+        let topicBuf = self.topicBuf, payloadBuf = self.payloadBuf
         try reader.forEachLine { line in
             var line = line
             if let last = line.last, last == 0x0D { line = UnsafeRawBufferPointer(rebasing: line.dropLast()) }
@@ -39,32 +46,35 @@ public final class ReplayReader {
             do { try envelope.scan(line) } catch {
                 bad(path, reader.lineNumber, "\(error)"); return
             }
-            let v = envelope.values
-            guard v[0].kind == .number, let tsMs = NumberParser.parseInt(UnsafeRawBufferPointer(rebasing: line[v[0].start..<v[0].end])) else {
+            let v = (envelope.value(0), envelope.value(1), envelope.value(2), envelope.value(3))
+            guard v.0.kind == .number, let tsMs = NumberParser.parseInt(UnsafeRawBufferPointer(rebasing: line[v.0.start..<v.0.end])) else {
                 bad(path, reader.lineNumber, "ts_ms must be an integer"); return
             }
-            guard v[1].kind == .string else { bad(path, reader.lineNumber, "topic must be a string"); return }
-            topicBuf.removeAll(keepingCapacity: true)
-            let topicRaw = UnsafeRawBufferPointer(rebasing: line[v[1].start..<v[1].end])
-            if v[1].escaped { JSONString.unescape(topicRaw, into: &topicBuf) } else { topicBuf.append(contentsOf: topicRaw) }
-            payloadBuf.removeAll(keepingCapacity: true)
-            if v[2].kind == .string {
-                let raw = UnsafeRawBufferPointer(rebasing: line[v[2].start..<v[2].end])
-                if v[2].escaped { JSONString.unescape(raw, into: &payloadBuf) } else { payloadBuf.append(contentsOf: raw) }
-            } else if v[3].kind == .string {
-                guard Base64.decode(UnsafeRawBufferPointer(rebasing: line[v[3].start..<v[3].end]), into: &payloadBuf) else {
+            guard v.1.kind == .string else { bad(path, reader.lineNumber, "topic must be a string"); return }
+            let topicRaw = UnsafeRawBufferPointer(rebasing: line[v.1.start..<v.1.end])
+            let topic: UnsafeRawBufferPointer
+            if v.1.escaped {
+                topic = UnsafeRawBufferPointer(start: topicBuf, count: JSONString.unescape(topicRaw, to: topicBuf))
+            } else {
+                topic = topicRaw
+            }
+            let payload: UnsafeRawBufferPointer
+            if v.2.kind == .string {
+                let raw = UnsafeRawBufferPointer(rebasing: line[v.2.start..<v.2.end])
+                payload = v.2.escaped ? UnsafeRawBufferPointer(start: payloadBuf, count: JSONString.unescape(raw, to: payloadBuf)) : raw
+            } else if v.3.kind == .string {
+                b64.removeAll(keepingCapacity: true)
+                guard Base64.decode(UnsafeRawBufferPointer(rebasing: line[v.3.start..<v.3.end]), into: &b64) else {
                     bad(path, reader.lineNumber, "payload_b64 is not valid base64"); return
                 }
+                b64.withUnsafeBufferPointer { payloadBuf.update(from: $0.baseAddress!, count: $0.count) }
+                payload = UnsafeRawBufferPointer(start: payloadBuf, count: b64.count)
             } else {
                 bad(path, reader.lineNumber, "a string 'payload' or 'payload_b64' is required"); return
             }
             let (ns, overflow) = tsMs.multipliedReportingOverflow(by: 1_000_000)
             guard !overflow else { bad(path, reader.lineNumber, "ts_ms out of range"); return }
-            topicBuf.withUnsafeBytes { t in
-                payloadBuf.withUnsafeBytes { p in
-                    pipeline.ingestMQTT(topic: t, payload: p, arrivalNs: ns)
-                }
-            }
+            pipeline.ingestMQTT(topic: topic, payload: payload, arrivalNs: ns)
         }
         if reader.overlongLines > 0 {
             badLines += reader.overlongLines
@@ -125,6 +135,10 @@ public final class ReplayReader {
                 row[columnToChannel[k]] = Float(d * ch.scale + ch.offset)
             }
             row.withUnsafeBufferPointer { pipeline.ingestRow(binding: binding, tsNs: tsNs, row: $0) }
+        }
+        if reader.overlongLines > 0 {
+            badLines += reader.overlongLines
+            log("\(path): skipped \(reader.overlongLines) lines longer than 1 MiB")
         }
     }
 }

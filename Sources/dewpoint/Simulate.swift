@@ -24,6 +24,9 @@ struct Simulate: ParsableCommand {
     @Option(name: .long, help: "Random seed (the same seed gives the same recording).")
     var seed: UInt64 = 1
 
+    @Option(name: .long, help: ArgumentHelp("Only this example device (boiler-room or chiller-1).", valueName: "name"))
+    var device: String?
+
     func run() throws {
         var sim = SensorSimulator(startMs: startMs, rateHz: rate, seed: seed)
         let fd: Int32 = record == "-" ? 1 : open(record, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
@@ -31,7 +34,7 @@ struct Simulate: ParsableCommand {
         let w = FDWriter(fd: fd)
         var line: [UInt8] = []
         for _ in 0..<Int(Double(seconds) * rate) {
-            for m in sim.next() {
+            for m in sim.next() where device == nil || m.topic.contains("/\(device!)/") {
                 line.removeAll(keepingCapacity: true)
                 SensorSimulator.recordingLine(m, into: &line)
                 line.withUnsafeBytes { w.write($0) }
