@@ -18,7 +18,7 @@ deps:
 	fi
 
 build: deps
-	$(SWIFT) build -c release --product dewpoint
+	$(SWIFT) build -c release --product dewpoint --static-swift-stdlib
 
 debug: deps
 	$(SWIFT) build
