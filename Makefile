@@ -2,7 +2,7 @@
 # Both install the Debian packages they need first (apt-get update once, then install what is missing).
 
 SWIFT        ?= swift
-APT_PACKAGES := mosquitto mosquitto-clients libmosquitto-dev libpcap-dev socat python3
+APT_PACKAGES := mosquitto mosquitto-clients libmosquitto-dev libsqlite3-dev libpcap-dev socat openssl python3 pkg-config
 BIN          := .build/release/dewpoint
 
 .PHONY: all deps build debug test demo bench clean

@@ -12,7 +12,7 @@ struct Dewpoint: ParsableCommand {
         raises alerts, and forwards both upstream.
         """,
         version: DewpointVersion.string,
-        subcommands: [Check.self, Replay.self, Try.self, Simulate.self, Version.self]
+        subcommands: [Run.self, Check.self, Replay.self, Try.self, Simulate.self, Version.self]
     )
 }
 
@@ -31,9 +31,12 @@ struct ConfigOptions: ParsableArguments {
     var config: String = "dewpoint.yaml"
 }
 
+/// Writes a line to stderr; safe from any thread (MQTT callbacks log too).
 func printError(_ s: String) {
     var s = s
     if !s.hasSuffix("\n") { s += "\n" }
-    stderrWriter.write(s)
-    stderrWriter.flush()
+    stderrLock.withLock {
+        stderrWriter.write(s)
+        stderrWriter.flush()
+    }
 }

@@ -1,0 +1,206 @@
+import DewpointConfig
+import DewpointCore
+import DewpointMQTT
+import DewpointPipeline
+import DewpointSpool
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One MQTT message copied out of the network thread: topic bytes then payload bytes.
+struct InputFrame: Sendable {
+    var bytes: [UInt8]
+    var topicLength: Int
+    var arrivalNs: Int64
+}
+
+/// `dewpoint run`: sources → bounded queue → pipeline (this thread) → spool → forwarder → upstream.
+///
+/// Shutdown (SIGTERM/SIGINT, or `requestStop()`): stop the sources, process what is queued, flush
+/// open windows as partial summaries, commit, drain the spool while the upstream broker is
+/// reachable (up to `drainTimeoutNs`), publish the offline status, disconnect.
+public final class Agent: @unchecked Sendable {
+    // @unchecked: `stopFlag` is guarded by `lock`; everything else is used by the run thread only.
+    public let config: LoadedConfig
+    public var log: @Sendable (LogLevel, String) -> Void
+    public var drainTimeoutNs: UInt64 = 10_000_000_000
+    private let lock = Lock()
+    private var stopFlag = false
+
+    public init(config: LoadedConfig, log: @escaping @Sendable (LogLevel, String) -> Void) {
+        self.config = config
+        self.log = log
+    }
+
+    public func requestStop() { lock.withLock { stopFlag = true } }
+    private var stopRequested: Bool { lock.withLock { stopFlag } }
+
+    static func password(_ b: BrokerSpec) throws(AgentError) -> String? {
+        if let env = b.passwordEnv {
+            guard let v = getenv(env) else { throw AgentError("password_env \(env) is not set") }
+            return String(cString: v)
+        }
+        if let file = b.passwordFile {
+            guard let f = fopen(file, "r") else { throw AgentError("cannot read password_file \(file): \(String(cString: strerror(errno)))") }
+            defer { fclose(f) }
+            var buf = [CChar](repeating: 0, count: 4096)
+            guard fgets(&buf, 4096, f) != nil else { return "" }
+            var s = String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            while s.hasSuffix("\n") || s.hasSuffix("\r") { s.removeLast() }
+            return s
+        }
+        return nil
+    }
+
+    static func options(_ b: BrokerSpec, clientId: String, cleanSession: Bool, will: MQTTClient.Will?) throws(AgentError) -> MQTTClient.Options {
+        MQTTClient.Options(host: b.host, port: b.port, clientId: b.clientId ?? clientId, cleanSession: cleanSession,
+                           username: b.username, password: try password(b), tls: b.tls, protocolVersion: b.mqttVersion,
+                           keepaliveS: b.keepaliveS, will: will)
+    }
+
+    public func run() throws {
+        let agent = config.agent
+        let topics = UpstreamTopics(prefix: agent.upstream.topicPrefix, agent: agent.agentId)
+        let spoolPath = agent.spool.dir + "/spool.db"
+        let spool: SpoolQueue
+        do { spool = try SpoolQueue(path: spoolPath, maxBytes: agent.spool.maxBytes) } catch {
+            throw AgentError("\(error) (set spool.dir to a writable folder)")
+        }
+        let s0 = spool.stats
+        log(.info, "spool \(spoolPath): \(s0.count) records waiting, \(s0.dropped) dropped so far")
+        let sink = SpoolSink(spool: spool, topics: topics)
+        sink.onError = { [log] e in log(.error, "spool commit failed: \(e)") }
+        let pipeline = try Pipeline(agentId: agent.agentId, bindings: config.bindings, sink: sink, seq: spool, mode: .external)
+        pipeline.log = { [log] in log(.warning, $0) }
+        let queue = BoundedQueue<InputFrame>(capacity: agent.queue.capacity, policy: agent.queue.overflow)
+
+        // Upstream: last will = offline (retained); online on every connect.
+        let offline = Array(#"{"state":"offline","agent":"\#(agent.agentId)"}"#.utf8)
+        let up = try MQTTClient(Agent.options(agent.upstream.broker, clientId: "dewpoint-\(agent.agentId)-up", cleanSession: true,
+                                              will: .init(topic: topics.status, payload: offline, qos: 1, retain: true)))
+        let forwarder = Forwarder(spool: spool, client: up, qos: agent.upstream.qos, maxInflight: agent.upstream.maxInflight)
+        forwarder.log = { [log] in log(.warning, $0) }
+        up.log = { [log] in log(.warning, "upstream: \($0)") }
+        up.onPublished = { forwarder.acked(mid: $0) }
+        up.onDisconnected = { [log] reason in
+            forwarder.connectionLost()
+            log(.warning, "upstream disconnected: \(reason)")
+        }
+        up.onConnected = { [log] in
+            forwarder.connectionLost()  // resend everything unacknowledged, from the oldest
+            var online: [UInt8] = Array(#"{"state":"online","agent":"\#(agent.agentId)","ts_ms":"#.utf8)
+            JSONText.integer(Clock.wallNs() / 1_000_000, into: &online)
+            online.append(UInt8(ascii: "}"))
+            _ = try? online.withUnsafeBytes { try up.publish(topic: topics.status, payload: $0, qos: 1, retain: true) }
+            log(.info, "upstream connected to \(agent.upstream.broker.host):\(agent.upstream.broker.port)")
+        }
+
+        // Input: a persistent session with a fixed client id, so QoS 1 messages sent while the agent
+        // was away are delivered; every connect subscribes again.
+        let filters = config.bindings.compactMap { b -> (String, Int)? in
+            if case .mqtt(let m) = b.transport { return (m.topic.mqttFilter, m.qos) }
+            return nil
+        }
+        var input: MQTTClient? = nil
+        if !filters.isEmpty {
+            let c = try MQTTClient(Agent.options(agent.input, clientId: "dewpoint-\(agent.agentId)-in", cleanSession: false, will: nil))
+            c.log = { [log] in log(.warning, "input: \($0)") }
+            c.onMessage = { topic, payload in
+                var bytes = [UInt8]()
+                bytes.reserveCapacity(topic.count + payload.count)
+                bytes.append(contentsOf: topic)
+                bytes.append(contentsOf: payload)
+                queue.push(InputFrame(bytes: bytes, topicLength: topic.count, arrivalNs: Clock.wallNs()))
+            }
+            c.onConnected = { [log, unowned c] in
+                for (f, q) in filters {
+                    do { try c.subscribe(f, qos: q) } catch { log(.error, "subscribe \(f): \(error)") }
+                }
+                log(.info, "input connected to \(agent.input.host):\(agent.input.port), \(filters.count) subscriptions")
+            }
+            input = c
+        }
+        for b in config.bindings {
+            if case .mqtt = b.transport { continue }
+            log(.warning, "device \(b.name): transport \(b.transport.kindName) has no live adapter in this build; it is skipped")
+        }
+
+        up.start()
+        forwarder.start()
+        input?.start()
+        log(.info, "running: agent \(agent.agentId), \(config.bindings.count) devices")
+
+        var lastCommit = Clock.monotonicNs()
+        var lastReport = lastCommit
+        var reportedDrops = 0
+        while !stopRequested {
+            if let f = queue.pop(timeoutMs: 20) {
+                ingest(f, pipeline)
+                var n = 0
+                while n < 4096, let more = queue.pop(timeoutMs: 0) { ingest(more, pipeline); n += 1 }
+            }
+            pipeline.advance(watermarkNs: Clock.wallNs())
+            let now = Clock.monotonicNs()
+            if now - lastCommit >= 100_000_000 {
+                sink.flush()
+                lastCommit = now
+            }
+            if now - lastReport >= 60_000_000_000 {
+                lastReport = now
+                let drops = queue.dropped
+                let st = spool.stats
+                log(.info, "counters: \(pipeline.counters.summaryLine) queue_dropped=\(drops) spool_records=\(st.count) spool_dropped=\(st.dropped) upstream_reconnects=\(up.reconnects)")
+                if drops > reportedDrops { log(.warning, "input queue overflow: \(drops - reportedDrops) frames dropped (policy \(agent.queue.overflow.rawValue))"); reportedDrops = drops }
+            }
+        }
+
+        log(.info, "stopping: closing sources")
+        input?.stop()
+        queue.close()
+        while let f = queue.pop(timeoutMs: 0) { ingest(f, pipeline) }
+        pipeline.finish()  // partial summaries for open windows; commits
+        let deadline = Clock.monotonicNs() + drainTimeoutNs
+        let drained = forwarder.drain(deadlineNs: deadline)
+        let st = spool.stats
+        log(drained ? .info : .warning, drained ? "spool drained" : "spool not drained within the timeout: \(st.count) records stay for the next start")
+        forwarder.stop()
+        if up.isConnected {
+            _ = try? offline.withUnsafeBytes { try up.publish(topic: topics.status, payload: $0, qos: 1, retain: true) }
+            Clock.sleep(ns: 100_000_000)
+        }
+        up.stop()
+        log(.info, "stopped: \(pipeline.counters.summaryLine) queue_dropped=\(queue.dropped)")
+    }
+
+    private func ingest(_ f: InputFrame, _ p: Pipeline) {
+        f.bytes.withUnsafeBytes { b in
+            p.ingestMQTT(topic: UnsafeRawBufferPointer(rebasing: b[0..<f.topicLength]),
+                         payload: UnsafeRawBufferPointer(rebasing: b[f.topicLength...]), arrivalNs: f.arrivalNs)
+        }
+    }
+}
+
+public struct AgentError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ d: String) { description = d }
+}
+
+/// Turns SIGTERM and SIGINT into a call on a thread of our own (sigwait), instead of running code
+/// inside a signal handler. Call before starting any other thread so all threads inherit the mask.
+public enum SignalWatcher {
+    public static func install(_ onSignal: @escaping @Sendable (Int32) -> Void) {
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGTERM)
+        sigaddset(&set, SIGINT)
+        pthread_sigmask(SIG_BLOCK, &set, nil)
+        let blocked = set
+        OSThread(name: "signals") {
+            var s = blocked
+            while true {
+                var sig: Int32 = 0
+                if sigwait(&s, &sig) == 0 { onSignal(sig) }
+            }
+        }.start()
+    }
+}

@@ -1,0 +1,109 @@
+import DewpointCore
+import DewpointMQTT
+import DewpointSpool
+
+/// Sends committed spool records upstream in `seq` order and deletes each only on PUBACK.
+///
+/// Contract:
+/// - Threading: runs on its own thread. `acked`, `connectionLost` are called from the MQTT
+///   network thread; they only touch state behind `lock`.
+/// - Flow control: at most `maxInflight` records are unacknowledged at once.
+/// - Ordering and duplicates: after a reconnection everything unacknowledged is sent again from
+///   the oldest, so a consumer may see a `seq` twice but never out of order after dropping
+///   duplicates by `seq`.
+public final class Forwarder: @unchecked Sendable {
+    // @unchecked: mutable state is guarded by `lock`; `thread` is set before start.
+    private let spool: SpoolQueue
+    private let client: MQTTClient
+    private let qos: Int
+    private let maxInflight: Int
+    private let lock = Lock()
+    private var inflight: [Int32: UInt64] = [:]
+    private var earlyAcks: Set<Int32> = []
+    private var acks: [UInt64] = []
+    private var resetRequested = false
+    private var stopping = false
+    private var lastSent: UInt64 = 0
+    private var thread: OSThread?
+    public private(set) var published = 0
+    public private(set) var acknowledged = 0
+    public var log: @Sendable (String) -> Void = { _ in }
+
+    public init(spool: SpoolQueue, client: MQTTClient, qos: Int, maxInflight: Int) {
+        self.spool = spool
+        self.client = client
+        self.qos = qos
+        self.maxInflight = maxInflight
+    }
+
+    public func acked(mid: Int32) {
+        lock.withLock {
+            if let seq = inflight.removeValue(forKey: mid) { acks.append(seq) } else { earlyAcks.insert(mid) }
+        }
+    }
+
+    public func connectionLost() {
+        lock.withLock { resetRequested = true }
+    }
+
+    public var inflightCount: Int { lock.withLock { inflight.count } }
+
+    public func start() {
+        let t = OSThread(name: "forwarder") { [self] in run() }
+        thread = t
+        t.start()
+    }
+
+    public func stop() {
+        lock.withLock { stopping = true }
+        thread?.join()
+    }
+
+    /// Waits until everything committed is acknowledged, or the deadline passes. True if drained.
+    public func drain(deadlineNs: UInt64) -> Bool {
+        while Clock.monotonicNs() < deadlineNs {
+            let s = spool.stats
+            if s.count == 0 && s.pending == 0 && inflightCount == 0 { return true }
+            Clock.sleep(ns: 10_000_000)
+        }
+        return false
+    }
+
+    private func run() {
+        while !lock.withLock({ stopping }) {
+            var worked = false
+            let (done, reset) = lock.withLock { () -> ([UInt64], Bool) in
+                let a = acks, r = resetRequested
+                acks.removeAll(keepingCapacity: true)
+                resetRequested = false
+                if r { inflight.removeAll(); earlyAcks.removeAll() }
+                return (a, r)
+            }
+            if !done.isEmpty {
+                do { try spool.remove(done) } catch { log("spool: \(error)") }
+                lock.withLock { acknowledged += done.count }
+                worked = true
+            }
+            if reset { lastSent = 0 }
+            let room = maxInflight - inflightCount
+            if client.isConnected && room > 0 {
+                do {
+                    for r in try spool.read(after: lastSent, limit: room) {
+                        let mid = try r.payload.withUnsafeBytes { p throws(MQTTError) in
+                            try client.publish(topic: r.topic, payload: p, qos: qos, retain: false)
+                        }
+                        lock.withLock {
+                            if earlyAcks.remove(mid) != nil { acks.append(r.seq) } else { inflight[mid] = r.seq }
+                            published += 1
+                        }
+                        lastSent = r.seq
+                        worked = true
+                    }
+                } catch {
+                    log("upstream publish: \(error)")
+                }
+            }
+            if !worked { Clock.sleep(ns: 2_000_000) }
+        }
+    }
+}

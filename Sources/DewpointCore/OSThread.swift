@@ -1,0 +1,69 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// A dedicated OS thread for a source or sink loop (libmosquitto, serial poll, pcap dispatch).
+/// Blocking C calls belong on threads the agent owns, not on the Swift concurrency pool.
+public final class OSThread: @unchecked Sendable {
+    // @unchecked: `thread` is written once in `start` before any other thread can read it.
+    private var thread: pthread_t? = nil
+    private let body: @Sendable () -> Void
+    public let name: String
+
+    public init(name: String, _ body: @escaping @Sendable () -> Void) {
+        self.name = name
+        self.body = body
+    }
+
+    public func start() {
+        let box = Unmanaged.passRetained(self).toOpaque()
+        var t = pthread_t()
+        let rc = pthread_create(&t, nil, { arg in
+            let me = Unmanaged<OSThread>.fromOpaque(arg!).takeRetainedValue()
+            me.body()
+            return nil
+        }, box)
+        precondition(rc == 0, "pthread_create failed: \(rc)")
+        thread = t
+    }
+
+    public func join() {
+        if let t = thread { pthread_join(t, nil); thread = nil }
+    }
+}
+
+/// Monotonic and wall clocks in ns.
+public enum Clock {
+    public static func monotonicNs() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+
+    public static func wallNs() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+    }
+
+    public static func sleep(ns: UInt64) {
+        var req = timespec(tv_sec: Int(ns / 1_000_000_000), tv_nsec: Int(ns % 1_000_000_000))
+        var rem = timespec()
+        while nanosleep(&req, &rem) != 0 && errno == EINTR { req = rem }
+    }
+}
+
+/// A mutex for small critical sections shared between an adapter thread and the pipeline.
+public final class Lock: @unchecked Sendable {
+    private let m = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    public init() { pthread_mutex_init(m, nil) }
+    deinit { pthread_mutex_destroy(m); m.deallocate() }
+    @inline(__always)
+    public func withLock<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
+        pthread_mutex_lock(m)
+        defer { pthread_mutex_unlock(m) }
+        return try body()
+    }
+}

@@ -1,0 +1,164 @@
+import CMosquitto
+import DewpointCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public struct MQTTError: Error, CustomStringConvertible, Sendable {
+    public var operation: String
+    public var code: Int32
+    public var detail: String
+    public var description: String { "\(operation): \(detail)" }
+}
+
+/// One connection to one broker, over libmosquitto, with its own network thread.
+///
+/// Contract:
+/// - Threading: `mosquitto_loop` runs on a dedicated thread that this object owns
+///   (`mosquitto_threaded_set` is on; `loop_start` is not used because its thread dies silently on
+///   fatal errors). Callbacks (`onMessage`, `onConnected`, `onPublished`, `onDisconnected`) run on
+///   that thread and must not block for long. `publish` and `subscribe` may be called from any
+///   thread.
+/// - Reconnection: the `ConnectionStateMachine` decides; backoff is jittered and exponential.
+///   `onConnected` runs after every CONNACK, so subscriptions and the online status are renewed.
+/// - Backpressure: `onMessage` copies the message out (libmosquitto frees it after the callback);
+///   where it goes next (a bounded queue) decides what happens when the agent falls behind.
+/// - Cancellation: `stop()` disconnects cleanly (no last will) and joins the thread.
+public final class MQTTClient: @unchecked Sendable {
+    // @unchecked: handlers are set before `start()`; mutable state is behind `lock`.
+    public struct Options: Sendable {
+        public var host: String
+        public var port: Int
+        public var clientId: String?
+        /// false: a persistent session, so QoS 1/2 messages sent while away are delivered.
+        public var cleanSession: Bool
+        public var username: String?
+        public var password: String?
+        public var tls: TLSSpec?
+        /// 4 (MQTT 3.1.1) or 5.
+        public var protocolVersion: Int
+        public var keepaliveS: Int
+        public var will: Will?
+        public var backoff: ConnectionStateMachine.Backoff
+        public init(host: String, port: Int, clientId: String? = nil, cleanSession: Bool = true, username: String? = nil,
+                    password: String? = nil, tls: TLSSpec? = nil, protocolVersion: Int = 4, keepaliveS: Int = 30,
+                    will: Will? = nil, backoff: ConnectionStateMachine.Backoff = .init()) {
+            self.host = host; self.port = port; self.clientId = clientId; self.cleanSession = cleanSession
+            self.username = username; self.password = password; self.tls = tls; self.protocolVersion = protocolVersion
+            self.keepaliveS = keepaliveS; self.will = will; self.backoff = backoff
+        }
+    }
+
+    public struct Will: Sendable {
+        public var topic: String
+        public var payload: [UInt8]
+        public var qos: Int
+        public var retain: Bool
+        public init(topic: String, payload: [UInt8], qos: Int, retain: Bool) {
+            self.topic = topic; self.payload = payload; self.qos = qos; self.retain = retain
+        }
+    }
+
+    public let options: Options
+    public var onMessage: (@Sendable (_ topic: UnsafeRawBufferPointer, _ payload: UnsafeRawBufferPointer) -> Void)?
+    public var onConnected: (@Sendable () -> Void)?
+    public var onDisconnected: (@Sendable (_ reason: String) -> Void)?
+    /// PUBACK (QoS 1) or PUBCOMP (QoS 2) for a message id returned by `publish`.
+    public var onPublished: (@Sendable (_ mid: Int32) -> Void)?
+    public var log: @Sendable (String) -> Void = { _ in }
+
+    private let mosq: Mosquitto
+    private let lock = Lock()
+    private var connected = false
+    private var stopping = false
+    private var connack: Int32? = nil
+    private var thread: OSThread?
+    private var machine: ConnectionStateMachine
+
+    public init(_ options: Options) throws(MQTTError) {
+        self.options = options
+        self.machine = ConnectionStateMachine(backoff: options.backoff, seed: UInt64(truncatingIfNeeded: Clock.wallNs()))
+        mosq = try Mosquitto(clientId: options.clientId, cleanSession: options.cleanSession)
+        try mosq.configure(options)
+    }
+
+    public var isConnected: Bool { lock.withLock { connected } }
+    public var reconnects: Int { lock.withLock { machine.reconnects } }
+
+    public func start() {
+        mosq.setCallbacks(owner: Unmanaged.passUnretained(self).toOpaque())
+        let t = OSThread(name: "mqtt-\(options.port)") { [self] in run() }
+        thread = t
+        t.start()
+    }
+
+    /// Disconnects cleanly and joins the network thread.
+    public func stop() {
+        lock.withLock { stopping = true }
+        thread?.join()
+        thread = nil
+    }
+
+    public func subscribe(_ filter: String, qos: Int) throws(MQTTError) {
+        try mosq.subscribe(filter, qos: Int32(qos))
+    }
+
+    /// Queues a message; returns its message id (for `onPublished`).
+    @discardableResult
+    public func publish(topic: String, payload: UnsafeRawBufferPointer, qos: Int, retain: Bool) throws(MQTTError) -> Int32 {
+        try mosq.publish(topic: topic, payload: payload, qos: Int32(qos), retain: retain)
+    }
+
+    private func run() {
+        var action = lock.withLock { machine.start(nowNs: Clock.monotonicNs()) }
+        while true {
+            if lock.withLock({ stopping }) { break }
+            switch action {
+            case .connect:
+                do {
+                    try mosq.connect(host: options.host, port: Int32(options.port), keepalive: Int32(options.keepaliveS))
+                    action = .none
+                } catch {
+                    log("connect to \(options.host):\(options.port) failed: \(error)")
+                    action = lock.withLock { machine.connectFailed(nowNs: Clock.monotonicNs()) }
+                    continue
+                }
+            case .onConnected:
+                lock.withLock { connected = true }
+                onConnected?()
+                action = .none
+            case .closeAndWait(let until):
+                let was = lock.withLock { () -> Bool in let w = connected; connected = false; return w }
+                mosq.disconnect()
+                if was { onDisconnected?("connection lost") }
+                while Clock.monotonicNs() < until && !lock.withLock({ stopping }) { Clock.sleep(ns: 20_000_000) }
+                action = lock.withLock { machine.tick(nowNs: Clock.monotonicNs()) }
+                continue
+            case .none:
+                break
+            }
+            let rc = mosq.loop(timeoutMs: 50)
+            let now = Clock.monotonicNs()
+            let ack = lock.withLock { () -> Int32? in let a = connack; connack = nil; return a }
+            if let ack {
+                if ack != 0 { log("broker \(options.host):\(options.port) refused the connection: \(Mosquitto.connackString(ack))") }
+                action = lock.withLock { machine.connack(accepted: ack == 0, nowNs: now) }
+            } else if rc != 0 {
+                log("connection to \(options.host):\(options.port) lost: \(Mosquitto.errorString(rc))")
+                action = lock.withLock { machine.connectionLost(nowNs: now) }
+            } else {
+                action = lock.withLock { machine.tick(nowNs: now) }
+            }
+        }
+        if lock.withLock({ connected }) {
+            mosq.disconnect()
+            _ = mosq.loop(timeoutMs: 10)
+        }
+        lock.withLock { connected = false; machine.stop() }
+    }
+
+    // Called by the C callbacks on the network thread.
+    func handleConnack(_ rc: Int32) { lock.withLock { connack = rc } }
+    func handleMessage(_ topic: UnsafeRawBufferPointer, _ payload: UnsafeRawBufferPointer) { onMessage?(topic, payload) }
+    func handlePublished(_ mid: Int32) { onPublished?(mid) }
+}

@@ -1,0 +1,100 @@
+import CMosquitto
+import DewpointCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The thin wrapper around libmosquitto: every C call of the MQTT adapter is in this file.
+final class Mosquitto: @unchecked Sendable {
+    // @unchecked: libmosquitto is thread-safe for publish/subscribe once `threaded_set` is on.
+    private let handle: OpaquePointer
+
+    private static let initialised: Bool = {
+        mosquitto_lib_init()
+        return true
+    }()
+
+    init(clientId: String?, cleanSession: Bool) throws(MQTTError) {
+        _ = Mosquitto.initialised
+        guard let h = mosquitto_new(clientId, cleanSession, nil) else {
+            throw MQTTError(operation: "mosquitto_new", code: -1,
+                            detail: clientId == nil && !cleanSession ? "a persistent session needs a client id" : "out of memory or invalid client id")
+        }
+        handle = h
+        mosquitto_threaded_set(handle, true)
+    }
+
+    deinit { mosquitto_destroy(handle) }
+
+    static func errorString(_ rc: Int32) -> String { String(cString: mosquitto_strerror(rc)) }
+    static func connackString(_ rc: Int32) -> String { String(cString: mosquitto_connack_string(rc)) }
+
+    private func check(_ rc: Int32, _ op: String) throws(MQTTError) {
+        guard rc == MOSQ_ERR_SUCCESS.rawValue else {
+            throw MQTTError(operation: op, code: rc, detail: Mosquitto.errorString(rc))
+        }
+    }
+
+    func configure(_ o: MQTTClient.Options) throws(MQTTError) {
+        let version = o.protocolVersion == 5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311
+        try check(mosquitto_int_option(handle, MOSQ_OPT_PROTOCOL_VERSION, Int32(version)), "protocol version")
+        if let user = o.username {
+            try check(mosquitto_username_pw_set(handle, user, o.password), "username/password")
+        }
+        if let tls = o.tls {
+            try check(mosquitto_tls_set(handle, tls.caFile, nil, tls.certFile, tls.keyFile, nil), "TLS files (\(tls.caFile))")
+            // verify the server's certificate (1 = SSL_VERIFY_PEER), TLS 1.2 or newer
+            try check(mosquitto_tls_opts_set(handle, 1, "tlsv1.2", nil), "TLS options")
+            try check(mosquitto_tls_insecure_set(handle, false), "TLS hostname verification")
+        }
+        if let w = o.will {
+            let rc = w.payload.withUnsafeBytes { p in
+                mosquitto_will_set(handle, w.topic, Int32(p.count), p.baseAddress, Int32(w.qos), w.retain)
+            }
+            try check(rc, "last will")
+        }
+    }
+
+    func setCallbacks(owner: UnsafeMutableRawPointer) {
+        mosquitto_user_data_set(handle, owner)
+        mosquitto_connect_callback_set(handle) { _, obj, rc in
+            Unmanaged<MQTTClient>.fromOpaque(obj!).takeUnretainedValue().handleConnack(rc)
+        }
+        mosquitto_message_callback_set(handle) { _, obj, msg in
+            guard let obj, let m = msg?.pointee else { return }
+            let topicLen = m.topic.map { strlen($0) } ?? 0
+            let topic = UnsafeRawBufferPointer(start: m.topic, count: topicLen)
+            let payload = UnsafeRawBufferPointer(start: m.payload, count: Int(m.payloadlen))
+            Unmanaged<MQTTClient>.fromOpaque(obj).takeUnretainedValue().handleMessage(topic, payload)
+        }
+        mosquitto_publish_callback_set(handle) { _, obj, mid in
+            Unmanaged<MQTTClient>.fromOpaque(obj!).takeUnretainedValue().handlePublished(mid)
+        }
+    }
+
+    func connect(host: String, port: Int32, keepalive: Int32) throws(MQTTError) {
+        let rc = mosquitto_connect(handle, host, port, keepalive)
+        let savedErrno = errno  // read at once: the next libc call may overwrite it
+        if rc == MOSQ_ERR_ERRNO.rawValue {
+            throw MQTTError(operation: "connect", code: rc, detail: String(cString: strerror(savedErrno)))
+        }
+        try check(rc, "connect")
+    }
+
+    /// One iteration of network I/O; returns a libmosquitto error code (0 = success).
+    func loop(timeoutMs: Int32) -> Int32 {
+        mosquitto_loop(handle, timeoutMs, 1)
+    }
+
+    func disconnect() { _ = mosquitto_disconnect(handle) }
+
+    func subscribe(_ filter: String, qos: Int32) throws(MQTTError) {
+        try check(mosquitto_subscribe(handle, nil, filter, qos), "subscribe \(filter)")
+    }
+
+    func publish(topic: String, payload: UnsafeRawBufferPointer, qos: Int32, retain: Bool) throws(MQTTError) -> Int32 {
+        var mid: Int32 = 0
+        try check(mosquitto_publish(handle, &mid, topic, Int32(payload.count), payload.baseAddress, qos, retain), "publish \(topic)")
+        return mid
+    }
+}

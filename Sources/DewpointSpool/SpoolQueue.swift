@@ -1,0 +1,181 @@
+import DewpointCore
+import DewpointPipeline
+
+/// A durable, ordered, byte-bounded queue of upstream records: SQLite in WAL mode.
+///
+/// Why SQLite: it is crash-safe (atomic commits, WAL), small, on every gateway already, and needs
+/// no server. The C API is used directly (one file, `SQLite.swift`) rather than GRDB, because the
+/// spool needs four statements and GRDB would double the build time.
+///
+/// Contract:
+/// - Threading: every method may be called from any thread; a lock serialises them.
+/// - Durability: `append` only buffers. `commit()` writes the buffered records, the `seq`
+///   high-water mark and any overflow drops in one transaction with `synchronous=FULL`, so a
+///   committed record survives `kill -9` and power loss. Records are read for sending only once
+///   committed. The agent commits at least every 100 ms, which bounds the loss window: records
+///   produced within the last 100 ms before a crash or power loss may be lost; nothing committed
+///   is lost, and nothing sent upstream was uncommitted.
+/// - Order: records are read back in `seq` order. `seq` is strictly increasing across restarts:
+///   it resumes after the highest value ever committed.
+/// - Bounds: when the stored bytes exceed `maxBytes`, the oldest records are deleted and counted
+///   in `dropped` (persisted).
+public final class SpoolQueue: SeqAllocator, @unchecked Sendable {
+    // @unchecked: every stored property is guarded by `lock`.
+    public struct Record: Sendable, Equatable {
+        public var seq: UInt64
+        public var topic: String
+        public var payload: [UInt8]
+    }
+
+    private let db: SQLiteDB
+    private let lock = Lock()
+    private let maxBytes: Int64
+    private var pending: [Record] = []
+    private var lastSeq: UInt64
+    private var committedSeq: UInt64
+    private var bytes: Int64
+    private var count: Int
+    private var dropped: Int64
+    private let insert: SQLiteDB.Statement
+    private let selectAfter: SQLiteDB.Statement
+    private let deleteOne: SQLiteDB.Statement
+    private let setMeta: SQLiteDB.Statement
+    private let oldest: SQLiteDB.Statement
+
+    public init(path: String, maxBytes: Int64) throws(SpoolError) {
+        let db = try SQLiteDB(path: path)
+        self.db = db
+        self.maxBytes = maxBytes
+        try db.exec("PRAGMA journal_mode=WAL")
+        try db.exec("PRAGMA synchronous=FULL")
+        try db.exec("CREATE TABLE IF NOT EXISTS records(seq INTEGER PRIMARY KEY, topic TEXT NOT NULL, payload BLOB NOT NULL)")
+        try db.exec("CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL)")
+        func scalar(_ sql: String) throws(SpoolError) -> Int64 {
+            let s = try db.prepare(sql)
+            return try s.step() ? s.int64(0) : 0
+        }
+        let maxRecord = try scalar("SELECT COALESCE(MAX(seq), 0) FROM records")
+        let metaSeq = try scalar("SELECT COALESCE((SELECT value FROM meta WHERE key='last_seq'), 0)")
+        lastSeq = UInt64(max(maxRecord, metaSeq))
+        committedSeq = lastSeq
+        bytes = try scalar("SELECT COALESCE(SUM(length(payload) + length(topic)), 0) FROM records")
+        count = Int(try scalar("SELECT COUNT(*) FROM records"))
+        dropped = try scalar("SELECT COALESCE((SELECT value FROM meta WHERE key='dropped'), 0)")
+        insert = try db.prepare("INSERT OR REPLACE INTO records(seq, topic, payload) VALUES(?, ?, ?)")
+        selectAfter = try db.prepare("SELECT seq, topic, payload FROM records WHERE seq > ? ORDER BY seq LIMIT ?")
+        deleteOne = try db.prepare("DELETE FROM records WHERE seq = ? RETURNING length(payload) + length(topic)")
+        setMeta = try db.prepare("INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)")
+        oldest = try db.prepare("DELETE FROM records WHERE seq = (SELECT MIN(seq) FROM records) RETURNING length(payload) + length(topic)")
+    }
+
+    /// The next `seq` (strictly increasing, also across restarts).
+    public func next() -> UInt64 { lock.withLock { lastSeq += 1; return lastSeq } }
+
+    public func append(seq: UInt64, topic: String, payload: [UInt8]) {
+        lock.withLock { pending.append(Record(seq: seq, topic: topic, payload: payload)) }
+    }
+
+    public var stats: (count: Int, bytes: Int64, dropped: Int64, pending: Int) {
+        lock.withLock { (count, bytes, dropped, pending.count) }
+    }
+
+    /// Writes buffered records in one transaction (see the type's durability contract).
+    public func commit() throws(SpoolError) {
+        try lock.withLock { () throws(SpoolError) in
+            guard !pending.isEmpty || lastSeq != committedSeq else { return }
+            try db.exec("BEGIN IMMEDIATE")
+            do throws(SpoolError) {
+                for r in pending {
+                    insert.reset()
+                    insert.bind(1, Int64(r.seq)); insert.bind(2, r.topic); insert.bind(3, r.payload)
+                    _ = try insert.step()
+                    bytes += Int64(r.payload.count + r.topic.utf8.count)
+                    count += 1
+                }
+                var droppedNow: Int64 = 0
+                while bytes > maxBytes && count > 0 {
+                    oldest.reset()
+                    guard try oldest.step() else { break }
+                    bytes -= oldest.int64(0)
+                    count -= 1
+                    droppedNow += 1
+                    _ = try oldest.step()
+                }
+                setMeta.reset(); setMeta.bind(1, "last_seq"); setMeta.bind(2, Int64(lastSeq)); _ = try setMeta.step()
+                if droppedNow > 0 {
+                    dropped += droppedNow
+                    setMeta.reset(); setMeta.bind(1, "dropped"); setMeta.bind(2, dropped); _ = try setMeta.step()
+                }
+                try db.exec("COMMIT")
+                pending.removeAll(keepingCapacity: true)
+                committedSeq = lastSeq
+            } catch {
+                try? db.exec("ROLLBACK")
+                throw error
+            }
+        }
+    }
+
+    /// Committed records with `seq > after`, oldest first.
+    public func read(after: UInt64, limit: Int) throws(SpoolError) -> [Record] {
+        try lock.withLock { () throws(SpoolError) -> [Record] in
+            selectAfter.reset()
+            selectAfter.bind(1, Int64(after)); selectAfter.bind(2, Int64(limit))
+            var out: [Record] = []
+            while try selectAfter.step() {
+                out.append(Record(seq: UInt64(selectAfter.int64(0)), topic: selectAfter.text(1), payload: selectAfter.blob(2)))
+            }
+            return out
+        }
+    }
+
+    /// Deletes acknowledged records (one transaction).
+    public func remove(_ seqs: [UInt64]) throws(SpoolError) {
+        guard !seqs.isEmpty else { return }
+        try lock.withLock { () throws(SpoolError) in
+            try db.exec("BEGIN IMMEDIATE")
+            do throws(SpoolError) {
+                for s in seqs {
+                    deleteOne.reset()
+                    deleteOne.bind(1, Int64(s))
+                    if try deleteOne.step() {
+                        bytes -= deleteOne.int64(0)
+                        count -= 1
+                        _ = try deleteOne.step()
+                    }
+                }
+                try db.exec("COMMIT")
+            } catch {
+                try? db.exec("ROLLBACK")
+                throw error
+            }
+        }
+    }
+}
+
+/// A `RecordSink` that writes every record to the spool under its upstream topic.
+public final class SpoolSink: RecordSink {
+    public let spool: SpoolQueue
+    public let topics: UpstreamTopics
+    public var onError: (SpoolError) -> Void = { _ in }
+    public init(spool: SpoolQueue, topics: UpstreamTopics) { self.spool = spool; self.topics = topics }
+
+    public func write(kind: RecordKind, device: String, seq: UInt64, json: UnsafeRawBufferPointer) {
+        spool.append(seq: seq, topic: topics.topic(kind: kind, device: device), payload: Array(json))
+    }
+
+    public func flush() {
+        do { try spool.commit() } catch { onError(error) }
+    }
+}
+
+/// Upstream topics: `<prefix>/<agent>/<device>/summary|alert` and `<prefix>/<agent>/status`.
+public struct UpstreamTopics: Sendable {
+    public var prefix: String
+    public var agent: String
+    public init(prefix: String, agent: String) { self.prefix = prefix; self.agent = agent }
+    public func topic(kind: RecordKind, device: String) -> String {
+        kind == .status ? "\(prefix)/\(agent)/status" : "\(prefix)/\(agent)/\(device)/\(kind.rawValue)"
+    }
+    public var status: String { "\(prefix)/\(agent)/status" }
+}

@@ -1,0 +1,90 @@
+import ArgumentParser
+import DewpointAgent
+import DewpointConfig
+import DewpointCore
+import Logging
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the agent: read the configured sources, forward summaries and alerts upstream.",
+        discussion: """
+        Records are written to the spool (spool.dir) before they are sent, and deleted only when the \
+        upstream broker acknowledges them. SIGTERM or SIGINT stops the sources, flushes open windows as \
+        partial summaries, drains the spool while the broker is reachable (up to --drain-timeout), and \
+        exits. Logs go to stderr with syslog priority prefixes, which journald understands.
+        """)
+
+    @OptionGroup var options: ConfigOptions
+
+    @Option(name: .long, help: "Seconds to keep sending the spool after a stop request.")
+    var drainTimeout: Double = 10
+
+    func run() throws {
+        let cfg: LoadedConfig
+        do { cfg = try ConfigLoader.load(agentFile: options.config) } catch {
+            for d in error.diagnostics { printError("\(d)") }
+            throw ExitCode(1)
+        }
+        let level = cfg.agent.logLevel
+        LoggingSystem.bootstrap { JournalLogHandler(label: $0, level: Logger.Level(level)) }
+        let logger = Logger(label: "dewpoint")
+        let agent = Agent(config: cfg) { lvl, msg in logger.log(level: Logger.Level(lvl), "\(msg)") }
+        agent.drainTimeoutNs = UInt64(max(0, drainTimeout) * 1e9)
+        SignalWatcher.install { [agent] sig in
+            logger.notice("signal \(sig): stopping")
+            agent.requestStop()
+        }
+        do { try agent.run() } catch {
+            logger.critical("\(error)")
+            throw ExitCode(1)
+        }
+    }
+}
+
+extension Logger.Level {
+    init(_ l: DewpointCore.LogLevel) {
+        switch l {
+        case .trace: self = .trace
+        case .debug: self = .debug
+        case .info: self = .info
+        case .notice: self = .notice
+        case .warning: self = .warning
+        case .error: self = .error
+        case .critical: self = .critical
+        }
+    }
+}
+
+/// Writes one line per event to stderr with a `<N>` syslog priority prefix; under systemd,
+/// journald turns the prefix into the entry's priority. Metadata follows as key=value.
+struct JournalLogHandler: LogHandler {
+    let label: String
+    var logLevel: Logger.Level
+    var metadata: Logger.Metadata = [:]
+
+    init(label: String, level: Logger.Level) {
+        self.label = label
+        self.logLevel = level
+    }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        let priority: Int
+        switch event.level {
+        case .trace, .debug: priority = 7
+        case .info: priority = 6
+        case .notice: priority = 5
+        case .warning: priority = 4
+        case .error: priority = 3
+        case .critical: priority = 2
+        }
+        var line = "<\(priority)>\(event.level): \(event.message)"
+        let all = metadata.merging(event.metadata ?? [:]) { $1 }
+        for (k, v) in all.sorted(by: { $0.key < $1.key }) { line += " \(k)=\(v)" }
+        printError(line)
+    }
+}
