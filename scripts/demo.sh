@@ -1,11 +1,35 @@
 #!/usr/bin/env bash
-# make demo: simulate an hour of the example sensors (with injected faults) and replay it through
-# the agent, printing the records it would send upstream.
+# make demo: a private mosquitto on a free loopback port, the sensor simulator publishing the
+# example devices live (with spikes, drift, a stuck sensor and a dropout), the agent between them,
+# and what arrives upstream printed as it comes. Ctrl-C stops everything this script started.
 set -euo pipefail
-BIN=${1:-.build/release/dewpoint}
+BIN=$(realpath "${1:-.build/release/dewpoint}")
 cd "$(dirname "$0")/.."
+MOSQUITTO=$(command -v mosquitto || echo /usr/sbin/mosquitto)
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-"$BIN" check
-"$BIN" simulate --record "$tmp/demo.jsonl" --seconds 3600
-"$BIN" replay --input "$tmp/demo.jsonl"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\n' "$port" > "$tmp/mosquitto.conf"
+"$MOSQUITTO" -c "$tmp/mosquitto.conf" > "$tmp/mosquitto.log" 2>&1 & pids+=($!)
+for _ in $(seq 50); do (echo > /dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+
+# the example config, pointed at the private broker and a private spool
+sed -e "s/port: 1883/port: $port/" -e "s|dir: /var/lib/dewpoint.*|dir: $tmp|" \
+    -e "s|^devices: devices.*|devices: $PWD/devices|" dewpoint.yaml > "$tmp/dewpoint.yaml"
+"$BIN" check --config "$tmp/dewpoint.yaml"
+
+echo "== broker on 127.0.0.1:$port; upstream records below (Ctrl-C to stop)"
+mosquitto_sub -p "$port" -t 'dewpoint/#' -v & pids+=($!)
+"$BIN" run --config "$tmp/dewpoint.yaml" 2> >(sed 's/^<[0-9]>/agent: /' >&2) & pids+=($!)
+# 10 readings per second per device, faster than real time for the faults: spikes, the battery
+# dip at minute 10, chiller drift from minute 5, stuck current from minute 20, dropout at 30.
+"$BIN" simulate --publish "127.0.0.1:$port" --rate 10 --seconds "${DEMO_SECONDS:-86400}" & pids+=($!)
+wait "${pids[-1]}"

@@ -1,0 +1,149 @@
+import Foundation
+import Testing
+
+/// End-to-end: the `dewpoint run` binary between two real mosquitto brokers started by the tests.
+@Suite(.serialized) struct AgentIntegrationTests {
+    /// 10,000 messages over about 10 s; the upstream broker is down for 5 s in the middle.
+    /// Every summary arrives upstream, in order by seq after dropping duplicates, none missing.
+    @Test func upstreamOutageLosesNothing() throws {
+        let input = Broker(), upstream = Broker(persistent: true)
+        input.start(); upstream.start()
+        let collector = try Collector(port: upstream.port)
+        let dir = scratchDir("outage")
+        AgentProcess.writeConfig(dir: dir, inputPort: input.port, upstreamPort: upstream.port)
+        let agent = AgentProcess(dir: dir)
+        try agent.start()
+        #expect(waitUntil(5) { agent.log.contains("input connected") && agent.log.contains("upstream connected") }, "\(agent.log)")
+        let pub = try Publisher(port: input.port)
+        let start = Date()
+        for i in 0..<10_000 {
+            if i == 2_500 { upstream.stop() }
+            if i == 7_500 { upstream.start() }
+            try pub.send(ts: nowMs(), v: Double(i % 100))
+            // pace to ~1000 messages/s
+            let due = start.addingTimeInterval(Double(i) / 1000)
+            let wait = due.timeIntervalSinceNow
+            if wait > 0 { usleep(UInt32(wait * 1e6)) }
+        }
+        usleep(500_000)
+        agent.terminate()  // flushes the open window as partial and drains the spool
+        pub.stop()
+        #expect(waitUntil(10) { samples(deduplicated(collector.records("summary")).records) >= 10_000 })
+        collector.stop()
+        let (summaries, inOrder, contiguous) = deduplicated(collector.records("summary"))
+        #expect(inOrder)
+        #expect(contiguous)
+        #expect(summaries.first?["seq"] as? Int == 1)
+        #expect(samples(summaries) == 10_000, "\(agent.log)")
+        #expect(agent.log.contains("upstream disconnected"))
+        #expect(agent.log.contains("spool drained"))
+        #expect(agent.log.contains("decode_errors=0"))
+    }
+
+    /// kill -9 with records waiting in the spool, then a restart: every committed record arrives,
+    /// in order, and seq continues after the highest ever used.
+    @Test func killNineThenRestartKeepsTheSpool() throws {
+        let input = Broker()
+        input.start()
+        let upstream = Broker()  // not started yet: records pile up in the spool
+        let dir = scratchDir("crash")
+        AgentProcess.writeConfig(dir: dir, inputPort: input.port, upstreamPort: upstream.port, window: "200ms", lateness: "0ms")
+        let first = AgentProcess(dir: dir)
+        try first.start()
+        #expect(waitUntil(5) { first.log.contains("input connected") })
+        let pub = try Publisher(port: input.port)
+        for i in 0..<1_000 {
+            try pub.send(ts: nowMs(), v: Double(i))
+            usleep(2_000)
+        }
+        usleep(600_000)  // windows close and are committed (at most 100 ms later)
+        first.kill9()
+
+        upstream.start()
+        let collector = try Collector(port: upstream.port)
+        let second = AgentProcess(dir: dir)
+        try second.start()
+        #expect(second.log.contains("records waiting"))
+        #expect(waitUntil(10) { second.log.contains("upstream connected") })
+        try pub.send(ts: nowMs(), v: 1)  // one more after the restart
+        usleep(800_000)
+        second.terminate()
+        pub.stop()
+        usleep(300_000)
+        collector.stop()
+        let (summaries, inOrder, contiguous) = deduplicated(collector.records("summary"))
+        #expect(inOrder && contiguous)
+        #expect(summaries.first?["seq"] as? Int == 1)
+        #expect(summaries.count >= 4)
+        // all but the last window (open when killed) reached the spool before the crash
+        #expect(samples(summaries) >= 900, "\(samples(summaries))")
+        #expect(summaries.last.map { ($0["channels"] as! [String: [String: Any]])["v"]!["n"] as! Int } == 1)
+    }
+
+    /// Restarting the input broker leads to a new subscription; QoS 1 messages published while the
+    /// agent was stopped arrive through its persistent session.
+    @Test func resubscribesAndReceivesWhatWasSentWhileAway() throws {
+        let input = Broker(persistent: true), upstream = Broker()
+        input.start(); upstream.start()
+        let collector = try Collector(port: upstream.port)
+        let dir = scratchDir("session")
+        AgentProcess.writeConfig(dir: dir, inputPort: input.port, upstreamPort: upstream.port, window: "60s", lateness: "0ms")
+        var agent = AgentProcess(dir: dir)
+        try agent.start()
+        #expect(waitUntil(5) { agent.log.contains("input connected") })
+        agent.terminate()
+
+        // while the agent is away: QoS 1 messages queue in its session on the broker
+        let pub = try Publisher(port: input.port)
+        let t0 = nowMs()
+        for i in 0..<50 { try pub.send(ts: t0 + Int64(i), v: 5) }
+        usleep(300_000)
+        pub.stop()
+
+        agent = AgentProcess(dir: dir)
+        try agent.start()
+        #expect(waitUntil(5) { agent.log.components(separatedBy: "input connected").count > 2 })
+        // restart the input broker (with no persistence file this time it would forget the
+        // subscription; the agent subscribes again on every connect)
+        input.stop()
+        try? FileManager.default.removeItem(atPath: input.dir + "/mosquitto.db")
+        input.start()
+        #expect(waitUntil(10) { agent.log.components(separatedBy: "input connected").count > 3 }, "\(agent.log)")
+        let pub2 = try Publisher(port: input.port)
+        for i in 0..<20 { try pub2.send(ts: t0 + 100 + Int64(i), v: 7) }
+        usleep(500_000)
+        pub2.stop()
+        agent.terminate()
+        usleep(300_000)
+        collector.stop()
+        let (summaries, _, _) = deduplicated(collector.records("summary"))
+        #expect(samples(summaries) == 70, "\(agent.log)")
+    }
+
+    /// Garbage payloads are counted as decode errors and never stop the stream.
+    @Test func badPayloadsAreCountedNotFatal() throws {
+        let broker = Broker()
+        broker.start()
+        let collector = try Collector(port: broker.port)
+        let dir = scratchDir("garbage")
+        AgentProcess.writeConfig(dir: dir, inputPort: broker.port, upstreamPort: broker.port, window: "60s", lateness: "0ms")
+        let agent = AgentProcess(dir: dir)
+        try agent.start()
+        #expect(waitUntil(5) { agent.log.contains("input connected") })
+        let pub = try Publisher(port: broker.port)
+        let t0 = nowMs()
+        let junk = ["", "{", "\u{00}\u{FF}", #"{"ts":"x","v":1}"#, String(repeating: "[", count: 100_000), #"{"ts":1,"v":"high"}"#]
+        for i in 0..<30 {
+            try pub.send(ts: t0 + Int64(i), v: 1)
+            try pub.sendRaw(junk[i % junk.count])
+        }
+        try pub.sendRaw("{}", topic: "t/unknown")
+        usleep(500_000)
+        pub.stop()
+        agent.terminate()
+        usleep(300_000)
+        collector.stop()
+        #expect(agent.log.contains("decode_errors=30"), "\(agent.log)")
+        #expect(samples(deduplicated(collector.records("summary")).records) == 30)
+    }
+}

@@ -1,0 +1,43 @@
+import Foundation
+import Testing
+@testable import DewpointSpool
+
+func scratchDir(_ name: String) -> String {
+    let d = FileManager.default.temporaryDirectory.appendingPathComponent("dewpoint-mqtt-tests-\(getpid())/\(name)-\(UUID().uuidString.prefix(8))")
+    try! FileManager.default.createDirectory(at: d, withIntermediateDirectories: true)
+    return d.path
+}
+
+@Suite struct SpoolQueueTests {
+    @Test func ordersSurvivesReopenAndKeepsSeqIncreasing() throws {
+        let path = scratchDir("spool") + "/spool.db"
+        do {
+            let q = try SpoolQueue(path: path, maxBytes: 1 << 20)
+            for i in 0..<10 { q.append(seq: q.next(), topic: "t/\(i)", payload: Array("p\(i)".utf8)) }
+            #expect(try q.read(after: 0, limit: 100).isEmpty, "uncommitted records must not be sent")
+            try q.commit()
+            let r = try q.read(after: 0, limit: 100)
+            #expect(r.map(\.seq) == Array(1...10))
+            #expect(r[3].topic == "t/3" && r[3].payload == Array("p3".utf8))
+            try q.remove([1, 2, 3])
+            #expect(try q.read(after: 0, limit: 2).map(\.seq) == [4, 5])
+            _ = q.next()  // allocated, never written: must still not be reused
+            try q.commit()
+        }
+        let q = try SpoolQueue(path: path, maxBytes: 1 << 20)
+        #expect(q.stats.count == 7)
+        #expect(q.next() == 12)
+        #expect(try q.read(after: 5, limit: 100).map(\.seq) == Array(6...10))
+    }
+
+    @Test func dropsOldestWhenFullAndCounts() throws {
+        let q = try SpoolQueue(path: scratchDir("full") + "/spool.db", maxBytes: 1000)
+        for _ in 0..<30 { q.append(seq: q.next(), topic: "t", payload: [UInt8](repeating: 7, count: 99)) }
+        try q.commit()
+        let s = q.stats
+        #expect(s.bytes <= 1000)
+        #expect(s.count == 10)
+        #expect(s.dropped == 20)
+        #expect(try q.read(after: 0, limit: 100).map(\.seq) == Array(21...30))
+    }
+}
