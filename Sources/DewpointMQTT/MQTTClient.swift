@@ -161,4 +161,5 @@ public final class MQTTClient: @unchecked Sendable {
     func handleConnack(_ rc: Int32) { lock.withLock { connack = rc } }
     func handleMessage(_ topic: UnsafeRawBufferPointer, _ payload: UnsafeRawBufferPointer) { onMessage?(topic, payload) }
     func handlePublished(_ mid: Int32) { onPublished?(mid) }
+    func handleLibraryLog(_ text: String) { log("libmosquitto: \(text)") }
 }

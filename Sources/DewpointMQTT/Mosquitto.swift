@@ -67,6 +67,11 @@ final class Mosquitto: @unchecked Sendable {
             let payload = UnsafeRawBufferPointer(start: m.payload, count: Int(m.payloadlen))
             Unmanaged<MQTTClient>.fromOpaque(obj).takeUnretainedValue().handleMessage(topic, payload)
         }
+        // libmosquitto's own errors (OpenSSL's reason for a refused certificate, for one)
+        mosquitto_log_callback_set(handle) { _, obj, level, text in
+            guard let obj, let text, level & (MOSQ_LOG_ERR | MOSQ_LOG_WARNING) != 0 else { return }
+            Unmanaged<MQTTClient>.fromOpaque(obj).takeUnretainedValue().handleLibraryLog(String(cString: text))
+        }
         mosquitto_publish_callback_set(handle) { _, obj, mid in
             Unmanaged<MQTTClient>.fromOpaque(obj!).takeUnretainedValue().handlePublished(mid)
         }
@@ -77,6 +82,9 @@ final class Mosquitto: @unchecked Sendable {
         let savedErrno = errno  // read at once: the next libc call may overwrite it
         if rc == MOSQ_ERR_ERRNO.rawValue {
             throw MQTTError(operation: "connect", code: rc, detail: String(cString: strerror(savedErrno)))
+        }
+        if rc == MOSQ_ERR_TLS.rawValue {
+            throw MQTTError(operation: "connect", code: rc, detail: "TLS handshake failed: the broker's certificate must verify against tls.ca_file and name the configured host (see the log line before this one for the reason)")
         }
         try check(rc, "connect")
     }
