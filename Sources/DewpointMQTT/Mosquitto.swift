@@ -26,7 +26,13 @@ final class Mosquitto: @unchecked Sendable {
 
     deinit { mosquitto_destroy(handle) }
 
-    static func errorString(_ rc: Int32) -> String { String(cString: mosquitto_strerror(rc)) }
+    static func errorString(_ rc: Int32) -> String {
+        if rc == MOSQ_ERR_TLS.rawValue { return tlsHint }
+        return String(cString: mosquitto_strerror(rc))
+    }
+
+    static let tlsHint = "TLS handshake failed: the broker's certificate must verify against tls.ca_file and name the configured host (the libmosquitto line before this one gives the reason)"
+
     static func connackString(_ rc: Int32) -> String { String(cString: mosquitto_connack_string(rc)) }
 
     private func check(_ rc: Int32, _ op: String) throws(MQTTError) {
@@ -84,7 +90,7 @@ final class Mosquitto: @unchecked Sendable {
             throw MQTTError(operation: "connect", code: rc, detail: String(cString: strerror(savedErrno)))
         }
         if rc == MOSQ_ERR_TLS.rawValue {
-            throw MQTTError(operation: "connect", code: rc, detail: "TLS handshake failed: the broker's certificate must verify against tls.ca_file and name the configured host (see the log line before this one for the reason)")
+            throw MQTTError(operation: "connect", code: rc, detail: Mosquitto.tlsHint)
         }
         try check(rc, "connect")
     }

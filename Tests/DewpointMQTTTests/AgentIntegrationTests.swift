@@ -75,9 +75,10 @@ import Testing
         #expect(inOrder && contiguous)
         #expect(summaries.first?["seq"] as? Int == 1)
         #expect(summaries.count >= 4)
-        // all but the last window (open when killed) reached the spool before the crash
-        #expect(samples(summaries) >= 900, "\(samples(summaries))")
-        #expect(summaries.last.map { ($0["channels"] as! [String: [String: Any]])["v"]!["n"] as! Int } == 1)
+        // all but the window open at the kill reached the spool before the crash; messages the
+        // broker still held for the agent's persistent session arrive after the restart
+        #expect(samples(summaries) >= 900 && samples(summaries) <= 1_001, "\(samples(summaries))")
+        #expect(second.log.contains("spool drained"))
     }
 
     /// Restarting the input broker leads to a new subscription; QoS 1 messages published while the
