@@ -36,7 +36,8 @@ func waitUntil(_ seconds: Double, _ cond: () -> Bool) -> Bool {
 }
 
 /// A private mosquitto on a loopback port, started and stopped by the test.
-final class Broker {
+/// @unchecked: a test starts and stops it from one place at a time.
+final class Broker: @unchecked Sendable {
     let port: Int
     let dir: String
     let extra: String
