@@ -136,14 +136,21 @@ public final class Agent: @unchecked Sendable {
         while !stopRequested {
             if let f = queue.pop(timeoutMs: 20) {
                 ingest(f, pipeline)
-                var n = 0
+                var n = 1
                 while n < 4096, let more = queue.pop(timeoutMs: 0) { ingest(more, pipeline); n += 1 }
+                // A small batch means we were woken per message: linger 1 ms so the next wakeup
+                // finds a batch. This trades at most 1 ms of latency for far fewer context switches.
+                if n < 32 { Clock.sleep(ns: 1_000_000) }
             }
             pipeline.advance(watermarkNs: Clock.wallNs())
+            // Commit as soon as records exist (they are few: one summary per device per window,
+            // and alerts), at most every 5 ms so that bursts share one transaction; then wake the
+            // forwarder. An alert thus reaches the broker within milliseconds.
             let now = Clock.monotonicNs()
-            if now - lastCommit >= 100_000_000 {
+            if spool.stats.pending > 0 && now - lastCommit >= 5_000_000 {
                 sink.flush()
                 lastCommit = now
+                forwarder.wakeup.signal()
             }
             if now - lastReport >= 60_000_000_000 {
                 lastReport = now

@@ -25,6 +25,8 @@ public final class Forwarder: @unchecked Sendable {
     private var stopping = false
     private var lastSent: UInt64 = 0
     private var thread: OSThread?
+    /// Signalled when there may be work: a commit, an acknowledgement, a (re)connection.
+    public let wakeup = Wakeup()
     public private(set) var published = 0
     public private(set) var acknowledged = 0
     public var log: @Sendable (String) -> Void = { _ in }
@@ -40,10 +42,12 @@ public final class Forwarder: @unchecked Sendable {
         lock.withLock {
             if let seq = inflight.removeValue(forKey: mid) { acks.append(seq) } else { earlyAcks.insert(mid) }
         }
+        wakeup.signal()
     }
 
     public func connectionLost() {
         lock.withLock { resetRequested = true }
+        wakeup.signal()
     }
 
     public var inflightCount: Int { lock.withLock { inflight.count } }
@@ -56,6 +60,7 @@ public final class Forwarder: @unchecked Sendable {
 
     public func stop() {
         lock.withLock { stopping = true }
+        wakeup.signal()
         thread?.join()
     }
 
@@ -103,7 +108,9 @@ public final class Forwarder: @unchecked Sendable {
                     log("upstream publish: \(error)")
                 }
             }
-            if !worked { Clock.sleep(ns: 2_000_000) }
+            // no polling: sleep until signalled (the timeout only covers a lost connection
+            // that nobody reported)
+            if !worked { wakeup.wait(timeoutNs: 200_000_000) }
         }
     }
 }

@@ -67,3 +67,45 @@ public final class Lock: @unchecked Sendable {
         return try body()
     }
 }
+
+/// Wakes a waiting thread: `signal()` from anywhere, `wait(timeoutNs:)` on the one waiter.
+/// A signal sent while nobody waits is remembered, so none is lost.
+public final class Wakeup: @unchecked Sendable {
+    // @unchecked: `pending` is guarded by the mutex.
+    private let m = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let c = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private var pending = false
+
+    public init() {
+        pthread_mutex_init(m, nil)
+        var attr = pthread_condattr_t()
+        pthread_condattr_init(&attr)
+        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)
+        pthread_cond_init(c, &attr)
+        pthread_condattr_destroy(&attr)
+    }
+
+    deinit {
+        pthread_cond_destroy(c); pthread_mutex_destroy(m)
+        c.deallocate(); m.deallocate()
+    }
+
+    public func signal() {
+        pthread_mutex_lock(m)
+        pending = true
+        pthread_cond_signal(c)
+        pthread_mutex_unlock(m)
+    }
+
+    public func wait(timeoutNs: UInt64) {
+        pthread_mutex_lock(m)
+        defer { pthread_mutex_unlock(m) }
+        if pending { pending = false; return }
+        let deadline = Clock.monotonicNs() + timeoutNs
+        var ts = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
+        while !pending {
+            if pthread_cond_timedwait(c, m, &ts) == ETIMEDOUT { break }
+        }
+        pending = false
+    }
+}

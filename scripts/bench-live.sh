@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Live agent benchmark: a private mosquitto, `dewpoint run` (release), and `dewpoint bench-live`
+# publishing JSON readings. For each rate it reports the agent's CPU seconds per 100,000 input
+# messages, whether every message reached the pipeline, the alert latency (publish → alert
+# upstream) and the agent's peak RSS.
+set -euo pipefail
+BIN=$(realpath "${1:-.build/release/dewpoint}")
+RATES=${RATES:-"10000 20000 40000"}
+SECONDS_PER_RUN=${SECONDS_PER_RUN:-10}
+cd "$(dirname "$0")/.."
+MOSQUITTO=$(command -v mosquitto || echo /usr/sbin/mosquitto)
+tmp=$(mktemp -d)
+broker=""
+cleanup() { [ -n "$broker" ] && kill "$broker" 2>/dev/null; rm -rf "$tmp"; }
+trap cleanup EXIT
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+printf 'user root\nlistener %s 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\n' "$port" > "$tmp/mosquitto.conf"
+"$MOSQUITTO" -c "$tmp/mosquitto.conf" > /dev/null 2>&1 & broker=$!
+sleep 0.5
+mkdir -p "$tmp/devices"
+cat > "$tmp/dewpoint.yaml" <<EOC
+agent: bench
+devices: devices
+spool: {dir: $tmp}
+input: {host: 127.0.0.1, port: $port, client_id: bench-in}
+upstream: {host: 127.0.0.1, port: $port}
+queue: {capacity: 8192, overflow: block}
+EOC
+cat > "$tmp/devices/env.yaml" <<'EOC'
+device: env
+transport: mqtt
+mqtt: {topic: bench/env, qos: 1}
+decoder: json
+timestamp: {pointer: /ts}
+channels:
+  - {name: v, unit: V, pointer: /v, detectors: [{kind: threshold, above: 50}]}
+  - {name: a, pointer: /a}
+  - {name: b, pointer: /b}
+  - {name: c, pointer: /c}
+window: {length: 1s, lateness: 100ms}
+EOC
+for rate in $RATES; do
+  rm -f "$tmp/spool.db"*
+  "$BIN" run --config "$tmp/dewpoint.yaml" 2> "$tmp/agent.log" & agent=$!
+  sleep 1
+  read -r u0 s0 < <(awk '{print $14, $15}' /proc/$agent/stat)
+  out=$("$BIN" bench-live --broker "127.0.0.1:$port" --topic bench/env --rate "$rate" --seconds "$SECONDS_PER_RUN")
+  sleep 1
+  read -r u1 s1 < <(awk '{print $14, $15}' /proc/$agent/stat)
+  hwm=$(awk '/VmHWM/ {print $2}' /proc/$agent/status)
+  kill -TERM $agent; wait $agent || true
+  sent=$(echo "$out" | awk '/^sent/ {print $2}')
+  frames=$(grep -o 'stopped: frames=[0-9]*' "$tmp/agent.log" | cut -d= -f2)
+  tck=$(getconf CLK_TCK)
+  python3 - "$rate" "$sent" "$frames" "$u0" "$s0" "$u1" "$s1" "$tck" "$hwm" <<'EOP'
+import sys
+rate, sent, frames, u0, s0, u1, s1, tck, hwm = sys.argv[1:]
+cpu = (int(u1) + int(s1) - int(u0) - int(s0)) / int(tck)
+print(f"rate {rate}/s: sent {sent}, agent received {frames} ({'no loss' if sent == frames else 'LOSS'}), "
+      f"CPU {cpu:.2f} s = {cpu / int(sent) * 100000:.3f} CPU-s per 100k messages, peak RSS {int(hwm) / 1024:.1f} MiB")
+EOP
+  echo "  $(echo "$out" | tail -1)"
+done
