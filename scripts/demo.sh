@@ -9,8 +9,12 @@ MOSQUITTO=$(command -v mosquitto || echo /usr/sbin/mosquitto)
 tmp=$(mktemp -d)
 pids=()
 cleanup() {
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  # newest first: the simulator, then the agent (which drains its spool while the broker is
+  # still up), then the subscriber and the broker
+  for ((i=${#pids[@]}-1; i>=0; i--)); do
+    kill -TERM "${pids[i]}" 2>/dev/null || true
+    wait "${pids[i]}" 2>/dev/null || true
+  done
   rm -rf "$tmp"
 }
 trap cleanup EXIT
