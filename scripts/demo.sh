@@ -33,7 +33,8 @@ sed -e "s/port: 1883/port: $port/" -e "s|dir: /var/lib/dewpoint.*|dir: $tmp|" \
 echo "== broker on 127.0.0.1:$port; upstream records below (Ctrl-C to stop)"
 mosquitto_sub -p "$port" -t 'dewpoint/#' -v & pids+=($!)
 "$BIN" run --config "$tmp/dewpoint.yaml" 2> >(sed 's/^<[0-9]>/agent: /' >&2) & pids+=($!)
-# 10 readings per second per device, faster than real time for the faults: spikes, the battery
-# dip at minute 10, chiller drift from minute 5, stuck current from minute 20, dropout at 30.
-"$BIN" simulate --publish "127.0.0.1:$port" --rate 10 --seconds "${DEMO_SECONDS:-86400}" & pids+=($!)
+# 10 readings per second per device; the fault schedule runs 20x faster than real time, so the
+# chiller's return temperature drifts past its threshold after about 30 s, the boiler room spikes
+# and its battery dips at 30 s, and the chiller drops out at 90 s.
+"$BIN" simulate --publish "127.0.0.1:$port" --rate 10 --fault-speed 20 --seconds "${DEMO_SECONDS:-86400}" & pids+=($!)
 wait "${pids[-1]}"

@@ -199,7 +199,7 @@ public final class Pipeline {
             let rec = AlertRecord(agent: agentId, device: device.name, channel: spec.name, seq: seq.next(),
                                   tsMs: floorMs(ts), state: t == .raised ? .raised : .cleared,
                                   severity: w.severity, detector: w.detector.name, score: score, value: x,
-                                  message: w.detector.explain(channel: spec.name, value: x, unit: spec.unit))
+                                  message: w.detector.explain(channel: spec.name, value: x, unit: spec.unit, raised: t == .raised))
             out.removeAll(keepingCapacity: true)
             encoder.encode(rec, into: &out)
             out.withUnsafeBytes { sink.write(kind: .alert, device: device.name, seq: rec.seq, json: $0) }

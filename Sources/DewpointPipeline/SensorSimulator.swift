@@ -17,13 +17,17 @@ public struct SensorSimulator {
     public var startMs: Int64
     /// Messages per second per device.
     public var rateHz: Double
+    /// How much faster than real time the fault schedule runs (the demo uses 20, so a fault due
+    /// at minute 10 shows after 30 s).
+    public var faultSpeed: Double
     private var rng: UInt64
     private var tick: Int64 = 0
 
-    public init(startMs: Int64, rateHz: Double = 1, seed: UInt64 = 1) {
+    public init(startMs: Int64, rateHz: Double = 1, seed: UInt64 = 1, faultSpeed: Double = 1) {
         self.startMs = startMs
         self.rateHz = rateHz
         self.rng = seed
+        self.faultSpeed = faultSpeed
     }
 
     private mutating func uniform() -> Double {
@@ -50,10 +54,12 @@ public struct SensorSimulator {
         // Boiler room: daily temperature cycle, humidity, pressure, battery slowly draining.
         // Faults: a spike every ~17 minutes; from minute 10 to 12 the battery channel dips.
         var temp = 21 + 3 * sin(2 * Double.pi * hours / 24) + 0.1 * gauss()
-        if t % Int64(1017 * rateHz) == Int64(600 * rateHz) { temp = 68 + uniform() * 5 }
+        let faultSec = Double(t) / rateHz * faultSpeed
+        let phase = (faultSec - 600).truncatingRemainder(dividingBy: 1017)
+        if faultSec >= 600 && phase < faultSpeed / rateHz { temp = 68 + uniform() * 5 }
         let rh = 45 + 5 * sin(2 * Double.pi * hours / 24 + 1) + 0.3 * gauss()
         let p = 1013 + 0.2 * gauss()
-        let minute = Double(t) / rateHz / 60
+        let minute = faultSec / 60
         let mv = minute >= 10 && minute < 12 ? 2600 + 10 * gauss() : 3050 - hours * 2 + 2 * gauss()
         out.append(Message(tsMs: ms, topic: "sensors/boiler-room/env",
                            payload: Array(#"{"ts":\#(ms),"temp":\#(r(temp, 2)),"rh":\#(r(rh, 1)),"p":\#(r(p, 1)),"batt":{"mv":\#(Int(mv))}}"#.utf8),

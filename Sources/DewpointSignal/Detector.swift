@@ -32,14 +32,18 @@ public enum ChannelDetector: Sendable {
         }
     }
 
-    /// A human sentence saying what the value did, in the channel's unit.
-    public func explain(channel: String, value: Float, unit: String) -> String {
+    /// A human sentence saying what the value did, in the channel's unit, for an alert that was
+    /// just `raised` (or cleared).
+    public func explain(channel: String, value: Float, unit: String, raised: Bool = true) -> String {
         let u = unit.isEmpty ? "" : " \(unit)"
         switch self {
-        case .threshold(let above, let below, _, _):
+        case .threshold(let above, let below, let h, _):
+            guard raised else { return "\(channel) \(value)\(u) is back within its thresholds" }
             if let above, Double(value) > above { return "\(channel) \(value)\(u) is above the threshold \(Self.fmt(above))\(u)" }
             if let below, Double(value) < below { return "\(channel) \(value)\(u) is below the threshold \(Self.fmt(below))\(u)" }
-            return "\(channel) \(value)\(u) is back within its thresholds"
+            // raised after min_samples, with the last sample inside the hysteresis band
+            let which = above.map { Double(value) > $0 - h } == true ? "above \(Self.fmt(above!))" : "below \(Self.fmt(below ?? 0))"
+            return "\(channel) \(value)\(u) has stayed within \(Self.fmt(h))\(u) of the threshold after going \(which)\(u)"
         }
     }
 

@@ -33,6 +33,9 @@ struct Simulate: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Only this example device (boiler-room or chiller-1).", valueName: "name"))
     var device: String?
 
+    @Option(name: .long, help: "Run the fault schedule this many times faster than real time (spike at minute 10, drift from 5, stuck at 20, dropout at 30).")
+    var faultSpeed: Double = 1
+
     func validate() throws {
         if (record == nil) == (publish == nil) { throw ValidationError("give exactly one of --record FILE or --publish HOST:PORT") }
     }
@@ -40,7 +43,7 @@ struct Simulate: ParsableCommand {
     func run() throws {
         if let publish { return try live(publish) }
         let record = record!
-        var sim = SensorSimulator(startMs: startMs, rateHz: rate, seed: seed)
+        var sim = SensorSimulator(startMs: startMs, rateHz: rate, seed: seed, faultSpeed: faultSpeed)
         let fd: Int32 = record == "-" ? 1 : open(record, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw ValidationError("cannot create \(record)") }
         let w = FDWriter(fd: fd)
@@ -70,7 +73,7 @@ extension Simulate {
         SignalWatcher.install { _ in stop.withLock { stopped = true } }
         client.start()
         let start = Clock.wallNs() / 1_000_000
-        var sim = SensorSimulator(startMs: start, rateHz: rate, seed: seed)
+        var sim = SensorSimulator(startMs: start, rateHz: rate, seed: seed, faultSpeed: faultSpeed)
         let t0 = Clock.monotonicNs()
         var sent = 0
         for tick in 0..<Int(Double(seconds) * rate) {
