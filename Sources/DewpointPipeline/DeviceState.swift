@@ -23,6 +23,17 @@ final class DeviceState {
     let validMax: UnsafeMutablePointer<Float>
     let watched: UnsafeMutablePointer<Bool>
 
+    /// The columnar batch: rows waiting to be processed. `batchColumns` holds channel `c`'s values
+    /// at `c * batchCapacity ..< c * batchCapacity + batchCount` (NaN: no sample).
+    static let batchCapacity = 256
+    var batchCount = 0
+    let batchTs: UnsafeMutablePointer<Int64>
+    /// The watermark each row arrived under (decides lateness).
+    let batchMark: UnsafeMutablePointer<Int64>
+    /// Whether the row is a frame's first (missing values are counted once per frame).
+    let batchFirstRow: UnsafeMutablePointer<Bool>
+    let batchColumns: UnsafeMutablePointer<Float>
+
     struct Watch {
         var detector: ChannelDetector
         var machine: AlertStateMachine
@@ -48,6 +59,10 @@ final class DeviceState {
         }
         open.reserveCapacity(4)
         let n = Swift.max(1, spec.channels.count)
+        batchTs = .allocate(capacity: DeviceState.batchCapacity)
+        batchMark = .allocate(capacity: DeviceState.batchCapacity)
+        batchFirstRow = .allocate(capacity: DeviceState.batchCapacity)
+        batchColumns = .allocate(capacity: DeviceState.batchCapacity * n)
         validMin = .allocate(capacity: n)
         validMax = .allocate(capacity: n)
         watched = .allocate(capacity: n)
@@ -61,6 +76,7 @@ final class DeviceState {
 
     deinit {
         validMin.deallocate(); validMax.deallocate(); watched.deallocate()
+        batchTs.deallocate(); batchMark.deallocate(); batchFirstRow.deallocate(); batchColumns.deallocate()
         for w in open { w.stats.deallocate() }
         for p in pool { p.deallocate() }
     }

@@ -156,35 +156,82 @@ public final class Pipeline {
         }
     }
 
+    /// Appends one decoded row to the device's columnar batch. The batch is processed when full,
+    /// when a window is due to close, and on `flush()`/`advance`/`finish`, so results do not depend
+    /// on batch boundaries: each row keeps the watermark it arrived under, which alone decides
+    /// whether it is late.
     @inline(__always)
     private func accept(device: DeviceState, tsNs: Int64, row: Int = 0) {
-        let base = row * device.channelCount
         if mode == .eventTime && tsNs > hot.pointee.maxEventNs {
             hot.pointee.maxEventNs = tsNs
             hot.pointee.watermarkNs = tsNs
         }
-        let lo = device.validMin, hi = device.validMax, watched = device.watched
-        var stats: UnsafeMutablePointer<WindowStats>? = nil
-        var looked = false
-        for c in 0..<device.channelCount {
-            let x = values[base + c]
-            if x.isNaN { if row == 0 { hot.pointee.counters.missingValues += 1 }; continue }
-            // the comparisons are false for ±inf bounds only when x is infinite too
-            if !(x >= lo[c] && x <= hi[c]) || !x.isFinite { hot.pointee.counters.outOfRange += 1; continue }
-            hot.pointee.counters.samples += 1
-            if !looked {
-                looked = true
-                stats = device.window(for: tsNs, watermarkNs: hot.pointee.watermarkNs)
-                hot.pointee.nextCloseNs = Swift.min(hot.pointee.nextCloseNs, device.nextCloseNs)
-            }
-            if let stats {
-                stats[c].add(x, ts: tsNs)
-            } else {
-                hot.pointee.counters.lateSamples += 1
-            }
-            if watched[c] { detect(device, c, x, tsNs) }
+        let r = device.batchCount
+        let cap = DeviceState.batchCapacity
+        device.batchTs[r] = tsNs
+        device.batchMark[r] = hot.pointee.watermarkNs
+        device.batchFirstRow[r] = row == 0
+        let base = row * device.channelCount
+        for c in 0..<device.channelCount { device.batchColumns[c * cap + r] = values[base + c] }
+        device.batchCount = r + 1
+        let close = device.windowStart(tsNs) &+ device.lengthNs &+ device.latenessNs
+        if close < hot.pointee.nextCloseNs { hot.pointee.nextCloseNs = close }
+        if r + 1 == cap { processBatch(device) }
+        if hot.pointee.watermarkNs >= hot.pointee.nextCloseNs {
+            flush()
+            closeWindows(partialAfterNs: .max)
         }
-        if hot.pointee.watermarkNs >= hot.pointee.nextCloseNs { closeWindows(partialAfterNs: .max) }
+    }
+
+    /// Processes every pending batch (records reach the sink before this returns).
+    public func flush() {
+        for d in devices where d.batchCount > 0 { processBatch(d) }
+    }
+
+    /// Column stage (per channel, contiguous in time), then row stage (windows and detectors in
+    /// arrival order).
+    private func processBatch(_ d: DeviceState) {
+        let n = d.batchCount
+        guard n > 0 else { return }
+        d.batchCount = 0
+        let cap = DeviceState.batchCapacity
+        let cc = d.channelCount
+        var missing = 0, outOfRange = 0, accepted = 0
+        for c in 0..<cc {
+            let col = d.batchColumns + c * cap
+            let lo = d.validMin[c], hi = d.validMax[c]
+            for r in 0..<n {
+                let x = col[r]
+                if x.isNaN { if d.batchFirstRow[r] { missing += 1 }; continue }
+                // false for NaN bounds only; infinite values are never valid
+                if !(x >= lo && x <= hi) || !x.isFinite { col[r] = .nan; outOfRange += 1; continue }
+                accepted += 1
+            }
+            // Filters (clamp, deadband, smoothing, FIR/IIR, decimation) run here, per column: a
+            // column is one channel's samples in arrival order, NaN where a row has none.
+        }
+        hot.pointee.counters.missingValues += missing
+        hot.pointee.counters.outOfRange += outOfRange
+        hot.pointee.counters.samples += accepted
+        let watched = d.watched
+        var late = 0
+        for r in 0..<n {
+            let ts = d.batchTs[r]
+            var stats: UnsafeMutablePointer<WindowStats>? = nil
+            var looked = false
+            for c in 0..<cc {
+                let x = d.batchColumns[c * cap + r]
+                if x.isNaN { continue }
+                if !looked {
+                    looked = true
+                    stats = d.window(for: ts, watermarkNs: d.batchMark[r])
+                }
+                if let stats { stats[c].add(x, ts: ts) } else { late += 1 }
+                if watched[c] { detect(d, c, x, ts) }
+            }
+        }
+        hot.pointee.counters.lateSamples += late
+        hot.pointee.nextCloseNs = Swift.min(hot.pointee.nextCloseNs, d.nextCloseNs)
     }
 
     private func detect(_ device: DeviceState, _ c: Int, _ x: Float, _ ts: Int64) {
@@ -211,6 +258,7 @@ public final class Pipeline {
     /// Live mode: moves the watermark to `now` (the wall clock). A window closes once the
     /// watermark passes its end plus its binding's allowed lateness.
     public func advance(watermarkNs now: Int64) {
+        flush()
         if now > hot.pointee.watermarkNs { hot.pointee.watermarkNs = now }
         if hot.pointee.watermarkNs >= hot.pointee.nextCloseNs { closeWindows(partialAfterNs: .max) }
     }
@@ -218,6 +266,7 @@ public final class Pipeline {
     /// Emits every open window: those whose end is past the newest event time are marked partial.
     /// Call at the end of a replay or on shutdown.
     public func finish() {
+        flush()
         hot.pointee.watermarkNs = .max
         closeWindows(partialAfterNs: mode == .eventTime ? hot.pointee.maxEventNs : .min)
         sink.flush()
