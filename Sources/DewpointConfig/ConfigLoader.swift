@@ -1,6 +1,8 @@
 import DewpointCore
-import Foundation
 import Yams
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A validated configuration: the agent and all its device bindings.
 public struct LoadedConfig: Sendable {
@@ -20,15 +22,14 @@ public enum ConfigLoader {
         let r = YAMLReader(file: agentFile)
         let agent = AgentLoader.load(root, reader: r)
         diags += r.diagnostics
-        let base = (agentFile as NSString).deletingLastPathComponent
+        let base = agentFile.contains("/") ? String(agentFile[..<agentFile.lastIndex(of: "/")!]) : ""
         let dirName = agent?.devicesDir ?? "devices"
         let dir = dirName.hasPrefix("/") ? dirName : (base.isEmpty ? dirName : base + "/" + dirName)
         var bindings: [BindingSpec] = []
         var files: [String] = []
-        do {
-            files = try FileManager.default.contentsOfDirectory(atPath: dir)
-                .filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }.sorted().map { dir + "/" + $0 }
-        } catch {
+        if let names = FileSystem.list(dir) {
+            files = names.filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }.sorted().map { dir + "/" + $0 }
+        } else {
             diags.append(ConfigDiagnostic(file: agentFile, line: 1, column: 1, key: "devices",
                                           message: "cannot read the devices folder '\(dir)'"))
         }
@@ -63,11 +64,11 @@ public enum ConfigLoader {
     }
 
     static func compose(_ file: String, _ diags: inout [ConfigDiagnostic]) -> (Node, String)? {
-        guard let data = FileManager.default.contents(atPath: file) else {
+        guard let data = FileSystem.read(file) else {
             diags.append(ConfigDiagnostic(file: file, line: 1, column: 1, key: "", message: "cannot read the file"))
             return nil
         }
-        guard let text = String(data: data, encoding: .utf8) else {
+        guard let text = String(validating: data, as: UTF8.self) else {
             diags.append(ConfigDiagnostic(file: file, line: 1, column: 1, key: "", message: "the file is not UTF-8 text"))
             return nil
         }
@@ -134,5 +135,36 @@ public enum ConfigLoader {
             }
         }
         return diags
+    }
+}
+
+/// File access for the loader through libc: config loading is the only place Foundation would
+/// be used, and leaving it out keeps it from adding megabytes of resident memory.
+enum FileSystem {
+    static func read(_ path: String) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var out: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = buf.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 { if errno == EINTR { continue }; return nil }
+            if n == 0 { return out }
+            out.append(contentsOf: buf[0..<n])
+        }
+    }
+
+    static func list(_ dir: String) -> [String]? {
+        guard let d = opendir(dir) else { return nil }
+        defer { closedir(d) }
+        var names: [String] = []
+        while let e = readdir(d) {
+            let name = withUnsafeBytes(of: e.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
     }
 }
