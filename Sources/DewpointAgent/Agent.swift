@@ -60,7 +60,7 @@ public final class Agent: @unchecked Sendable {
 
     public func run() throws {
         let agent = config.agent
-        let topics = UpstreamTopics(prefix: agent.upstream.topicPrefix, agent: agent.agentId)
+        let topics = UpstreamTopics(agent.upstream, agent: agent.agentId)
         let spoolPath = agent.spool.dir + "/spool.db"
         let spool: SpoolQueue
         do { spool = try SpoolQueue(path: spoolPath, maxBytes: agent.spool.maxBytes) } catch {

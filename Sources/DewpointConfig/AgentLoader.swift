@@ -26,11 +26,24 @@ enum AgentLoader {
             }
         }
         if let n = m["input"]?.value, let b = broker(n, "input", extra: [], r) { a.input = b.0 }
-        if let n = m["upstream"]?.value, let (b, um) = broker(n, "upstream", extra: ["topic_prefix", "qos", "max_inflight"], r) {
+        if let n = m["upstream"]?.value, let (b, um) = broker(n, "upstream", extra: ["topic_prefix", "qos", "max_inflight", "summary_topic", "alert_topic", "status_topic"], r) {
             a.upstream.broker = b
             if let v = um["topic_prefix"], let s = r.string(v.value, "upstream.topic_prefix") { a.upstream.topicPrefix = s }
             if let v = um["qos"], let q = r.int(v.value, "upstream.qos", in: 0...2) { a.upstream.qos = q }
             if let v = um["max_inflight"], let q = r.int(v.value, "upstream.max_inflight", in: 1...65535) { a.upstream.maxInflight = q }
+            for (key, kp) in [("summary_topic", \UpstreamSpec.summaryTopic), ("alert_topic", \UpstreamSpec.alertTopic),
+                              ("status_topic", \UpstreamSpec.statusTopic)] {
+                guard let v = um[key], let t = r.string(v.value, "upstream.\(key)") else { continue }
+                let stripped = t.replacing("{prefix}", with: "p").replacing("{agent}", with: "a")
+                    .replacing("{device}", with: "d")
+                if t.isEmpty || stripped.contains("+") || stripped.contains("#") || stripped.contains("{") || stripped.contains("}") {
+                    r.error(v.value, "upstream.\(key)", "expected a topic without wildcards, using only {prefix}, {agent} and {device}, found '\(t)'")
+                } else if key == "status_topic" && t.contains("{device}") {
+                    r.error(v.value, "upstream.\(key)", "the status topic is per agent and cannot use {device}")
+                } else {
+                    a.upstream[keyPath: kp] = t
+                }
+            }
         }
         if let n = m["queue"]?.value, let qm = r.mapping(n, "queue", allowed: ["capacity", "overflow"]) {
             if let v = qm["capacity"], let c = r.int(v.value, "queue.capacity", in: 1...10_000_000) { a.queue.capacity = c }

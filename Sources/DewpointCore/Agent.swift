@@ -65,6 +65,10 @@ public struct UpstreamSpec: Sendable, Equatable {
     public var topicPrefix: String
     public var qos: Int
     public var maxInflight: Int
+    /// Topic templates with `{prefix}`, `{agent}` and `{device}` placeholders.
+    public var summaryTopic: String = "{prefix}/{agent}/{device}/summary"
+    public var alertTopic: String = "{prefix}/{agent}/{device}/alert"
+    public var statusTopic: String = "{prefix}/{agent}/status"
     public init(broker: BrokerSpec = BrokerSpec(), topicPrefix: String = "dewpoint", qos: Int = 1, maxInflight: Int = 32) {
         self.broker = broker; self.topicPrefix = topicPrefix; self.qos = qos; self.maxInflight = maxInflight
     }

@@ -172,13 +172,42 @@ public final class SpoolSink: RecordSink {
     }
 }
 
-/// Upstream topics: `<prefix>/<agent>/<device>/summary|alert` and `<prefix>/<agent>/status`.
-public struct UpstreamTopics: Sendable {
-    public var prefix: String
-    public var agent: String
-    public init(prefix: String, agent: String) { self.prefix = prefix; self.agent = agent }
-    public func topic(kind: RecordKind, device: String) -> String {
-        kind == .status ? "\(prefix)/\(agent)/status" : "\(prefix)/\(agent)/\(device)/\(kind.rawValue)"
+/// Upstream topics from the templates (default `<prefix>/<agent>/<device>/summary|alert` and
+/// `<prefix>/<agent>/status`). Topics are built once per device and cached.
+public final class UpstreamTopics: @unchecked Sendable {
+    // @unchecked: the cache is only used from the pipeline thread.
+    public let prefix: String
+    public let agent: String
+    let summaryTemplate: String
+    let alertTemplate: String
+    public let status: String
+    private var cache: [String: (summary: String, alert: String)] = [:]
+
+    public init(prefix: String, agent: String, summary: String = "{prefix}/{agent}/{device}/summary",
+                alert: String = "{prefix}/{agent}/{device}/alert", status: String = "{prefix}/{agent}/status") {
+        self.prefix = prefix
+        self.agent = agent
+        summaryTemplate = summary
+        alertTemplate = alert
+        self.status = UpstreamTopics.fill(status, prefix, agent, "")
     }
-    public var status: String { "\(prefix)/\(agent)/status" }
+
+    public convenience init(_ u: UpstreamSpec, agent: String) {
+        self.init(prefix: u.topicPrefix, agent: agent, summary: u.summaryTopic, alert: u.alertTopic, status: u.statusTopic)
+    }
+
+    static func fill(_ t: String, _ prefix: String, _ agent: String, _ device: String) -> String {
+        t.replacing("{prefix}", with: prefix).replacing("{agent}", with: agent)
+            .replacing("{device}", with: device)
+    }
+
+    public func topic(kind: RecordKind, device: String) -> String {
+        if kind == .status { return status }
+        let t: (summary: String, alert: String)
+        if let c = cache[device] { t = c } else {
+            t = (UpstreamTopics.fill(summaryTemplate, prefix, agent, device), UpstreamTopics.fill(alertTemplate, prefix, agent, device))
+            cache[device] = t
+        }
+        return kind == .summary ? t.summary : t.alert
+    }
 }

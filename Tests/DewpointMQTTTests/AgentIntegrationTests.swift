@@ -151,3 +151,45 @@ import Testing
         #expect(samples(deduplicated(collector.records("summary")).records) == 30)
     }
 }
+
+@Suite(.serialized) struct AuthAndProtocolTests {
+    /// MQTT 5 upstream, username/password on both sides (one from a file, one from the
+    /// environment), and a summary topic template. A wrong password is refused and never logged.
+    @Test func mqtt5WithPasswordsAndTopicTemplate() throws {
+        let dir = scratchDir("auth")
+        let passwd = Process()
+        passwd.executableURL = URL(fileURLWithPath: "/usr/bin/mosquitto_passwd")
+        passwd.arguments = ["-b", "-c", dir + "/passwd", "gw", "s3cret-pw"]
+        try passwd.run()
+        passwd.waitUntilExit()
+        #expect(passwd.terminationStatus == 0)
+        let broker = Broker(extra: "password_file \(dir)/passwd\n", anonymous: false)
+        broker.start()
+        let collector = try Collector(port: broker.port, filter: "site/#", username: "gw", password: "s3cret-pw")
+        #expect(collector.client.isConnected)
+        try "s3cret-pw\n".write(toFile: dir + "/upstream.pw", atomically: true, encoding: .utf8)
+        AgentProcess.writeConfig(dir: dir, inputPort: broker.port, upstreamPort: broker.port, window: "60s", lateness: "0ms",
+                                 upstreamTLS: "  mqtt_version: 5\n  username: gw\n  password_file: \(dir)/upstream.pw\n  summary_topic: site/{agent}/{device}",
+                                 inputExtra: "  username: gw\n  password_env: TEST_INPUT_PW")
+        let agent = AgentProcess(dir: dir, environment: ["TEST_INPUT_PW": "s3cret-pw"])
+        try agent.start()
+        #expect(waitUntil(10) { agent.log.contains("input connected") && agent.log.contains("upstream connected") }, "\(agent.log)")
+        let pub = try Publisher(port: broker.port, username: "gw", password: "s3cret-pw")
+        for i in 0..<5 { try pub.send(ts: nowMs() + Int64(i), v: 2) }
+        usleep(300_000)
+        pub.stop()
+        agent.terminate()
+        #expect(waitUntil(5) { collector.all.contains { $0.topic == "site/gw-test/env" } })
+        collector.stop()
+        #expect(samples(collector.records("summary")) == 5)
+        #expect(!agent.log.contains("s3cret-pw"))
+
+        // a wrong password: refused with the broker's reason, and the password is not logged
+        try "wrong-pw\n".write(toFile: dir + "/upstream.pw", atomically: true, encoding: .utf8)
+        let refused = AgentProcess(dir: dir, environment: ["TEST_INPUT_PW": "s3cret-pw"])
+        try refused.start()
+        #expect(waitUntil(10) { refused.log.contains("refused the connection") }, "\(refused.log)")
+        refused.terminate()
+        #expect(!refused.log.contains("wrong-pw"))
+    }
+}

@@ -48,13 +48,13 @@ final class Broker: @unchecked Sendable {
         return "mosquitto"
     }
 
-    init(port: Int = freePort(), persistent: Bool = false, extra: String = "") {
+    init(port: Int = freePort(), persistent: Bool = false, extra: String = "", anonymous: Bool = true) {
         self.port = port
         self.dir = scratchDir("broker-\(port)")
         self.extra = extra
         // `user root`: when the tests run as root, mosquitto keeps root and can write its
         // persistence file in the test's folder (it has no effect for other users)
-        var conf = "user root\nlistener \(port) 127.0.0.1\nallow_anonymous true\n"
+        var conf = "user root\nlistener \(port) 127.0.0.1\nallow_anonymous \(anonymous)\n"
         conf += persistent ? "persistence true\npersistence_location \(dir)/\nautosave_interval 1\n" : "persistence false\n"
         conf += extra
         try! conf.write(toFile: dir + "/mosquitto.conf", atomically: true, encoding: .utf8)
@@ -90,8 +90,9 @@ final class Collector: @unchecked Sendable {
     private let lock = Lock()
     private var messages: [(topic: String, payload: String)] = []
 
-    init(port: Int, filter: String = "dewpoint/#", tls: TLSSpec? = nil) throws {
-        client = try MQTTClient(.init(host: "127.0.0.1", port: port, clientId: "collector-\(port)-\(getpid())", cleanSession: false, tls: tls))
+    init(port: Int, filter: String = "dewpoint/#", tls: TLSSpec? = nil, username: String? = nil, password: String? = nil) throws {
+        client = try MQTTClient(.init(host: "127.0.0.1", port: port, clientId: "collector-\(port)-\(getpid())", cleanSession: false,
+                                      username: username, password: password, tls: tls))
         client.onMessage = { [lock] t, p in
             let m = (String(decoding: t, as: UTF8.self), String(decoding: p, as: UTF8.self))
             lock.withLock { self.messages.append(m) }
@@ -128,7 +129,7 @@ final class AgentProcess {
 
     /// Writes `dewpoint.yaml` and one binding, `env.yaml`: JSON `{"ts":ms,"v":x}` on `t/env`.
     static func writeConfig(dir: String, inputPort: Int, upstreamPort: Int, window: String = "1s", lateness: String = "200ms",
-                            upstreamTLS: String = "", detectors: String = "") {
+                            upstreamTLS: String = "", detectors: String = "", inputExtra: String = "") {
         try? FileManager.default.createDirectory(atPath: dir + "/devices", withIntermediateDirectories: true)
         let agent = """
         agent: gw-test
@@ -140,6 +141,7 @@ final class AgentProcess {
           host: 127.0.0.1
           port: \(inputPort)
           client_id: dewpoint-test-in-\(inputPort)
+        \(inputExtra)
         upstream:
           host: 127.0.0.1
           port: \(upstreamPort)
@@ -171,8 +173,9 @@ final class AgentProcess {
         try! binding.write(toFile: dir + "/devices/env.yaml", atomically: true, encoding: .utf8)
     }
 
-    init(dir: String) {
+    init(dir: String, environment: [String: String] = [:]) {
         self.dir = dir
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         process.executableURL = URL(fileURLWithPath: AgentProcess.binary)
         process.arguments = ["run", "--config", dir + "/dewpoint.yaml", "--drain-timeout", "10"]
         if !FileManager.default.fileExists(atPath: logPath) { _ = FileManager.default.createFile(atPath: logPath, contents: nil) }
@@ -204,8 +207,8 @@ final class AgentProcess {
 /// Publishes JSON readings for the test binding.
 final class Publisher {
     let client: MQTTClient
-    init(port: Int) throws {
-        client = try MQTTClient(.init(host: "127.0.0.1", port: port, clientId: "publisher-\(port)-\(getpid())"))
+    init(port: Int, username: String? = nil, password: String? = nil) throws {
+        client = try MQTTClient(.init(host: "127.0.0.1", port: port, clientId: "publisher-\(port)-\(getpid())", username: username, password: password))
         client.start()
         _ = waitUntil(5) { self.client.isConnected }
     }
