@@ -18,10 +18,12 @@ import Testing
         #expect(waitUntil(5) { agent.log.contains("input connected") && agent.log.contains("upstream connected") }, "\(agent.log)")
         let pub = try Publisher(port: input.port)
         let start = Date()
+        // stop and start on a serial queue of their own, so the publisher keeps its pace and the
+        // start never overtakes a slow stop
+        let brokerControl = DispatchQueue(label: "broker-control")
         for i in 0..<10_000 {
-            // stop and start on another thread so the publisher keeps its pace meanwhile
-            if i == 2_500 { DispatchQueue.global().async { upstream.stop() } }
-            if i == 7_500 { DispatchQueue.global().async { upstream.start() } }
+            if i == 2_500 { brokerControl.async { upstream.stop() } }
+            if i == 7_500 { brokerControl.async { upstream.start() } }
             try pub.send(ts: nowMs(), v: Double(i % 100))
             // pace to ~1000 messages/s
             let due = start.addingTimeInterval(Double(i) / 1000)
@@ -113,6 +115,7 @@ import Testing
         try? FileManager.default.removeItem(atPath: input.dir + "/mosquitto.db")
         input.start()
         #expect(waitUntil(10) { agent.log.components(separatedBy: "input connected").count > 3 }, "\(agent.log)")
+        usleep(500_000)  // the SUBSCRIBE goes out right after the log line; let the broker take it
         let pub2 = try Publisher(port: input.port)
         for i in 0..<20 { try pub2.send(ts: t0 + 100 + Int64(i), v: 7) }
         usleep(500_000)
