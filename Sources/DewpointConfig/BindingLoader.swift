@@ -56,7 +56,8 @@ enum BindingLoader {
         // decoder: json | csv | value, or {kind: csv, separator: ";", quote: "'"}.
         var decoder = DecoderSpec.json
         if let dn = r.required(m, "decoder", "", in: root) {
-            if case .mapping = dn, let dm = r.mapping(dn, "decoder", allowed: ["kind", "separator", "quote"]) {
+            if case .mapping = dn, let dm = r.mapping(dn, "decoder", allowed: ["kind", "separator", "quote", "precision", "pair_separator",
+                                                                                 "kv_separator", "sentence", "require_checksum"]) {
                 let kind = r.required(dm, "kind", "decoder", in: dn).flatMap { r.choice($0, "decoder.kind", DecoderKind.self) } ?? .json
                 decoder = decoderSpec(kind, dm, r)
             } else if let kind = r.choice(dn, "decoder", DecoderKind.self) {
@@ -135,24 +136,37 @@ enum BindingLoader {
 
     enum TransportKind: String, CaseIterable { case mqtt, serial, capture, file }
     enum FramingKind: String, CaseIterable { case none, line }
-    enum DecoderKind: String, CaseIterable { case json, csv, value, binary }
+    enum DecoderKind: String, CaseIterable { case json, csv, value, binary, lineprotocol, keyvalue, nmea }
 
     static func decoderSpec(_ kind: DecoderKind, _ dm: [String: (key: Node, value: Node)], _ r: YAMLReader) -> DecoderSpec {
-        switch kind {
-        case .json, .value, .binary:
-            for k in ["separator", "quote"] {
-                if let e = dm[k] { r.error(e.key, "decoder.\(k)", "only the csv decoder takes '\(k)'") }
+        let owners: [String: DecoderKind] = ["separator": .csv, "quote": .csv, "precision": .lineprotocol, "pair_separator": .keyvalue,
+                                             "kv_separator": .keyvalue, "sentence": .nmea, "require_checksum": .nmea]
+        for (k, owner) in owners where owner != kind {
+            if let e = dm[k] { r.error(e.key, "decoder.\(k)", "only the \(owner.rawValue) decoder takes '\(k)'") }
+        }
+        func oneByte(_ key: String, _ def: UInt8) -> UInt8 {
+            guard let e = dm[key], let s = r.string(e.value, "decoder.\(key)") else { return def }
+            guard s.utf8.count == 1 else {
+                r.error(e.value, "decoder.\(key)", "expected a single ASCII character, found '\(s)'")
+                return def
             }
+            return s.utf8.first!
+        }
+        switch kind {
+        case .lineprotocol:
+            let p = dm["precision"].flatMap { r.choice($0.value, "decoder.precision", TimestampSpec.Format.self) } ?? .epochNs
+            if p == .rfc3339 { r.error(dm["precision"]?.value, "decoder.precision", "expected epoch_s, epoch_ms, epoch_us or epoch_ns") }
+            return .lineProtocol(precision: p)
+        case .keyvalue:
+            return .keyValue(pairSeparator: oneByte("pair_separator", UInt8(ascii: " ")), kvSeparator: oneByte("kv_separator", UInt8(ascii: "=")))
+        case .nmea:
+            let sentence = dm["sentence"].flatMap { r.string($0.value, "decoder.sentence") }
+            if let s = sentence, s.count != 3 { r.error(dm["sentence"]?.value, "decoder.sentence", "expected a 3-letter sentence type such as GGA or RMC, found '\(s)'") }
+            let req = dm["require_checksum"].flatMap { r.bool($0.value, "decoder.require_checksum") } ?? true
+            return .nmea(sentence: sentence, requireChecksum: req)
+        case .json, .value, .binary:
             return kind == .json ? .json : kind == .value ? .value : .binary
         case .csv:
-            func oneByte(_ key: String, _ def: UInt8) -> UInt8 {
-                guard let e = dm[key], let s = r.string(e.value, "decoder.\(key)") else { return def }
-                guard s.utf8.count == 1 else {
-                    r.error(e.value, "decoder.\(key)", "expected a single ASCII character, found '\(s)'")
-                    return def
-                }
-                return s.utf8.first!
-            }
             return .csv(separator: oneByte("separator", UInt8(ascii: ",")), quote: oneByte("quote", UInt8(ascii: "\"")))
         }
     }

@@ -4,7 +4,7 @@ import Yams
 /// Reads one entry of a binding's `channels` list.
 enum ChannelLoader {
     static let keys = ["name", "unit", "pointer", "column", "scale", "offset", "range", "detectors",
-                       "byte_offset", "type", "endian", "word_order", "count", "stride", "sample_rate"]
+                       "byte_offset", "type", "endian", "word_order", "count", "stride", "sample_rate", "key", "field"]
     static let binaryKeys = ["byte_offset", "type", "endian", "word_order", "count", "stride", "sample_rate"]
 
     /// Units the checker knows, with the physically possible range where one exists.
@@ -47,11 +47,32 @@ enum ChannelLoader {
             for k in ["pointer", "column"] {
                 if let e = m[k] { r.error(e.key, "\(path).\(k)", "the value decoder takes the whole payload; remove '\(k)'") }
             }
+        case .keyValue:
+            if let kn = r.required(m, "key", path, in: node), let k = r.string(kn, "\(path).key") { c.locator = .key(k) }
+        case .lineProtocol:
+            if let fn = r.required(m, "field", path, in: node), let f = r.string(fn, "\(path).field") { c.locator = .key(f) }
+        case .nmea:
+            if let fn = r.required(m, "field", path, in: node) {
+                if let k = fn.int {
+                    if k < 1 || k > 99 { r.error(fn, "\(path).field", "expected a data field index from 1 to 99, found \(k)") } else { c.locator = .nmea(.index(k)) }
+                } else if let name = r.string(fn, "\(path).field") {
+                    if let f = NMEAField.names[name] { c.locator = .nmea(f) } else {
+                        let hint = Suggest.closest(to: name, in: Array(NMEAField.names.keys)).map { "; did you mean '\($0)'?" } ?? ""
+                        r.error(fn, "\(path).field", "expected a field index or one of \(NMEAField.names.keys.sorted().joined(separator: ", ")), found '\(name)'\(hint)")
+                    }
+                }
+            }
         case .binary:
             for k in ["pointer", "column"] {
                 if let e = m[k] { r.error(e.key, "\(path).\(k)", "the binary decoder locates values with 'byte_offset' and 'type'") }
             }
             if let f = binaryField(m, path, node, r) { c.locator = .binary(f) }
+        }
+        // keys of another decoder (json, csv, value and binary check pointer/column above)
+        let textDecoder = ["lineprotocol", "keyvalue", "nmea"].contains(decoder.kindName)
+        for (k, owners) in [("pointer", ["json"]), ("column", ["csv"]), ("key", ["keyvalue"]), ("field", ["lineprotocol", "nmea"])]
+            where !owners.contains(decoder.kindName) && (textDecoder || k == "key" || k == "field") {
+            if let e = m[k] { r.error(e.key, "\(path).\(k)", "'\(k)' does not apply to the \(decoder.kindName) decoder") }
         }
         if decoder != .binary {
             for k in binaryKeys {

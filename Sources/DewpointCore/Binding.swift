@@ -94,6 +94,14 @@ public enum DecoderSpec: Sendable, Equatable {
     case value
     /// Fixed binary layout; channels name an offset and a type.
     case binary
+    /// InfluxDB line protocol; channels name a field. The line's timestamp, when present, is
+    /// the sample time, in `precision` (default ns).
+    case lineProtocol(precision: TimestampSpec.Format)
+    /// `key=value` pairs; channels name a key.
+    case keyValue(pairSeparator: UInt8, kvSeparator: UInt8)
+    /// NMEA 0183; channels name a field (index or name). Sentences of another type than
+    /// `sentence` (when set) are ignored and counted.
+    case nmea(sentence: String?, requireChecksum: Bool)
 
     public var kindName: String {
         switch self {
@@ -101,6 +109,9 @@ public enum DecoderSpec: Sendable, Equatable {
         case .csv: "csv"
         case .value: "value"
         case .binary: "binary"
+        case .lineProtocol: "lineprotocol"
+        case .keyValue: "keyvalue"
+        case .nmea: "nmea"
         }
     }
 }
@@ -112,6 +123,28 @@ public enum ValueLocator: Sendable, Equatable {
     /// The whole payload (decoder `value`).
     case payload
     case binary(BinaryField)
+    /// A key (key=value) or field (line protocol) name.
+    case key(String)
+    case nmea(NMEAField)
+}
+
+/// Where a value sits in an NMEA sentence.
+public enum NMEAField: Sendable, Equatable {
+    /// 1-based data field (field 0 is the address, `$GPGGA`).
+    case index(Int)
+    /// Decimal degrees from GGA (fields 2–5), RMC (3–6) or GLL (1–4), signed by hemisphere.
+    case latitude, longitude
+    /// RMC speed over ground (field 7).
+    case speedKnots
+    /// RMC course over ground (field 8).
+    case course
+    /// GGA fix quality, satellites, HDOP and altitude (fields 6–9).
+    case fixQuality, satellites, hdop, altitude
+
+    public static let names: [String: NMEAField] = [
+        "latitude": .latitude, "longitude": .longitude, "speed_knots": .speedKnots, "course": .course,
+        "fix_quality": .fixQuality, "satellites": .satellites, "hdop": .hdop, "altitude": .altitude,
+    ]
 }
 
 /// Where a number sits in a binary frame.

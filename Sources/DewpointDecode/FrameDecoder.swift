@@ -4,7 +4,12 @@ import DewpointCore
 public struct DecodeError: Error, Equatable, CustomStringConvertible {
     public var message: String
     public var offset: Int?
-    public init(_ message: String, offset: Int? = nil) { self.message = message; self.offset = offset }
+    /// The frame is valid but not for this binding (an NMEA sentence of another type): counted
+    /// as ignored, not as an error.
+    public var ignorable = false
+    public init(_ message: String, offset: Int? = nil, ignorable: Bool = false) {
+        self.message = message; self.offset = offset; self.ignorable = ignorable
+    }
     public var description: String {
         if let offset { return "at byte \(offset): \(message)" }
         return message
@@ -23,7 +28,11 @@ public final class FrameDecoder {
         case csv(CSVSplitter)
         case value
         case binary(minLength: Int)
+        case lineProtocol(LineProtocolLine)
+        case keyValue(KeyValueLine)
+        case nmea(NMEASentence)
     }
+    private var keyScratch: [UInt8] = []
 
     /// Rows a frame can fan out into (array fields); `values` must hold `maxRows * channelCount`.
     public let maxRows: Int
@@ -85,6 +94,18 @@ public final class FrameDecoder {
                 minLength = Swift.max(minLength, f.span)
             }
             plan = .binary(minLength: minLength)
+        case .lineProtocol, .keyValue, .nmea:
+            for c in binding.channels {
+                switch (binding.decoder, c.locator) {
+                case (.lineProtocol, .key), (.keyValue, .key), (.nmea, .nmea): continue
+                default: throw DecodeError("channel \(c.name): the \(binding.decoder.kindName) decoder needs a key or field")
+                }
+            }
+            switch binding.decoder {
+            case .lineProtocol: plan = .lineProtocol(LineProtocolLine())
+            case .keyValue(let ps, let kv): plan = .keyValue(KeyValueLine(pairSeparator: ps, kvSeparator: kv))
+            default: plan = .nmea(NMEASentence())
+            }
         }
         var rows = 1
         var spacing = 0.0
@@ -177,6 +198,88 @@ public final class FrameDecoder {
             return arrivalNs
         case .binary:
             return try decodeRows(payload, arrivalNs: arrivalNs, onlyChannel: onlyChannel, into: values).tsNs
+        case .lineProtocol(var line):
+            try line.parse(payload)
+            plan = .lineProtocol(line)
+            for i in 0..<channels.count {
+                guard case .key(let name) = channels[i].locator else { continue }
+                values[i] = .nan
+                for f in line.fields where matches(payload, f.key, escaped: f.keyEscaped, name) {
+                    switch f.kind {
+                    case .boolean(let b): values[i] = scaled(b ? 1 : 0, i)
+                    case .string: throw DecodeError("channel \(channels[i].name): field '\(name)' is a string", offset: f.value.lowerBound - 1)
+                    case .float, .integer, .unsigned:
+                        guard let d = NumberParser.parseDouble(UnsafeRawBufferPointer(rebasing: payload[f.value])) else {
+                            throw DecodeError("channel \(channels[i].name): field '\(name)' is not a number", offset: f.value.lowerBound)
+                        }
+                        values[i] = scaled(d, i)
+                    }
+                    break
+                }
+            }
+            guard let tsr = line.timestamp, case .lineProtocol(let precision) = binding.decoder else { return arrivalNs }
+            guard let t = NumberParser.parseInt(UnsafeRawBufferPointer(rebasing: payload[tsr])) else {
+                throw DecodeError("line protocol: timestamp out of range", offset: tsr.lowerBound)
+            }
+            let mult: Int64 = precision == .epochS ? 1_000_000_000 : precision == .epochMs ? 1_000_000 : precision == .epochUs ? 1_000 : 1
+            let (ns, o) = t.multipliedReportingOverflow(by: mult)
+            guard !o else { throw DecodeError("line protocol: timestamp out of range", offset: tsr.lowerBound) }
+            return ns
+        case .keyValue(var kv):
+            try kv.parse(payload)
+            plan = .keyValue(kv)
+            for i in 0..<channels.count {
+                guard case .key(let name) = channels[i].locator else { continue }
+                values[i] = .nan
+                for p in kv.pairs where UnsafeRawBufferPointer(rebasing: payload[p.key]).elementsEqual(name.utf8) {
+                    if p.value.isEmpty { break }
+                    guard let d = NumberParser.parseDouble(UnsafeRawBufferPointer(rebasing: payload[p.value])) else {
+                        throw DecodeError("channel \(channels[i].name): '\(name)' is not a number: '\(text(payload, p.value))'", offset: p.value.lowerBound)
+                    }
+                    values[i] = scaled(d, i)
+                    break
+                }
+            }
+            return arrivalNs
+        case .nmea(var sentence):
+            guard case .nmea(let want, let requireChecksum) = binding.decoder else { return arrivalNs }
+            try sentence.parse(payload, requireChecksum: requireChecksum)
+            plan = .nmea(sentence)
+            let type = UnsafeRawBufferPointer(rebasing: payload[sentence.type])
+            if let want, !type.elementsEqual(want.utf8) {
+                throw DecodeError("NMEA: \(String(decoding: type, as: UTF8.self)) sentence, the binding takes \(want)", offset: 3, ignorable: true)
+            }
+            let isGGA = type.elementsEqual("GGA".utf8), isRMC = type.elementsEqual("RMC".utf8), isGLL = type.elementsEqual("GLL".utf8)
+            let f = sentence.fields
+            func field(_ k: Int) -> Range<Int>? { k >= 1 && k <= f.count ? f[k - 1] : nil }
+            for i in 0..<channels.count {
+                guard case .nmea(let which) = channels[i].locator else { continue }
+                var d: Double? = nil
+                var r: Range<Int>? = nil
+                switch which {
+                case .index(let k): r = field(k)
+                case .latitude, .longitude:
+                    let base = isGGA ? 2 : isRMC ? 3 : isGLL ? 1 : 0
+                    if base > 0, let v = field(base + (which == .longitude ? 2 : 0)), let h = field(base + (which == .longitude ? 3 : 1)), !v.isEmpty {
+                        d = NMEASentence.degrees(payload, v, h)
+                        if d == nil { throw DecodeError("channel \(channels[i].name): malformed position", offset: v.lowerBound) }
+                    }
+                case .speedKnots: r = isRMC ? field(7) : nil
+                case .course: r = isRMC ? field(8) : nil
+                case .fixQuality: r = isGGA ? field(6) : nil
+                case .satellites: r = isGGA ? field(7) : nil
+                case .hdop: r = isGGA ? field(8) : nil
+                case .altitude: r = isGGA ? field(9) : nil
+                }
+                if let r, !r.isEmpty {
+                    guard let v = NumberParser.parseDouble(UnsafeRawBufferPointer(rebasing: payload[r])) else {
+                        throw DecodeError("channel \(channels[i].name): NMEA field is not a number: '\(text(payload, r))'", offset: r.lowerBound)
+                    }
+                    d = v
+                }
+                values[i] = d.map { scaled($0, i) } ?? .nan
+            }
+            return arrivalNs
         case .value:
             for i in 0..<channels.count { values[i] = .nan }
             guard let ch = onlyChannel ?? (channels.count == 1 ? 0 : nil) else {
@@ -217,6 +320,13 @@ public final class FrameDecoder {
     }
 
     /// Epoch numbers: integers are converted exactly; fractions (e.g. `1764000000.25` s) through Double.
+    /// Whether a (possibly escaped) key in the frame equals `name`.
+    private func matches(_ p: UnsafeRawBufferPointer, _ r: Range<Int>, escaped: Bool, _ name: String) -> Bool {
+        if !escaped { return UnsafeRawBufferPointer(rebasing: p[r]).elementsEqual(name.utf8) }
+        LineProtocolLine.unescape(p, r, into: &keyScratch)
+        return keyScratch.elementsEqual(name.utf8)
+    }
+
     deinit {
         scales.deallocate()
         offsets.deallocate()

@@ -5,6 +5,8 @@ public struct PipelineCounters: Sendable, Equatable {
     /// MQTT messages whose topic matched no binding.
     public var unknownTopic = 0
     public var decodeErrors = 0
+    /// Valid frames not meant for the binding (NMEA sentences of another type).
+    public var ignoredFrames = 0
     /// Values outside a channel's valid range (dropped before windows and detectors).
     public var outOfRange = 0
     /// Channels absent (or null) in a frame.
@@ -20,7 +22,7 @@ public struct PipelineCounters: Sendable, Equatable {
 
     /// `name value` pairs in a fixed order, for logs and the status record.
     public var fields: [(String, Int)] {
-        [("frames", frames), ("samples", samples), ("unknown_topic", unknownTopic), ("decode_errors", decodeErrors),
+        [("frames", frames), ("samples", samples), ("unknown_topic", unknownTopic), ("decode_errors", decodeErrors), ("ignored_frames", ignoredFrames),
          ("out_of_range", outOfRange), ("missing_values", missingValues), ("late_samples", lateSamples),
          ("unknown_channel", unknownChannel), ("summaries", summaries), ("alerts", alerts)]
     }

@@ -151,8 +151,12 @@ public final class Pipeline {
                 }
             }
         } catch {
-            hot.pointee.counters.decodeErrors += 1
-            note("decode_error", "device \(device.name): \(error)")
+            if error.ignorable {
+                hot.pointee.counters.ignoredFrames += 1
+            } else {
+                hot.pointee.counters.decodeErrors += 1
+                note("decode_error", "device \(device.name): \(error)")
+            }
         }
     }
 
