@@ -4,8 +4,9 @@ import Yams
 /// Reads one entry of a binding's `channels` list.
 enum ChannelLoader {
     static let keys = ["name", "unit", "pointer", "column", "scale", "offset", "range", "detectors",
-                       "byte_offset", "type", "endian", "word_order", "count", "stride", "sample_rate", "key", "field"]
-    static let binaryKeys = ["byte_offset", "type", "endian", "word_order", "count", "stride", "sample_rate"]
+                       "byte_offset", "type", "endian", "word_order", "count", "stride", "sample_rate", "key", "field", "bit_offset", "bit_width", "frac_bits", "when"]
+    static let binaryKeys = ["byte_offset", "type", "endian", "word_order", "count", "stride", "sample_rate", "bit_offset",
+                             "bit_width", "frac_bits", "when"]
 
     /// Units the checker knows, with the physically possible range where one exists.
     static let units: [String: ClosedRange<Double>?] = [
@@ -23,6 +24,7 @@ enum ChannelLoader {
         let before = r.diagnostics.count
         guard let nn = r.required(m, "name", path, in: node), let name = r.string(nn, "\(path).name") else { return nil }
         var c = ChannelSpec(name: name, locator: .payload)
+        var fixedPointScale = 1.0
 
         if let u = m["unit"], let unit = r.string(u.value, "\(path).unit") {
             c.unit = unit
@@ -67,6 +69,10 @@ enum ChannelLoader {
                 if let e = m[k] { r.error(e.key, "\(path).\(k)", "the binary decoder locates values with 'byte_offset' and 'type'") }
             }
             if let f = binaryField(m, path, node, r) { c.locator = .binary(f) }
+            // fixed point: a Qm.n value is the integer scaled by 2^-n (applied with `scale` below)
+            if let e = m["frac_bits"], let n = r.int(e.value, "\(path).frac_bits", in: 0...63) {
+                for _ in 0..<n { fixedPointScale /= 2 }
+            }
         }
         // keys of another decoder (json, csv, value and binary check pointer/column above)
         let textDecoder = ["lineprotocol", "keyvalue", "nmea"].contains(decoder.kindName)
@@ -83,6 +89,7 @@ enum ChannelLoader {
         if let s = m["scale"], let v = r.double(s.value, "\(path).scale") {
             if v == 0 { r.error(s.value, "\(path).scale", "a scale of 0 turns every value into the offset") } else { c.scale = v }
         }
+        c.scale *= fixedPointScale
         if let o = m["offset"], let v = r.double(o.value, "\(path).offset") { c.offset = v }
 
         if let rn = m["range"] {
@@ -159,6 +166,24 @@ enum ChannelLoader {
         if let e = m["sample_rate"], let v = r.double(e.value, "\(path).sample_rate") {
             if v <= 0 { r.error(e.value, "\(path).sample_rate", "expected a rate in Hz above 0, found \(v)") }
             f.sampleRateHz = v
+        }
+        if let e = m["bit_width"], let w = r.int(e.value, "\(path).bit_width", in: 1...64) {
+            if kind == .f16 || kind == .f32 || kind == .f64 { r.error(e.value, "\(path).bit_width", "bit fields need an integer type, found \(kind.rawValue)") }
+            let off = m["bit_offset"].flatMap { r.int($0.value, "\(path).bit_offset", in: 0...63) } ?? 0
+            if off + w > kind.size * 8 {
+                r.error(e.value, "\(path).bit_width", "bits \(off)..<\(off + w) do not fit in a \(kind.rawValue) (\(kind.size * 8) bits)")
+            }
+            f.bitWidth = w
+            f.bitOffset = off
+        } else if let e = m["bit_offset"] {
+            r.error(e.key, "\(path).bit_offset", "bit_offset needs bit_width")
+        }
+        if let e = m["when"], let wm = r.mapping(e.value, "\(path).when", allowed: ["byte_offset", "equals"]) {
+            if let o = r.required(wm, "byte_offset", "\(path).when", in: e.value), let off = r.int(o, "\(path).when.byte_offset", in: 0...65535),
+               let q = r.required(wm, "equals", "\(path).when", in: e.value), let v = r.int(q, "\(path).when.equals", in: 0...255) {
+                f.whenOffset = off
+                f.whenEquals = UInt8(v)
+            }
         }
         if f.count > 1 && f.sampleRateHz <= 0 {
             r.error(m["count"]?.key ?? node, "\(path).sample_rate", "an array (count > 1) needs sample_rate in Hz to spread its samples in time")

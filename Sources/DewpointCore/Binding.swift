@@ -150,11 +150,11 @@ public enum NMEAField: Sendable, Equatable {
 /// Where a number sits in a binary frame.
 public struct BinaryField: Sendable, Equatable {
     public enum Kind: String, Sendable, CaseIterable {
-        case u8, i8, u16, i16, u32, i32, u64, i64, f32, f64
+        case u8, i8, u16, i16, u32, i32, u64, i64, f16, f32, f64
         public var size: Int {
             switch self {
             case .u8, .i8: 1
-            case .u16, .i16: 2
+            case .u16, .i16, .f16: 2
             case .u32, .i32, .f32: 4
             case .u64, .i64, .f64: 8
             }
@@ -175,6 +175,14 @@ public struct BinaryField: Sendable, Equatable {
     public var count: Int
     public var stride: Int
     public var sampleRateHz: Double
+    /// Bit field: `bitWidth` bits starting at `bitOffset` (0 = least significant) of the integer
+    /// read at `offset`. Signed types sign-extend the field.
+    public var bitOffset: Int = 0
+    public var bitWidth: Int? = nil
+    /// Conditional layout: the field exists only in frames whose byte at `whenOffset` equals
+    /// `whenEquals` (a type byte); other frames leave the channel empty.
+    public var whenOffset: Int? = nil
+    public var whenEquals: UInt8 = 0
 
     public init(offset: Int, kind: Kind, endian: Endian = .big, wordOrder: WordOrder? = nil, count: Int = 1,
                 stride: Int? = nil, sampleRateHz: Double = 0) {

@@ -48,13 +48,25 @@ public enum BinaryReader {
     /// The value of element `index` of `f` in `p`.
     @inline(__always)
     public static func value(_ p: UnsafeRawBufferPointer, _ f: BinaryField, index: Int = 0) -> Double {
-        let b = bits(p, f.offset + index * f.stride, f)
+        var b = bits(p, f.offset + index * f.stride, f)
+        if let w = f.bitWidth {
+            b = (b >> UInt64(f.bitOffset)) & (w >= 64 ? ~0 : (1 << UInt64(w)) - 1)
+            switch f.kind {
+            case .i8, .i16, .i32, .i64:
+                // sign-extend the field
+                let shift = UInt64(64 - w)
+                return Double(Int64(bitPattern: b << shift) >> Int64(shift))
+            default:
+                return Double(b)
+            }
+        }
         switch f.kind {
         case .u8, .u16, .u32, .u64: return Double(b)
         case .i8: return Double(Int8(truncatingIfNeeded: b))
         case .i16: return Double(Int16(truncatingIfNeeded: b))
         case .i32: return Double(Int32(truncatingIfNeeded: b))
         case .i64: return Double(Int64(bitPattern: b))
+        case .f16: return Double(Float16(bitPattern: UInt16(truncatingIfNeeded: b)))
         case .f32: return Double(Float(bitPattern: UInt32(truncatingIfNeeded: b)))
         case .f64: return Double(bitPattern: b)
         }

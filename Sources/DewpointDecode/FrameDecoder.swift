@@ -91,7 +91,7 @@ public final class FrameDecoder {
                 guard case .binary(let f) = c.locator else {
                     throw DecodeError("channel \(c.name): the binary decoder needs an offset and a type")
                 }
-                minLength = Swift.max(minLength, f.span)
+                if let w = f.whenOffset { minLength = Swift.max(minLength, w + 1) } else { minLength = Swift.max(minLength, f.span) }
             }
             plan = .binary(minLength: minLength)
         case .lineProtocol, .keyValue, .nmea:
@@ -138,6 +138,12 @@ public final class FrameDecoder {
         for i in 0..<(maxRows * cc) { values[i] = .nan }
         for (i, c) in channels.enumerated() {
             guard case .binary(let f) = c.locator else { continue }
+            if let w = f.whenOffset {
+                if payload[w] != f.whenEquals { continue }
+                guard payload.count >= f.span else {
+                    throw DecodeError("frame is \(payload.count) bytes; channel \(c.name) (type byte \(f.whenEquals)) needs \(f.span)", offset: payload.count)
+                }
+            }
             rows = Swift.max(rows, f.count)
             for k in 0..<f.count {
                 values[k * cc + i] = scaled(BinaryReader.value(payload, f, index: k), i)
