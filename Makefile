@@ -5,7 +5,7 @@ SWIFT        ?= swift
 APT_PACKAGES := mosquitto mosquitto-clients libmosquitto-dev libsqlite3-dev libpcap-dev socat openssl python3 pkg-config
 BIN          := .build/release/dewpoint
 
-.PHONY: all deps build debug test demo bench clean
+.PHONY: all deps build debug test demo bench fuzz clean
 
 all: build
 
@@ -35,3 +35,9 @@ bench: build
 
 clean:
 	rm -rf .build
+
+fuzz: deps
+	$(SWIFT) build -c release --package-path Fuzz -Xswiftc -sanitize=fuzzer,address
+	for t in FuzzJSON FuzzLineProtocol FuzzBinary FuzzCSV; do \
+	  SWIFT_BACKTRACE=enable=no Fuzz/.build/release/$$t -runs=$${RUNS:-1000000} -max_len=4096 -print_final_stats=1 2>&1 | tail -3 || exit 1; \
+	done

@@ -14,6 +14,8 @@ let package = Package(
     name: "dewpoint",
     products: [
         .executable(name: "dewpoint", targets: ["dewpoint"]),
+        // for the fuzz targets in Fuzz/
+        .library(name: "DewpointDecode", targets: ["DewpointDecode"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

@@ -65,7 +65,11 @@ public enum TimeParser {
             }
         }
         guard i == n else { return nil }
-        return Int64(secs) * 1_000_000_000 + frac
+        // years before 1677 or after 2262 do not fit in Int64 nanoseconds
+        let (ns, overflow) = Int64(secs).multipliedReportingOverflow(by: 1_000_000_000)
+        guard !overflow else { return nil }
+        let (total, overflow2) = ns.addingReportingOverflow(frac)
+        return overflow2 ? nil : total
     }
 
     /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
