@@ -122,6 +122,13 @@ public final class FrameDecoder {
         scratch.reserveCapacity(64)
     }
 
+    /// Whether the sample time comes from the payload (otherwise from arrival).
+    public var hasPayloadTime: Bool {
+        if binding.timestamp.source != .arrival { return true }
+        if case .lineProtocol = binding.decoder { return true }
+        return false
+    }
+
     /// Decodes `payload` into `rows` rows of `channelCount` values (row-major). Channels absent
     /// from a row come out as NaN. Row `r` is at `time + r * rowSpacingNs`.
     public func decodeRows(_ payload: UnsafeRawBufferPointer, arrivalNs: Int64, onlyChannel: Int? = nil,

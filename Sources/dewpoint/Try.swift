@@ -55,25 +55,33 @@ struct Try: ParsableCommand {
             }
             only = idx
         }
-        var values = [Float](repeating: .nan, count: spec.channels.count)
+        let cc = spec.channels.count
+        var values = [Float](repeating: .nan, count: cc * decoder.maxRows)
         do {
-            let ts = try payload.withUnsafeBytes { p throws(DecodeError) in
-                try values.withUnsafeMutableBufferPointer { v throws(DecodeError) in
-                    try decoder.decode(p, arrivalNs: 0, onlyChannel: only, into: v)
+            var result: Result<(tsNs: Int64, rows: Int), DecodeError> = .success((0, 0))
+            payload.withUnsafeBytes { p in
+                values.withUnsafeMutableBufferPointer { v in
+                    result = Result { () throws(DecodeError) in try decoder.decodeRows(p, arrivalNs: 0, onlyChannel: only, into: v) }
                 }
             }
-            print("time: \(ts == 0 && spec.timestamp.source == .arrival ? "(arrival time)" : TimeParser.formatRFC3339(ns: ts))")
-            for (i, c) in spec.channels.enumerated() {
-                let v = values[i]
-                var line = "  \(c.name): " + (v.isNaN ? "(missing)" : "\(v)\(c.unit.isEmpty ? "" : " " + c.unit)")
-                if !v.isNaN, let lo = c.validMin, let hi = c.validMax, Double(v) < lo || Double(v) > hi {
-                    line += "  (outside the valid range [\(lo), \(hi)]: would be dropped)"
+            let (ts, rows) = try result.get()
+            for r in 0..<rows {
+                let t = ts + Int64((Double(r) * decoder.rowSpacingNs).rounded())
+                let when = ts == 0 && !decoder.hasPayloadTime ? "(arrival time)" + (r > 0 ? " + \(Double(t - ts) / 1e6) ms" : "") : TimeParser.formatRFC3339(ns: t)
+                print(rows > 1 ? "row \(r), time: \(when)" : "time: \(when)")
+                for (i, c) in spec.channels.enumerated() {
+                    let v = values[r * cc + i]
+                    if rows > 1 && v.isNaN { continue }
+                    var line = "  \(c.name): " + (v.isNaN ? "(missing)" : "\(v)\(c.unit.isEmpty ? "" : " " + c.unit)")
+                    if !v.isNaN, let lo = c.validMin, let hi = c.validMax, Double(v) < lo || Double(v) > hi {
+                        line += "  (outside the valid range [\(lo), \(hi)]: would be dropped)"
+                    }
+                    print(line)
                 }
-                print(line)
             }
         } catch {
             printError("error: \(payloadFile): \(error)")
-            if let e = error as? DecodeError, let off = e.offset { printError(Try.context(payload, off)) }
+            if let off = error.offset { printError(Try.context(payload, off)) }
             throw ExitCode(1)
         }
     }
