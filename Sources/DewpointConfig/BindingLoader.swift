@@ -57,7 +57,7 @@ enum BindingLoader {
         var decoder = DecoderSpec.json
         if let dn = r.required(m, "decoder", "", in: root) {
             if case .mapping = dn, let dm = r.mapping(dn, "decoder", allowed: ["kind", "separator", "quote", "precision", "pair_separator",
-                                                                                 "kv_separator", "sentence", "require_checksum"]) {
+                                                                                 "kv_separator", "sentence", "require_checksum", "array", "max_items"]) {
                 let kind = r.required(dm, "kind", "decoder", in: dn).flatMap { r.choice($0, "decoder.kind", DecoderKind.self) } ?? .json
                 decoder = decoderSpec(kind, dm, r)
             } else if let kind = r.choice(dn, "decoder", DecoderKind.self) {
@@ -70,7 +70,7 @@ enum BindingLoader {
         if let tn = m["timestamp"]?.value, let tm = r.mapping(tn, "timestamp", allowed: ["pointer", "column", "format"]) {
             let format = tm["format"].flatMap { r.choice($0.value, "timestamp.format", TimestampSpec.Format.self) } ?? .epochMs
             if let p = tm["pointer"] {
-                if decoder != .json { r.error(p.key, "timestamp.pointer", "a JSON pointer needs decoder json, but decoder is '\(decoder.kindName)'") }
+                if decoder.kindName != "json" { r.error(p.key, "timestamp.pointer", "a JSON pointer needs decoder json, but decoder is '\(decoder.kindName)'") }
                 if let s = r.string(p.value, "timestamp.pointer") {
                     checkPointer(s, p.value, "timestamp.pointer", r)
                     timestamp = TimestampSpec(source: .jsonPointer(s), format: format)
@@ -140,7 +140,8 @@ enum BindingLoader {
 
     static func decoderSpec(_ kind: DecoderKind, _ dm: [String: (key: Node, value: Node)], _ r: YAMLReader) -> DecoderSpec {
         let owners: [String: DecoderKind] = ["separator": .csv, "quote": .csv, "precision": .lineprotocol, "pair_separator": .keyvalue,
-                                             "kv_separator": .keyvalue, "sentence": .nmea, "require_checksum": .nmea]
+                                             "kv_separator": .keyvalue, "sentence": .nmea, "require_checksum": .nmea,
+                                             "array": .json, "max_items": .json]
         for (k, owner) in owners where owner != kind {
             if let e = dm[k] { r.error(e.key, "decoder.\(k)", "only the \(owner.rawValue) decoder takes '\(k)'") }
         }
@@ -164,8 +165,16 @@ enum BindingLoader {
             if let s = sentence, s.count != 3 { r.error(dm["sentence"]?.value, "decoder.sentence", "expected a 3-letter sentence type such as GGA or RMC, found '\(s)'") }
             let req = dm["require_checksum"].flatMap { r.bool($0.value, "decoder.require_checksum") } ?? true
             return .nmea(sentence: sentence, requireChecksum: req)
-        case .json, .value, .binary:
-            return kind == .json ? .json : kind == .value ? .value : .binary
+        case .json:
+            guard let an = dm["array"], let a = r.string(an.value, "decoder.array") else {
+                if let e = dm["max_items"] { r.error(e.key, "decoder.max_items", "max_items needs array") }
+                return .json
+            }
+            checkPointer(a, an.value, "decoder.array", r)
+            let maxItems = dm["max_items"].flatMap { r.int($0.value, "decoder.max_items", in: 1...65536) } ?? 256
+            return .jsonArray(pointer: a, maxItems: maxItems)
+        case .value, .binary:
+            return kind == .value ? .value : .binary
         case .csv:
             return .csv(separator: oneByte("separator", UInt8(ascii: ",")), quote: oneByte("quote", UInt8(ascii: "\"")))
         }

@@ -34,7 +34,7 @@ enum ChannelLoader {
         }
 
         switch decoder {
-        case .json:
+        case .json, .jsonArray:
             if let e = m["column"] { r.error(e.key, "\(path).column", "the json decoder locates values with 'pointer', not 'column'") }
             if let pn = r.required(m, "pointer", path, in: node), let p = r.string(pn, "\(path).pointer") {
                 BindingLoader.checkPointer(p, pn, "\(path).pointer", r)

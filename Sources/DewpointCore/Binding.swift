@@ -88,6 +88,9 @@ public enum FramingSpec: Sendable, Equatable {
 public enum DecoderSpec: Sendable, Equatable {
     /// A JSON document; channels name JSON pointers.
     case json
+    /// A JSON document holding an array of readings at `pointer`; each element becomes one row,
+    /// with channel (and timestamp) pointers relative to the element. At most `maxItems` per frame.
+    case jsonArray(pointer: String, maxItems: Int)
     /// One CSV record per frame; channels name a 0-based column.
     case csv(separator: UInt8, quote: UInt8)
     /// The whole payload is one number (the channel usually comes from a `+channel` topic level).
@@ -105,7 +108,7 @@ public enum DecoderSpec: Sendable, Equatable {
 
     public var kindName: String {
         switch self {
-        case .json: "json"
+        case .json, .jsonArray: "json"
         case .csv: "csv"
         case .value: "value"
         case .binary: "binary"

@@ -28,6 +28,7 @@ public final class FrameDecoder {
         case csv(CSVSplitter)
         case value
         case binary(minLength: Int)
+        case jsonArray(outer: JSONScanner, inner: JSONScanner, timestampSlot: Int?, maxItems: Int)
         case lineProtocol(LineProtocolLine)
         case keyValue(KeyValueLine)
         case nmea(NMEASentence)
@@ -38,6 +39,8 @@ public final class FrameDecoder {
     public let maxRows: Int
     /// Spacing of fanned-out rows, from the array fields' sample rate.
     public let rowSpacingNs: Double
+    /// The time of each row filled by the last `decodeRows`.
+    public let rowTimes: UnsafeMutablePointer<Int64>
     private var plan: Plan
     /// The JSON path's state, outside `plan` so the per-message path reads only constants.
     private let json: JSONScanner?
@@ -56,7 +59,14 @@ public final class FrameDecoder {
         for (i, c) in binding.channels.enumerated() { scales[i] = c.scale; offsets[i] = c.offset }
         var json: JSONScanner? = nil
         var jsonTs = -1
+        var arrayItems = 0
         switch binding.decoder {
+        case .jsonArray(let arrayPointer, let maxItems):
+            let (pointers, tsSlot) = try FrameDecoder.jsonPointers(binding)
+            let outer: JSONScanner
+            do { outer = JSONScanner(pointers: [try JSONPointer(arrayPointer)]) } catch { throw DecodeError("array: \(error)") }
+            plan = .jsonArray(outer: outer, inner: JSONScanner(pointers: pointers), timestampSlot: tsSlot, maxItems: maxItems)
+            arrayItems = maxItems
         case .json:
             var pointers: [JSONPointer] = []
             for c in binding.channels {
@@ -115,8 +125,9 @@ public final class FrameDecoder {
                 if f.sampleRateHz > 0 { spacing = 1e9 / f.sampleRateHz }
             }
         }
-        maxRows = rows
+        maxRows = Swift.max(rows, arrayItems)
         rowSpacingNs = spacing
+        rowTimes = .allocate(capacity: maxRows)
         self.json = json
         self.jsonTimestampSlot = jsonTs
         scratch.reserveCapacity(64)
@@ -133,8 +144,14 @@ public final class FrameDecoder {
     /// from a row come out as NaN. Row `r` is at `time + r * rowSpacingNs`.
     public func decodeRows(_ payload: UnsafeRawBufferPointer, arrivalNs: Int64, onlyChannel: Int? = nil,
                            into values: UnsafeMutableBufferPointer<Float>) throws(DecodeError) -> (tsNs: Int64, rows: Int) {
+        if case .jsonArray(let outer, let inner, let tsSlot, let maxItems) = plan {
+            let rows = try decodeArray(payload, arrivalNs, outer, inner, tsSlot, maxItems, values)
+            return (rows > 0 ? rowTimes[0] : arrivalNs, rows)
+        }
         guard case .binary(let minLength) = plan else {
-            return (try decode(payload, arrivalNs: arrivalNs, onlyChannel: onlyChannel, into: values), 1)
+            let ts = try decode(payload, arrivalNs: arrivalNs, onlyChannel: onlyChannel, into: values)
+            rowTimes[0] = ts
+            return (ts, 1)
         }
         guard payload.count >= minLength else {
             throw DecodeError("frame is \(payload.count) bytes, the layout needs at least \(minLength)", offset: payload.count)
@@ -156,6 +173,7 @@ public final class FrameDecoder {
                 values[k * cc + i] = scaled(BinaryReader.value(payload, f, index: k), i)
             }
         }
+        for r in 0..<rows { rowTimes[r] = arrivalNs &+ Int64((Double(r) * rowSpacingNs).rounded()) }
         return (arrivalNs, rows)
     }
 
@@ -188,6 +206,8 @@ public final class FrameDecoder {
         switch plan {
         case .json:
             fatalError("unreachable: handled above")
+        case .jsonArray:
+            throw DecodeError("an array of readings yields several rows: use decodeRows")
         case .csv(var splitter):
             do { try splitter.split(payload) } catch { throw DecodeError(error.description) }
             plan = .csv(splitter)
@@ -333,6 +353,63 @@ public final class FrameDecoder {
     }
 
     /// Epoch numbers: integers are converted exactly; fractions (e.g. `1764000000.25` s) through Double.
+    static func jsonPointers(_ binding: BindingSpec) throws(DecodeError) -> ([JSONPointer], Int?) {
+        var pointers: [JSONPointer] = []
+        for c in binding.channels {
+            guard case .jsonPointer(let p) = c.locator else { throw DecodeError("channel \(c.name): the json decoder needs a JSON pointer") }
+            do { pointers.append(try JSONPointer(p)) } catch { throw DecodeError("channel \(c.name): \(error)") }
+        }
+        var tsSlot: Int? = nil
+        if case .jsonPointer(let p) = binding.timestamp.source {
+            do { pointers.append(try JSONPointer(p)) } catch { throw DecodeError("timestamp: \(error)") }
+            tsSlot = pointers.count - 1
+        }
+        return (pointers, tsSlot)
+    }
+
+    /// `[{"ts":…,"v":…}, …]`: one row per element, pointers relative to the element.
+    private func decodeArray(_ payload: UnsafeRawBufferPointer, _ arrivalNs: Int64, _ outer: JSONScanner, _ inner: JSONScanner,
+                             _ tsSlot: Int?, _ maxItems: Int, _ values: UnsafeMutableBufferPointer<Float>) throws(DecodeError) -> Int {
+        do { try outer.scan(payload) } catch { throw DecodeError(error.description, offset: error.offset) }
+        let a = outer.value(0)
+        guard case .jsonArray(let pointer, _) = binding.decoder else { return 0 }
+        guard a.kind == .container, payload[a.start] == UInt8(ascii: "[") else {
+            throw DecodeError("expected an array of readings at '\(pointer)', found \(a.kind == .container ? "an object" : a.kindName)", offset: a.kind == .missing ? nil : a.start)
+        }
+        let cc = channelCount
+        var p = a.start + 1
+        var rows = 0
+        while true {
+            p = JSONWalk.skipSpace(payload, p)
+            if payload[p] == UInt8(ascii: "]") { break }
+            let end = JSONWalk.skipValue(payload, p)
+            guard rows < maxItems else {
+                throw DecodeError("more than \(maxItems) readings in one frame (decoder.max_items)", offset: p)
+            }
+            let element = UnsafeRawBufferPointer(rebasing: payload[p..<end])
+            do { try inner.scan(element) } catch { throw DecodeError(error.description, offset: p + error.offset) }
+            for i in 0..<cc {
+                do { values[rows * cc + i] = try number(inner.value(i), element, channel: i) } catch {
+                    throw DecodeError("reading \(rows): \(error.message)", offset: error.offset.map { $0 + p })
+                }
+            }
+            var t = arrivalNs
+            if let tsSlot {
+                let v = inner.value(tsSlot)
+                switch v.kind {
+                case .number: t = try epoch(UnsafeRawBufferPointer(rebasing: element[v.start..<v.end]), offset: p + v.start)
+                case .string: t = try rfc3339(UnsafeRawBufferPointer(rebasing: element[v.start..<v.end]), offset: p + v.start)
+                default: throw DecodeError("reading \(rows): timestamp: expected a number or a string, found \(v.kindName)", offset: p)
+                }
+            }
+            rowTimes[rows] = t
+            rows += 1
+            p = JSONWalk.skipSpace(payload, end)
+            if payload[p] == UInt8(ascii: ",") { p += 1 }
+        }
+        return rows
+    }
+
     /// Whether a (possibly escaped) key in the frame equals `name`.
     private func matches(_ p: UnsafeRawBufferPointer, _ r: Range<Int>, escaped: Bool, _ name: String) -> Bool {
         if !escaped { return UnsafeRawBufferPointer(rebasing: p[r]).elementsEqual(name.utf8) }
@@ -341,6 +418,7 @@ public final class FrameDecoder {
     }
 
     deinit {
+        rowTimes.deallocate()
         scales.deallocate()
         offsets.deallocate()
     }

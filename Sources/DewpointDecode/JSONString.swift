@@ -183,3 +183,37 @@ public enum NumberParser {
         return neg ? -v : v
     }
 }
+
+/// Moves over a document that `JSONScanner` has already validated.
+enum JSONWalk {
+    @inline(__always)
+    static func skipSpace(_ b: UnsafeRawBufferPointer, _ p: Int) -> Int {
+        var i = p
+        while i < b.count, b[i] == 0x20 || b[i] == 0x0A || b[i] == 0x0D || b[i] == 0x09 { i += 1 }
+        return i
+    }
+
+    /// The offset just past the value starting at `p`.
+    static func skipValue(_ b: UnsafeRawBufferPointer, _ p: Int) -> Int {
+        var i = p
+        var depth = 0
+        repeat {
+            let c = b[i]
+            if c == UInt8(ascii: "\"") {
+                i += 1
+                while b[i] != UInt8(ascii: "\"") { i += b[i] == UInt8(ascii: "\\") ? 2 : 1 }
+                i += 1
+            } else if c == UInt8(ascii: "[") || c == UInt8(ascii: "{") {
+                depth += 1; i += 1
+            } else if c == UInt8(ascii: "]") || c == UInt8(ascii: "}") {
+                depth -= 1; i += 1
+            } else if depth == 0 {
+                // a scalar: up to a delimiter
+                while i < b.count, ![UInt8(ascii: ","), UInt8(ascii: "]"), UInt8(ascii: "}"), 0x20, 0x0A, 0x0D, 0x09].contains(b[i]) { i += 1 }
+            } else {
+                i += 1
+            }
+        } while depth > 0
+        return i
+    }
+}

@@ -145,10 +145,8 @@ public final class Pipeline {
                                             into: UnsafeMutableBufferPointer(rebasing: values[0..<device.channelCount]))
                 accept(device: device, tsNs: ts, row: 0)
             } else {
-                let (ts, rows) = try decoder.decodeRows(payload, arrivalNs: arrivalNs, onlyChannel: onlyChannel, into: values)
-                for r in 0..<rows {
-                    accept(device: device, tsNs: ts &+ Int64((Double(r) * decoder.rowSpacingNs).rounded()), row: r)
-                }
+                let (_, rows) = try decoder.decodeRows(payload, arrivalNs: arrivalNs, onlyChannel: onlyChannel, into: values)
+                for r in 0..<rows { accept(device: device, tsNs: decoder.rowTimes[r], row: r) }
             }
         } catch {
             if error.ignorable {

@@ -66,7 +66,7 @@ struct Try: ParsableCommand {
             }
             let (ts, rows) = try result.get()
             for r in 0..<rows {
-                let t = ts + Int64((Double(r) * decoder.rowSpacingNs).rounded())
+                let t = decoder.rowTimes[r]
                 let when = ts == 0 && !decoder.hasPayloadTime ? "(arrival time)" + (r > 0 ? " + \(Double(t - ts) / 1e6) ms" : "") : TimeParser.formatRFC3339(ns: t)
                 print(rows > 1 ? "row \(r), time: \(when)" : "time: \(when)")
                 for (i, c) in spec.channels.enumerated() {

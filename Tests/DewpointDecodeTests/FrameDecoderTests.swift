@@ -108,3 +108,26 @@ private func decode(_ b: BindingSpec, _ payload: [UInt8], arrival: Int64 = 7) th
         #expect(le == Double(Int32(bitPattern: 0x4433_2211)))
     }
 }
+
+@Suite struct JSONArrayTests {
+    @Test func arrayOfReadingsFansOutWithTheirOwnTimes() throws {
+        let b = BindingSpec(name: "l", transport: .file, decoder: .jsonArray(pointer: "/data/readings", maxItems: 4),
+                            timestamp: TimestampSpec(source: .jsonPointer("/ts"), format: .epochMs),
+                            channels: [ChannelSpec(name: "v", locator: .jsonPointer("/v")), ChannelSpec(name: "w", locator: .jsonPointer("/w/0"))])
+        let d = try FrameDecoder(binding: b)
+        #expect(d.maxRows == 4)
+        var out = [Float](repeating: 0, count: 8)
+        func run(_ s: String) throws -> Int {
+            let bytes = Array(s.utf8)
+            return try bytes.withUnsafeBytes { p in try out.withUnsafeMutableBufferPointer { try d.decodeRows(p, arrivalNs: 0, into: $0).rows } }
+        }
+        let rows = try run(#"{"data":{"readings":[ {"ts":1000,"v":1.5} ,{"v":2,"ts":2000,"w":[7,8]},{"ts":3000,"v":"x\"]y","w":[9]} ] }}"#.replacingOccurrences(of: #""v":"x\"]y","#, with: #""s":"x\"]y","v":3,"#))
+        #expect(rows == 3)
+        #expect(out[0] == 1.5 && out[1].isNaN && out[2] == 2 && out[3] == 7 && out[4] == 3 && out[5] == 9)
+        #expect([d.rowTimes[0], d.rowTimes[1], d.rowTimes[2]] == [1_000_000_000, 2_000_000_000, 3_000_000_000])
+        #expect(try run(#"{"data":{"readings":[]}}"#) == 0)
+        #expect(throws: DecodeError.self) { try run(#"{"data":{"readings":{"v":1}}}"#) }
+        #expect(throws: DecodeError.self) { try run(#"{"data":{"readings":[{"v":1},{"v":1},{"v":1},{"v":1},{"v":1}]}}"#) }
+        #expect(throws: DecodeError.self) { try run(#"{"data":{"readings":[{"v":1},]}}"#) }
+    }
+}
