@@ -67,19 +67,40 @@ enum BindingLoader {
 
         // timestamp: where a sample's time comes from.
         var timestamp = TimestampSpec()
-        if let tn = m["timestamp"]?.value, let tm = r.mapping(tn, "timestamp", allowed: ["pointer", "column", "format"]) {
-            let format = tm["format"].flatMap { r.choice($0.value, "timestamp.format", TimestampSpec.Format.self) } ?? .epochMs
+        if let tn = m["timestamp"]?.value, let tm = r.mapping(tn, "timestamp", allowed: ["pointer", "column", "format", "max_skew"]) {
+            var format = TimestampSpec.Format.epochMs
+            var pattern: String? = nil
+            if let f = tm["format"], let text = r.string(f.value, "timestamp.format") {
+                if text.contains("%") {
+                    pattern = text
+                    format = .rfc3339
+                    var probe = Array(text.utf8)[...]
+                    while let k = probe.firstIndex(of: UInt8(ascii: "%")) {
+                        let next = probe.index(after: k)
+                        if next == probe.endIndex || !Array("YymdHMSfz%".utf8).contains(probe[next]) {
+                            r.error(f.value, "timestamp.format", "unknown directive in '\(text)'; supported: %Y %y %m %d %H %M %S %f %z %%")
+                            break
+                        }
+                        probe = probe[probe.index(after: next)...]
+                    }
+                } else {
+                    format = r.choice(f.value, "timestamp.format", TimestampSpec.Format.self) ?? .epochMs
+                }
+            }
+            let maxSkew = tm["max_skew"].flatMap { r.durationMs($0.value, "timestamp.max_skew") }.map { $0 * 1_000_000 }
             if let p = tm["pointer"] {
                 if decoder.kindName != "json" { r.error(p.key, "timestamp.pointer", "a JSON pointer needs decoder json, but decoder is '\(decoder.kindName)'") }
                 if let s = r.string(p.value, "timestamp.pointer") {
                     checkPointer(s, p.value, "timestamp.pointer", r)
-                    timestamp = TimestampSpec(source: .jsonPointer(s), format: format)
+                    timestamp = TimestampSpec(source: .jsonPointer(s), format: format, pattern: pattern, maxSkewNs: maxSkew)
                 }
             } else if let c = tm["column"] {
                 if case .csv = decoder {} else { r.error(c.key, "timestamp.column", "a column needs decoder csv, but decoder is '\(decoder.kindName)'") }
-                if let col = r.int(c.value, "timestamp.column", in: 0...1023) { timestamp = TimestampSpec(source: .csvColumn(col), format: format) }
+                if let col = r.int(c.value, "timestamp.column", in: 0...1023) {
+                    timestamp = TimestampSpec(source: .csvColumn(col), format: format, pattern: pattern, maxSkewNs: maxSkew)
+                }
             } else {
-                timestamp = TimestampSpec(source: .arrival, format: format)
+                timestamp = TimestampSpec(source: .arrival, format: format, pattern: pattern, maxSkewNs: maxSkew)
             }
         }
 

@@ -210,7 +210,14 @@ public struct TimestampSpec: Sendable, Equatable {
     }
     public var source: Source
     public var format: Format
-    public init(source: Source = .arrival, format: Format = .epochMs) { self.source = source; self.format = format }
+    /// A strptime-like pattern (`%d/%m/%Y %H:%M:%S`) for text times; overrides `format` for strings.
+    public var pattern: String?
+    /// A payload time further than this from the gateway's clock (arrival) is replaced by the
+    /// arrival time and counted (`clock_skew`). nil: trust the payload.
+    public var maxSkewNs: Int64?
+    public init(source: Source = .arrival, format: Format = .epochMs, pattern: String? = nil, maxSkewNs: Int64? = nil) {
+        self.source = source; self.format = format; self.pattern = pattern; self.maxSkewNs = maxSkewNs
+    }
 }
 
 public struct ChannelSpec: Sendable, Equatable {

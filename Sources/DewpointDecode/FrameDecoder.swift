@@ -34,6 +34,7 @@ public final class FrameDecoder {
         case nmea(NMEASentence)
     }
     private var keyScratch: [UInt8] = []
+    private lazy var timePattern: [UInt8]? = binding.timestamp.pattern.map { Array($0.utf8) }
 
     /// Rows a frame can fan out into (array fields); `values` must hold `maxRows * channelCount`.
     public let maxRows: Int
@@ -225,7 +226,7 @@ public final class FrameDecoder {
                 guard col < splitter.fields.count else { throw DecodeError("timestamp: the frame has no column \(col)") }
                 let r = splitter.fields[col]
                 let bytes = UnsafeRawBufferPointer(rebasing: payload[r])
-                if binding.timestamp.format != .rfc3339 { return try epoch(bytes, offset: r.lowerBound) }
+                if binding.timestamp.format != .rfc3339 && binding.timestamp.pattern == nil { return try epoch(bytes, offset: r.lowerBound) }
                 return try rfc3339(bytes, offset: r.lowerBound)
             }
             return arrivalNs
@@ -446,6 +447,12 @@ public final class FrameDecoder {
     }
 
     private func rfc3339(_ bytes: UnsafeRawBufferPointer, offset: Int) throws(DecodeError) -> Int64 {
+        if let pattern = timePattern {
+            guard let ns = TimeParser.parse(bytes, pattern: pattern) else {
+                throw DecodeError("timestamp: '\(String(decoding: bytes.prefix(40), as: UTF8.self))' does not match '\(binding.timestamp.pattern ?? "")'", offset: offset)
+            }
+            return ns
+        }
         guard let ns = TimeParser.parseISO8601(bytes) else {
             throw DecodeError("timestamp: expected RFC 3339 / ISO-8601 time, found '\(String(decoding: bytes.prefix(40), as: UTF8.self))'", offset: offset)
         }

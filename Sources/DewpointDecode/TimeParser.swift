@@ -72,6 +72,74 @@ public enum TimeParser {
         return overflow2 ? nil : total
     }
 
+    /// Parses text with a strptime-like pattern: `%Y` (4-digit year), `%y` (2-digit, 2000+),
+    /// `%m`, `%d`, `%H`, `%M`, `%S` (2 digits), `%f` (fraction of a second, 1–9 digits), `%z`
+    /// (`Z`, `±hh:mm` or `±hhmm`), `%%`; any other character must match itself. Times are UTC
+    /// unless `%z` says otherwise.
+    public static func parse(_ s: UnsafeRawBufferPointer, pattern: [UInt8]) -> Int64? {
+        var i = 0, k = 0
+        var year = 1970, month = 1, day = 1, hh = 0, mm = 0, ss = 0
+        var frac: Int64 = 0
+        var offset = 0
+        let n = s.count
+        func digits(_ count: Int) -> Int? {
+            guard i + count <= n else { return nil }
+            var v = 0
+            for j in 0..<count {
+                let d = s[i + j] &- 48
+                guard d < 10 else { return nil }
+                v = v * 10 + Int(d)
+            }
+            i += count
+            return v
+        }
+        while k < pattern.count {
+            let c = pattern[k]
+            if c != UInt8(ascii: "%") {
+                guard i < n, s[i] == c else { return nil }
+                i += 1; k += 1
+                continue
+            }
+            guard k + 1 < pattern.count else { return nil }
+            let spec = pattern[k + 1]
+            k += 2
+            switch spec {
+            case UInt8(ascii: "Y"): guard let v = digits(4) else { return nil }; year = v
+            case UInt8(ascii: "y"): guard let v = digits(2) else { return nil }; year = 2000 + v
+            case UInt8(ascii: "m"): guard let v = digits(2) else { return nil }; month = v
+            case UInt8(ascii: "d"): guard let v = digits(2) else { return nil }; day = v
+            case UInt8(ascii: "H"): guard let v = digits(2) else { return nil }; hh = v
+            case UInt8(ascii: "M"): guard let v = digits(2) else { return nil }; mm = v
+            case UInt8(ascii: "S"): guard let v = digits(2) else { return nil }; ss = v
+            case UInt8(ascii: "f"):
+                var scale: Int64 = 100_000_000
+                var any = false
+                while i < n, s[i] &- 48 < 10 { frac += Int64(s[i] &- 48) * scale; scale /= 10; any = true; i += 1 }
+                guard any else { return nil }
+            case UInt8(ascii: "z"):
+                guard i < n else { return nil }
+                if s[i] == UInt8(ascii: "Z") { i += 1; break }
+                guard s[i] == UInt8(ascii: "+") || s[i] == UInt8(ascii: "-") else { return nil }
+                let sign = s[i] == UInt8(ascii: "-") ? -1 : 1
+                i += 1
+                guard let oh = digits(2) else { return nil }
+                if i < n && s[i] == UInt8(ascii: ":") { i += 1 }
+                guard let om = digits(2) else { return nil }
+                offset = sign * (oh * 3600 + om * 60)
+            case UInt8(ascii: "%"):
+                guard i < n, s[i] == UInt8(ascii: "%") else { return nil }
+                i += 1
+            default: return nil
+            }
+        }
+        guard i == n, (1...12).contains(month), day >= 1, day <= daysIn(month: month, year: year), hh < 24, mm < 60, ss < 61 else { return nil }
+        let secs = daysFromCivil(year, month, day) * 86_400 + hh * 3600 + mm * 60 + ss - offset
+        let (ns, o1) = Int64(secs).multipliedReportingOverflow(by: 1_000_000_000)
+        guard !o1 else { return nil }
+        let (t, o2) = ns.addingReportingOverflow(frac)
+        return o2 ? nil : t
+    }
+
     /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
     public static func daysFromCivil(_ y0: Int, _ m: Int, _ d: Int) -> Int {
         let y = m <= 2 ? y0 - 1 : y0

@@ -11,6 +11,8 @@ public struct PipelineCounters: Sendable, Equatable {
     public var outOfRange = 0
     /// Channels absent (or null) in a frame.
     public var missingValues = 0
+    /// Payload times too far from the gateway clock, replaced by the arrival time.
+    public var clockSkew = 0
     /// Samples that arrived after their window had closed (beyond the allowed lateness).
     public var lateSamples = 0
     /// `+channel` topic levels naming no channel of the binding.
@@ -23,7 +25,7 @@ public struct PipelineCounters: Sendable, Equatable {
     /// `name value` pairs in a fixed order, for logs and the status record.
     public var fields: [(String, Int)] {
         [("frames", frames), ("samples", samples), ("unknown_topic", unknownTopic), ("decode_errors", decodeErrors), ("ignored_frames", ignoredFrames),
-         ("out_of_range", outOfRange), ("missing_values", missingValues), ("late_samples", lateSamples),
+         ("out_of_range", outOfRange), ("missing_values", missingValues), ("late_samples", lateSamples), ("clock_skew", clockSkew),
          ("unknown_channel", unknownChannel), ("summaries", summaries), ("alerts", alerts)]
     }
 

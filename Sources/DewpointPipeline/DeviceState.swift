@@ -7,6 +7,7 @@ final class DeviceState {
     let binding: Int
     let lengthNs: Int64
     let latenessNs: Int64
+    let maxSkewNs: Int64?
 
     struct OpenWindow {
         var startNs: Int64
@@ -46,6 +47,7 @@ final class DeviceState {
         self.binding = binding
         self.lengthNs = spec.window.lengthMs * 1_000_000
         self.latenessNs = spec.window.latenessMs * 1_000_000
+        self.maxSkewNs = spec.timestamp.maxSkewNs
         self.channelCount = spec.channels.count
         self.watches = spec.channels.map { ch in
             ch.detectors.map { d in

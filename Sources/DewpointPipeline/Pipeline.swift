@@ -143,10 +143,10 @@ public final class Pipeline {
             if decoder.maxRows == 1 {
                 let ts = try decoder.decode(payload, arrivalNs: arrivalNs, onlyChannel: onlyChannel,
                                             into: UnsafeMutableBufferPointer(rebasing: values[0..<device.channelCount]))
-                accept(device: device, tsNs: ts, row: 0)
+                accept(device: device, tsNs: checkSkew(ts, arrivalNs, device), row: 0)
             } else {
                 let (_, rows) = try decoder.decodeRows(payload, arrivalNs: arrivalNs, onlyChannel: onlyChannel, into: values)
-                for r in 0..<rows { accept(device: device, tsNs: decoder.rowTimes[r], row: r) }
+                for r in 0..<rows { accept(device: device, tsNs: checkSkew(decoder.rowTimes[r], arrivalNs, device), row: r) }
             }
         } catch {
             if error.ignorable {
@@ -156,6 +156,18 @@ public final class Pipeline {
                 note("decode_error", "device \(device.name): \(error)")
             }
         }
+    }
+
+    /// A payload time too far from the gateway's clock is replaced by the arrival time, counted
+    /// and logged (a device with a dead RTC battery reports 1970).
+    @inline(__always)
+    private func checkSkew(_ ts: Int64, _ arrivalNs: Int64, _ device: DeviceState) -> Int64 {
+        guard let limit = device.maxSkewNs, ts != arrivalNs else { return ts }
+        let d = ts > arrivalNs ? ts &- arrivalNs : arrivalNs &- ts
+        if d <= limit && d >= 0 { return ts }
+        hot.pointee.counters.clockSkew += 1
+        note("clock_skew", "device \(device.name): payload time \(TimeParser.formatRFC3339(ns: ts)) is \(d / 1_000_000_000) s from the gateway clock; using arrival time")
+        return arrivalNs
     }
 
     /// Appends one decoded row to the device's columnar batch. The batch is processed when full,

@@ -131,3 +131,20 @@ private func decode(_ decoder: DecoderSpec, _ channels: [ChannelSpec], _ text: S
         }
     }
 }
+
+@Suite struct TimePatternTests {
+    @Test(arguments: [
+        ("%d/%m/%Y %H:%M:%S", "24/11/2025 12:00:00", Int64(1_763_985_600_000_000_000)),
+        ("%Y%m%dT%H%M%S.%f%z", "20251124T130000.25+0100", Int64(1_763_985_600_250_000_000)),
+        ("%y-%m-%d %H:%M", "25-11-24 12:00", Int64(1_763_985_600_000_000_000)),
+        ("[%Y-%m-%d %H:%M:%S%z] 100%%", "[2025-11-24 12:00:00Z] 100%", Int64(1_763_985_600_000_000_000)),
+    ])
+    func parses(_ pattern: String, _ text: String, _ ns: Int64) {
+        #expect(Array(text.utf8).withUnsafeBytes { TimeParser.parse($0, pattern: Array(pattern.utf8)) } == ns)
+    }
+
+    @Test(arguments: [("%d/%m/%Y", "24-11-2025"), ("%d/%m/%Y", "31/02/2025"), ("%H:%M", "25:00"), ("%Y", "2025x"), ("%q", "1")])
+    func rejects(_ pattern: String, _ text: String) {
+        #expect(Array(text.utf8).withUnsafeBytes { TimeParser.parse($0, pattern: Array(pattern.utf8)) } == nil)
+    }
+}

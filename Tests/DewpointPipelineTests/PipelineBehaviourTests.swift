@@ -181,3 +181,21 @@ func feed(_ p: Pipeline, _ topic: String, _ payload: String, _ arrival: Int64 = 
         #expect(ca.lateSamples > 0 && ca.alerts > 0)
     }
 }
+
+@Suite struct ClockSkewTests {
+    @Test func payloadTimesFarFromTheGatewayClockAreReplacedAndCounted() throws {
+        var b = envBinding(topic: "s/env", window: WindowSpec(lengthMs: 10_000, latenessMs: 0))
+        b.timestamp.maxSkewNs = 60_000_000_000
+        let sink = MemorySink()
+        let p = try Pipeline(agentId: "gw", bindings: [b], sink: sink, seq: CountingSeq())
+        let now: Int64 = 1_764_000_005_000  // ms
+        feed(p, "s/env", #"{"ts":\#(now - 1000),"temp":20}"#, now * 1_000_000)
+        feed(p, "s/env", #"{"ts":1000,"temp":22}"#, now * 1_000_000)  // a device whose clock says 1970
+        p.finish()
+        #expect(p.counters.clockSkew == 1)
+        let r = parseLines(sink.lines)
+        #expect(r.count == 1)
+        #expect((r[0]["channels"] as! [String: [String: Any]])["temp"]!["n"] as! Int == 2)
+        #expect(r[0]["start_ms"] as! Int == 1_764_000_000_000)
+    }
+}
