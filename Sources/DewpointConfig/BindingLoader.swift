@@ -57,7 +57,7 @@ enum BindingLoader {
         var decoder = DecoderSpec.json
         if let dn = r.required(m, "decoder", "", in: root) {
             if case .mapping = dn, let dm = r.mapping(dn, "decoder", allowed: ["kind", "separator", "quote", "precision", "pair_separator",
-                                                                                 "kv_separator", "sentence", "require_checksum", "array", "max_items"]) {
+                                                                                 "kv_separator", "sentence", "require_checksum", "array", "max_items", "header"]) {
                 let kind = r.required(dm, "kind", "decoder", in: dn).flatMap { r.choice($0, "decoder.kind", DecoderKind.self) } ?? .json
                 decoder = decoderSpec(kind, dm, r)
             } else if let kind = r.choice(dn, "decoder", DecoderKind.self) {
@@ -96,7 +96,7 @@ enum BindingLoader {
                 }
             } else if let c = tm["column"] {
                 if case .csv = decoder {} else { r.error(c.key, "timestamp.column", "a column needs decoder csv, but decoder is '\(decoder.kindName)'") }
-                if let col = r.int(c.value, "timestamp.column", in: 0...1023) {
+                if let col = ChannelLoader.column(c.value, "timestamp.column", decoder: decoder, r) {
                     timestamp = TimestampSpec(source: .csvColumn(col), format: format, pattern: pattern, maxSkewNs: maxSkew)
                 }
             } else {
@@ -162,7 +162,7 @@ enum BindingLoader {
     static func decoderSpec(_ kind: DecoderKind, _ dm: [String: (key: Node, value: Node)], _ r: YAMLReader) -> DecoderSpec {
         let owners: [String: DecoderKind] = ["separator": .csv, "quote": .csv, "precision": .lineprotocol, "pair_separator": .keyvalue,
                                              "kv_separator": .keyvalue, "sentence": .nmea, "require_checksum": .nmea,
-                                             "array": .json, "max_items": .json]
+                                             "array": .json, "max_items": .json, "header": .csv]
         for (k, owner) in owners where owner != kind {
             if let e = dm[k] { r.error(e.key, "decoder.\(k)", "only the \(owner.rawValue) decoder takes '\(k)'") }
         }
@@ -197,7 +197,16 @@ enum BindingLoader {
         case .value, .binary:
             return kind == .value ? .value : .binary
         case .csv:
-            return .csv(separator: oneByte("separator", UInt8(ascii: ",")), quote: oneByte("quote", UInt8(ascii: "\"")))
+            var header: [String] = []
+            if let h = dm["header"] {
+                if case .sequence(let items) = h.value {
+                    header = items.enumerated().compactMap { r.string($0.element, "decoder.header[\($0.offset)]") }
+                    if Set(header).count != header.count { r.error(h.value, "decoder.header", "column names must be unique") }
+                } else {
+                    r.error(h.value, "decoder.header", "expected a list of column names, found \(YAMLReader.describe(h.value))")
+                }
+            }
+            return .csv(separator: oneByte("separator", UInt8(ascii: ",")), quote: oneByte("quote", UInt8(ascii: "\"")), header: header)
         }
     }
 

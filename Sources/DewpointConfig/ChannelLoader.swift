@@ -42,7 +42,7 @@ enum ChannelLoader {
             }
         case .csv:
             if let e = m["pointer"] { r.error(e.key, "\(path).pointer", "the csv decoder locates values with 'column', not 'pointer'") }
-            if let cn = r.required(m, "column", path, in: node), let col = r.int(cn, "\(path).column", in: 0...1023) {
+            if let cn = r.required(m, "column", path, in: node), let col = column(cn, "\(path).column", decoder: decoder, r) {
                 c.locator = .csvColumn(col)
             }
         case .value:
@@ -148,6 +148,20 @@ enum ChannelLoader {
     }
 
     enum DetectorKind: String, CaseIterable { case threshold }
+
+    /// A CSV column: a 0-based index, or a name from `decoder.header`.
+    static func column(_ node: Node, _ path: String, decoder: DecoderSpec, _ r: YAMLReader) -> Int? {
+        if node.int != nil { return r.int(node, path, in: 0...1023) }
+        guard let name = r.string(node, path) else { return nil }
+        guard case .csv(_, _, let header) = decoder, !header.isEmpty else {
+            r.error(node, path, "expected a column index, found '\(name)' (names need decoder.header)")
+            return nil
+        }
+        if let i = header.firstIndex(of: name) { return i }
+        let hint = Suggest.closest(to: name, in: header).map { "; did you mean '\($0)'?" } ?? ""
+        r.error(node, path, "'\(name)' is not in decoder.header (\(header.joined(separator: ", ")))\(hint)")
+        return nil
+    }
 
     static func binaryField(_ m: [String: (key: Node, value: Node)], _ path: String, _ node: Node, _ r: YAMLReader) -> BinaryField? {
         guard let on = r.required(m, "byte_offset", path, in: node), let off = r.int(on, "\(path).byte_offset", in: 0...65535),

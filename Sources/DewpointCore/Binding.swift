@@ -91,8 +91,9 @@ public enum DecoderSpec: Sendable, Equatable {
     /// A JSON document holding an array of readings at `pointer`; each element becomes one row,
     /// with channel (and timestamp) pointers relative to the element. At most `maxItems` per frame.
     case jsonArray(pointer: String, maxItems: Int)
-    /// One CSV record per frame; channels name a 0-based column.
-    case csv(separator: UInt8, quote: UInt8)
+    /// One CSV record per frame; channels name a 0-based column (names given in `header` are
+    /// resolved to indexes when the binding is loaded). A frame repeating the header is ignored.
+    case csv(separator: UInt8, quote: UInt8, header: [String] = [])
     /// The whole payload is one number (the channel usually comes from a `+channel` topic level).
     case value
     /// Fixed binary layout; channels name an offset and a type.

@@ -87,7 +87,7 @@ public final class FrameDecoder {
             json = scanner
             jsonTs = tsSlot ?? -1
             plan = .json(scanner, timestampSlot: tsSlot)
-        case .csv(let sep, let quote):
+        case .csv(let sep, let quote, _):
             for c in binding.channels {
                 guard case .csvColumn = c.locator else {
                     throw DecodeError("channel \(c.name): the csv decoder needs a column")
@@ -212,6 +212,10 @@ public final class FrameDecoder {
         case .csv(var splitter):
             do { try splitter.split(payload) } catch { throw DecodeError(error.description) }
             plan = .csv(splitter)
+            if case .csv(_, _, let header) = binding.decoder, !header.isEmpty, splitter.fields.count >= header.count,
+               header.indices.allSatisfy({ UnsafeRawBufferPointer(rebasing: payload[splitter.fields[$0]]).elementsEqual(header[$0].utf8) }) {
+                throw DecodeError("the header line", offset: 0, ignorable: true)
+            }
             for i in 0..<channels.count {
                 guard case .csvColumn(let col) = channels[i].locator else { values[i] = .nan; continue }
                 guard col < splitter.fields.count else { values[i] = .nan; continue }

@@ -80,6 +80,10 @@ struct Try: ParsableCommand {
                 }
             }
         } catch {
+            if error.ignorable {
+                print("ignored: \(error.message) (counted as ignored_frames, not as an error)")
+                return
+            }
             printError("error: \(payloadFile): \(error)")
             if let off = error.offset { printError(Try.context(payload, off)) }
             throw ExitCode(1)

@@ -145,3 +145,48 @@ private func expectOne(_ d: [ConfigDiagnostic], file: String, line: Int, column:
         #expect(throws: TopicFilter.ParseError.wildcardInsideLevel("x+")) { try TopicFilter("a/x+") }
     }
 }
+
+@Suite struct DecoderConfigTests {
+    private func load(_ yaml: String) -> Result<BindingSpec, ConfigErrors> {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dewpoint-config-\(getpid())")
+        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let f = dir.appendingPathComponent("b-\(UUID().uuidString.prefix(6)).yaml").path
+        try! yaml.write(toFile: f, atomically: true, encoding: .utf8)
+        do { return .success(try ConfigLoader.loadBinding(file: f).0) } catch { return .failure(error) }
+    }
+
+    @Test func csvHeaderNamesResolveToColumns() throws {
+        let b = try load("""
+        device: wx
+        transport: file
+        decoder: {kind: csv, separator: ";", header: [time, wind, temp]}
+        timestamp: {column: time, format: "%d/%m/%Y %H:%M:%S", max_skew: 10m}
+        channels:
+          - {name: w, column: wind}
+          - {name: t, column: 2}
+        """).get()
+        #expect(b.channels.map(\.locator) == [.csvColumn(1), .csvColumn(2)])
+        #expect(b.timestamp.source == .csvColumn(0))
+        #expect(b.timestamp.pattern == "%d/%m/%Y %H:%M:%S")
+        #expect(b.timestamp.maxSkewNs == 600_000_000_000)
+    }
+
+    @Test func everyDecoderKindLoadsAndMisplacedKeysAreNamed() throws {
+        let lp = try load("device: a\ntransport: file\ndecoder: {kind: lineprotocol, precision: epoch_ms}\nchannels: [{name: v, field: value}]").get()
+        #expect(lp.decoder == .lineProtocol(precision: .epochMs))
+        let kv = try load("device: a\ntransport: file\ndecoder: {kind: keyvalue, pair_separator: ';', kv_separator: ':'}\nchannels: [{name: v, key: t}]").get()
+        #expect(kv.channels[0].locator == .key("t"))
+        let nmea = try load("device: a\ntransport: file\ndecoder: {kind: nmea, sentence: GGA}\nchannels: [{name: v, field: altitude}, {name: w, field: 7}]").get()
+        #expect(nmea.channels.map(\.locator) == [.nmea(.altitude), .nmea(.index(7))])
+        let arr = try load("device: a\ntransport: file\ndecoder: {kind: json, array: /r}\nchannels: [{name: v, pointer: /v}]").get()
+        #expect(arr.decoder == .jsonArray(pointer: "/r", maxItems: 256))
+
+        guard case .failure(let e) = load("device: a\ntransport: file\ndecoder: {kind: nmea, precision: epoch_s}\nchannels: [{name: v, field: altitud, pointer: /x}]") else {
+            Issue.record("accepted"); return
+        }
+        let text = e.description
+        #expect(text.contains("decoder.precision: only the lineprotocol decoder takes 'precision'"))
+        #expect(text.contains("did you mean 'altitude'?"))
+        #expect(text.contains("channels[0].pointer: 'pointer' does not apply to the nmea decoder"))
+    }
+}
