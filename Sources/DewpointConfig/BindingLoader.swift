@@ -45,10 +45,9 @@ enum BindingLoader {
 
         // framing: how bytes become frames (serial, TCP). MQTT messages and datagrams are frames.
         var framing = FramingSpec.none
-        if let fn = m["framing"]?.value, let fm = r.mapping(fn, "framing", allowed: ["kind", "max_length"]) {
-            let kind = fm["kind"].flatMap { r.choice($0.value, "framing.kind", FramingKind.self) } ?? .line
-            let maxLen = fm["max_length"].flatMap { r.int($0.value, "framing.max_length", in: 1...(1 << 20)) } ?? 4096
-            framing = kind == .none ? .none : .line(maxLength: maxLen)
+        if let fn = m["framing"]?.value, let fm = r.mapping(fn, "framing", allowed: ["kind", "max_length", "start", "delimiter",
+                                                                                   "length_bytes", "length_endian", "size", "checksum"]) {
+            framing = framingSpec(fm, fn, r)
         } else if case .serial = transport {
             framing = .line(maxLength: 4096)
         }
@@ -156,7 +155,64 @@ enum BindingLoader {
     }
 
     enum TransportKind: String, CaseIterable { case mqtt, serial, capture, file }
-    enum FramingKind: String, CaseIterable { case none, line }
+    enum FramingKind: String, CaseIterable { case none, line, delimiter, length, fixed, slip, cobs }
+
+    static func framingSpec(_ fm: [String: (key: Node, value: Node)], _ node: Node, _ r: YAMLReader) -> FramingSpec {
+        let kind = fm["kind"].flatMap { r.choice($0.value, "framing.kind", FramingKind.self) } ?? .line
+        let maxLen = fm["max_length"].flatMap { r.int($0.value, "framing.max_length", in: 1...(1 << 20)) } ?? 4096
+        let checksum = fm["checksum"].flatMap { r.choice($0.value, "framing.checksum", FrameChecksum.self) } ?? .none
+        let owners: [String: [FramingKind]] = ["start": [.line], "delimiter": [.delimiter], "length_bytes": [.length],
+                                               "length_endian": [.length], "size": [.fixed]]
+        for (k, kinds) in owners where !kinds.contains(kind) {
+            if let e = fm[k] { r.error(e.key, "framing.\(k)", "'\(k)' belongs to framing kind \(kinds.map(\.rawValue).joined(separator: "/")), not \(kind.rawValue)") }
+        }
+        func bytes(_ key: String) -> [UInt8]? {
+            guard let e = fm[key], let s = r.string(e.value, "framing.\(key)") else { return nil }
+            // escapes for control bytes: \r \n \t \0 and \xHH
+            var out: [UInt8] = []
+            var it = Array(s.utf8)[...]
+            while let c = it.popFirst() {
+                guard c == UInt8(ascii: "\\"), let e2 = it.popFirst() else { out.append(c); continue }
+                switch e2 {
+                case UInt8(ascii: "r"): out.append(0x0D)
+                case UInt8(ascii: "n"): out.append(0x0A)
+                case UInt8(ascii: "t"): out.append(0x09)
+                case UInt8(ascii: "0"): out.append(0)
+                case UInt8(ascii: "x"):
+                    let h = it.prefix(2)
+                    guard h.count == 2, let v = UInt8(String(decoding: h, as: UTF8.self), radix: 16) else {
+                        r.error(e.value, "framing.\(key)", "expected \\xHH, found '\(s)'"); return nil
+                    }
+                    out.append(v); it = it.dropFirst(2)
+                default: out.append(e2)
+                }
+            }
+            if out.isEmpty { r.error(e.value, "framing.\(key)", "expected at least one byte") }
+            return out
+        }
+        switch kind {
+        case .none: return .none
+        case .line:
+            let start = bytes("start")
+            if let s = start, s.count != 1 { r.error(fm["start"]?.value, "framing.start", "expected a single byte such as '$'") }
+            return .line(maxLength: maxLen, start: start?.first, checksum: checksum)
+        case .delimiter:
+            guard let d = bytes("delimiter") else { r.error(node, "framing.delimiter", "missing required key"); return .none }
+            return .delimiter(d, maxLength: maxLen, checksum: checksum)
+        case .length:
+            let size = fm["length_bytes"].flatMap { r.int($0.value, "framing.length_bytes", in: 1...4) } ?? 2
+            if size == 3 { r.error(fm["length_bytes"]?.value, "framing.length_bytes", "expected 1, 2 or 4") }
+            let endian = fm["length_endian"].flatMap { r.choice($0.value, "framing.length_endian", BinaryField.Endian.self) } ?? .big
+            return .lengthPrefix(size: size, bigEndian: endian == .big, maxLength: maxLen, checksum: checksum)
+        case .fixed:
+            guard let sn = fm["size"], let size = r.int(sn.value, "framing.size", in: 1...65536) else {
+                r.error(node, "framing.size", "missing required key"); return .none
+            }
+            return .fixed(size: size, checksum: checksum)
+        case .slip: return .slip(maxLength: maxLen, checksum: checksum)
+        case .cobs: return .cobs(maxLength: maxLen, checksum: checksum)
+        }
+    }
     enum DecoderKind: String, CaseIterable { case json, csv, value, binary, lineprotocol, keyvalue, nmea }
 
     static func decoderSpec(_ kind: DecoderKind, _ dm: [String: (key: Node, value: Node)], _ r: YAMLReader) -> DecoderSpec {

@@ -82,7 +82,40 @@ public struct CaptureSpec: Sendable, Equatable {
 /// How a byte stream is cut into frames. MQTT messages and datagrams are already frames (`.none`).
 public enum FramingSpec: Sendable, Equatable {
     case none
-    case line(maxLength: Int)
+    /// Lines ended by `\n` (a `\r` before it is dropped). With `start`, a frame begins at that
+    /// byte and anything before it is garbage (NMEA's `$`).
+    case line(maxLength: Int, start: UInt8? = nil, checksum: FrameChecksum = .none)
+    /// Frames ended by a custom delimiter.
+    case delimiter([UInt8], maxLength: Int, checksum: FrameChecksum = .none)
+    /// A length field of 1, 2 or 4 bytes, then that many bytes.
+    case lengthPrefix(size: Int, bigEndian: Bool, maxLength: Int, checksum: FrameChecksum = .none)
+    /// Frames of exactly `size` bytes.
+    case fixed(size: Int, checksum: FrameChecksum = .none)
+    /// RFC 1055 SLIP.
+    case slip(maxLength: Int, checksum: FrameChecksum = .none)
+    /// Consistent Overhead Byte Stuffing, frames ended by a zero byte.
+    case cobs(maxLength: Int, checksum: FrameChecksum = .none)
+
+    public var checksum: FrameChecksum {
+        switch self {
+        case .none: .none
+        case .line(_, _, let c), .delimiter(_, _, let c), .lengthPrefix(_, _, _, let c), .fixed(_, let c), .slip(_, let c), .cobs(_, let c): c
+        }
+    }
+}
+
+/// A check each frame must pass. Binary checksums are stripped from the frame; NMEA's `*hh` stays
+/// (the NMEA decoder reads the sentence whole).
+public enum FrameChecksum: String, Sendable, Equatable, CaseIterable {
+    case none
+    /// `$…*hh`: XOR of the bytes between `$` and `*`.
+    case nmea
+    /// The last 2 bytes, low byte first.
+    case crc16Modbus = "crc16_modbus"
+    /// The last 4 bytes, low byte first.
+    case crc32
+    /// The last byte is the 8-bit sum / XOR of the others.
+    case sum8, xor8
 }
 
 public enum DecoderSpec: Sendable, Equatable {
