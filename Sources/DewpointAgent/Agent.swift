@@ -2,6 +2,7 @@ import DewpointConfig
 import DewpointCore
 import DewpointMQTT
 import DewpointPipeline
+import DewpointSerial
 import DewpointSpool
 #if canImport(Glibc)
 import Glibc
@@ -12,6 +13,8 @@ struct InputFrame: Sendable {
     var bytes: [UInt8]
     var topicLength: Int
     var arrivalNs: Int64
+    /// -1 for MQTT (routed by topic); otherwise the binding of a serial frame.
+    var binding: Int = -1
 }
 
 /// `dewpoint run`: sources → bounded queue → pipeline (this thread) → spool → forwarder → upstream.
@@ -120,14 +123,25 @@ public final class Agent: @unchecked Sendable {
             }
             input = c
         }
-        for b in config.bindings {
-            if case .mqtt = b.transport { continue }
-            log(.warning, "device \(b.name): transport \(b.transport.kindName) has no live adapter in this build; it is skipped")
+        var serialLinks: [SerialLink] = []
+        for (i, b) in config.bindings.enumerated() {
+            switch b.transport {
+            case .mqtt: continue
+            case .serial(let s):
+                let link = SerialLink(spec: s, framing: b.framing) { frame, now in
+                    queue.push(InputFrame(bytes: Array(frame), topicLength: 0, arrivalNs: now, binding: i))
+                }
+                link.log = { [log] in log(.info, "serial \(b.name): \($0)") }
+                serialLinks.append(link)
+            default:
+                log(.warning, "device \(b.name): transport \(b.transport.kindName) has no live adapter in this build; it is skipped")
+            }
         }
 
         up.start()
         forwarder.start()
         input?.start()
+        for l in serialLinks { l.start() }
         log(.info, "running: agent \(agent.agentId), \(config.bindings.count) devices")
 
         var lastCommit = Clock.monotonicNs()
@@ -163,6 +177,11 @@ public final class Agent: @unchecked Sendable {
 
         log(.info, "stopping: closing sources")
         input?.stop()
+        for l in serialLinks {
+            l.stop()
+            let f = l.framing
+            log(.info, "serial \(l.spec.port): bytes=\(l.bytes) frames=\(f.frames) corrupt=\(f.corrupt) oversize=\(f.oversize) garbage_bytes=\(f.garbageBytes) hangups=\(l.hangups) returns=\(l.returns)")
+        }
         queue.close()
         while let f = queue.pop(timeoutMs: 0) { ingest(f, pipeline) }
         pipeline.finish()  // partial summaries for open windows; commits
@@ -180,6 +199,10 @@ public final class Agent: @unchecked Sendable {
     }
 
     private func ingest(_ f: InputFrame, _ p: Pipeline) {
+        if f.binding >= 0 {
+            f.bytes.withUnsafeBytes { p.ingest(binding: f.binding, payload: $0, arrivalNs: f.arrivalNs) }
+            return
+        }
         f.bytes.withUnsafeBytes { b in
             p.ingestMQTT(topic: UnsafeRawBufferPointer(rebasing: b[0..<f.topicLength]),
                          payload: UnsafeRawBufferPointer(rebasing: b[f.topicLength...]), arrivalNs: f.arrivalNs)

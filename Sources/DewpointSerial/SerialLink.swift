@@ -1,0 +1,111 @@
+import DewpointCore
+import DewpointDecode
+
+/// A serial source: opens the port by its configured path, reads on its own thread with `poll`,
+/// frames the bytes, and reopens after a hang-up.
+///
+/// Contract:
+/// - Threading: one reader thread per link. `onFrame` runs on it with a view valid during the
+///   call; it must copy and return quickly (a bounded queue behind it decides what happens when
+///   the pipeline falls behind).
+/// - Hang-up (`read()==0`, `EIO`, `POLLHUP`/`POLLERR`): close, back off, reopen by path; the
+///   device coming back is logged and counted (`returns`).
+/// - Cancellation: `stop()` joins the thread within one poll interval (100 ms).
+public final class SerialLink: @unchecked Sendable {
+    // @unchecked: mutable state is guarded by `lock`; the framer and port are used by the reader thread only.
+    public let spec: SerialSpec
+    private let framer: Framer
+    private let onFrame: (UnsafeRawBufferPointer, Int64) -> Void
+    public var log: @Sendable (String) -> Void = { _ in }
+    private let lock = Lock()
+    private var machine = SerialLinkStateMachine()
+    private var stopping = false
+    private var thread: OSThread?
+    private var _bytes = 0
+    private var _settings: SerialSettings?
+
+    public init(spec: SerialSpec, framing: FramingSpec, onFrame: @escaping (UnsafeRawBufferPointer, Int64) -> Void) {
+        self.spec = spec
+        self.framer = Framer(framing)
+        self.onFrame = onFrame
+    }
+
+    public var state: SerialLinkStateMachine.State { lock.withLock { machine.state } }
+    public var returns: Int { lock.withLock { machine.returns } }
+    public var hangups: Int { lock.withLock { machine.hangups } }
+    public var bytes: Int { lock.withLock { _bytes } }
+    /// Framer counters (frames, oversize, corrupt, garbage bytes).
+    public var framing: Framer.Counters { lock.withLock { framer.counters } }
+    /// The settings read back after the last successful open.
+    public var settings: SerialSettings? { lock.withLock { _settings } }
+
+    public func start() {
+        let t = OSThread(name: "serial") { [self] in run() }
+        thread = t
+        t.start()
+    }
+
+    public func stop() {
+        lock.withLock { stopping = true }
+        thread?.join()
+        thread = nil
+    }
+
+    private func run() {
+        var action = lock.withLock { machine.start() }
+        var lastError = ""
+        let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 16)
+        defer { buf.deallocate() }
+        while !lock.withLock({ stopping }) {
+            switch action {
+            case .open:
+                do {
+                    let port = try SerialPort(spec)
+                    let settings = try? port.settings()
+                    let back = lock.withLock { () -> Bool in
+                        _settings = settings
+                        _ = machine.opened()
+                        return machine.returns > 0
+                    }
+                    lastError = ""
+                    log(back ? "\(spec.port) is back (\(settings?.description ?? ""))" : "\(spec.port) open (\(settings?.description ?? ""))")
+                    framer.reset()
+                    readUntilHangup(port, buf)
+                    port.close()
+                    action = lock.withLock { stopping ? .none : machine.hangup(nowNs: Clock.monotonicNs()) }
+                    if !lock.withLock({ stopping }) { log("\(spec.port) went away; reopening") }
+                } catch {
+                    if error.description != lastError { log("cannot open: \(error)") }  // once per distinct error
+                    lastError = error.description
+                    action = lock.withLock { machine.openFailed(nowNs: Clock.monotonicNs()) }
+                }
+            case .closeAndWait(let until):
+                while Clock.monotonicNs() < until && !lock.withLock({ stopping }) { Clock.sleep(ns: 10_000_000) }
+                action = lock.withLock { machine.tick(nowNs: Clock.monotonicNs()) }
+            case .none:
+                action = lock.withLock { machine.tick(nowNs: Clock.monotonicNs()) }
+                if action == .none { Clock.sleep(ns: 10_000_000) }
+            }
+        }
+        lock.withLock { machine.stop() }
+    }
+
+    private func readUntilHangup(_ port: SerialPort, _ buf: UnsafeMutableRawBufferPointer) {
+        while !lock.withLock({ stopping }) {
+            switch Sys.poll(port.fd, timeoutMs: 100) {
+            case .timeout: continue
+            case .hangup: return
+            case .readable:
+                switch Sys.read(port.fd, buf) {
+                case .wouldBlock: continue
+                case .hangup: return
+                case .data(let n):
+                    let now = Clock.wallNs()
+                    lock.withLock { _bytes += n }
+                    // under the lock so that `framing` reads consistent counters
+                    lock.withLock { framer.feed(UnsafeRawBufferPointer(rebasing: buf[0..<n])) { onFrame($0, now) } }
+                }
+            }
+        }
+    }
+}

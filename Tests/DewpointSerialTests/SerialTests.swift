@@ -1,0 +1,180 @@
+import DewpointCore
+import DewpointDecode
+import Foundation
+import Testing
+@testable import DewpointSerial
+
+/// A pseudo-terminal: the test writes to the master side, the agent opens the slave path.
+final class PTY {
+    let pty: PseudoTerminal
+    var slavePath: String { pty.slavePath }
+
+    init() throws { pty = try PseudoTerminal() }
+
+    func write(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { try? pty.write($0) }
+    }
+
+    /// Writes at a simulated line rate (10 bits per byte).
+    func write(_ bytes: [UInt8], baud: Int) {
+        let chunk = max(1, baud / 10 / 100)  // 10 ms worth
+        var i = 0
+        while i < bytes.count {
+            write(Array(bytes[i..<min(bytes.count, i + chunk)]))
+            i += chunk
+            usleep(10_000)
+        }
+    }
+
+    func close() { pty.close() }
+}
+
+final class FrameLog: @unchecked Sendable {
+    private let lock = Lock()
+    private var frames: [String] = []
+    func add(_ f: UnsafeRawBufferPointer) { let s = String(decoding: f, as: UTF8.self); lock.withLock { frames.append(s) } }
+    var all: [String] { lock.withLock { frames } }
+}
+
+func wait(_ seconds: Double, _ cond: () -> Bool) -> Bool {
+    let end = Date().addingTimeInterval(seconds)
+    while Date() < end { if cond() { return true }; usleep(10_000) }
+    return cond()
+}
+
+func nmea(_ body: String) -> String {
+    let x = body.utf8.reduce(UInt8(0), ^)
+    return "$\(body)*" + String(x, radix: 16, uppercase: true).leftPad(2)
+}
+
+extension String {
+    func leftPad(_ n: Int) -> String { String(repeating: "0", count: max(0, n - count)) + self }
+}
+
+@Suite(.serialized) struct SerialLinkTests {
+    /// Linux ptys keep 8 data bits and no parity whatever is asked; every combination a pty
+    /// accepts must read back exactly, and every other one must be refused by the verification
+    /// (never silently run with other settings).
+    @Test func settingsReadBackForEveryCombinationAPtyAccepts() throws {
+        let pty = try PTY()
+        defer { pty.close() }
+        var accepted: [String] = []
+        var refused = 0
+        for bits in 5...8 {
+            for parity in SerialSpec.Parity.allCases {
+                for stop in 1...2 {
+                    for baud in [9600, 115_200, 250_000] {  // 250000: a custom rate through termios2
+                        let spec = SerialSpec(port: pty.slavePath, baud: baud, dataBits: bits, parity: parity, stopBits: stop)
+                        do {
+                            let port = try SerialPort(spec)
+                            #expect(try port.settings() == SerialSettings(spec))
+                            port.close()
+                            accepted.append(SerialSettings(spec).description)
+                        } catch {
+                            #expect(error.description.contains("verify settings: asked for \(SerialSettings(spec))"), "\(error)")
+                            refused += 1
+                        }
+                    }
+                }
+            }
+        }
+        #expect(accepted.count + refused == 72)
+        #expect(accepted.contains("9600 8N1 flow none") && accepted.contains("250000 8N2 flow none") && accepted.contains("115200 8N1 flow none"))
+    }
+
+    @Test func aSecondOpenIsRefusedWhileLocked() throws {
+        let pty = try PTY()
+        defer { pty.close() }
+        let first = try SerialPort(SerialSpec(port: pty.slavePath))
+        do {
+            _ = try SerialPort(SerialSpec(port: pty.slavePath))
+            Issue.record("two opens of one port")
+        } catch {
+            #expect(error.description.contains("busy") || error.description.contains("in use"), "\(error)")
+        }
+        first.close()
+        #expect(throws: Never.self) { try SerialPort(SerialSpec(port: pty.slavePath)).close() }
+    }
+
+    @Test func linesAt115200GarbageAndChecksumFailures() throws {
+        let pty = try PTY()
+        defer { pty.close() }
+        let got = FrameLog()
+        let link = SerialLink(spec: SerialSpec(port: pty.slavePath, baud: 115_200),
+                              framing: .line(maxLength: 128, start: UInt8(ascii: "$"), checksum: .nmea)) { f, _ in got.add(f) }
+        link.start()
+        #expect(wait(2) { link.state == .open })
+        var stream: [UInt8] = []
+        var expected: [String] = []
+        for i in 0..<200 {
+            let s = nmea("WIXDR,C,\(20 + Double(i % 50) / 10),C,T\(i)")
+            if i % 20 == 7 {
+                stream += Array((s.dropLast(2) + "00").utf8) + [0x0D, 0x0A]  // corrupt checksum
+            } else {
+                expected.append(s)
+                stream += Array(s.utf8) + [0x0D, 0x0A]
+            }
+            if i % 25 == 3 { stream += [0xFF, 0x00, 0x13, 0x37] }  // line noise between frames
+        }
+        pty.write(stream, baud: 115_200)
+        #expect(wait(3) { got.all.count == expected.count })
+        link.stop()
+        #expect(got.all == expected)
+        let c = link.framing
+        #expect(c.corrupt == 10)
+        #expect(c.garbageBytes == 8 * 4)
+    }
+
+    @Test func unplugAndReplugAtTheSamePathReconnectsWithinTwoSeconds() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dewpoint-serial-\(getpid())")
+        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let link = dir.appendingPathComponent("by-id-usb-sensor").path
+        var pty = try PTY()
+        try? FileManager.default.removeItem(atPath: link)
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: pty.slavePath)
+        let got = FrameLog()
+        let serial = SerialLink(spec: SerialSpec(port: link, baud: 9600), framing: .line(maxLength: 64)) { f, _ in got.add(f) }
+        serial.start()
+        #expect(wait(2) { serial.state == .open })
+        pty.write(Array("a,1\n".utf8))
+        #expect(wait(2) { got.all == ["a,1"] })
+
+        pty.close()  // unplug
+        #expect(wait(2) { serial.hangups == 1 })
+        pty = try PTY()  // plug in again: a new device node behind the same path
+        try FileManager.default.removeItem(atPath: link)
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: pty.slavePath)
+        let replugged = Date()
+        #expect(wait(3) { serial.returns == 1 && serial.state == .open })
+        #expect(Date().timeIntervalSince(replugged) < 2.0)
+        pty.write(Array("b,2\n".utf8))
+        #expect(wait(2) { got.all == ["a,1", "b,2"] })
+        serial.stop()
+        pty.close()
+    }
+}
+
+@Suite struct SerialLinkStateMachineTests {
+    @Test func backsOffAndCountsReturns() {
+        var m = SerialLinkStateMachine()
+        #expect(m.start() == .open)
+        #expect(m.openFailed(nowNs: 0) == .closeAndWait(untilNs: 100_000_000))
+        #expect(m.tick(nowNs: 99_999_999) == .none)
+        #expect(m.tick(nowNs: 100_000_000) == .open)
+        #expect(m.openFailed(nowNs: 100_000_000) == .closeAndWait(untilNs: 300_000_000))
+        for _ in 0..<10 {
+            guard case .backoff(let u) = m.state else { return }
+            _ = m.tick(nowNs: u)
+            _ = m.openFailed(nowNs: u)
+        }
+        #expect(m.delayNs == 2_000_000_000)  // capped: a returning device is seen within 2 s
+        guard case .backoff(let u) = m.state else { return }
+        _ = m.tick(nowNs: u)
+        _ = m.opened()
+        #expect(m.state == .open && m.failures == 0 && m.returns == 0)
+        #expect(m.hangup(nowNs: 0) == .closeAndWait(untilNs: 100_000_000))
+        _ = m.tick(nowNs: 100_000_000)
+        _ = m.opened()
+        #expect(m.returns == 1 && m.hangups == 1)
+    }
+}
