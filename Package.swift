@@ -61,7 +61,7 @@ let package = Package(
                     dependencies: ["DewpointSerial", "DewpointAgent", "DewpointPipeline", "DewpointDecode", "DewpointCore"],
                     swiftSettings: strict),
         .testTarget(name: "DewpointMQTTTests",
-                    dependencies: ["DewpointMQTT", "DewpointSpool", "DewpointAgent", "DewpointPipeline", "DewpointCore"],
+                    dependencies: ["DewpointMQTT", "DewpointSpool", "DewpointAgent", "DewpointPipeline", "DewpointCore", "DewpointSerial"],
                     swiftSettings: strict),
     ]
 )

@@ -104,8 +104,8 @@ public enum FramingSpec: Sendable, Equatable {
     }
 }
 
-/// A check each frame must pass. Binary checksums are stripped from the frame; NMEA's `*hh` stays
-/// (the NMEA decoder reads the sentence whole).
+/// A check each frame must pass. The checksum is stripped from the frame once verified (for
+/// NMEA, the `*hh`; the NMEA decoder then does not ask for it again).
 public enum FrameChecksum: String, Sendable, Equatable, CaseIterable {
     case none
     /// `$…*hh`: XOR of the bytes between `$` and `*`.

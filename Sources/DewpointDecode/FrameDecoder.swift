@@ -281,7 +281,8 @@ public final class FrameDecoder {
             return arrivalNs
         case .nmea(var sentence):
             guard case .nmea(let want, let requireChecksum) = binding.decoder else { return arrivalNs }
-            try sentence.parse(payload, requireChecksum: requireChecksum)
+            // a framer that checked `*hh` has already stripped it
+            try sentence.parse(payload, requireChecksum: requireChecksum && binding.framing.checksum != .nmea)
             plan = .nmea(sentence)
             let type = UnsafeRawBufferPointer(rebasing: payload[sentence.type])
             if let want, !type.elementsEqual(want.utf8) {

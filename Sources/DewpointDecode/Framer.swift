@@ -255,7 +255,8 @@ public final class Framer {
         guard check(f) else { counters.corrupt += 1; return }
         let strip: Int
         switch spec.checksum {
-        case .none, .nmea: strip = 0
+        case .none: strip = 0
+        case .nmea: strip = 3  // "*hh"
         case .crc16Modbus: strip = 2
         case .crc32: strip = 4
         case .sum8, .xor8: strip = 1

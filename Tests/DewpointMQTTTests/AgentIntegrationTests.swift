@@ -196,3 +196,53 @@ import Testing
         #expect(!refused.log.contains("wrong-pw"))
     }
 }
+
+import DewpointSerial
+
+@Suite(.serialized) struct SerialAgentTests {
+    /// `dewpoint run` with a serial binding on a pty: CSV lines with an NMEA-style checksum, line
+    /// noise and a corrupt line; summaries arrive upstream with exactly the good lines' values.
+    @Test func serialLinesBecomeSummariesUpstream() throws {
+        let broker = Broker()
+        broker.start()
+        let collector = try Collector(port: broker.port)
+        let pty = try PseudoTerminal()
+        defer { pty.close() }
+        let dir = scratchDir("serial-agent")
+        AgentProcess.writeConfig(dir: dir, inputPort: broker.port, upstreamPort: broker.port)
+        try FileManager.default.removeItem(atPath: dir + "/devices/env.yaml")
+        try """
+        device: mast
+        transport: serial
+        serial: {port: \(pty.slavePath), baud: 115200}
+        framing: {kind: line, start: "$", checksum: nmea, max_length: 128}
+        decoder: {kind: csv}
+        channels:
+          - {name: wind, unit: m/s, column: 1}
+          - {name: dir, unit: deg, column: 2, range: [0, 360]}
+        window: {length: 60s, lateness: 0ms}
+        """.write(toFile: dir + "/devices/mast.yaml", atomically: true, encoding: .utf8)
+        let agent = AgentProcess(dir: dir)
+        try agent.start()
+        #expect(waitUntil(5) { agent.log.contains("open (115200 8N1") }, "\(agent.log)")
+        func line(_ body: String) -> [UInt8] {
+            let x = body.utf8.reduce(UInt8(0), ^)
+            let hex = Array("0123456789ABCDEF".utf8)
+            return Array("$\(body)*".utf8) + [hex[Int(x >> 4)], hex[Int(x & 15)], 0x0D, 0x0A]
+        }
+        var stream: [UInt8] = []
+        for i in 0..<20 { stream += line("WX,\(Double(i) / 2),\(i * 10)") }
+        stream += [0x00, 0xFF] + Array("$WX,99,99*00\r\n".utf8)  // noise, then a corrupt line
+        stream.withUnsafeBytes { try? pty.write($0) }
+        usleep(500_000)
+        agent.terminate()
+        #expect(waitUntil(5) { !collector.records("summary").isEmpty })
+        collector.stop()
+        let s = try #require(collector.records("summary").first)
+        let ch = s["channels"] as! [String: [String: Any]]
+        #expect(ch["wind"]!["n"] as! Int == 20)
+        #expect(ch["wind"]!["max"] as! Double == 9.5)
+        #expect(ch["dir"]!["mean"] as! Double == 95)
+        #expect(agent.log.contains("frames=20 corrupt=1"), "\(agent.log)")
+    }
+}
