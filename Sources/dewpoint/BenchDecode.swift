@@ -91,6 +91,44 @@ struct BenchDecode: ParsableCommand {
             print(pad(c.name, 40) + pad(String(Int(rate)), 13, left: true) + pad(String(Int(mb)), 10, left: true) + pad(String(Int(1e9 / rate)), 13, left: true)
                   + (errors > 0 ? "  (\(errors) errors)" : "") + (sink.isNaN ? " " : ""))
         }
+        // serial path: framing (lines, start byte, NMEA checksum) and decoding, over a stream
+        do {
+            let gga = Self.cases()[5].payloads
+            var stream: [UInt8] = []
+            while stream.count < 8 << 20 { for p in gga { stream += p; stream += [0x0D, 0x0A] } }
+            for (label, checksum) in [("serial: frame+decode NMEA lines", FrameChecksum.nmea), ("serial: frame+decode CSV lines", FrameChecksum.none)] {
+                let binding = checksum == .nmea
+                    ? BindingSpec(name: "n", transport: .file, framing: .line(maxLength: 128, start: UInt8(ascii: "$"), checksum: .nmea),
+                                  decoder: .nmea(sentence: "GGA", requireChecksum: true),
+                                  channels: [.init(name: "lat", locator: .nmea(.latitude)), .init(name: "lon", locator: .nmea(.longitude)), .init(name: "alt", locator: .nmea(.altitude))])
+                    : BindingSpec(name: "c", transport: .file, framing: .line(maxLength: 128), decoder: .csv(separator: UInt8(ascii: ","), quote: UInt8(ascii: "\"")),
+                                  channels: [.init(name: "a", locator: .csvColumn(2)), .init(name: "b", locator: .csvColumn(7)), .init(name: "c", locator: .csvColumn(9))])
+                let framer = Framer(binding.framing)
+                let d = try FrameDecoder(binding: binding)
+                var values = [Float](repeating: 0, count: 3)
+                var frames = 0
+                let rounds = 6
+                let t0 = Clock.monotonicNs()
+                values.withUnsafeMutableBufferPointer { v in
+                    for _ in 0..<rounds {
+                        stream.withUnsafeBytes { s in
+                            var off = 0
+                            while off < s.count {  // 4 KiB reads, as from a serial port
+                                let end = min(s.count, off + 4096)
+                                framer.feed(UnsafeRawBufferPointer(rebasing: s[off..<end])) { f in
+                                    if (try? d.decode(f, arrivalNs: 0, into: v)) != nil { frames += 1 }
+                                }
+                                off = end
+                            }
+                        }
+                    }
+                }
+                let secs = Double(Clock.monotonicNs() - t0) / 1e9
+                let mb = Double(stream.count * rounds) / secs / 1e6
+                print(pad(label, 40) + pad(String(Int(Double(frames) / secs)), 13, left: true) + pad(String(Int(mb)), 10, left: true)
+                      + pad(String(Int(secs * 1e9 / Double(max(1, frames)))), 13, left: true))
+            }
+        }
         // baseline: FoundationEssentials' JSONDecoder into a struct, same 100 B payloads
         let payloads = Self.cases()[0].payloads.map { Data($0) }
         let decoder = JSONDecoder()
