@@ -61,11 +61,21 @@ struct Replay: ParsableCommand {
                     try reader.replayCSV(path: path, binding: bi, into: pipeline)
                 } else if path.hasSuffix(".jsonl") || path.hasSuffix(".json") || path == "-" {
                     try reader.replayMQTT(path: path, into: pipeline)
+                } else if path.hasSuffix(".dpsr") {
+                    guard let name = device.first, let bi = bindings.firstIndex(where: { $0.name == name }) else {
+                        printError("error: \(path): a serial recording needs --device NAME (the binding whose framer and decoder apply)")
+                        throw ExitCode(1)
+                    }
+                    let c = try reader.replaySerial(path: path, binding: bi, into: pipeline)
+                    if !quiet { printError("replay: \(path): frames=\(c.frames) corrupt=\(c.corrupt) oversize=\(c.oversize) garbage_bytes=\(c.garbageBytes)") }
                 } else {
-                    printError("error: \(path): unknown recording type; expected .jsonl (MQTT) or .csv (time series)")
+                    printError("error: \(path): unknown recording type; expected .jsonl (MQTT), .csv (time series) or .dpsr (serial)")
                     throw ExitCode(1)
                 }
             } catch let e as IOError {
+                printError("error: \(e)")
+                throw ExitCode(1)
+            } catch let e as SerialRecording.FormatError {
                 printError("error: \(e)")
                 throw ExitCode(1)
             }

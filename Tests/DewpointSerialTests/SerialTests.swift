@@ -178,3 +178,58 @@ extension String {
         #expect(m.returns == 1 && m.hangups == 1)
     }
 }
+
+@Suite(.serialized) struct SerialRecordingTests {
+    static var binary: String {
+        ProcessInfo.processInfo.environment["DEWPOINT_BIN"]
+            ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../.build/debug/dewpoint").standardized.path
+    }
+
+    /// `dewpoint record --serial` on a pty, then `dewpoint replay` of the recording through the
+    /// binding's framer and decoder: every line decodes, noise and a bad checksum are counted.
+    @Test func recordThenReplay() throws {
+        let pty = try PTY()
+        defer { pty.close() }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dewpoint-rec-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: dir + "/devices", withIntermediateDirectories: true)
+        try "agent: gw-rec\ndevices: devices\n".write(toFile: dir + "/dewpoint.yaml", atomically: true, encoding: .utf8)
+        try """
+        device: mast
+        transport: serial
+        serial: {port: \(pty.slavePath), baud: 115200}
+        framing: {kind: line, start: "$", checksum: nmea}
+        decoder: csv
+        channels: [{name: wind, unit: m/s, column: 1}]
+        window: {length: 1h, lateness: 0ms}
+        """.write(toFile: dir + "/devices/mast.yaml", atomically: true, encoding: .utf8)
+        let rec = Process()
+        rec.executableURL = URL(fileURLWithPath: Self.binary)
+        rec.arguments = ["record", "--serial", pty.slavePath, "--baud", "115200", "--output", dir + "/mast.dpsr", "--seconds", "2"]
+        rec.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        try rec.run()
+        usleep(700_000)
+        var stream: [UInt8] = []
+        for i in 0..<50 { stream += Array(nmea("WX,\(i)").utf8) + [0x0D, 0x0A] }
+        stream += [0xFF, 0xFE] + Array("$WX,1*00\r\n".utf8)
+        pty.write(stream, baud: 115_200)
+        rec.waitUntilExit()
+        #expect(rec.terminationStatus == 0)
+
+        let replay = Process()
+        replay.executableURL = URL(fileURLWithPath: Self.binary)
+        replay.arguments = ["replay", "--config", dir + "/dewpoint.yaml", "--input", dir + "/mast.dpsr", "--device", "mast"]
+        let out = Pipe(), err = Pipe()
+        replay.standardOutput = out
+        replay.standardError = err
+        try replay.run()
+        let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        replay.waitUntilExit()
+        #expect(replay.terminationStatus == 0, "\(stderr)")
+        #expect(stderr.contains("frames=50 corrupt=1 oversize=0 garbage_bytes=2"), "\(stderr)")
+        let summary = try #require(stdout.split(separator: "\n").first)
+        let o = try JSONSerialization.jsonObject(with: Data(summary.utf8)) as! [String: Any]
+        let wind = (o["channels"] as! [String: [String: Any]])["wind"]!
+        #expect(wind["n"] as! Int == 50 && wind["max"] as! Double == 49 && wind["mean"] as! Double == 24.5)
+    }
+}
