@@ -180,7 +180,12 @@ public final class Agent: @unchecked Sendable {
         for l in serialLinks {
             l.stop()
             let f = l.framing
-            log(.info, "serial \(l.spec.port): bytes=\(l.bytes) frames=\(f.frames) corrupt=\(f.corrupt) oversize=\(f.oversize) garbage_bytes=\(f.garbageBytes) hangups=\(l.hangups) returns=\(l.returns)")
+            var line = "serial \(l.spec.port): bytes=\(l.bytes) frames=\(f.frames) corrupt=\(f.corrupt) oversize=\(f.oversize) garbage_bytes=\(f.garbageBytes) hangups=\(l.hangups) returns=\(l.returns)"
+            if l.spec.poll != nil {
+                let p = l.pollCounters
+                line += " requests=\(p.requests) replies=\(p.replies) timeouts=\(p.timeouts) crc_errors=\(p.crcErrors) exceptions=\(p.exceptions) mismatches=\(p.mismatches)"
+            }
+            log(.info, line)
         }
         queue.close()
         while let f = queue.pop(timeoutMs: 0) { ingest(f, pipeline) }

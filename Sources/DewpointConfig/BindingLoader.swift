@@ -290,7 +290,7 @@ enum BindingLoader {
     }
 
     static func serial(_ node: Node, _ r: YAMLReader) -> TransportSpec? {
-        guard let m = r.mapping(node, "serial", allowed: ["port", "baud", "data_bits", "parity", "stop_bits", "flow"]) else { return nil }
+        guard let m = r.mapping(node, "serial", allowed: ["port", "baud", "data_bits", "parity", "stop_bits", "flow", "poll", "modbus"]) else { return nil }
         guard let pn = r.required(m, "port", "serial", in: node), let port = r.string(pn, "serial.port") else { return nil }
         var s = SerialSpec(port: port)
         if let v = m["baud"] { s.baud = r.int(v.value, "serial.baud", in: 50...4_000_000) ?? s.baud }
@@ -298,6 +298,46 @@ enum BindingLoader {
         if let v = m["stop_bits"] { s.stopBits = r.int(v.value, "serial.stop_bits", in: 1...2) ?? s.stopBits }
         if let v = m["parity"] { s.parity = r.choice(v.value, "serial.parity", SerialSpec.Parity.self) ?? s.parity }
         if let v = m["flow"] { s.flow = r.choice(v.value, "serial.flow", SerialSpec.Flow.self) ?? s.flow }
+        func timing(_ pm: [String: (key: Node, value: Node)], _ path: String) -> (Int64, Int64) {
+            let interval = pm["interval"].flatMap { r.durationMs($0.value, "\(path).interval") } ?? 1000
+            let timeout = pm["timeout"].flatMap { r.durationMs($0.value, "\(path).timeout") } ?? 500
+            if interval <= 0 { r.error(pm["interval"]?.value, "\(path).interval", "expected a duration above 0") }
+            if timeout <= 0 || timeout >= interval {
+                r.error(pm["timeout"]?.value ?? pm["interval"]?.value, "\(path).timeout", "expected a timeout above 0 and below the interval (\(interval)ms), found \(timeout)ms")
+            }
+            return (interval, timeout)
+        }
+        if let pn = m["poll"]?.value, let pm = r.mapping(pn, "serial.poll", allowed: ["request", "interval", "timeout"]) {
+            if let rq = r.required(pm, "request", "serial.poll", in: pn), let text = r.string(rq, "serial.poll.request") {
+                // \r, \n and \xHH escapes, as in framing
+                var bytes: [UInt8] = []
+                var it = Array(text.utf8)[...]
+                while let c = it.popFirst() {
+                    guard c == UInt8(ascii: "\\"), let e = it.popFirst() else { bytes.append(c); continue }
+                    switch e {
+                    case UInt8(ascii: "r"): bytes.append(0x0D)
+                    case UInt8(ascii: "n"): bytes.append(0x0A)
+                    case UInt8(ascii: "x"):
+                        if let v = UInt8(String(decoding: it.prefix(2), as: UTF8.self), radix: 16) { bytes.append(v); it = it.dropFirst(2) } else {
+                            r.error(rq, "serial.poll.request", "expected \\xHH")
+                        }
+                    default: bytes.append(e)
+                    }
+                }
+                let (i, t) = timing(pm, "serial.poll")
+                s.poll = PollSpec(request: .bytes(bytes), intervalMs: i, timeoutMs: t)
+            }
+        }
+        if let mn = m["modbus"]?.value, let mm = r.mapping(mn, "serial.modbus", allowed: ["slave", "function", "address", "count", "interval", "timeout"]) {
+            if m["poll"] != nil { r.error(m["modbus"]?.key, "serial.modbus", "use either poll or modbus, not both") }
+            let slave = mm["slave"].flatMap { r.int($0.value, "serial.modbus.slave", in: 1...247) } ?? 1
+            let fc = mm["function"].flatMap { r.int($0.value, "serial.modbus.function", in: 3...4) } ?? 3
+            let address = mm["address"].flatMap { r.int($0.value, "serial.modbus.address", in: 0...65535) } ?? 0
+            let count = mm["count"].flatMap { r.int($0.value, "serial.modbus.count", in: 1...125) } ?? 1
+            let (i, t) = timing(mm, "serial.modbus")
+            s.poll = PollSpec(request: .modbus(slave: UInt8(slave), function: UInt8(fc), address: UInt16(address), count: UInt16(count)),
+                              intervalMs: i, timeoutMs: t)
+        }
         return .serial(s)
     }
 

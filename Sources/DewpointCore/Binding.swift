@@ -57,10 +57,30 @@ public struct SerialSpec: Sendable, Equatable {
     public var parity: Parity
     public var stopBits: Int
     public var flow: Flow
+    /// For devices that only answer when asked.
+    public var poll: PollSpec?
     public init(port: String, baud: Int = 9600, dataBits: Int = 8, parity: Parity = .none, stopBits: Int = 1,
-                flow: Flow = .none) {
+                flow: Flow = .none, poll: PollSpec? = nil) {
         self.port = port; self.baud = baud; self.dataBits = dataBits; self.parity = parity
-        self.stopBits = stopBits; self.flow = flow
+        self.stopBits = stopBits; self.flow = flow; self.poll = poll
+    }
+}
+
+/// Request/response polling: send `request` every `intervalMs`, wait up to `timeoutMs` for the
+/// reply. Missing, corrupt and exception replies are counted.
+public struct PollSpec: Sendable, Equatable {
+    public enum Request: Sendable, Equatable {
+        /// Bytes (or text) sent as is; the reply is the first frame the binding's framer cuts.
+        case bytes([UInt8])
+        /// Modbus RTU: read holding (3) or input (4) registers. The reply's register bytes are the
+        /// frame, so channel `byte_offset` 0 is the first register's high byte.
+        case modbus(slave: UInt8, function: UInt8, address: UInt16, count: UInt16)
+    }
+    public var request: Request
+    public var intervalMs: Int64
+    public var timeoutMs: Int64
+    public init(request: Request, intervalMs: Int64 = 1000, timeoutMs: Int64 = 500) {
+        self.request = request; self.intervalMs = intervalMs; self.timeoutMs = timeoutMs
     }
 }
 

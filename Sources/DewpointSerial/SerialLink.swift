@@ -23,6 +23,18 @@ public final class SerialLink: @unchecked Sendable {
     private var thread: OSThread?
     private var _bytes = 0
     private var _settings: SerialSettings?
+    private var _poll = PollCounters()
+
+    /// Request/response counters.
+    public struct PollCounters: Sendable, Equatable {
+        public var requests = 0
+        public var replies = 0
+        public var timeouts = 0
+        public var crcErrors = 0
+        public var exceptions = 0
+        public var mismatches = 0
+    }
+    public var pollCounters: PollCounters { lock.withLock { _poll } }
 
     public init(spec: SerialSpec, framing: FramingSpec, onFrame: @escaping (UnsafeRawBufferPointer, Int64) -> Void) {
         self.spec = spec
@@ -70,7 +82,7 @@ public final class SerialLink: @unchecked Sendable {
                     lastError = ""
                     log(back ? "\(spec.port) is back (\(settings?.description ?? ""))" : "\(spec.port) open (\(settings?.description ?? ""))")
                     framer.reset()
-                    readUntilHangup(port, buf)
+                    if let poll = spec.poll { pollUntilHangup(port, buf, poll) } else { readUntilHangup(port, buf) }
                     port.close()
                     action = lock.withLock { stopping ? .none : machine.hangup(nowNs: Clock.monotonicNs()) }
                     if !lock.withLock({ stopping }) { log("\(spec.port) went away; reopening") }
@@ -88,6 +100,85 @@ public final class SerialLink: @unchecked Sendable {
             }
         }
         lock.withLock { machine.stop() }
+    }
+
+    /// Sends the request every interval and waits for its reply; returns on hang-up or stop.
+    private func pollUntilHangup(_ port: SerialPort, _ buf: UnsafeMutableRawBufferPointer, _ poll: PollSpec) {
+        var next = Clock.monotonicNs()
+        var reply: [UInt8] = []
+        let gap = ModbusRTU.interFrameGapNs(baud: spec.baud)
+        while !lock.withLock({ stopping }) {
+            let now = Clock.monotonicNs()
+            if now < next {
+                // drain anything unsolicited (a late reply) so that it cannot pass for the next one
+                if case .readable = Sys.poll(port.fd, timeoutMs: Int32(min(100, (next - now) / 1_000_000 + 1))) {
+                    if case .hangup = Sys.read(port.fd, buf) { return }
+                }
+                continue
+            }
+            next = now + UInt64(poll.intervalMs) * 1_000_000
+            let request: [UInt8]
+            switch poll.request {
+            case .bytes(let b): request = b
+            case .modbus(let slave, let fc, let address, let count): request = ModbusRTU.request(slave: slave, function: fc, address: address, count: count)
+            }
+            Clock.sleep(ns: gap)  // the silence that separates RTU frames
+            do { try request.withUnsafeBytes { try port.write($0) } } catch { log("poll: \(error)"); return }
+            lock.withLock { _poll.requests += 1 }
+            reply.removeAll(keepingCapacity: true)
+            let deadline = Clock.monotonicNs() + UInt64(poll.timeoutMs) * 1_000_000
+            var answered = false
+            while !answered {
+                let left = deadline > Clock.monotonicNs() ? deadline - Clock.monotonicNs() : 0
+                if left == 0 { lock.withLock { _poll.timeouts += 1 }; break }
+                switch Sys.poll(port.fd, timeoutMs: Int32(max(1, left / 1_000_000))) {
+                case .timeout: continue
+                case .hangup: return
+                case .readable:
+                    switch Sys.read(port.fd, buf) {
+                    case .wouldBlock: continue
+                    case .hangup: return
+                    case .data(let n):
+                        lock.withLock { _bytes += n }
+                        reply.append(contentsOf: UnsafeRawBufferPointer(rebasing: buf[0..<n]))
+                        answered = handleReply(reply, poll)
+                    }
+                }
+            }
+        }
+    }
+
+    /// True when the reply is complete (delivered or counted).
+    private func handleReply(_ reply: [UInt8], _ poll: PollSpec) -> Bool {
+        let now = Clock.wallNs()
+        switch poll.request {
+        case .modbus(let slave, let fc, _, let count):
+            return reply.withUnsafeBytes { b -> Bool in
+                switch ModbusRTU.parse(b, slave: slave, function: fc, count: count) {
+                case .incomplete: return false
+                case .data(let r):
+                    lock.withLock { _poll.replies += 1 }
+                    onFrame(UnsafeRawBufferPointer(rebasing: b[r]), now)
+                case .crcError: lock.withLock { _poll.crcErrors += 1 }
+                case .exception(let code):
+                    lock.withLock { _poll.exceptions += 1 }
+                    log("modbus exception \(code) from slave \(slave)")
+                case .mismatch: lock.withLock { _poll.mismatches += 1 }
+                }
+                return true
+            }
+        case .bytes:
+            var got = false
+            reply.withUnsafeBytes { b in
+                lock.withLock {
+                    framer.reset()
+                    framer.feed(b) { f in
+                        if !got { got = true; _poll.replies += 1; onFrame(f, now) }
+                    }
+                }
+            }
+            return got
+        }
     }
 
     private func readUntilHangup(_ port: SerialPort, _ buf: UnsafeMutableRawBufferPointer) {

@@ -233,3 +233,108 @@ extension String {
         #expect(wind["n"] as! Int == 50 && wind["max"] as! Double == 49 && wind["mean"] as! Double == 24.5)
     }
 }
+
+/// A Modbus RTU slave on the master side of a pty, written for the tests: answers reads of
+/// holding registers, with a scripted fault for some requests.
+final class ModbusSlave: @unchecked Sendable {
+    enum Fault { case none, badCRC, silent, exception, otherSlave }
+    let pty: PTY
+    let registers: [UInt16]
+    let script: [Fault]
+    private let lock = Lock()
+    private var served = 0
+    private var stop = false
+    private var thread: OSThread?
+
+    init(pty: PTY, registers: [UInt16], script: [Fault]) {
+        self.pty = pty; self.registers = registers; self.script = script
+    }
+
+    func start() {
+        let t = OSThread(name: "modbus-slave") { [self] in
+            var buf = [UInt8](repeating: 0, count: 256)
+            var req: [UInt8] = []
+            while !lock.withLock({ stop }) {
+                var p = pollfd(fd: pty.pty.master, events: Int16(POLLIN), revents: 0)
+                guard poll(&p, 1, 50) > 0 else { continue }
+                let n = buf.withUnsafeMutableBytes { read(pty.pty.master, $0.baseAddress, $0.count) }
+                guard n > 0 else { continue }
+                req += buf[0..<n]
+                while req.count >= 8 {
+                    let frame = Array(req.prefix(8))
+                    req.removeFirst(8)
+                    let crc = frame.prefix(6).withUnsafeBytes { Checksum.crc16Modbus($0) }
+                    guard frame[6] == UInt8(crc & 0xFF), frame[7] == UInt8(crc >> 8) else { continue }
+                    let i = lock.withLock { () -> Int in served += 1; return served - 1 }
+                    let fault = i < script.count ? script[i] : .none
+                    let address = Int(frame[2]) << 8 | Int(frame[3]), count = Int(frame[4]) << 8 | Int(frame[5])
+                    var reply: [UInt8]
+                    switch fault {
+                    case .silent: continue
+                    case .exception: reply = [frame[0], frame[1] | 0x80, 2]
+                    default:
+                        reply = [fault == .otherSlave ? frame[0] + 1 : frame[0], frame[1], UInt8(count * 2)]
+                        for r in address..<(address + count) { reply += [UInt8(registers[r] >> 8), UInt8(registers[r] & 0xFF)] }
+                    }
+                    let c = reply.withUnsafeBytes { Checksum.crc16Modbus($0) }
+                    reply += [UInt8(c & 0xFF), UInt8(c >> 8) ^ (fault == .badCRC ? 0xFF : 0)]
+                    pty.write(reply)
+                }
+            }
+        }
+        thread = t
+        t.start()
+    }
+
+    func stopAndJoin() { lock.withLock { stop = true }; thread?.join() }
+}
+
+@Suite(.serialized) struct ModbusRTUTests {
+    @Test func requestFrameAndReplyParsing() {
+        #expect(ModbusRTU.request(slave: 1, function: 3, address: 0, count: 2) == [0x01, 0x03, 0x00, 0x00, 0x00, 0x02, 0xC4, 0x0B])
+        #expect(ModbusRTU.interFrameGapNs(baud: 9600) == 4_010_416)
+        #expect(ModbusRTU.interFrameGapNs(baud: 115_200) == 1_750_000)
+        var good: [UInt8] = [1, 3, 4, 0x00, 0xD7, 0xFF, 0x6A]
+        let c = good.withUnsafeBytes { Checksum.crc16Modbus($0) }
+        good += [UInt8(c & 0xFF), UInt8(c >> 8)]
+        #expect(good.withUnsafeBytes { ModbusRTU.parse($0, slave: 1, function: 3, count: 2) } == .data(3..<7))
+        #expect(Array(good.prefix(6)).withUnsafeBytes { ModbusRTU.parse($0, slave: 1, function: 3, count: 2) } == .incomplete)
+        var bad = good
+        bad[8] ^= 1
+        #expect(bad.withUnsafeBytes { ModbusRTU.parse($0, slave: 1, function: 3, count: 2) } == .crcError)
+    }
+
+    /// Polls a simulated slave: scaled register values decode through the binding's binary
+    /// layout; CRC errors, timeouts, exceptions and replies from another slave are counted, not
+    /// emitted.
+    @Test func pollsASimulatedSlave() throws {
+        let pty = try PTY()
+        defer { pty.close() }
+        // reg 0: temperature 21.5 (i16, 0.1 degC); reg 1-2: energy 123456 (u32); reg 3: flags
+        let slave = ModbusSlave(pty: pty, registers: [215, 0x0001, 0xE240, 0b101],
+                                script: [.none, .badCRC, .silent, .exception, .otherSlave, .none, .none])
+        slave.start()
+        let spec = SerialSpec(port: pty.slavePath, baud: 19_200,
+                              poll: PollSpec(request: .modbus(slave: 1, function: 3, address: 0, count: 4), intervalMs: 150, timeoutMs: 100))
+        let binding = BindingSpec(name: "meter", transport: .serial(spec), decoder: .binary, channels: [
+            ChannelSpec(name: "temp", unit: "degC", locator: .binary(BinaryField(offset: 0, kind: .i16)), scale: 0.1),
+            ChannelSpec(name: "energy", unit: "Wh", locator: .binary(BinaryField(offset: 2, kind: .u32))),
+        ])
+        let decoder = try FrameDecoder(binding: binding)
+        let lock = Lock()
+        nonisolated(unsafe) var decoded: [[Float]] = []
+        let link = SerialLink(spec: spec, framing: .none) { frame, _ in
+            var v = [Float](repeating: 0, count: 2)
+            v.withUnsafeMutableBufferPointer { _ = try? decoder.decode(frame, arrivalNs: 0, into: $0) }
+            lock.withLock { decoded.append(v) }
+        }
+        link.start()
+        #expect(wait(5) { link.pollCounters.requests >= 7 && lock.withLock { decoded.count } >= 3 })
+        link.stop()
+        slave.stopAndJoin()
+        let c = link.pollCounters
+        #expect(c.crcErrors == 1 && c.timeouts == 1 && c.exceptions == 1 && c.mismatches == 1, "\(c)")
+        #expect(c.replies == lock.withLock { decoded.count })
+        for v in lock.withLock({ decoded }) { #expect(v == [Float(215 * 0.1), 123_456]) }
+    }
+}
