@@ -83,3 +83,36 @@ struct CLI {
         #expect(ok.stdout.contains("2025-11-24T16:00:00.000Z"))
     }
 }
+
+@Suite(.serialized) struct EvaluateCLITests {
+    static let nab = CLI.root.appendingPathComponent("../shared/data/NAB").standardized.path
+    static var present: Bool { FileManager.default.fileExists(atPath: nab + "/labels/combined_windows.json") }
+
+    /// The figures were cross-checked against the reference scorer (shared/tools/nab_score.py)
+    /// on the same result files when this test was written: standard 37.03, reward_low_FP 23.03,
+    /// reward_low_FN 44.44 for windowed-gaussian over 6400 samples.
+    @Test(.enabled(if: present, "../shared/data/NAB is absent: the NAB subset is read from beside the checkout"))
+    func evaluateMatchesTheReferenceScorer() throws {
+        let r = try CLI.run(["evaluate", "--data", Self.nab + "/data", "--labels", Self.nab + "/labels/combined_windows.json",
+                             "--profiles", Self.nab + "/profiles.json", "--detector", "windowed-gaussian", "--window", "6400"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("standard: 37.03 "), "\(r.stdout)")
+        #expect(r.stdout.contains("reward_low_FP_rate: 23.03 ") && r.stdout.contains("reward_low_FN_rate: 44.44 "))
+        #expect(r.stdout.contains("files 42, windows 64"))
+    }
+
+    @Test func scoreWritesOneRowPerInputRowInOrder() throws {
+        let f = tempFile("series-score.csv")
+        var text = "timestamp,value\n"
+        for i in 0..<500 { text += "2014-04-01 00:\(String(format: "%02d", i / 60 % 60)):\(String(format: "%02d", i % 60)),\(i == 400 ? 99 : i % 7)\n" }
+        try text.write(to: f, atomically: true, encoding: .utf8)
+        let a = try CLI.run(["score", "--input", f.path, "--detector", "ewma"])
+        let b = try CLI.run(["score", "--input", f.path, "--detector", "ewma"])
+        #expect(a.status == 0 && a.stdout == b.stdout)
+        let lines = a.stdout.split(separator: "\n")
+        #expect(lines.count == 501 && lines[0] == "timestamp,value,anomaly_score")
+        #expect(lines[401].hasPrefix("2014-04-01 00:06:40,99,"))
+        let spike = Double(lines[401].split(separator: ",")[2])!
+        #expect(spike > 0.9999)
+    }
+}

@@ -1,0 +1,144 @@
+import ArgumentParser
+import DewpointDecode
+import DewpointPipeline
+import DewpointSignal
+import Foundation
+
+/// Detector selection shared by `score` and `evaluate`.
+struct DetectorOptions: ParsableArguments {
+    @Option(help: "windowed-gaussian, ewma, likelihood-gaussian or likelihood-ewma.")
+    var detector = "ewma"
+    @Option(help: "Window (samples) of windowed-gaussian.") var window = 288
+    @Option(help: "Smoothing factor of ewma.") var alpha = 0.01
+    @Option(help: "Raw scores kept by the likelihood step.") var history = 1000
+    @Option(help: "Recent raw scores averaged by the likelihood step.") var recent = 10
+
+    func make() throws -> AnomalyScorer {
+        switch detector {
+        case "windowed-gaussian": return .windowedGaussian(window: window)
+        case "ewma": return .ewma(alpha: alpha)
+        case "likelihood-gaussian": return .withLikelihood(.windowedGaussian(window: window), history: history, recent: recent)
+        case "likelihood-ewma": return .withLikelihood(.ewma(alpha: alpha), history: history, recent: recent)
+        default: throw ValidationError("unknown detector '\(detector)'; expected windowed-gaussian, ewma, likelihood-gaussian or likelihood-ewma")
+        }
+    }
+}
+
+/// A NAB-style series: `timestamp,value` with a header.
+struct Series {
+    var times: [Int64] = []
+    var timeText: [String] = []
+    var valueText: [String] = []
+    var values: [Double] = []
+
+    static func read(_ path: String) throws -> Series {
+        var s = Series()
+        var splitter = CSVSplitter()
+        var header = true
+        let reader = try LineReader(path: path)
+        var problem: String? = nil
+        try reader.forEachLine { line in
+            if problem != nil || line.isEmpty { return }
+            do { try splitter.split(line) } catch { problem = "\(path):\(reader.lineNumber): \(error)"; return }
+            if header { header = false; return }
+            guard splitter.fields.count >= 2 else { problem = "\(path):\(reader.lineNumber): expected timestamp,value"; return }
+            let t = UnsafeRawBufferPointer(rebasing: line[splitter.fields[0]])
+            let v = UnsafeRawBufferPointer(rebasing: line[splitter.fields[1]])
+            guard let ns = TimeParser.parseISO8601(t) ?? NumberParser.parseInt(t).map({ $0 * 1_000_000 }) else {
+                problem = "\(path):\(reader.lineNumber): timestamp is neither ISO-8601 nor epoch ms"; return
+            }
+            guard let x = NumberParser.parseDouble(v) else { problem = "\(path):\(reader.lineNumber): value is not a number"; return }
+            s.times.append(ns)
+            s.timeText.append(String(decoding: t, as: UTF8.self))
+            s.valueText.append(String(decoding: v, as: UTF8.self))
+            s.values.append(x)
+        }
+        if let problem { throw ValidationError(problem) }
+        return s
+    }
+
+    func scores(_ d: DetectorOptions) throws -> [Double] {
+        var scorer = try d.make()
+        return values.map { scorer.score($0) }
+    }
+}
+
+struct Score: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Score a CSV time series (timestamp,value) and write timestamp,value,anomaly_score for every row.",
+        discussion: "The output is NAB's results format, in input order. The same input always gives the same output.")
+
+    @Option(help: ArgumentHelp("The series.", valueName: "file")) var input: String
+    @Option(help: ArgumentHelp("Where to write (default: stdout).", valueName: "file")) var output: String?
+    @OptionGroup var detector: DetectorOptions
+
+    func run() throws {
+        let s = try Series.read(input)
+        let scores = try s.scores(detector)
+        var out = "timestamp,value,anomaly_score\n"
+        for i in 0..<scores.count { out += "\(s.timeText[i]),\(s.valueText[i]),\(scores[i])\n" }
+        if let output { try out.write(toFile: output, atomically: true, encoding: .utf8) } else { print(out, terminator: "") }
+    }
+}
+
+struct Evaluate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Score a folder of labeled series with the NAB method (standard, reward_low_FP_rate, reward_low_FN_rate).",
+        discussion: """
+        Labels are NAB's format: {"relative/path.csv": [["start", "end"], ...]}. Each detection inside a \
+        window earns a scaled sigmoid of its position (only the earliest per window counts), a missed \
+        window costs the fn weight, a detection outside windows costs the fp weight scaled by its \
+        distance past the previous window; the first 15% of each file (at most 750 rows) is not scored; \
+        one threshold is optimised over the corpus; 0 is the null detector, 100 the perfect one. Use it \
+        on your own labeled incidents to choose detector parameters for a binding.
+        """)
+
+    @Option(help: ArgumentHelp("Folder of series.", valueName: "dir")) var data: String
+    @Option(help: ArgumentHelp("Labeled windows (JSON).", valueName: "file")) var labels: String
+    @Option(help: ArgumentHelp("Cost profiles (NAB's profiles.json); NAB's three by default.", valueName: "file")) var profiles: String?
+    @Option(help: ArgumentHelp("Also write each file's scores here, mirroring --data.", valueName: "dir")) var results: String?
+    @OptionGroup var detector: DetectorOptions
+
+    func run() throws {
+        guard let obj = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: labels))) as? [String: [[String]]] else {
+            throw ValidationError("\(labels): expected {\"file.csv\": [[\"start\", \"end\"], ...]}")
+        }
+        var profileList: [NABScore.Profile] = [.standard, .rewardLowFP, .rewardLowFN]
+        if let profiles {
+            let p = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: profiles))) as? [String: [String: [String: Double]]] ?? [:]
+            profileList = p.keys.sorted().compactMap { name in
+                guard let c = p[name]?["CostMatrix"], let tp = c["tpWeight"], let fn = c["fnWeight"], let fp = c["fpWeight"] else { return nil }
+                return NABScore.Profile(name: name, tpWeight: tp, fnWeight: fn, fpWeight: fp)
+            }
+        }
+        var files: [NABScore.File] = []
+        for rel in obj.keys.sorted() {
+            let s = try Series.read(data + "/" + rel)
+            let scores = try s.scores(detector)
+            var index: [Int64: Int] = [:]
+            for (i, t) in s.times.enumerated() { index[t] = i }
+            var windows: [ClosedRange<Int>] = []
+            for w in obj[rel]! {
+                guard w.count == 2 else { throw ValidationError("\(labels): \(rel): a window is [start, end]") }
+                let b = w.map { Array($0.utf8).withUnsafeBytes { TimeParser.parseISO8601($0) } }
+                guard let a = b[0], let e = b[1], let ia = index[a], let ie = index[e] else {
+                    throw ValidationError("\(labels): \(rel): window \(w) does not start and end on timestamps of the file")
+                }
+                windows.append(ia...ie)
+            }
+            files.append(NABScore.File(name: rel, scores: scores, windows: windows))
+            if let results {
+                let path = results + "/" + rel
+                try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+                var out = "timestamp,value,anomaly_score\n"
+                for i in 0..<scores.count { out += "\(s.timeText[i]),\(s.valueText[i]),\(scores[i])\n" }
+                try out.write(toFile: path, atomically: true, encoding: .utf8)
+            }
+        }
+        let nWindows = files.reduce(0) { $0 + $1.windows.count }
+        for p in profileList {
+            let r = NABScore.score(files, profile: p)
+            print("\(p.name): \(String(format: "%.2f", r.normalised))  (raw \(String(format: "%.3f", r.raw)), threshold \(r.threshold), files \(files.count), windows \(nWindows))")
+        }
+    }
+}
