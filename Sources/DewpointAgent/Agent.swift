@@ -1,3 +1,4 @@
+import DewpointCapture
 import DewpointConfig
 import DewpointCore
 import DewpointMQTT
@@ -133,8 +134,27 @@ public final class Agent: @unchecked Sendable {
                 }
                 link.log = { [log] in log(.info, "serial \(b.name): \($0)") }
                 serialLinks.append(link)
-            default:
-                log(.warning, "device \(b.name): transport \(b.transport.kindName) has no live adapter in this build; it is skipped")
+            case .capture(let c):
+                if c.interface == nil { log(.warning, "device \(b.name): capture from a file only runs in replay; skipped") }
+            case .file:
+                log(.warning, "device \(b.name): transport file only runs in replay; skipped")
+            }
+        }
+        // one capture per interface, shared by the bindings that name it
+        var captures: [CaptureSource] = []
+        var byInterface: [String: [(Int, CaptureSpec)]] = [:]
+        for (i, b) in config.bindings.enumerated() {
+            if case .capture(let c) = b.transport, let iface = c.interface { byInterface[iface, default: []].append((i, c)) }
+        }
+        for (iface, list) in byInterface.sorted(by: { $0.key < $1.key }) {
+            do {
+                let src = try CaptureSource(interface: iface, bindings: list, onFrame: { b, payload, ns in
+                    queue.push(InputFrame(bytes: Array(payload), topicLength: 0, arrivalNs: ns, binding: b))
+                }, warning: { [log] in log(.warning, "capture: \($0)") })
+                src.log = { [log] in log(.error, $0) }
+                captures.append(src)
+            } catch {
+                log(.error, "capture: \(error)")
             }
         }
 
@@ -142,6 +162,7 @@ public final class Agent: @unchecked Sendable {
         forwarder.start()
         input?.start()
         for l in serialLinks { l.start() }
+        for c in captures { c.start() }
         log(.info, "running: agent \(agent.agentId), \(config.bindings.count) devices")
 
         var lastCommit = Clock.monotonicNs()
@@ -177,6 +198,10 @@ public final class Agent: @unchecked Sendable {
 
         log(.info, "stopping: closing sources")
         input?.stop()
+        for c in captures {
+            c.stop()
+            log(.info, "capture \(c.interface): \(c.summary)")
+        }
         for l in serialLinks {
             l.stop()
             let f = l.framing

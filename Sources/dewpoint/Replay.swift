@@ -1,4 +1,5 @@
 import ArgumentParser
+import DewpointCapture
 import DewpointConfig
 import DewpointCore
 import DewpointPipeline
@@ -61,6 +62,16 @@ struct Replay: ParsableCommand {
                     try reader.replayCSV(path: path, binding: bi, into: pipeline)
                 } else if path.hasSuffix(".jsonl") || path.hasSuffix(".json") || path == "-" {
                     try reader.replayMQTT(path: path, into: pipeline)
+                } else if path.hasSuffix(".pcap") || path.hasSuffix(".pcapng") {
+                    let list = bindings.enumerated().compactMap { (i, b) -> (Int, CaptureSpec)? in
+                        if case .capture(let c) = b.transport { return (i, c) } else { return nil }
+                    }
+                    guard !list.isEmpty else {
+                        printError("error: \(path): no capture binding to replay it through")
+                        throw ExitCode(1)
+                    }
+                    let summary = try reader.replayCapture(path: path, bindings: list, into: pipeline)
+                    if !quiet { printError("replay: \(path): \(summary)") }
                 } else if path.hasSuffix(".dpsr") {
                     guard let name = device.first, let bi = bindings.firstIndex(where: { $0.name == name }) else {
                         printError("error: \(path): a serial recording needs --device NAME (the binding whose framer and decoder apply)")
@@ -69,10 +80,13 @@ struct Replay: ParsableCommand {
                     let c = try reader.replaySerial(path: path, binding: bi, into: pipeline)
                     if !quiet { printError("replay: \(path): frames=\(c.frames) corrupt=\(c.corrupt) oversize=\(c.oversize) garbage_bytes=\(c.garbageBytes)") }
                 } else {
-                    printError("error: \(path): unknown recording type; expected .jsonl (MQTT), .csv (time series) or .dpsr (serial)")
+                    printError("error: \(path): unknown recording type; expected .jsonl (MQTT), .csv (time series), .dpsr (serial) or .pcap/.pcapng (capture)")
                     throw ExitCode(1)
                 }
             } catch let e as IOError {
+                printError("error: \(e)")
+                throw ExitCode(1)
+            } catch let e as CaptureError {
                 printError("error: \(e)")
                 throw ExitCode(1)
             } catch let e as SerialRecording.FormatError {
