@@ -38,6 +38,6 @@ clean:
 
 fuzz: deps
 	$(SWIFT) build -c release --package-path Fuzz -Xswiftc -sanitize=fuzzer,address
-	for t in FuzzJSON FuzzLineProtocol FuzzBinary FuzzCSV; do \
+	for t in FuzzJSON FuzzLineProtocol FuzzBinary FuzzCSV FuzzPacket; do \
 	  SWIFT_BACKTRACE=enable=no Fuzz/.build/release/$$t -runs=$${RUNS:-1000000} -max_len=4096 -print_final_stats=1 2>&1 | tail -3 || exit 1; \
 	done

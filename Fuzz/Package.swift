@@ -10,7 +10,7 @@ let link: [LinkerSetting] = [.unsafeFlags(["-sanitize=fuzzer,address", "-use-ld=
 let package = Package(
     name: "dewpoint-fuzz",
     dependencies: [.package(path: "..")],
-    targets: [.target(name: "FuzzDriver")] + ["FuzzJSON", "FuzzLineProtocol", "FuzzBinary", "FuzzCSV"].map {
+    targets: [.target(name: "FuzzDriver")] + ["FuzzJSON", "FuzzLineProtocol", "FuzzBinary", "FuzzCSV", "FuzzPacket"].map {
         .executableTarget(name: $0, dependencies: ["FuzzDriver", .product(name: "DewpointDecode", package: "main")],
                           swiftSettings: fuzz, linkerSettings: link)
     }

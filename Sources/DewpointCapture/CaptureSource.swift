@@ -18,6 +18,9 @@ public final class CaptureSource: @unchecked Sendable {
     private var stopping = false
     private var thread: OSThread?
     public var log: @Sendable (String) -> Void = { _ in }
+    /// Sees every captured packet before routing (recording the traffic next to the live run).
+    public var onPacket: ((UnsafeRawBufferPointer, Int, Int64) -> Void)?
+    public var linkType: Int32 { handle.linkType }
 
     public init(interface: String, bindings: [(Int, CaptureSpec)], onFrame: @escaping (Int, UnsafeRawBufferPointer, Int64) -> Void,
                 warning: (String) -> Void = { _ in }) throws(CaptureError) {
@@ -32,6 +35,7 @@ public final class CaptureSource: @unchecked Sendable {
         let t = OSThread(name: "capture") { [self] in
             while !lock.withLock({ stopping }) {
                 let rc = handle.dispatch { bytes, wire, ns in
+                    onPacket?(bytes, wire, ns)
                     router.route(bytes, wireLength: wire) { b, payload in onFrame(b, payload, ns) }
                 }
                 if rc == -1 { log("capture on \(interface) failed: \(handle.lastError)"); break }
