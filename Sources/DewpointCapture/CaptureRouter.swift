@@ -15,6 +15,7 @@ public final class CaptureRouter {
         var dst: (UInt64, UInt64)?
         var srcPort: UInt16?
         var dstPort: UInt16?
+        var ethertype: UInt16?
     }
     private var routes: [Route] = []
     public private(set) var drops: [PacketParser.DropReason: Int] = [:]
@@ -32,6 +33,7 @@ public final class CaptureRouter {
             r.dst = try c.dstHost.map { h throws(CaptureError) in try CaptureRouter.address(h) }
             r.srcPort = c.srcPort.map { UInt16($0) }
             r.dstPort = c.dstPort.map { UInt16($0) }
+            r.ethertype = c.ethertype.map { UInt16($0) }
             routes.append(r)
         }
     }
@@ -61,6 +63,7 @@ public final class CaptureRouter {
                 if let d = r.dst, d != p.dst { continue }
                 if let sp = r.srcPort, sp != p.srcPort { continue }
                 if let dp = r.dstPort, dp != p.dstPort { continue }
+                if let et = r.ethertype, et != p.ethertype { continue }
                 emit(r.binding, UnsafeRawBufferPointer(rebasing: bytes[p.payload]))
                 return
             }

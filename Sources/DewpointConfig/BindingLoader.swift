@@ -342,7 +342,7 @@ enum BindingLoader {
     }
 
     static func capture(_ node: Node, _ r: YAMLReader) -> TransportSpec? {
-        guard let m = r.mapping(node, "capture", allowed: ["interface", "file", "bpf", "src_host", "dst_host", "src_port", "dst_port"]) else { return nil }
+        guard let m = r.mapping(node, "capture", allowed: ["interface", "file", "bpf", "src_host", "dst_host", "src_port", "dst_port", "ethertype"]) else { return nil }
         var c = CaptureSpec()
         c.interface = m["interface"].flatMap { r.string($0.value, "capture.interface") }
         c.file = m["file"].flatMap { r.string($0.value, "capture.file") }
@@ -351,6 +351,7 @@ enum BindingLoader {
         c.dstHost = m["dst_host"].flatMap { r.string($0.value, "capture.dst_host") }
         c.srcPort = m["src_port"].flatMap { r.int($0.value, "capture.src_port", in: 1...65535) }
         c.dstPort = m["dst_port"].flatMap { r.int($0.value, "capture.dst_port", in: 1...65535) }
+        c.ethertype = m["ethertype"].flatMap { r.int($0.value, "capture.ethertype", in: 0x0600...0xFFFF) }
         if c.interface == nil && c.file == nil {
             r.error(node, "capture", "expected 'interface' (live) or 'file' (a pcap/pcapng file)")
         }

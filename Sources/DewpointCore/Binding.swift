@@ -92,10 +92,13 @@ public struct CaptureSpec: Sendable, Equatable {
     public var dstHost: String?
     public var srcPort: Int?
     public var dstPort: Int?
+    /// Raw Ethernet frames of this type (sensor protocols without IP); the payload is the frame
+    /// after the Ethernet header and any VLAN tags.
+    public var ethertype: Int?
     public init(interface: String? = nil, file: String? = nil, bpf: String? = nil, srcHost: String? = nil,
-                dstHost: String? = nil, srcPort: Int? = nil, dstPort: Int? = nil) {
+                dstHost: String? = nil, srcPort: Int? = nil, dstPort: Int? = nil, ethertype: Int? = nil) {
         self.interface = interface; self.file = file; self.bpf = bpf; self.srcHost = srcHost
-        self.dstHost = dstHost; self.srcPort = srcPort; self.dstPort = dstPort
+        self.dstHost = dstHost; self.srcPort = srcPort; self.dstPort = dstPort; self.ethertype = ethertype
     }
 }
 

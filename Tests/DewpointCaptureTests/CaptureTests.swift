@@ -152,6 +152,27 @@ func scratch(_ name: String) -> String {
     }
 }
 
+@Suite struct EthertypeSelectionTests {
+    @Test func rawEthernetFramesAreSelectedByEthertype() throws {
+        let path = scratch("raw-eth.pcap")
+        let w = try PcapWriter(path: path, linkType: 1)
+        w.write(Build.ethernet(Array("{\"v\":1}".utf8), type: 0x88B5), tsNs: 1_000_000_000)
+        w.write(Build.ethernet(Array("{\"v\":2}".utf8), type: 0x88B5, tags: [0x8100]), tsNs: 2_000_000_000)
+        w.write(Build.ethernet(Array("{\"v\":9}".utf8), type: 0x88B6), tsNs: 3_000_000_000)
+        w.write(Build.ethernet(Build.ipv4(Build.udp([1]))), tsNs: 4_000_000_000)
+        w.close()
+        let spec = CaptureSpec(file: path, ethertype: 0x88B5)
+        let b = BindingSpec(name: "e", transport: .capture(spec), decoder: .json, channels: [ChannelSpec(name: "v", locator: .jsonPointer("/v"))],
+                            window: WindowSpec(lengthMs: 60_000, latenessMs: 0))
+        let sink = MemorySink()
+        let p = try Pipeline(agentId: "gw", bindings: [b], sink: sink, seq: CountingSeq())
+        let summary = try ReplayReader().replayCapture(path: path, bindings: [(0, spec)], into: p)
+        p.finish()
+        #expect(summary.contains("packets=4 unmatched=2"))
+        #expect(sink.lines.count == 1 && sink.lines[0].contains(#""n":2,"min":1,"max":2"#))
+    }
+}
+
 @Suite(.serialized) struct LiveCaptureTests {
     static var isRoot: Bool { geteuid() == 0 }
 
