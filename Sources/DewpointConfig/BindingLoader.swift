@@ -56,7 +56,8 @@ enum BindingLoader {
         var decoder = DecoderSpec.json
         if let dn = r.required(m, "decoder", "", in: root) {
             if case .mapping = dn, let dm = r.mapping(dn, "decoder", allowed: ["kind", "separator", "quote", "precision", "pair_separator",
-                                                                                 "kv_separator", "sentence", "require_checksum", "array", "max_items", "header"]) {
+                                                                                 "kv_separator", "sentence", "require_checksum", "array", "max_items", "header",
+                                                                                 "unit", "function", "address"]) {
                 let kind = r.required(dm, "kind", "decoder", in: dn).flatMap { r.choice($0, "decoder.kind", DecoderKind.self) } ?? .json
                 decoder = decoderSpec(kind, dm, r)
             } else if let kind = r.choice(dn, "decoder", DecoderKind.self) {
@@ -213,12 +214,13 @@ enum BindingLoader {
         case .cobs: return .cobs(maxLength: maxLen, checksum: checksum)
         }
     }
-    enum DecoderKind: String, CaseIterable { case json, csv, value, binary, lineprotocol, keyvalue, nmea }
+    enum DecoderKind: String, CaseIterable { case json, csv, value, binary, lineprotocol, keyvalue, nmea, modbustcp }
 
     static func decoderSpec(_ kind: DecoderKind, _ dm: [String: (key: Node, value: Node)], _ r: YAMLReader) -> DecoderSpec {
         let owners: [String: DecoderKind] = ["separator": .csv, "quote": .csv, "precision": .lineprotocol, "pair_separator": .keyvalue,
                                              "kv_separator": .keyvalue, "sentence": .nmea, "require_checksum": .nmea,
-                                             "array": .json, "max_items": .json, "header": .csv]
+                                             "array": .json, "max_items": .json, "header": .csv,
+                                             "unit": .modbustcp, "function": .modbustcp, "address": .modbustcp]
         for (k, owner) in owners where owner != kind {
             if let e = dm[k] { r.error(e.key, "decoder.\(k)", "only the \(owner.rawValue) decoder takes '\(k)'") }
         }
@@ -237,6 +239,11 @@ enum BindingLoader {
             return .lineProtocol(precision: p)
         case .keyvalue:
             return .keyValue(pairSeparator: oneByte("pair_separator", UInt8(ascii: " ")), kvSeparator: oneByte("kv_separator", UInt8(ascii: "=")))
+        case .modbustcp:
+            let unit = dm["unit"].flatMap { r.int($0.value, "decoder.unit", in: 0...255) } ?? 1
+            let fc = dm["function"].flatMap { r.int($0.value, "decoder.function", in: 3...4) } ?? 3
+            let address = dm["address"].flatMap { r.int($0.value, "decoder.address", in: 0...65535) } ?? 0
+            return .modbusTCP(unit: UInt8(unit), function: UInt8(fc), address: UInt16(address))
         case .nmea:
             let sentence = dm["sentence"].flatMap { r.string($0.value, "decoder.sentence") }
             if let s = sentence, s.count != 3 { r.error(dm["sentence"]?.value, "decoder.sentence", "expected a 3-letter sentence type such as GGA or RMC, found '\(s)'") }

@@ -64,7 +64,7 @@ enum ChannelLoader {
                     }
                 }
             }
-        case .binary:
+        case .binary, .modbusTCP:
             for k in ["pointer", "column"] {
                 if let e = m[k] { r.error(e.key, "\(path).\(k)", "the binary decoder locates values with 'byte_offset' and 'type'") }
             }
@@ -80,7 +80,7 @@ enum ChannelLoader {
             where !owners.contains(decoder.kindName) && (textDecoder || k == "key" || k == "field") {
             if let e = m[k] { r.error(e.key, "\(path).\(k)", "'\(k)' does not apply to the \(decoder.kindName) decoder") }
         }
-        if decoder != .binary {
+        if decoder != .binary, decoder.kindName != "modbustcp" {
             for k in binaryKeys {
                 if let e = m[k] { r.error(e.key, "\(path).\(k)", "'\(k)' belongs to the binary decoder, but decoder is '\(decoder.kindName)'") }
             }

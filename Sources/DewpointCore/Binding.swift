@@ -162,6 +162,10 @@ public enum DecoderSpec: Sendable, Equatable {
     /// NMEA 0183; channels name a field (index or name). Sentences of another type than
     /// `sentence` (when set) are ignored and counted.
     case nmea(sentence: String?, requireChecksum: Bool)
+    /// Modbus/TCP (one TCP segment per frame): requests are remembered by transaction id; a
+    /// response to a read (function 3 or 4) of `unit` starting at `address` is decoded with the
+    /// channels' binary layout over its register bytes (register `address + n` at byte `2n`).
+    case modbusTCP(unit: UInt8, function: UInt8, address: UInt16)
 
     public var kindName: String {
         switch self {
@@ -172,6 +176,7 @@ public enum DecoderSpec: Sendable, Equatable {
         case .lineProtocol: "lineprotocol"
         case .keyValue: "keyvalue"
         case .nmea: "nmea"
+        case .modbusTCP: "modbustcp"
         }
     }
 }

@@ -32,7 +32,10 @@ public final class FrameDecoder {
         case lineProtocol(LineProtocolLine)
         case keyValue(KeyValueLine)
         case nmea(NMEASentence)
+        case modbusTCP(registers: FrameDecoder)
     }
+    /// Modbus/TCP requests seen, by transaction id: (unit, function, address).
+    private var modbusRequests: [UInt16: (UInt8, UInt8, UInt16)] = [:]
     private var keyScratch: [UInt8] = []
     private lazy var timePattern: [UInt8]? = binding.timestamp.pattern.map { Array($0.utf8) }
 
@@ -105,6 +108,10 @@ public final class FrameDecoder {
                 if let w = f.whenOffset { minLength = Swift.max(minLength, w + 1) } else { minLength = Swift.max(minLength, f.span) }
             }
             plan = .binary(minLength: minLength)
+        case .modbusTCP:
+            var inner = binding
+            inner.decoder = .binary
+            plan = .modbusTCP(registers: try FrameDecoder(binding: inner))
         case .lineProtocol, .keyValue, .nmea:
             for c in binding.channels {
                 switch (binding.decoder, c.locator) {
@@ -148,6 +155,12 @@ public final class FrameDecoder {
         if case .jsonArray(let outer, let inner, let tsSlot, let maxItems) = plan {
             let rows = try decodeArray(payload, arrivalNs, outer, inner, tsSlot, maxItems, values)
             return (rows > 0 ? rowTimes[0] : arrivalNs, rows)
+        }
+        if case .modbusTCP(let registers) = plan {
+            let data = try modbusResponse(payload)
+            let (_, rows) = try registers.decodeRows(UnsafeRawBufferPointer(rebasing: payload[data]), arrivalNs: arrivalNs, into: values)
+            for r in 0..<rows { rowTimes[r] = registers.rowTimes[r] }
+            return (arrivalNs, rows)
         }
         guard case .binary(let minLength) = plan else {
             let ts = try decode(payload, arrivalNs: arrivalNs, onlyChannel: onlyChannel, into: values)
@@ -209,6 +222,8 @@ public final class FrameDecoder {
             fatalError("unreachable: handled above")
         case .jsonArray:
             throw DecodeError("an array of readings yields several rows: use decodeRows")
+        case .modbusTCP:
+            return try decodeRows(payload, arrivalNs: arrivalNs, onlyChannel: onlyChannel, into: values).tsNs
         case .csv(var splitter):
             do { try splitter.split(payload) } catch { throw DecodeError(error.description) }
             plan = .csv(splitter)
@@ -414,6 +429,36 @@ public final class FrameDecoder {
             if payload[p] == UInt8(ascii: ",") { p += 1 }
         }
         return rows
+    }
+
+    /// The register bytes of a Modbus/TCP response to the binding's read; requests are remembered
+    /// and reported as ignorable, as are responses to other reads.
+    private func modbusResponse(_ b: UnsafeRawBufferPointer) throws(DecodeError) -> Range<Int> {
+        guard case .modbusTCP(let unit, let function, let address) = binding.decoder else { return 0..<0 }
+        guard b.count >= 8 else { throw DecodeError("Modbus/TCP: frame shorter than the MBAP header and function code", offset: b.count) }
+        let tid = UInt16(b[0]) << 8 | UInt16(b[1])
+        guard b[2] == 0, b[3] == 0 else { throw DecodeError("Modbus/TCP: protocol id is not 0", offset: 2) }
+        let length = Int(b[4]) << 8 | Int(b[5])
+        guard length >= 2, 6 + length <= b.count else { throw DecodeError("Modbus/TCP: MBAP length \(length) does not fit the frame of \(b.count) bytes", offset: 4) }
+        let fc = b[7]
+        if fc & 0x80 != 0 {
+            modbusRequests[tid] = nil
+            throw DecodeError("Modbus/TCP: exception \(b.count > 8 ? b[8] : 0) for function \(fc & 0x7F)", offset: 7)
+        }
+        // a request: fc, start address, count (length 6) — remember it
+        if length == 6 && (fc == 3 || fc == 4) && b.count >= 12 {
+            let start = UInt16(b[8]) << 8 | UInt16(b[9])
+            modbusRequests[tid] = (b[6], fc, start)
+            if modbusRequests.count > 1024 { modbusRequests.removeAll() }  // bounded: transactions are short-lived
+            throw DecodeError("Modbus/TCP request", offset: 0, ignorable: true)
+        }
+        guard fc == 3 || fc == 4, b.count >= 9 else { throw DecodeError("Modbus/TCP: not a register read", offset: 7, ignorable: true) }
+        let n = Int(b[8])
+        guard 9 + n <= 6 + length else { throw DecodeError("Modbus/TCP: byte count \(n) exceeds the PDU", offset: 8) }
+        guard let req = modbusRequests.removeValue(forKey: tid), req.0 == unit, req.1 == function, req.2 == address, b[6] == unit, fc == function else {
+            throw DecodeError("Modbus/TCP response to another read", offset: 0, ignorable: true)
+        }
+        return 9..<(9 + n)
     }
 
     /// Whether a (possibly escaped) key in the frame equals `name`.
