@@ -29,9 +29,5 @@ func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
 
 @main
 struct Entry {
-    static func main() {
-        var argc = CommandLine.argc
-        var argv = CommandLine.unsafeArgv
-        exit(LLVMFuzzerRunDriver(&argc, &argv) { fuzzOne($0!, $1) })
-    }
+    static func main() { runFuzzer { fuzzOne($0!, $1) } }
 }
