@@ -197,6 +197,9 @@ public final class Agent: @unchecked Sendable {
         }
 
         log(.info, "stopping: closing sources")
+        // close first: it wakes a source blocked on a full queue (overflow: block), so that
+        // stopping the sources cannot hang; later pushes are refused and counted
+        queue.close()
         input?.stop()
         for c in captures {
             c.stop()
@@ -212,8 +215,8 @@ public final class Agent: @unchecked Sendable {
             }
             log(.info, line)
         }
-        queue.close()
         while let f = queue.pop(timeoutMs: 0) { ingest(f, pipeline) }
+        if queue.rejectedAfterClose > 0 { log(.warning, "\(queue.rejectedAfterClose) frames arrived after the stop began and were not processed") }
         pipeline.finish()  // partial summaries for open windows; commits
         let deadline = Clock.monotonicNs() + drainTimeoutNs
         let drained = forwarder.drain(deadlineNs: deadline)

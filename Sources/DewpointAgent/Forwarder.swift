@@ -104,6 +104,10 @@ public final class Forwarder: @unchecked Sendable {
                         lastSent = r.seq
                         worked = true
                     }
+                    // every real early ack has been matched by now; anything left is the ack of a
+                    // message that was never a record (the status) and must not match a later
+                    // publish that reuses its 16-bit message id
+                    lock.withLock { earlyAcks.removeAll(keepingCapacity: true) }
                 } catch {
                     log("upstream publish: \(error)")
                 }

@@ -141,6 +141,12 @@ public final class FrameDecoder {
         scratch.reserveCapacity(64)
     }
 
+    /// Whether frames may yield several rows (arrays of readings), so `decodeRows` must be used.
+    public var fansOut: Bool {
+        if case .jsonArray = binding.decoder { return true }
+        return maxRows > 1
+    }
+
     /// Whether the sample time comes from the payload (otherwise from arrival).
     public var hasPayloadTime: Bool {
         if binding.timestamp.source != .arrival { return true }

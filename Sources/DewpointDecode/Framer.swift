@@ -31,6 +31,7 @@ public final class Framer {
     /// Inside an oversize frame: drop bytes until its end.
     private var discarding = false
     private var slipEscape = false
+    private var discardTail: [UInt8] = []
 
     public init(_ spec: FramingSpec) {
         self.spec = spec
@@ -180,10 +181,17 @@ public final class Framer {
         }
         if !discarding { buf.append(b) }
         let ends = buf.count >= delim.count && buf.suffix(delim.count).elementsEqual(delim)
-        let endsWhileDiscarding = discarding && b == delim.last!
+        var endsWhileDiscarding = false
+        if discarding {
+            // the whole delimiter must match, not just its last byte
+            discardTail.append(b)
+            if discardTail.count > delim.count { discardTail.removeFirst() }
+            endsWhileDiscarding = discardTail.elementsEqual(delim)
+        }
         if ends || endsWhileDiscarding {
             if discarding {
                 discarding = false
+                discardTail.removeAll(keepingCapacity: true)
             } else {
                 var n = buf.count - delim.count
                 if trimCR && n > 0 && buf[n - 1] == 0x0D { n -= 1 }

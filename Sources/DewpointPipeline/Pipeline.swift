@@ -37,7 +37,7 @@ public final class Pipeline {
     private var devices: [DeviceState] = []
     /// Device per binding when the binding names exactly one device.
     private var fixedDevice: [DeviceState?]
-    private var byName: [String: DeviceState] = [:]
+    private var byName: [[String: DeviceState]]
     private var values: UnsafeMutableBufferPointer<Float>
     private var captures: [Range<Int>]?
     private var closing: [(DeviceState, DeviceState.OpenWindow)] = []
@@ -56,6 +56,7 @@ public final class Pipeline {
         for b in bindings { decs.append(try FrameDecoder(binding: b)) }
         self.decoders = decs
         self.fixedDevice = Array(repeating: nil, count: bindings.count)
+        self.byName = Array(repeating: [:], count: bindings.count)
         self.hot = .allocate(capacity: 1)
         hot.initialize(to: HotState())
         let maxCells = decs.map { $0.channelCount * $0.maxRows }.max() ?? 1
@@ -129,9 +130,10 @@ public final class Pipeline {
 
     private func lookupDevice(_ name: UnsafeRawBufferPointer, binding: Int) -> DeviceState {
         let key = String(decoding: name, as: UTF8.self)  // names up to 15 bytes stay inline: no allocation
-        if let d = byName[key], d.binding == binding { return d }
+        // one map per binding: the same device name under two bindings is two devices
+        if let d = byName[binding][key] { return d }
         let d = DeviceState(name: key, binding: binding, spec: bindings[binding])
-        byName[key] = d
+        byName[binding][key] = d
         devices.append(d)
         return d
     }
@@ -140,7 +142,7 @@ public final class Pipeline {
     private func process(device: DeviceState, payload: UnsafeRawBufferPointer, arrivalNs: Int64, onlyChannel: Int?) {
         let decoder = decoders[device.binding]
         do {
-            if decoder.maxRows == 1 {
+            if decoder.maxRows == 1 && !decoder.fansOut {
                 let ts = try decoder.decode(payload, arrivalNs: arrivalNs, onlyChannel: onlyChannel,
                                             into: UnsafeMutableBufferPointer(rebasing: values[0..<device.channelCount]))
                 accept(device: device, tsNs: checkSkew(ts, arrivalNs, device), row: 0)
@@ -174,8 +176,16 @@ public final class Pipeline {
     /// when a window is due to close, and on `flush()`/`advance`/`finish`, so results do not depend
     /// on batch boundaries: each row keeps the watermark it arrived under, which alone decides
     /// whether it is late.
+    /// Times this far from the epoch would overflow window arithmetic (and no sensor means them).
+    static let timeLimitNs: Int64 = 4_000_000_000_000_000_000  // about year 2096 / 1843
+
     @inline(__always)
     private func accept(device: DeviceState, tsNs: Int64, row: Int = 0) {
+        guard tsNs > -Pipeline.timeLimitNs && tsNs < Pipeline.timeLimitNs else {
+            hot.pointee.counters.decodeErrors += 1
+            note("decode_error", "device \(device.name): timestamp \(tsNs) ns is out of range")
+            return
+        }
         if mode == .eventTime && tsNs > hot.pointee.maxEventNs {
             hot.pointee.maxEventNs = tsNs
             hot.pointee.watermarkNs = tsNs

@@ -46,8 +46,9 @@ public final class SerialLink: @unchecked Sendable {
     public var returns: Int { lock.withLock { machine.returns } }
     public var hangups: Int { lock.withLock { machine.hangups } }
     public var bytes: Int { lock.withLock { _bytes } }
-    /// Framer counters (frames, oversize, corrupt, garbage bytes).
-    public var framing: Framer.Counters { lock.withLock { framer.counters } }
+    /// Framer counters (frames, oversize, corrupt, garbage bytes), as of the last read.
+    public var framing: Framer.Counters { lock.withLock { _framing } }
+    private var _framing = Framer.Counters()
     /// The settings read back after the last successful open.
     public var settings: SerialSettings? { lock.withLock { _settings } }
 
@@ -111,8 +112,10 @@ public final class SerialLink: @unchecked Sendable {
             let now = Clock.monotonicNs()
             if now < next {
                 // drain anything unsolicited (a late reply) so that it cannot pass for the next one
-                if case .readable = Sys.poll(port.fd, timeoutMs: Int32(min(100, (next - now) / 1_000_000 + 1))) {
-                    if case .hangup = Sys.read(port.fd, buf) { return }
+                switch Sys.poll(port.fd, timeoutMs: Int32(min(100, (next - now) / 1_000_000 + 1))) {
+                case .hangup: return
+                case .readable: if case .hangup = Sys.read(port.fd, buf) { return }
+                case .timeout: break
                 }
                 continue
             }
@@ -170,13 +173,12 @@ public final class SerialLink: @unchecked Sendable {
         case .bytes:
             var got = false
             reply.withUnsafeBytes { b in
-                lock.withLock {
-                    framer.reset()
-                    framer.feed(b) { f in
-                        if !got { got = true; _poll.replies += 1; onFrame(f, now) }
-                    }
+                framer.reset()
+                framer.feed(b) { f in
+                    if !got { got = true; onFrame(f, now) }
                 }
             }
+            if got { lock.withLock { _poll.replies += 1 } }
             return got
         }
     }
@@ -192,9 +194,10 @@ public final class SerialLink: @unchecked Sendable {
                 case .hangup: return
                 case .data(let n):
                     let now = Clock.wallNs()
-                    lock.withLock { _bytes += n }
-                    // under the lock so that `framing` reads consistent counters
-                    lock.withLock { framer.feed(UnsafeRawBufferPointer(rebasing: buf[0..<n])) { onFrame($0, now) } }
+                    // onFrame may block (a full queue); never call it holding the lock
+                    framer.feed(UnsafeRawBufferPointer(rebasing: buf[0..<n])) { onFrame($0, now) }
+                    let c = framer.counters
+                    lock.withLock { _bytes += n; _framing = c }
                 }
             }
         }

@@ -61,14 +61,14 @@ public final class SpoolQueue: SeqAllocator, @unchecked Sendable {
         let metaSeq = try scalar("SELECT COALESCE((SELECT value FROM meta WHERE key='last_seq'), 0)")
         lastSeq = UInt64(max(maxRecord, metaSeq))
         committedSeq = lastSeq
-        bytes = try scalar("SELECT COALESCE(SUM(length(payload) + length(topic)), 0) FROM records")
+        bytes = try scalar("SELECT COALESCE(SUM(length(payload) + length(CAST(topic AS BLOB))), 0) FROM records")
         count = Int(try scalar("SELECT COUNT(*) FROM records"))
         dropped = try scalar("SELECT COALESCE((SELECT value FROM meta WHERE key='dropped'), 0)")
         insert = try db.prepare("INSERT OR REPLACE INTO records(seq, topic, payload) VALUES(?, ?, ?)")
         selectAfter = try db.prepare("SELECT seq, topic, payload FROM records WHERE seq > ? ORDER BY seq LIMIT ?")
-        deleteOne = try db.prepare("DELETE FROM records WHERE seq = ? RETURNING length(payload) + length(topic)")
+        deleteOne = try db.prepare("DELETE FROM records WHERE seq = ? RETURNING length(payload) + length(CAST(topic AS BLOB))")
         setMeta = try db.prepare("INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)")
-        oldest = try db.prepare("DELETE FROM records WHERE seq = (SELECT MIN(seq) FROM records) RETURNING length(payload) + length(topic)")
+        oldest = try db.prepare("DELETE FROM records WHERE seq = (SELECT MIN(seq) FROM records) RETURNING length(payload) + length(CAST(topic AS BLOB))")
     }
 
     /// The next `seq` (strictly increasing, also across restarts).
@@ -87,29 +87,33 @@ public final class SpoolQueue: SeqAllocator, @unchecked Sendable {
         try lock.withLock { () throws(SpoolError) in
             guard !pending.isEmpty || lastSeq != committedSeq else { return }
             try db.exec("BEGIN IMMEDIATE")
+            // counters change only once the transaction commits (a failed commit is retried)
+            var newBytes = bytes, newCount = count
             do throws(SpoolError) {
                 for r in pending {
                     insert.reset()
                     insert.bind(1, Int64(r.seq)); insert.bind(2, r.topic); insert.bind(3, r.payload)
                     _ = try insert.step()
-                    bytes += Int64(r.payload.count + r.topic.utf8.count)
-                    count += 1
+                    newBytes += Int64(r.payload.count + r.topic.utf8.count)
+                    newCount += 1
                 }
                 var droppedNow: Int64 = 0
-                while bytes > maxBytes && count > 0 {
+                while newBytes > maxBytes && newCount > 0 {
                     oldest.reset()
                     guard try oldest.step() else { break }
-                    bytes -= oldest.int64(0)
-                    count -= 1
+                    newBytes -= oldest.int64(0)
+                    newCount -= 1
                     droppedNow += 1
                     _ = try oldest.step()
                 }
                 setMeta.reset(); setMeta.bind(1, "last_seq"); setMeta.bind(2, Int64(lastSeq)); _ = try setMeta.step()
                 if droppedNow > 0 {
-                    dropped += droppedNow
-                    setMeta.reset(); setMeta.bind(1, "dropped"); setMeta.bind(2, dropped); _ = try setMeta.step()
+                    setMeta.reset(); setMeta.bind(1, "dropped"); setMeta.bind(2, dropped + droppedNow); _ = try setMeta.step()
                 }
                 try db.exec("COMMIT")
+                bytes = newBytes
+                count = newCount
+                dropped += droppedNow
                 pending.removeAll(keepingCapacity: true)
                 committedSeq = lastSeq
             } catch {
@@ -137,17 +141,20 @@ public final class SpoolQueue: SeqAllocator, @unchecked Sendable {
         guard !seqs.isEmpty else { return }
         try lock.withLock { () throws(SpoolError) in
             try db.exec("BEGIN IMMEDIATE")
+            var newBytes = bytes, newCount = count
             do throws(SpoolError) {
                 for s in seqs {
                     deleteOne.reset()
                     deleteOne.bind(1, Int64(s))
                     if try deleteOne.step() {
-                        bytes -= deleteOne.int64(0)
-                        count -= 1
+                        newBytes -= deleteOne.int64(0)
+                        newCount -= 1
                         _ = try deleteOne.step()
                     }
                 }
                 try db.exec("COMMIT")
+                bytes = newBytes
+                count = newCount
             } catch {
                 try? db.exec("ROLLBACK")
                 throw error

@@ -90,6 +90,16 @@ private func nmea(_ body: String) -> [UInt8] {
         #expect(c.corrupt == 1)  // 05 11 claims more bytes than it has
     }
 
+    @Test func oversizeFrameEndsOnlyAtTheWholeDelimiter() {
+        // a 40-byte frame with a lone 0x0A inside, then a good frame; delimiter CR LF, limit 16
+        var s = [UInt8](repeating: 7, count: 40)
+        s[25] = 0x0A
+        s += [0x0D, 0x0A, 1, 2, 3, 0x0D, 0x0A]
+        let (f, c) = frames(.delimiter([0x0D, 0x0A], maxLength: 16), s, chunk: 1)
+        #expect(f == [[1, 2, 3]])
+        #expect(c.oversize == 1)
+    }
+
     @Test func delimiterAndByteChecksums() {
         let payload: [UInt8] = [10, 20, 30]
         let sum = payload.reduce(0, &+), xor = payload.reduce(0, ^)

@@ -199,3 +199,44 @@ func feed(_ p: Pipeline, _ topic: String, _ payload: String, _ arrival: Int64 = 
         #expect(r[0]["start_ms"] as! Int == 1_764_000_000_000)
     }
 }
+
+@Suite struct ReviewRegressionTests {
+    @Test func extremeTimestampsAreDecodeErrorsNotCrashes() throws {
+        let sink = MemorySink()
+        let p = try Pipeline(agentId: "gw", bindings: [envBinding(topic: "s/env")], sink: sink, seq: CountingSeq())
+        feed(p, "s/env", #"{"ts":-9223372036854,"temp":20}"#)
+        feed(p, "s/env", #"{"ts":9223372036854,"temp":20}"#)
+        feed(p, "s/env", #"{"ts":1764000000000,"temp":20}"#)
+        p.finish()
+        #expect(p.counters.decodeErrors == 2)
+        #expect(sink.lines.count == 1)
+    }
+
+    @Test func theSameDeviceNameUnderTwoBindingsIsTwoDevices() throws {
+        func binding(_ name: String, _ topic: String) -> BindingSpec {
+            BindingSpec(name: name, transport: .mqtt(.init(topic: try! TopicFilter(topic))), decoder: .value,
+                        channels: [.init(name: "x", locator: .payload)], window: WindowSpec(lengthMs: 10_000, latenessMs: 0))
+        }
+        let sink = MemorySink()
+        let p = try Pipeline(agentId: "gw", bindings: [binding("env", "s/+device/env"), binding("pwr", "s/+device/power")],
+                             sink: sink, seq: CountingSeq())
+        for i in 0..<100 {
+            feed(p, "s/d1/env", "\(i)", Int64(i) * 1_000_000)
+            feed(p, "s/d1/power", "\(i * 2)", Int64(i) * 1_000_000)
+        }
+        p.finish()
+        #expect(sink.lines.count == 2)  // one window each, not one per message
+        let r = parseLines(sink.lines)
+        #expect(r.allSatisfy { ($0["channels"] as! [String: [String: Any]])["x"]!["n"] as! Int == 100 })
+    }
+
+    @Test func aJSONArrayOfOneItemStillDecodes() throws {
+        let b = BindingSpec(name: "a", transport: .mqtt(.init(topic: try TopicFilter("a"))), decoder: .jsonArray(pointer: "/r", maxItems: 1),
+                            channels: [.init(name: "v", locator: .jsonPointer("/v"))])
+        let sink = MemorySink()
+        let p = try Pipeline(agentId: "gw", bindings: [b], sink: sink, seq: CountingSeq())
+        feed(p, "a", #"{"r":[{"v":3}]}"#)
+        p.finish()
+        #expect(p.counters.decodeErrors == 0 && p.counters.samples == 1)
+    }
+}
