@@ -68,7 +68,8 @@ import Testing
         let collector = try Collector(port: upstream.port)
         let second = AgentProcess(dir: dir)
         try second.start()
-        #expect(second.log.range(of: #"spool\.db: [1-9][0-9]* records waiting"#, options: .regularExpression) != nil, "\(second.log)")
+        // both runs log to the same file: wait for the second one's report of the spool it found
+        #expect(waitUntil(5) { second.log.range(of: #"spool\.db: [1-9][0-9]* records waiting"#, options: .regularExpression) != nil }, "\(second.log)")
         #expect(waitUntil(10) { second.log.contains("upstream connected") })
         try pub.send(ts: nowMs(), v: 1)  // one more after the restart
         usleep(800_000)
