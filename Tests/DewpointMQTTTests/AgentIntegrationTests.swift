@@ -94,7 +94,8 @@ import Testing
         input.start(); upstream.start()
         let collector = try Collector(port: upstream.port)
         let dir = scratchDir("session")
-        AgentProcess.writeConfig(dir: dir, inputPort: input.port, upstreamPort: upstream.port, window: "60s", lateness: "0ms")
+        // a long window and lateness: the test spans ~15 s of wall clock, which closes windows in live mode
+        AgentProcess.writeConfig(dir: dir, inputPort: input.port, upstreamPort: upstream.port, window: "1h", lateness: "30m")
         var agent = AgentProcess(dir: dir)
         try agent.start()
         #expect(waitUntil(5) { agent.log.contains("input connected") })
@@ -134,7 +135,7 @@ import Testing
         broker.start()
         let collector = try Collector(port: broker.port)
         let dir = scratchDir("garbage")
-        AgentProcess.writeConfig(dir: dir, inputPort: broker.port, upstreamPort: broker.port, window: "60s", lateness: "0ms")
+        AgentProcess.writeConfig(dir: dir, inputPort: broker.port, upstreamPort: broker.port, window: "60s", lateness: "10s")
         let agent = AgentProcess(dir: dir)
         try agent.start()
         #expect(waitUntil(5) { agent.log.contains("input connected") })
@@ -172,7 +173,7 @@ import Testing
         let collector = try Collector(port: broker.port, filter: "site/#", username: "gw", password: "s3cret-pw")
         #expect(collector.client.isConnected)
         try "s3cret-pw\n".write(toFile: dir + "/upstream.pw", atomically: true, encoding: .utf8)
-        AgentProcess.writeConfig(dir: dir, inputPort: broker.port, upstreamPort: broker.port, window: "60s", lateness: "0ms",
+        AgentProcess.writeConfig(dir: dir, inputPort: broker.port, upstreamPort: broker.port, window: "60s", lateness: "10s",
                                  upstreamTLS: "  mqtt_version: 5\n  username: gw\n  password_file: \(dir)/upstream.pw\n  summary_topic: site/{agent}/{device}",
                                  inputExtra: "  username: gw\n  password_env: TEST_INPUT_PW")
         let agent = AgentProcess(dir: dir, environment: ["TEST_INPUT_PW": "s3cret-pw"])

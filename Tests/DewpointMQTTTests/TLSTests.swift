@@ -35,7 +35,7 @@ private func makeCertificates(_ dir: String) throws {
         #expect(collector.client.isConnected)
 
         let dir = scratchDir("tls-ok")
-        AgentProcess.writeConfig(dir: dir, inputPort: input.port, upstreamPort: upstream.port, window: "60s", lateness: "0ms",
+        AgentProcess.writeConfig(dir: dir, inputPort: input.port, upstreamPort: upstream.port, window: "60s", lateness: "10s",
                                  upstreamTLS: "  tls:\n    ca_file: \(certs)/ca.crt")
         let agent = AgentProcess(dir: dir)
         try agent.start()
