@@ -4,7 +4,7 @@ import Yams
 /// Reads one entry of a binding's `channels` list.
 enum ChannelLoader {
     static let keys = ["name", "unit", "pointer", "column", "scale", "offset", "range", "detectors",
-                       "byte_offset", "type", "endian", "word_order", "count", "stride", "sample_rate", "key", "field", "bit_offset", "bit_width", "frac_bits", "when"]
+                       "byte_offset", "type", "endian", "word_order", "count", "stride", "sample_rate", "key", "field", "bit_offset", "bit_width", "frac_bits", "when", "filters"]
     static let binaryKeys = ["byte_offset", "type", "endian", "word_order", "count", "stride", "sample_rate", "bit_offset",
                              "bit_width", "frac_bits", "when"]
 
@@ -109,6 +109,15 @@ enum ChannelLoader {
             }
         }
 
+        if let fn = m["filters"] {
+            if case .sequence(let seq) = fn.value {
+                for (i, f) in seq.enumerated() {
+                    if let spec = filter(f, "\(path).filters[\(i)]", r) { c.filters.append(spec) }
+                }
+            } else {
+                r.error(fn.value, "\(path).filters", "expected a list of filters, found \(YAMLReader.describe(fn.value))")
+            }
+        }
         if let dn = m["detectors"] {
             if case .sequence(let seq) = dn.value {
                 for (i, d) in seq.enumerated() {
@@ -148,6 +157,51 @@ enum ChannelLoader {
     }
 
     enum DetectorKind: String, CaseIterable { case threshold }
+    enum FilterKind: String, CaseIterable { case fir, butterworth, ema, clamp }
+    enum BandKind: String, CaseIterable { case lowpass, highpass, bandpass }
+
+    static func filter(_ node: Node, _ path: String, _ r: YAMLReader) -> FilterSpec? {
+        guard let m = r.mapping(node, path, allowed: ["kind", "band", "cutoff", "taps", "order", "alpha", "min", "max"]) else { return nil }
+        guard let kn = r.required(m, "kind", path, in: node), let kind = r.choice(kn, "\(path).kind", FilterKind.self) else { return nil }
+        func band() -> FilterBand? {
+            let b = m["band"].flatMap { r.choice($0.value, "\(path).band", BandKind.self) } ?? .lowpass
+            guard let cn = r.required(m, "cutoff", path, in: node) else { return nil }
+            func frac(_ n: Node, _ p: String) -> Double? {
+                guard let v = r.double(n, p) else { return nil }
+                guard v > 0 && v < 1 else { r.error(n, p, "expected a cutoff between 0 and 1 (a fraction of the Nyquist frequency), found \(v)"); return nil }
+                return v
+            }
+            if b == .bandpass {
+                guard case .sequence(let s) = cn, s.count == 2, let lo = frac(s[0], "\(path).cutoff[0]"), let hi = frac(s[1], "\(path).cutoff[1]") else {
+                    r.error(cn, "\(path).cutoff", "a band pass needs [low, high]"); return nil
+                }
+                guard lo < hi else { r.error(cn, "\(path).cutoff", "expected low below high"); return nil }
+                return .bandpass(lo, hi)
+            }
+            guard let c = frac(cn, "\(path).cutoff") else { return nil }
+            return b == .lowpass ? .lowpass(c) : .highpass(c)
+        }
+        switch kind {
+        case .fir:
+            let taps = m["taps"].flatMap { r.int($0.value, "\(path).taps", in: 3...1024) } ?? 31
+            guard let b = band() else { return nil }
+            if case .highpass = b, taps % 2 == 0 { r.error(m["taps"]?.value ?? node, "\(path).taps", "a high-pass FIR needs an odd number of taps, found \(taps)"); return nil }
+            return .fir(taps: taps, band: b)
+        case .butterworth:
+            let order = m["order"].flatMap { r.int($0.value, "\(path).order", in: 1...12) } ?? 4
+            guard let b = band() else { return nil }
+            return .butterworth(order: order, band: b)
+        case .ema:
+            guard let an = r.required(m, "alpha", path, in: node), let a = r.double(an, "\(path).alpha") else { return nil }
+            guard a > 0 && a <= 1 else { r.error(an, "\(path).alpha", "expected 0 < alpha <= 1, found \(a)"); return nil }
+            return .ema(alpha: a)
+        case .clamp:
+            guard let lo = r.required(m, "min", path, in: node).flatMap({ r.double($0, "\(path).min") }),
+                  let hi = r.required(m, "max", path, in: node).flatMap({ r.double($0, "\(path).max") }) else { return nil }
+            guard lo < hi else { r.error(m["min"]?.value, "\(path).min", "expected min below max"); return nil }
+            return .clamp(min: lo, max: hi)
+        }
+    }
 
     /// A CSV column: a 0-based index, or a name from `decoder.header`.
     static func column(_ node: Node, _ path: String, decoder: DecoderSpec, _ r: YAMLReader) -> Int? {

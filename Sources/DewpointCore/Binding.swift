@@ -292,6 +292,8 @@ public struct ChannelSpec: Sendable, Equatable {
     public var validMin: Double?
     public var validMax: Double?
     public var detectors: [DetectorSpec]
+    /// Applied in order to the channel's valid samples before windows and detectors.
+    public var filters: [FilterSpec] = []
 
     public init(name: String, unit: String = "", locator: ValueLocator, scale: Double = 1, offset: Double = 0,
                 validMin: Double? = nil, validMax: Double? = nil, detectors: [DetectorSpec] = []) {
@@ -299,6 +301,17 @@ public struct ChannelSpec: Sendable, Equatable {
         self.validMin = validMin; self.validMax = validMax; self.detectors = detectors
     }
 }
+
+/// A filter stage of a channel. Cutoffs are fractions of the Nyquist frequency of the channel's
+/// sample stream.
+public enum FilterSpec: Sendable, Equatable {
+    case fir(taps: Int, band: FilterBand)
+    case butterworth(order: Int, band: FilterBand)
+    case ema(alpha: Double)
+    case clamp(min: Double, max: Double)
+}
+
+public enum FilterBand: Sendable, Equatable { case lowpass(Double), highpass(Double), bandpass(Double, Double) }
 
 public struct WindowSpec: Sendable, Equatable {
     /// Tumbling window length in event time.

@@ -41,6 +41,9 @@ final class DeviceState {
         let severity: Severity
     }
     var watches: [[Watch]]
+    /// Per-channel filter chains (empty: none); `scratch` gathers a column's valid samples.
+    var filters: [[ChannelFilter]]
+    var scratch: [Float] = []
 
     init(name: String, binding: Int, spec: BindingSpec) {
         self.name = name
@@ -57,6 +60,22 @@ final class DeviceState {
                 }
                 return Watch(detector: det, machine: AlertStateMachine(raiseAt: 0.5, clearBelow: 0.5, minSamples: d.minSamples),
                              severity: d.severity)
+            }
+        }
+        self.filters = spec.channels.map { ch in
+            ch.filters.map { f -> ChannelFilter in
+                func fb(_ b: FilterBand) -> FIRFilter.Band {
+                    switch b { case .lowpass(let c): .lowpass(c); case .highpass(let c): .highpass(c); case .bandpass(let a, let b): .bandpass(a, b) }
+                }
+                func sb(_ b: FilterBand) -> SOSCoefficients.Band {
+                    switch b { case .lowpass(let c): .lowpass(c); case .highpass(let c): .highpass(c); case .bandpass(let a, let b): .bandpass(a, b) }
+                }
+                switch f {
+                case .fir(let taps, let band): return .fir(FIRFilter(taps: FIRFilter.design(taps: taps, fb(band))))
+                case .butterworth(let order, let band): return .biquad(BiquadCascade(SOSCoefficients.butterworth(order: order, sb(band))))
+                case .ema(let a): return .ema(alpha: Float(a), state: nil)
+                case .clamp(let lo, let hi): return .clamp(lo: Float(lo), hi: Float(hi))
+                }
             }
         }
         open.reserveCapacity(4)

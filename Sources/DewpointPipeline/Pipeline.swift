@@ -231,8 +231,9 @@ public final class Pipeline {
                 if !(x >= lo && x <= hi) || !x.isFinite { col[r] = .nan; outOfRange += 1; continue }
                 accepted += 1
             }
-            // Filters (clamp, deadband, smoothing, FIR/IIR, decimation) run here, per column: a
-            // column is one channel's samples in arrival order, NaN where a row has none.
+            // Filters run here, per column: the channel's valid samples in arrival order,
+            // gathered contiguously (rows without a sample stay NaN), filtered, put back.
+            if !d.filters[c].isEmpty { filterColumn(d, c, col, n) }
         }
         hot.pointee.counters.missingValues += missing
         hot.pointee.counters.outOfRange += outOfRange
@@ -256,6 +257,17 @@ public final class Pipeline {
         }
         hot.pointee.counters.lateSamples += late
         hot.pointee.nextCloseNs = Swift.min(hot.pointee.nextCloseNs, d.nextCloseNs)
+    }
+
+    private func filterColumn(_ d: DeviceState, _ c: Int, _ col: UnsafeMutablePointer<Float>, _ n: Int) {
+        d.scratch.removeAll(keepingCapacity: true)
+        for r in 0..<n where !col[r].isNaN { d.scratch.append(col[r]) }
+        guard !d.scratch.isEmpty else { return }
+        d.scratch.withUnsafeMutableBufferPointer { buf in
+            for k in 0..<d.filters[c].count { d.filters[c][k].process(buf) }
+        }
+        var j = 0
+        for r in 0..<n where !col[r].isNaN { col[r] = d.scratch[j]; j += 1 }
     }
 
     private func detect(_ device: DeviceState, _ c: Int, _ x: Float, _ ts: Int64) {

@@ -190,3 +190,46 @@ private func expectOne(_ d: [ConfigDiagnostic], file: String, line: Int, column:
         #expect(text.contains("channels[0].pointer: 'pointer' does not apply to the nmea decoder"))
     }
 }
+
+@Suite struct FilterConfigTests {
+    @Test func filtersLoadAndBadOnesAreLocated() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dewpoint-filters-\(getpid())")
+        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let good = dir.appendingPathComponent("good.yaml").path
+        try """
+        device: a
+        transport: file
+        decoder: json
+        channels:
+          - name: v
+            pointer: /v
+            filters:
+              - {kind: butterworth, order: 4, band: lowpass, cutoff: 0.1}
+              - {kind: fir, taps: 33, band: bandpass, cutoff: [0.1, 0.3]}
+              - {kind: ema, alpha: 0.2}
+              - {kind: clamp, min: 0, max: 10}
+        """.write(toFile: good, atomically: true, encoding: .utf8)
+        let b = try ConfigLoader.loadBinding(file: good).0
+        #expect(b.channels[0].filters == [.butterworth(order: 4, band: .lowpass(0.1)), .fir(taps: 33, band: .bandpass(0.1, 0.3)),
+                                          .ema(alpha: 0.2), .clamp(min: 0, max: 10)])
+        let bad = dir.appendingPathComponent("bad.yaml").path
+        try """
+        device: a
+        transport: file
+        decoder: json
+        channels:
+          - name: v
+            pointer: /v
+            filters:
+              - {kind: fir, taps: 32, band: highpass, cutoff: 0.3}
+              - {kind: butterworth, cutoff: 1.5}
+              - {kind: emma, alpha: 0.2}
+        """.write(toFile: bad, atomically: true, encoding: .utf8)
+        do { _ = try ConfigLoader.loadBinding(file: bad); Issue.record("accepted") } catch {
+            let t = error.description
+            #expect(t.contains("bad.yaml:8:27: channels[0].filters[0].taps: a high-pass FIR needs an odd number of taps, found 32"), "\(t)")
+            #expect(t.contains("channels[0].filters[1].cutoff: expected a cutoff between 0 and 1"))
+            #expect(t.contains("did you mean 'ema'?"))
+        }
+    }
+}

@@ -240,3 +240,32 @@ func feed(_ p: Pipeline, _ topic: String, _ payload: String, _ arrival: Int64 = 
         #expect(p.counters.decodeErrors == 0 && p.counters.samples == 1)
     }
 }
+
+@Suite struct ChannelFilterPipelineTests {
+    /// An EMA on the temperature channel: the window statistics are those of the filtered
+    /// values (computed here independently), and batch boundaries do not change them.
+    @Test func filteredChannelFeedsWindows() throws {
+        var b = envBinding(topic: "s/env", window: WindowSpec(lengthMs: 1_000_000, latenessMs: 0))
+        b.channels[0].filters = [.ema(alpha: 0.25), .clamp(min: -100, max: 100)]
+        let xs: [Float] = (0..<500).map { Float($0 % 10) }
+        var y: Float? = nil
+        var expected: [Float] = []
+        for x in xs { let out = y.map { $0 + 0.25 * (x - $0) } ?? x; expected.append(out); y = out }
+        func run(flushEach: Bool) throws -> [String: Any] {
+            let sink = MemorySink()
+            let p = try Pipeline(agentId: "gw", bindings: [b], sink: sink, seq: CountingSeq())
+            for (i, x) in xs.enumerated() {
+                feed(p, "s/env", #"{"ts":\#(1_764_000_000_000 + i),"temp":\#(x),"rh":50}"#)
+                if flushEach { p.flush() }
+            }
+            p.finish()
+            return (parseLines(sink.lines)[0]["channels"] as! [String: [String: Any]])["temp"]!
+        }
+        let a = try run(flushEach: false), c = try run(flushEach: true)
+        #expect(a["mean"] as! Double == c["mean"] as! Double)
+        let mean = expected.reduce(0.0) { $0 + Double($1) } / Double(expected.count)
+        #expect(abs(a["mean"] as! Double - mean) < 1e-5)
+        #expect(Float(a["max"] as! Double) == expected.max()!)
+        #expect(Float(a["last"] as! Double) == expected.last!)
+    }
+}
