@@ -131,7 +131,8 @@ enum ChannelLoader {
     }
 
     static func detector(_ node: Node, _ path: String, channel: ChannelSpec, _ r: YAMLReader) -> DetectorSpec? {
-        guard let m = r.mapping(node, path, allowed: ["kind", "above", "below", "severity", "min_samples", "hysteresis"]) else { return nil }
+        guard let m = r.mapping(node, path, allowed: ["kind", "above", "below", "severity", "min_samples", "hysteresis", "max_per_second", "epsilon",
+                                                     "samples", "after"]) else { return nil }
         guard let kn = r.required(m, "kind", path, in: node), let kind = r.choice(kn, "\(path).kind", DetectorKind.self) else { return nil }
         let severity = m["severity"].flatMap { r.choice($0.value, "\(path).severity", Severity.self) } ?? .warning
         let minSamples = m["min_samples"].flatMap { r.int($0.value, "\(path).min_samples", in: 1...1_000_000) } ?? 1
@@ -153,10 +154,23 @@ enum ChannelLoader {
             }
             return DetectorSpec(kind: .threshold(above: above, below: below), severity: severity, minSamples: minSamples,
                                 hysteresis: hysteresis)
+        case .rate_of_change:
+            guard let mn = r.required(m, "max_per_second", path, in: node), let v = r.double(mn, "\(path).max_per_second") else { return nil }
+            guard v > 0 else { r.error(mn, "\(path).max_per_second", "expected a rate above 0, found \(v)"); return nil }
+            return DetectorSpec(kind: .rateOfChange(maxPerSecond: v), severity: severity, minSamples: minSamples)
+        case .stuck:
+            let eps = m["epsilon"].flatMap { r.double($0.value, "\(path).epsilon") } ?? 0
+            guard let sn = r.required(m, "samples", path, in: node), let n = r.int(sn, "\(path).samples", in: 2...1_000_000) else { return nil }
+            if eps < 0 { r.error(m["epsilon"]?.value, "\(path).epsilon", "expected 0 or more, found \(eps)"); return nil }
+            return DetectorSpec(kind: .stuck(epsilon: eps, samples: n), severity: severity, minSamples: 1)
+        case .dropout:
+            guard let an = r.required(m, "after", path, in: node), let ms = r.durationMs(an, "\(path).after") else { return nil }
+            guard ms > 0 else { r.error(an, "\(path).after", "expected a duration above 0"); return nil }
+            return DetectorSpec(kind: .dropout(afterMs: ms), severity: severity, minSamples: 1)
         }
     }
 
-    enum DetectorKind: String, CaseIterable { case threshold }
+    enum DetectorKind: String, CaseIterable { case threshold, rate_of_change, stuck, dropout }
     enum FilterKind: String, CaseIterable { case fir, butterworth, ema, clamp }
     enum BandKind: String, CaseIterable { case lowpass, highpass, bandpass }
 

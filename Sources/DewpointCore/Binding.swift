@@ -332,6 +332,12 @@ public struct DetectorSpec: Sendable, Equatable {
     public enum Kind: Sendable, Equatable {
         /// Raised while the value is above `above` or below `below`.
         case threshold(above: Double?, below: Double?)
+        /// Raised while the value changes faster than `maxPerSecond` (in the channel's unit).
+        case rateOfChange(maxPerSecond: Double)
+        /// Raised when the value has stayed within `epsilon` for `samples` samples in a row.
+        case stuck(epsilon: Double, samples: Int)
+        /// Raised from the clock when no sample has arrived for `afterMs`; cleared by the next.
+        case dropout(afterMs: Int64)
     }
     public var kind: Kind
     public var severity: Severity
@@ -346,6 +352,9 @@ public struct DetectorSpec: Sendable, Equatable {
     public var name: String {
         switch kind {
         case .threshold: "threshold"
+        case .rateOfChange: "rate_of_change"
+        case .stuck: "stuck"
+        case .dropout: "dropout"
         }
     }
 }

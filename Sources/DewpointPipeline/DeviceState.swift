@@ -43,6 +43,10 @@ final class DeviceState {
     var watches: [[Watch]]
     /// Per-channel filter chains (empty: none); `scratch` gathers a column's valid samples.
     var filters: [[ChannelFilter]]
+    /// Last sample per channel (time and value), for dropout detection.
+    var lastSampleNs: [Int64]
+    var lastValue: [Float]
+    let hasDropout: Bool
     var scratch: [Float] = []
 
     init(name: String, binding: Int, spec: BindingSpec) {
@@ -57,11 +61,17 @@ final class DeviceState {
                 let det: ChannelDetector
                 switch d.kind {
                 case .threshold(let above, let below): det = .threshold(above: above, below: below, hysteresis: d.hysteresis)
+                case .rateOfChange(let m): det = .rateOfChange(max: m)
+                case .stuck(let eps, let n): det = .stuck(epsilon: eps, samples: n)
+                case .dropout(let ms): det = .dropout(afterNs: ms * 1_000_000)
                 }
                 return Watch(detector: det, machine: AlertStateMachine(raiseAt: 0.5, clearBelow: 0.5, minSamples: d.minSamples),
                              severity: d.severity)
             }
         }
+        self.lastSampleNs = Array(repeating: .min, count: spec.channels.count)
+        self.lastValue = Array(repeating: .nan, count: spec.channels.count)
+        self.hasDropout = spec.channels.contains { $0.detectors.contains { if case .dropout = $0.kind { return true } else { return false } } }
         self.filters = spec.channels.map { ch in
             ch.filters.map { f -> ChannelFilter in
                 func fb(_ b: FilterBand) -> FIRFilter.Band {

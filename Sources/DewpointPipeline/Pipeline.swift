@@ -44,6 +44,8 @@ public final class Pipeline {
     private var out: [UInt8] = []
     private let encoder = RecordEncoder()
     private var logBudget: [String: Int] = [:]
+    private let hasDropout: Bool
+    private var nextDropoutCheckNs: Int64 = .min
 
     public init(agentId: String, bindings: [BindingSpec], sink: any RecordSink, seq: any SeqAllocator,
                 mode: WatermarkMode = .eventTime) throws(DecodeError) {
@@ -57,6 +59,7 @@ public final class Pipeline {
         self.decoders = decs
         self.fixedDevice = Array(repeating: nil, count: bindings.count)
         self.byName = Array(repeating: [:], count: bindings.count)
+        self.hasDropout = bindings.contains { $0.channels.contains { $0.detectors.contains { if case .dropout = $0.kind { return true } else { return false } } } }
         self.hot = .allocate(capacity: 1)
         hot.initialize(to: HotState())
         let maxCells = decs.map { $0.channelCount * $0.maxRows }.max() ?? 1
@@ -189,6 +192,12 @@ public final class Pipeline {
         if mode == .eventTime && tsNs > hot.pointee.maxEventNs {
             hot.pointee.maxEventNs = tsNs
             hot.pointee.watermarkNs = tsNs
+            // in replay, dropouts are checked as event time passes (at most once a second of it)
+            if hasDropout && tsNs >= nextDropoutCheckNs {
+                nextDropoutCheckNs = tsNs &+ 1_000_000_000
+                flush()
+                checkDropouts(tsNs)
+            }
         }
         let r = device.batchCount
         let cap = DeviceState.batchCapacity
@@ -252,6 +261,7 @@ public final class Pipeline {
                     stats = d.window(for: ts, watermarkNs: d.batchMark[r])
                 }
                 if let stats { stats[c].add(x, ts: ts) } else { late += 1 }
+                if d.hasDropout && ts > d.lastSampleNs[c] { d.lastSampleNs[c] = ts; d.lastValue[c] = x }
                 if watched[c] { detect(d, c, x, ts) }
             }
         }
@@ -275,10 +285,33 @@ public final class Pipeline {
             let score = device.watches[c][k].detector.score(x, ts: ts)
             let t = device.watches[c][k].machine.observe(score: score)
             guard t != .none else { continue }
+            emitAlert(device, c, k, t, score: score, value: x, ts: ts)
+        }
+    }
+
+    /// Dropout detectors are raised by time, not by samples: a channel silent for longer than its
+    /// limit at the watermark (event time in replay, the wall clock live) raises, with the time
+    /// the silence became too long.
+    private func checkDropouts(_ watermark: Int64) {
+        for d in devices where d.hasDropout {
+            for c in 0..<d.channelCount where d.lastSampleNs[c] != .min {
+                for k in 0..<d.watches[c].count {
+                    guard case .dropout(let after) = d.watches[c][k].detector, !d.watches[c][k].machine.isRaised else { continue }
+                    let due = d.lastSampleNs[c] &+ after
+                    guard watermark > due else { continue }
+                    let t = d.watches[c][k].machine.observe(score: 1)
+                    if t == .raised { emitAlert(d, c, k, t, score: 1, value: d.lastValue[c], ts: due) }
+                }
+            }
+        }
+    }
+
+    private func emitAlert(_ device: DeviceState, _ c: Int, _ k: Int, _ t: AlertStateMachine.Transition, score: Double, value x: Float, ts: Int64) {
+        do {
             let w = device.watches[c][k]
             let spec = bindings[device.binding].channels[c]
             hot.pointee.counters.alerts += 1
-            guard bindings[device.binding].output.alerts else { continue }
+            guard bindings[device.binding].output.alerts else { return }
             let rec = AlertRecord(agent: agentId, device: device.name, channel: spec.name, seq: seq.next(),
                                   tsMs: floorMs(ts), state: t == .raised ? .raised : .cleared,
                                   severity: w.severity, detector: w.detector.name, score: score, value: x,
@@ -296,6 +329,7 @@ public final class Pipeline {
     public func advance(watermarkNs now: Int64) {
         flush()
         if now > hot.pointee.watermarkNs { hot.pointee.watermarkNs = now }
+        if hasDropout { checkDropouts(hot.pointee.watermarkNs) }
         if hot.pointee.watermarkNs >= hot.pointee.nextCloseNs { closeWindows(partialAfterNs: .max) }
     }
 

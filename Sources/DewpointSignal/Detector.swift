@@ -8,6 +8,16 @@ public enum ChannelDetector: Sendable {
     /// come `hysteresis` back inside the threshold to return to 0.
     case threshold(above: Double?, below: Double?, hysteresis: Double, active: Bool)
 
+    /// 1 while |Δvalue / Δt| exceeds `max` per second.
+    case rate(max: Double, last: Float, lastTs: Int64, seen: Bool, now: Double)
+    /// 1 once the value has stayed within `epsilon` of where the run started for `samples` samples.
+    case stuck(epsilon: Double, samples: Int, start: Float, run: Int)
+    /// Scores 0 on every sample (a sample clears a dropout); raised by the pipeline's clock.
+    case dropout(afterNs: Int64)
+
+    public static func rateOfChange(max: Double) -> ChannelDetector { .rate(max: max, last: 0, lastTs: 0, seen: false, now: 0) }
+    public static func stuck(epsilon: Double, samples: Int) -> ChannelDetector { .stuck(epsilon: epsilon, samples: samples, start: .nan, run: 0) }
+
     public static func threshold(above: Double?, below: Double?, hysteresis: Double = 0) -> ChannelDetector {
         .threshold(above: above, below: below, hysteresis: hysteresis, active: false)
     }
@@ -23,12 +33,29 @@ public enum ChannelDetector: Sendable {
             if let below, v < below + margin { hit = true }
             self = .threshold(above: above, below: below, hysteresis: h, active: hit)
             return hit ? 1 : 0
+        case .rate(let m, let last, let lastTs, let seen, _):
+            var r = 0.0
+            if seen && ts > lastTs { r = Double(x - last) / (Double(ts - lastTs) / 1e9) }
+            self = .rate(max: m, last: x, lastTs: ts, seen: true, now: r)
+            return abs(r) > m ? 1 : 0
+        case .stuck(let eps, let n, let start, let run):
+            if !start.isNaN && abs(Double(x - start)) <= eps {
+                self = .stuck(epsilon: eps, samples: n, start: start, run: run + 1)
+                return run + 1 >= n ? 1 : 0
+            }
+            self = .stuck(epsilon: eps, samples: n, start: x, run: 1)
+            return 0
+        case .dropout:
+            return 0
         }
     }
 
     public var name: String {
         switch self {
         case .threshold: "threshold"
+        case .rate: "rate_of_change"
+        case .stuck: "stuck"
+        case .dropout: "dropout"
         }
     }
 
@@ -44,6 +71,15 @@ public enum ChannelDetector: Sendable {
             // raised after min_samples, with the last sample inside the hysteresis band
             let which = above.map { Double(value) > $0 - h } == true ? "above \(Self.fmt(above!))" : "below \(Self.fmt(below ?? 0))"
             return "\(channel) \(value)\(u) has stayed within \(Self.fmt(h))\(u) of the threshold after going \(which)\(u)"
+        case .rate(let m, _, _, _, let r):
+            guard raised else { return "\(channel) changes at \(Self.fmt((r * 1000).rounded() / 1000))\(u)/s again, within \(Self.fmt(m))\(u)/s" }
+            return "\(channel) \(r >= 0 ? "rose" : "fell") at \(Self.fmt((abs(r) * 1000).rounded() / 1000))\(u)/s, faster than \(Self.fmt(m))\(u)/s (now \(value)\(u))"
+        case .stuck(let eps, let n, _, _):
+            guard raised else { return "\(channel) moves again (\(value)\(u))" }
+            return "\(channel) has stayed at \(value)\(u) (within \(Self.fmt(eps))\(u)) for \(n) samples: the sensor may be stuck"
+        case .dropout(let after):
+            guard raised else { return "\(channel) samples resume (\(value)\(u))" }
+            return "no sample from \(channel) for more than \(Self.fmt(Double(after) / 1e9)) s; last value \(value)\(u)"
         }
     }
 

@@ -269,3 +269,35 @@ func feed(_ p: Pipeline, _ topic: String, _ payload: String, _ arrival: Int64 = 
         #expect(Float(a["last"] as! Double) == expected.last!)
     }
 }
+
+@Suite struct DropoutTests {
+    /// A channel silent for longer than its limit raises from the clock (event time in replay),
+    /// with the time the silence became too long; the next sample clears it.
+    @Test func dropoutRaisesFromTimeAndClearsOnTheNextSample() throws {
+        var b = envBinding(topic: "s/+device/env", window: WindowSpec(lengthMs: 60_000, latenessMs: 0))
+        b.channels[1].detectors = [DetectorSpec(kind: .dropout(afterMs: 5_000), severity: .critical)]
+        let sink = MemorySink()
+        let p = try Pipeline(agentId: "gw", bindings: [b], sink: sink, seq: CountingSeq())
+        let t0: Int64 = 1_764_000_000_000
+        for i in 0..<40 {
+            // device a reports rh every second but stops from 10 s to 20 s; device b keeps time going
+            if i < 10 || i >= 20 { feed(p, "s/a/env", #"{"ts":\#(t0 + Int64(i) * 1000),"temp":20,"rh":\#(40 + i)}"#) }
+            feed(p, "s/b/env", #"{"ts":\#(t0 + Int64(i) * 1000 + 500),"temp":20}"#)
+        }
+        p.finish()
+        let alerts = parseLines(sink.lines).filter { $0["kind"] as? String == "alert" }
+        #expect(alerts.count == 2)
+        #expect(alerts[0]["state"] as? String == "raised" && alerts[0]["device"] as? String == "a")
+        #expect(alerts[0]["ts_ms"] as? Int == Int(t0) + 9_000 + 5_000)
+        #expect(alerts[0]["value"] as? Double == 49)
+        #expect(alerts[1]["state"] as? String == "cleared" && alerts[1]["ts_ms"] as? Int == Int(t0) + 20_000)
+        // live mode: raised from the wall clock with no sample at all
+        let live = MemorySink()
+        let q = try Pipeline(agentId: "gw", bindings: [b], sink: live, seq: CountingSeq(), mode: .external)
+        feed(q, "s/a/env", #"{"ts":\#(t0),"temp":20,"rh":40}"#)
+        q.advance(watermarkNs: (t0 + 4_000) * 1_000_000)
+        #expect(live.lines.filter { $0.contains(#""kind":"alert""#) }.isEmpty)
+        q.advance(watermarkNs: (t0 + 6_000) * 1_000_000)
+        #expect(live.lines.contains { $0.contains(#""detector":"dropout""#) && $0.contains(#""state":"raised""#) })
+    }
+}

@@ -84,3 +84,23 @@ struct SplitMix {
         #expect(transitions == [.none, .raised, .none, .none, .none, .cleared, .raised])
     }
 }
+
+@Suite struct RuleDetectorTests {
+    @Test func rateOfChangePerSecond() {
+        var d = ChannelDetector.rateOfChange(max: 5)
+        let s = 1_000_000_000 as Int64
+        #expect(d.score(20, ts: 0) == 0)        // first sample: no rate yet
+        #expect(d.score(24, ts: s) == 0)        // 4/s
+        #expect(d.score(30, ts: 2 * s) == 1)    // 6/s
+        #expect(d.score(30, ts: 2 * s) == 0)    // same time: no rate
+        #expect(d.score(27, ts: 3 * s) == 0)    // -3/s
+        #expect(d.score(26, ts: 3 * s + s / 10) == 1)  // -10/s over 100 ms
+        #expect(d.explain(channel: "t", value: 26, unit: "degC").contains("fell at 10 degC/s, faster than 5 degC/s"))
+    }
+
+    @Test func stuckAfterNSamplesWithinEpsilon() {
+        var d = ChannelDetector.stuck(epsilon: 0.05, samples: 4)
+        let scores = [10.0, 10.02, 9.99, 10.04, 10.3, 10.3, 10.3, 10.3].map { d.score(Float($0), ts: 0) }
+        #expect(scores == [0, 0, 0, 1, 0, 0, 0, 1])
+    }
+}
