@@ -174,8 +174,23 @@ public final class SpoolSink: RecordSink {
         spool.append(seq: seq, topic: topics.topic(kind: kind, device: device), payload: Array(json))
     }
 
+    /// Commit failures (a full or failing disk) are retried at most once a second, and logged for
+    /// the first failure and every 60th after it, so that they cannot flood the journal. Nothing is
+    /// lost meanwhile: records stay pending in memory until a commit succeeds.
+    private var failures = 0
+    private var retryAtNs: UInt64 = 0
+
     public func flush() {
-        do { try spool.commit() } catch { onError(error) }
+        let now = Clock.monotonicNs()
+        if failures > 0 && now < retryAtNs { return }
+        do {
+            try spool.commit()
+            failures = 0
+        } catch {
+            failures += 1
+            retryAtNs = now + 1_000_000_000
+            if failures == 1 || failures % 60 == 0 { onError(error) }
+        }
     }
 }
 
