@@ -222,6 +222,7 @@ public final class Agent: @unchecked Sendable {
         let drained = forwarder.drain(deadlineNs: deadline)
         let st = spool.stats
         log(drained ? .info : .warning, drained ? "spool drained" : "spool not drained within the timeout: \(st.count) records stay for the next start")
+        log(.info, "upstream: published=\(forwarder.published) acknowledged=\(forwarder.acknowledged) reconnects=\(up.reconnects) spool_dropped=\(st.dropped)")
         forwarder.stop()
         if up.isConnected {
             _ = try? offline.withUnsafeBytes { try up.publish(topic: topics.status, payload: $0, qos: 1, retain: true) }

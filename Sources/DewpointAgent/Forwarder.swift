@@ -27,8 +27,11 @@ public final class Forwarder: @unchecked Sendable {
     private var thread: OSThread?
     /// Signalled when there may be work: a commit, an acknowledgement, a (re)connection.
     public let wakeup = Wakeup()
-    public private(set) var published = 0
-    public private(set) var acknowledged = 0
+    private var _published = 0
+    private var _acknowledged = 0
+    /// Records published and acknowledged (PUBACK) since start.
+    public var published: Int { lock.withLock { _published } }
+    public var acknowledged: Int { lock.withLock { _acknowledged } }
     public var log: @Sendable (String) -> Void = { _ in }
 
     public init(spool: SpoolQueue, client: MQTTClient, qos: Int, maxInflight: Int) {
@@ -86,7 +89,7 @@ public final class Forwarder: @unchecked Sendable {
             }
             if !done.isEmpty {
                 do { try spool.remove(done) } catch { log("spool: \(error)") }
-                lock.withLock { acknowledged += done.count }
+                lock.withLock { _acknowledged += done.count }
                 worked = true
             }
             if reset { lastSent = 0 }
@@ -99,7 +102,7 @@ public final class Forwarder: @unchecked Sendable {
                         }
                         lock.withLock {
                             if earlyAcks.remove(mid) != nil { acks.append(r.seq) } else { inflight[mid] = r.seq }
-                            published += 1
+                            _published += 1
                         }
                         lastSent = r.seq
                         worked = true

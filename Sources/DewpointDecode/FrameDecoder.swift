@@ -52,7 +52,6 @@ public final class FrameDecoder {
     /// Per-channel scale and offset in plain memory (the hot loop must not copy `ChannelSpec`s).
     private let scales: UnsafeMutablePointer<Double>
     private let offsets: UnsafeMutablePointer<Double>
-    private var scratch: [UInt8] = []
 
     public init(binding: BindingSpec) throws(DecodeError) {
         self.binding = binding
@@ -138,7 +137,6 @@ public final class FrameDecoder {
         rowTimes = .allocate(capacity: maxRows)
         self.json = json
         self.jsonTimestampSlot = jsonTs
-        scratch.reserveCapacity(64)
     }
 
     /// Whether frames may yield several rows (arrays of readings), so `decodeRows` must be used.

@@ -118,7 +118,7 @@ public final class Pipeline {
     /// Processes one frame for a binding that names a single device (serial, capture).
     public func ingest(binding: Int, payload: UnsafeRawBufferPointer, arrivalNs: Int64) {
         hot.pointee.counters.frames += 1
-        guard let d = fixedDevice[binding] else { return }
+        guard let d = device(of: binding) else { return }
         process(device: d, payload: payload, arrivalNs: arrivalNs, onlyChannel: nil)
     }
 
@@ -126,9 +126,18 @@ public final class Pipeline {
     /// for none.
     public func ingestRow(binding: Int, tsNs: Int64, row: UnsafeBufferPointer<Float>) {
         hot.pointee.counters.frames += 1
-        guard let d = fixedDevice[binding] else { return }
+        guard let d = device(of: binding) else { return }
         for i in 0..<d.channelCount { values[i] = i < row.count ? row[i] : .nan }
         accept(device: d, tsNs: tsNs)
+    }
+
+    /// The device of a binding that names one; a binding that takes device names from topic
+    /// levels cannot take frames without a topic: counted and logged, not dropped silently.
+    private func device(of binding: Int) -> DeviceState? {
+        if let d = fixedDevice[binding] { return d }
+        hot.pointee.counters.decodeErrors += 1
+        note("decode_error", "binding \(bindings[binding].name) takes device names from its MQTT topic; a frame without a topic cannot be routed")
+        return nil
     }
 
     private func lookupDevice(_ name: UnsafeRawBufferPointer, binding: Int) -> DeviceState {

@@ -51,8 +51,6 @@ struct Bench: ParsableCommand {
                 let sos = SOSCoefficients.butterworth(order: 4, .lowpass(0.1))
                 let one = Self.time(samples) { var c = BiquadCascade(sos); c.process(xs, into: ys) }
                 let frames = samples / 8
-                let lanes = xs.withMemoryRebound(to: SIMD8<Float>.self) { _ in 0 }
-                _ = lanes
                 var input = [SIMD8<Float>](repeating: .zero, count: frames)
                 for i in 0..<frames { for c in 0..<8 { input[i][c] = xs[i * 8 + c] } }
                 var out = [SIMD8<Float>](repeating: .zero, count: frames)
