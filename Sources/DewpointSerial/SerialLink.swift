@@ -112,11 +112,7 @@ public final class SerialLink: @unchecked Sendable {
             let now = Clock.monotonicNs()
             if now < next {
                 // drain anything unsolicited (a late reply) so that it cannot pass for the next one
-                switch Sys.poll(port.fd, timeoutMs: Int32(min(100, (next - now) / 1_000_000 + 1))) {
-                case .hangup: return
-                case .readable: if case .hangup = Sys.read(port.fd, buf) { return }
-                case .timeout: break
-                }
+                if case .hangup = readOnce(port, buf, timeoutMs: Int32(min(100, (next - now) / 1_000_000 + 1))) { return }
                 continue
             }
             next = now + UInt64(poll.intervalMs) * 1_000_000
@@ -134,18 +130,12 @@ public final class SerialLink: @unchecked Sendable {
             while !answered {
                 let left = deadline > Clock.monotonicNs() ? deadline - Clock.monotonicNs() : 0
                 if left == 0 { lock.withLock { _poll.timeouts += 1 }; break }
-                switch Sys.poll(port.fd, timeoutMs: Int32(max(1, left / 1_000_000))) {
-                case .timeout: continue
+                switch readOnce(port, buf, timeoutMs: Int32(max(1, left / 1_000_000))) {
+                case .nothing: continue
                 case .hangup: return
-                case .readable:
-                    switch Sys.read(port.fd, buf) {
-                    case .wouldBlock: continue
-                    case .hangup: return
-                    case .data(let n):
-                        lock.withLock { _bytes += n }
-                        reply.append(contentsOf: UnsafeRawBufferPointer(rebasing: buf[0..<n]))
-                        answered = handleReply(reply, poll)
-                    }
+                case .data(let n):
+                    reply.append(contentsOf: UnsafeRawBufferPointer(rebasing: buf[0..<n]))
+                    answered = handleReply(reply, poll)
                 }
             }
         }
@@ -183,22 +173,35 @@ public final class SerialLink: @unchecked Sendable {
         }
     }
 
+    private enum ReadEvent { case nothing, hangup, data(Int) }
+
+    /// One `poll` and `read`: `.nothing` on timeout or EAGAIN; bytes are counted.
+    private func readOnce(_ port: SerialPort, _ buf: UnsafeMutableRawBufferPointer, timeoutMs: Int32) -> ReadEvent {
+        switch Sys.poll(port.fd, timeoutMs: timeoutMs) {
+        case .timeout: return .nothing
+        case .hangup: return .hangup
+        case .readable:
+            switch Sys.read(port.fd, buf) {
+            case .wouldBlock: return .nothing
+            case .hangup: return .hangup
+            case .data(let n):
+                lock.withLock { _bytes += n }
+                return .data(n)
+            }
+        }
+    }
+
     private func readUntilHangup(_ port: SerialPort, _ buf: UnsafeMutableRawBufferPointer) {
         while !lock.withLock({ stopping }) {
-            switch Sys.poll(port.fd, timeoutMs: 100) {
-            case .timeout: continue
+            switch readOnce(port, buf, timeoutMs: 100) {
+            case .nothing: continue
             case .hangup: return
-            case .readable:
-                switch Sys.read(port.fd, buf) {
-                case .wouldBlock: continue
-                case .hangup: return
-                case .data(let n):
-                    let now = Clock.wallNs()
-                    // onFrame may block (a full queue); never call it holding the lock
-                    framer.feed(UnsafeRawBufferPointer(rebasing: buf[0..<n])) { onFrame($0, now) }
-                    let c = framer.counters
-                    lock.withLock { _bytes += n; _framing = c }
-                }
+            case .data(let n):
+                let now = Clock.wallNs()
+                // onFrame may block (a full queue); never call it holding the lock
+                framer.feed(UnsafeRawBufferPointer(rebasing: buf[0..<n])) { onFrame($0, now) }
+                let c = framer.counters
+                lock.withLock { _framing = c }
             }
         }
     }
