@@ -56,7 +56,7 @@ let package = Package(
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
         .testTarget(name: "DewpointDecodeTests", dependencies: ["DewpointDecode", "DewpointCore"], swiftSettings: strict),
-        .testTarget(name: "DewpointSignalTests", dependencies: ["DewpointSignal"], exclude: ["golden"], swiftSettings: strict),
+        .testTarget(name: "DewpointSignalTests", dependencies: ["DewpointSignal", "DewpointCore"], exclude: ["golden"], swiftSettings: strict),
         .testTarget(name: "DewpointConfigTests", dependencies: ["DewpointConfig", "DewpointCore"],
                     exclude: ["broken"], swiftSettings: strict),
         .testTarget(name: "DewpointPipelineTests",

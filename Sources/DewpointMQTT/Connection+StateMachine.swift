@@ -1,3 +1,5 @@
+import DewpointCore
+
 /// The life of one broker connection, as an explicit state machine driven by events and a clock.
 ///
 ///     disconnected ──start──► connecting ──CONNACK ok──► connected
@@ -43,11 +45,11 @@ public struct ConnectionStateMachine: Sendable {
     public private(set) var reconnects = 0
     private var everConnected = false
     public let backoff: Backoff
-    private var rng: UInt64
+    private var rng: SplitMix64
 
     public init(backoff: Backoff = Backoff(), seed: UInt64 = 0x5EED) {
         self.backoff = backoff
-        self.rng = seed
+        self.rng = SplitMix64(seed: seed)
     }
 
     /// Full-jitter exponential backoff: a delay drawn from [d/2, d], d = initial·2^(failures-1),
@@ -55,12 +57,7 @@ public struct ConnectionStateMachine: Sendable {
     public mutating func nextDelayNs() -> UInt64 {
         let shift = UInt64(Swift.min(failures - 1, 20))
         let d = Swift.min(backoff.maxNs, backoff.initialNs << Swift.max(0, shift))
-        rng &+= 0x9E37_79B9_7F4A_7C15
-        var z = rng
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        z ^= z >> 31
-        return d / 2 + z % (d / 2 + 1)
+        return d / 2 + rng.next() % (d / 2 + 1)
     }
 
     public mutating func start(nowNs: UInt64) -> Action {

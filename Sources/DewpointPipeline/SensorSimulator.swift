@@ -20,23 +20,17 @@ public struct SensorSimulator {
     /// How much faster than real time the fault schedule runs (the demo uses 20, so a fault due
     /// at minute 10 shows after 30 s).
     public var faultSpeed: Double
-    private var rng: UInt64
+    private var rng: SplitMix64
     private var tick: Int64 = 0
 
     public init(startMs: Int64, rateHz: Double = 1, seed: UInt64 = 1, faultSpeed: Double = 1) {
         self.startMs = startMs
         self.rateHz = rateHz
-        self.rng = seed
+        self.rng = SplitMix64(seed: seed)
         self.faultSpeed = faultSpeed
     }
 
-    private mutating func uniform() -> Double {
-        rng &+= 0x9E37_79B9_7F4A_7C15
-        var z = rng
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return Double((z ^ (z >> 31)) >> 11) / Double(1 << 53)
-    }
+    private mutating func uniform() -> Double { rng.unit() }
 
     private mutating func gauss() -> Double {
         let u = max(uniform(), 1e-12), v = uniform()
