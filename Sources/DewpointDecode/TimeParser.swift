@@ -1,12 +1,14 @@
 /// Timestamp parsing without Foundation: RFC 3339 / ISO-8601 text and epoch numbers.
 public enum TimeParser {
-    /// Parses `YYYY-MM-DD[T| ]hh:mm[:ss[.fraction]][Z|±hh:mm|±hhmm]` into ns since the epoch.
-    /// A time without a zone is taken as UTC (as in NAB's CSV files). A bare date is midnight UTC.
-    public static func parseISO8601(_ s: UnsafeRawBufferPointer) -> Int64? {
-        let n = s.count
+    /// Reads fixed-width fields from the text; shared by both parsers.
+    struct Cursor {
+        let s: UnsafeRawBufferPointer
         var i = 0
-        @inline(__always) func digits(_ count: Int) -> Int? {
-            guard i + count <= n else { return nil }
+        var atEnd: Bool { i >= s.count }
+        var peek: UInt8? { i < s.count ? s[i] : nil }
+
+        mutating func digits(_ count: Int) -> Int? {
+            guard i + count <= s.count else { return nil }
             var v = 0
             for k in 0..<count {
                 let d = s[i + k] &- 48
@@ -16,60 +18,73 @@ public enum TimeParser {
             i += count
             return v
         }
-        @inline(__always) func expect(_ c: UInt8) -> Bool {
-            guard i < n, s[i] == c else { return false }
+
+        mutating func expect(_ c: UInt8) -> Bool {
+            guard peek == c else { return false }
             i += 1
             return true
         }
-        guard let year = digits(4), expect(UInt8(ascii: "-")), let month = digits(2), expect(UInt8(ascii: "-")),
-              let day = digits(2) else { return nil }
-        guard (1...12).contains(month), day >= 1, day <= daysIn(month: month, year: year) else { return nil }
-        var secs = daysFromCivil(year, month, day) * 86_400
-        var frac: Int64 = 0
-        if i < n {
-            guard s[i] == UInt8(ascii: "T") || s[i] == UInt8(ascii: "t") || s[i] == UInt8(ascii: " ") else { return nil }
+
+        /// 1–9 (or more, ignored past ns) digits of a fraction of a second, as ns.
+        mutating func fraction() -> Int64? {
+            var scale: Int64 = 100_000_000
+            var v: Int64 = 0
+            let start = i
+            while let c = peek, c &- 48 < 10 { v += Int64(c &- 48) * scale; scale /= 10; i += 1 }
+            return i > start ? v : nil
+        }
+
+        /// `Z`, `±hh:mm` or `±hhmm`, as an offset in seconds east of UTC.
+        mutating func zone() -> Int? {
+            if expect(UInt8(ascii: "Z")) || expect(UInt8(ascii: "z")) { return 0 }
+            guard let c = peek, c == UInt8(ascii: "+") || c == UInt8(ascii: "-") else { return nil }
             i += 1
-            guard let hh = digits(2), expect(UInt8(ascii: ":")), let mm = digits(2) else { return nil }
-            var ss = 0
-            if expect(UInt8(ascii: ":")) {
-                guard let v = digits(2) else { return nil }
+            guard let oh = digits(2) else { return nil }
+            _ = expect(UInt8(ascii: ":"))
+            guard let om = digits(2), oh < 24, om < 60 else { return nil }
+            return (c == UInt8(ascii: "-") ? -1 : 1) * (oh * 3600 + om * 60)
+        }
+    }
+
+    /// Validates the fields and converts them to ns since the epoch; nil when a field is out of
+    /// range or the time does not fit Int64 nanoseconds (before 1677 or after 2262).
+    static func nanoseconds(year: Int, month: Int, day: Int, hh: Int, mm: Int, ss: Int, frac: Int64, offset: Int) -> Int64? {
+        // ss may be 60: a leap second, folded forward
+        guard (1...12).contains(month), day >= 1, day <= daysIn(month: month, year: year), hh < 24, mm < 60, ss < 61 else { return nil }
+        let secs = daysFromCivil(year, month, day) * 86_400 + hh * 3600 + mm * 60 + ss - offset
+        let (ns, o1) = Int64(secs).multipliedReportingOverflow(by: 1_000_000_000)
+        guard !o1 else { return nil }
+        let (t, o2) = ns.addingReportingOverflow(frac)
+        return o2 ? nil : t
+    }
+
+    /// Parses `YYYY-MM-DD[T| ]hh:mm[:ss[.fraction]][Z|±hh:mm|±hhmm]` into ns since the epoch.
+    /// A time without a zone is taken as UTC (as in NAB's CSV files). A bare date is midnight UTC.
+    public static func parseISO8601(_ s: UnsafeRawBufferPointer) -> Int64? {
+        var c = Cursor(s: s)
+        guard let year = c.digits(4), c.expect(UInt8(ascii: "-")), let month = c.digits(2), c.expect(UInt8(ascii: "-")),
+              let day = c.digits(2) else { return nil }
+        var hh = 0, mm = 0, ss = 0, offset = 0
+        var frac: Int64 = 0
+        if !c.atEnd {
+            guard c.expect(UInt8(ascii: "T")) || c.expect(UInt8(ascii: "t")) || c.expect(UInt8(ascii: " ")) else { return nil }
+            guard let h = c.digits(2), c.expect(UInt8(ascii: ":")), let m = c.digits(2) else { return nil }
+            hh = h; mm = m
+            if c.expect(UInt8(ascii: ":")) {
+                guard let v = c.digits(2) else { return nil }
                 ss = v
-                if i < n && (s[i] == UInt8(ascii: ".") || s[i] == UInt8(ascii: ",")) {
-                    i += 1
-                    var scale: Int64 = 100_000_000
-                    var any = false
-                    while i < n, s[i] &- 48 < 10 {
-                        frac += Int64(s[i] &- 48) * scale
-                        scale /= 10
-                        any = true
-                        i += 1
-                    }
-                    guard any else { return nil }
+                if c.expect(UInt8(ascii: ".")) || c.expect(UInt8(ascii: ",")) {
+                    guard let f = c.fraction() else { return nil }
+                    frac = f
                 }
             }
-            guard hh < 24, mm < 60, ss < 61 else { return nil }  // 60: leap second, folded forward
-            secs += hh * 3600 + mm * 60 + ss
-            if i < n {
-                if s[i] == UInt8(ascii: "Z") || s[i] == UInt8(ascii: "z") {
-                    i += 1
-                } else if s[i] == UInt8(ascii: "+") || s[i] == UInt8(ascii: "-") {
-                    let sign = s[i] == UInt8(ascii: "-") ? -1 : 1
-                    i += 1
-                    guard let oh = digits(2) else { return nil }
-                    _ = expect(UInt8(ascii: ":"))
-                    guard let om = digits(2), oh < 24, om < 60 else { return nil }
-                    secs -= sign * (oh * 3600 + om * 60)
-                } else {
-                    return nil
-                }
+            if !c.atEnd {
+                guard let z = c.zone() else { return nil }
+                offset = z
             }
         }
-        guard i == n else { return nil }
-        // years before 1677 or after 2262 do not fit in Int64 nanoseconds
-        let (ns, overflow) = Int64(secs).multipliedReportingOverflow(by: 1_000_000_000)
-        guard !overflow else { return nil }
-        let (total, overflow2) = ns.addingReportingOverflow(frac)
-        return overflow2 ? nil : total
+        guard c.atEnd else { return nil }
+        return nanoseconds(year: year, month: month, day: day, hh: hh, mm: mm, ss: ss, frac: frac, offset: offset)
     }
 
     /// Parses text with a strptime-like pattern: `%Y` (4-digit year), `%y` (2-digit, 2000+),
@@ -77,67 +92,36 @@ public enum TimeParser {
     /// (`Z`, `±hh:mm` or `±hhmm`), `%%`; any other character must match itself. Times are UTC
     /// unless `%z` says otherwise.
     public static func parse(_ s: UnsafeRawBufferPointer, pattern: [UInt8]) -> Int64? {
-        var i = 0, k = 0
-        var year = 1970, month = 1, day = 1, hh = 0, mm = 0, ss = 0
+        var c = Cursor(s: s)
+        var k = 0
+        var year = 1970, month = 1, day = 1, hh = 0, mm = 0, ss = 0, offset = 0
         var frac: Int64 = 0
-        var offset = 0
-        let n = s.count
-        func digits(_ count: Int) -> Int? {
-            guard i + count <= n else { return nil }
-            var v = 0
-            for j in 0..<count {
-                let d = s[i + j] &- 48
-                guard d < 10 else { return nil }
-                v = v * 10 + Int(d)
-            }
-            i += count
-            return v
-        }
         while k < pattern.count {
-            let c = pattern[k]
-            if c != UInt8(ascii: "%") {
-                guard i < n, s[i] == c else { return nil }
-                i += 1; k += 1
+            let p = pattern[k]
+            guard p == UInt8(ascii: "%") else {
+                guard c.expect(p) else { return nil }
+                k += 1
                 continue
             }
             guard k + 1 < pattern.count else { return nil }
             let spec = pattern[k + 1]
             k += 2
             switch spec {
-            case UInt8(ascii: "Y"): guard let v = digits(4) else { return nil }; year = v
-            case UInt8(ascii: "y"): guard let v = digits(2) else { return nil }; year = 2000 + v
-            case UInt8(ascii: "m"): guard let v = digits(2) else { return nil }; month = v
-            case UInt8(ascii: "d"): guard let v = digits(2) else { return nil }; day = v
-            case UInt8(ascii: "H"): guard let v = digits(2) else { return nil }; hh = v
-            case UInt8(ascii: "M"): guard let v = digits(2) else { return nil }; mm = v
-            case UInt8(ascii: "S"): guard let v = digits(2) else { return nil }; ss = v
-            case UInt8(ascii: "f"):
-                var scale: Int64 = 100_000_000
-                var any = false
-                while i < n, s[i] &- 48 < 10 { frac += Int64(s[i] &- 48) * scale; scale /= 10; any = true; i += 1 }
-                guard any else { return nil }
-            case UInt8(ascii: "z"):
-                guard i < n else { return nil }
-                if s[i] == UInt8(ascii: "Z") { i += 1; break }
-                guard s[i] == UInt8(ascii: "+") || s[i] == UInt8(ascii: "-") else { return nil }
-                let sign = s[i] == UInt8(ascii: "-") ? -1 : 1
-                i += 1
-                guard let oh = digits(2) else { return nil }
-                if i < n && s[i] == UInt8(ascii: ":") { i += 1 }
-                guard let om = digits(2) else { return nil }
-                offset = sign * (oh * 3600 + om * 60)
-            case UInt8(ascii: "%"):
-                guard i < n, s[i] == UInt8(ascii: "%") else { return nil }
-                i += 1
+            case UInt8(ascii: "Y"): guard let v = c.digits(4) else { return nil }; year = v
+            case UInt8(ascii: "y"): guard let v = c.digits(2) else { return nil }; year = 2000 + v
+            case UInt8(ascii: "m"): guard let v = c.digits(2) else { return nil }; month = v
+            case UInt8(ascii: "d"): guard let v = c.digits(2) else { return nil }; day = v
+            case UInt8(ascii: "H"): guard let v = c.digits(2) else { return nil }; hh = v
+            case UInt8(ascii: "M"): guard let v = c.digits(2) else { return nil }; mm = v
+            case UInt8(ascii: "S"): guard let v = c.digits(2) else { return nil }; ss = v
+            case UInt8(ascii: "f"): guard let v = c.fraction() else { return nil }; frac = v
+            case UInt8(ascii: "z"): guard let v = c.zone() else { return nil }; offset = v
+            case UInt8(ascii: "%"): guard c.expect(UInt8(ascii: "%")) else { return nil }
             default: return nil
             }
         }
-        guard i == n, (1...12).contains(month), day >= 1, day <= daysIn(month: month, year: year), hh < 24, mm < 60, ss < 61 else { return nil }
-        let secs = daysFromCivil(year, month, day) * 86_400 + hh * 3600 + mm * 60 + ss - offset
-        let (ns, o1) = Int64(secs).multipliedReportingOverflow(by: 1_000_000_000)
-        guard !o1 else { return nil }
-        let (t, o2) = ns.addingReportingOverflow(frac)
-        return o2 ? nil : t
+        guard c.atEnd else { return nil }
+        return nanoseconds(year: year, month: month, day: day, hh: hh, mm: mm, ss: ss, frac: frac, offset: offset)
     }
 
     /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
