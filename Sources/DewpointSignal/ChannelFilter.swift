@@ -12,14 +12,12 @@ public enum ChannelFilter: Sendable {
     public mutating func process(_ x: UnsafeMutableBufferPointer<Float>) {
         switch self {
         case .fir(var f):
-            // FIRFilter reads its input before writing each output block, so in place is safe
-            // through a copy of the block
-            let input = Array(x)
-            input.withUnsafeBufferPointer { f.process($0, into: x) }
+            // in place is safe: the FIR copies the block into its history before writing outputs
+            f.process(UnsafeBufferPointer(x), into: x)
             self = .fir(f)
         case .biquad(var b):
-            let input = Array(x)
-            input.withUnsafeBufferPointer { b.process($0, into: x) }
+            // in place is safe: each output is written after its own input is read
+            b.process(UnsafeBufferPointer(x), into: x)
             self = .biquad(b)
         case .ema(let a, var y):
             for i in 0..<x.count {

@@ -50,7 +50,9 @@ import Testing
     @Test func jitterDiffersBetweenAgents() {
         var a = ConnectionStateMachine(seed: 1), b = ConnectionStateMachine(seed: 2)
         _ = a.start(nowNs: 0); _ = b.start(nowNs: 0)
-        guard case .closeAndWait(let ua) = a.connectFailed(nowNs: 0), case .closeAndWait(let ub) = b.connectFailed(nowNs: 0) else { return }
+        guard case .closeAndWait(let ua) = a.connectFailed(nowNs: 0), case .closeAndWait(let ub) = b.connectFailed(nowNs: 0) else {
+            Issue.record("a failed connect must back off"); return
+        }
         #expect(ua != ub)
     }
 
