@@ -171,11 +171,12 @@ enum ChannelLoader {
     }
 
     enum DetectorKind: String, CaseIterable { case threshold, rate_of_change, stuck, dropout }
-    enum FilterKind: String, CaseIterable { case fir, butterworth, ema, clamp }
+    enum FilterKind: String, CaseIterable { case fir, butterworth, ema, clamp, moving_average, rate_limit, median, deadband, decimate }
     enum BandKind: String, CaseIterable { case lowpass, highpass, bandpass }
 
     static func filter(_ node: Node, _ path: String, _ r: YAMLReader) -> FilterSpec? {
-        guard let m = r.mapping(node, path, allowed: ["kind", "band", "cutoff", "taps", "order", "alpha", "min", "max"]) else { return nil }
+        guard let m = r.mapping(node, path, allowed: ["kind", "band", "cutoff", "taps", "order", "alpha", "min", "max",
+                                                                 "length", "max_step", "threshold", "delta", "factor"]) else { return nil }
         guard let kn = r.required(m, "kind", path, in: node), let kind = r.choice(kn, "\(path).kind", FilterKind.self) else { return nil }
         func band() -> FilterBand? {
             let b = m["band"].flatMap { r.choice($0.value, "\(path).band", BandKind.self) } ?? .lowpass
@@ -214,6 +215,35 @@ enum ChannelLoader {
                   let hi = r.required(m, "max", path, in: node).flatMap({ r.double($0, "\(path).max") }) else { return nil }
             guard lo < hi else { r.error(m["min"]?.value, "\(path).min", "expected min below max"); return nil }
             return .clamp(min: lo, max: hi)
+        case .moving_average:
+            // length: samples averaged (2–4096)
+            guard let ln = r.required(m, "length", path, in: node), let n = r.int(ln, "\(path).length", in: 2...4096) else { return nil }
+            return .movingAverage(length: n)
+        case .rate_limit:
+            // max_step: the most an output may move from the previous one, in the channel's unit
+            guard let sn = r.required(m, "max_step", path, in: node), let v = r.double(sn, "\(path).max_step") else { return nil }
+            guard v > 0 else { r.error(sn, "\(path).max_step", "expected a step above 0, found \(v)"); return nil }
+            return .rateLimit(maxStep: v)
+        case .median:
+            // length: odd window, 3–15; threshold (optional): replace only samples this far from the median
+            let ln = m["length"]?.value
+            let n = ln.flatMap { r.int($0, "\(path).length", in: 3...15) } ?? 5
+            if n % 2 == 0 { r.error(ln ?? node, "\(path).length", "expected an odd window length, found \(n)"); return nil }
+            var threshold: Double?
+            if let tn = m["threshold"], let v = r.double(tn.value, "\(path).threshold") {
+                guard v >= 0 else { r.error(tn.value, "\(path).threshold", "expected 0 or more, found \(v)"); return nil }
+                threshold = v
+            }
+            return .median(length: n, threshold: threshold)
+        case .deadband:
+            // delta: a sample passes only when it moved more than this from the last one passed
+            guard let bn = r.required(m, "delta", path, in: node), let v = r.double(bn, "\(path).delta") else { return nil }
+            guard v >= 0 else { r.error(bn, "\(path).delta", "expected 0 or more, found \(v)"); return nil }
+            return .deadband(band: v)
+        case .decimate:
+            // factor: keep one sample in this many (2–64), after an anti-alias FIR of 20·factor+1 taps
+            guard let fn = r.required(m, "factor", path, in: node), let q = r.int(fn, "\(path).factor", in: 2...64) else { return nil }
+            return .decimate(factor: q)
         }
     }
 

@@ -309,6 +309,16 @@ public enum FilterSpec: Sendable, Equatable {
     case butterworth(order: Int, band: FilterBand)
     case ema(alpha: Double)
     case clamp(min: Double, max: Double)
+    /// Box average of the last `length` samples.
+    case movingAverage(length: Int)
+    /// Each output moves at most `maxStep` from the previous one.
+    case rateLimit(maxStep: Double)
+    /// Running median of `length` samples; with `threshold`, replaces only samples that far from it.
+    case median(length: Int, threshold: Double?)
+    /// Passes a sample only when it moved more than `band` from the last one passed.
+    case deadband(band: Double)
+    /// Keeps one sample in `factor` after an anti-alias low pass.
+    case decimate(factor: Int)
 }
 
 public enum FilterBand: Sendable, Equatable { case lowpass(Double), highpass(Double), bandpass(Double, Double) }

@@ -9,6 +9,8 @@ public struct PipelineCounters: Sendable, Equatable {
     public var ignoredFrames = 0
     /// Values outside a channel's valid range (dropped before windows and detectors).
     public var outOfRange = 0
+    /// Samples removed on purpose by a deadband or decimation filter.
+    public var filteredOut = 0
     /// Channels absent (or null) in a frame.
     public var missingValues = 0
     /// Payload times too far from the gateway clock, replaced by the arrival time.
@@ -25,7 +27,7 @@ public struct PipelineCounters: Sendable, Equatable {
     /// `name value` pairs in a fixed order, for logs and the status record.
     public var fields: [(String, Int)] {
         [("frames", frames), ("samples", samples), ("unknown_topic", unknownTopic), ("decode_errors", decodeErrors), ("ignored_frames", ignoredFrames),
-         ("out_of_range", outOfRange), ("missing_values", missingValues), ("late_samples", lateSamples), ("clock_skew", clockSkew),
+         ("out_of_range", outOfRange), ("filtered_out", filteredOut), ("missing_values", missingValues), ("late_samples", lateSamples), ("clock_skew", clockSkew),
          ("unknown_channel", unknownChannel), ("summaries", summaries), ("alerts", alerts)]
     }
 

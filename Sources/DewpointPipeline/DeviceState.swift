@@ -47,7 +47,9 @@ final class DeviceState {
     var lastSampleNs: [Int64]
     var lastValue: [Float]
     let hasDropout: Bool
-    var scratch: [Float] = []
+    /// Gathers a column's valid samples and their rows for the filter chain.
+    let scratch: UnsafeMutablePointer<Float>
+    let scratchRows: UnsafeMutablePointer<Int32>
 
     init(name: String, binding: Int, spec: BindingSpec) {
         self.name = name
@@ -85,6 +87,11 @@ final class DeviceState {
                 case .butterworth(let order, let band): return .biquad(BiquadCascade(SOSCoefficients.butterworth(order: order, sb(band))))
                 case .ema(let a): return .ema(alpha: Float(a), state: nil)
                 case .clamp(let lo, let hi): return .clamp(lo: Float(lo), hi: Float(hi))
+                case .movingAverage(let n): return .movingAverage(MovingAverage(length: n))
+                case .rateLimit(let step): return .rateLimit(RateLimiter(maxStep: Float(step)))
+                case .median(let n, let thr): return .median(MedianFilter(length: n, threshold: thr.map(Float.init)))
+                case .deadband(let band): return .deadband(Deadband(band: Float(band)))
+                case .decimate(let q): return .decimate(Decimator(factor: q))
                 }
             }
         }
@@ -94,6 +101,8 @@ final class DeviceState {
         batchMark = .allocate(capacity: DeviceState.batchCapacity)
         batchFirstRow = .allocate(capacity: DeviceState.batchCapacity)
         batchColumns = .allocate(capacity: DeviceState.batchCapacity * n)
+        scratch = .allocate(capacity: DeviceState.batchCapacity)
+        scratchRows = .allocate(capacity: DeviceState.batchCapacity)
         validMin = .allocate(capacity: n)
         validMax = .allocate(capacity: n)
         watched = .allocate(capacity: n)
@@ -108,6 +117,7 @@ final class DeviceState {
     deinit {
         validMin.deallocate(); validMax.deallocate(); watched.deallocate()
         batchTs.deallocate(); batchMark.deallocate(); batchFirstRow.deallocate(); batchColumns.deallocate()
+        scratch.deallocate(); scratchRows.deallocate()
         for w in open { w.stats.deallocate() }
         for p in pool { p.deallocate() }
     }

@@ -279,14 +279,27 @@ public final class Pipeline {
     }
 
     private func filterColumn(_ d: DeviceState, _ c: Int, _ col: UnsafeMutablePointer<Float>, _ n: Int) {
-        d.scratch.removeAll(keepingCapacity: true)
-        for r in 0..<n where !col[r].isNaN { d.scratch.append(col[r]) }
-        guard !d.scratch.isEmpty else { return }
-        d.scratch.withUnsafeMutableBufferPointer { buf in
-            for k in 0..<d.filters[c].count { d.filters[c][k].process(buf) }
+        var count = 0
+        for r in 0..<n where !col[r].isNaN {
+            d.scratch[count] = col[r]
+            d.scratchRows[count] = Int32(r)
+            count += 1
         }
-        var j = 0
-        for r in 0..<n where !col[r].isNaN { col[r] = d.scratch[j]; j += 1 }
+        guard count > 0 else { return }
+        let values = UnsafeMutableBufferPointer(start: d.scratch, count: count)
+        let rows = UnsafeMutableBufferPointer(start: d.scratchRows, count: count)
+        var left = count
+        for k in 0..<d.filters[c].count where left > 0 {
+            left = d.filters[c][k].process(UnsafeMutableBufferPointer(rebasing: values[0..<left]),
+                                           positions: UnsafeMutableBufferPointer(rebasing: rows[0..<left]))
+        }
+        if left < count {
+            // removed samples leave their rows empty for this channel
+            for r in 0..<n { col[r] = .nan }
+            hot.pointee.counters.filteredOut += count - left
+            hot.pointee.counters.samples -= count - left
+        }
+        for j in 0..<left { col[Int(rows[j])] = values[j] }
     }
 
     private func detect(_ device: DeviceState, _ c: Int, _ x: Float, _ ts: Int64) {

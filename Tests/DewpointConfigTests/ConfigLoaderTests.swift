@@ -208,10 +208,18 @@ private func expectOne(_ d: [ConfigDiagnostic], file: String, line: Int, column:
               - {kind: fir, taps: 33, band: bandpass, cutoff: [0.1, 0.3]}
               - {kind: ema, alpha: 0.2}
               - {kind: clamp, min: 0, max: 10}
+              - {kind: moving_average, length: 8}
+              - {kind: rate_limit, max_step: 0.5}
+              - {kind: median, length: 5, threshold: 2}
+              - {kind: median}
+              - {kind: deadband, delta: 0.1}
+              - {kind: decimate, factor: 4}
         """.write(toFile: good, atomically: true, encoding: .utf8)
         let b = try ConfigLoader.loadBinding(file: good).0
         #expect(b.channels[0].filters == [.butterworth(order: 4, band: .lowpass(0.1)), .fir(taps: 33, band: .bandpass(0.1, 0.3)),
-                                          .ema(alpha: 0.2), .clamp(min: 0, max: 10)])
+                                          .ema(alpha: 0.2), .clamp(min: 0, max: 10), .movingAverage(length: 8),
+                                          .rateLimit(maxStep: 0.5), .median(length: 5, threshold: 2), .median(length: 5, threshold: nil),
+                                          .deadband(band: 0.1), .decimate(factor: 4)])
         let bad = dir.appendingPathComponent("bad.yaml").path
         try """
         device: a
@@ -224,12 +232,18 @@ private func expectOne(_ d: [ConfigDiagnostic], file: String, line: Int, column:
               - {kind: fir, taps: 32, band: highpass, cutoff: 0.3}
               - {kind: butterworth, cutoff: 1.5}
               - {kind: emma, alpha: 0.2}
+              - {kind: median, length: 4}
+              - {kind: decimate, factor: 1}
+              - {kind: deadband}
         """.write(toFile: bad, atomically: true, encoding: .utf8)
         do { _ = try ConfigLoader.loadBinding(file: bad); Issue.record("accepted") } catch {
             let t = error.description
             #expect(t.contains("bad.yaml:8:27: channels[0].filters[0].taps: a high-pass FIR needs an odd number of taps, found 32"), "\(t)")
             #expect(t.contains("channels[0].filters[1].cutoff: expected a cutoff between 0 and 1"))
             #expect(t.contains("did you mean 'ema'?"))
+            #expect(t.contains("bad.yaml:11:32: channels[0].filters[3].length: expected an odd window length, found 4"), "\(t)")
+            #expect(t.contains("bad.yaml:12:34: channels[0].filters[4].factor: expected an integer from 2 to 64"), "\(t)")
+            #expect(t.contains("channels[0].filters[5]") && t.contains("delta"), "\(t)")
         }
     }
 }

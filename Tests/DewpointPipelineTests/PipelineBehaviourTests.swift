@@ -270,6 +270,36 @@ func feed(_ p: Pipeline, _ topic: String, _ payload: String, _ arrival: Int64 = 
     }
 }
 
+extension ChannelFilterPipelineTests {
+    /// Deadband and decimation remove samples: windows see only those kept, the rest are counted
+    /// as filtered out, and other channels of the same rows are untouched.
+    @Test func removedSamplesAreCountedNotSummarised() throws {
+        var b = envBinding(topic: "s/env", window: WindowSpec(lengthMs: 1_000_000, latenessMs: 0))
+        b.channels[0].filters = [.deadband(band: 2.5)]
+        b.channels[1].filters = [.decimate(factor: 4)]
+        func run(flushEach: Bool) throws -> (temp: [String: Any], rh: [String: Any], counters: PipelineCounters) {
+            let sink = MemorySink()
+            let p = try Pipeline(agentId: "gw", bindings: [b], sink: sink, seq: CountingSeq())
+            for i in 0..<400 {
+                feed(p, "s/env", #"{"ts":\#(1_764_000_000_000 + i),"temp":\#(i % 10),"rh":50}"#)
+                if flushEach { p.flush() }
+            }
+            p.finish()
+            let ch = parseLines(sink.lines)[0]["channels"] as! [String: [String: Any]]
+            return (ch["temp"]!, ch["rh"]!, p.counters)
+        }
+        let a = try run(flushEach: false), c = try run(flushEach: true)
+        // temp 0,1,…,9 repeating with a 2.5 deadband passes 0, 3, 6, 9, 0, 3, … : 4 of every 10
+        #expect(a.temp["n"] as? Int == 160)
+        #expect(a.temp["max"] as? Double == 9 && a.temp["min"] as? Double == 0)
+        #expect(a.rh["n"] as? Int == 100)
+        #expect(a.counters.filteredOut == 240 + 300)
+        #expect(a.counters.samples == 260)
+        #expect(a.temp["n"] as? Int == c.temp["n"] as? Int && a.rh["mean"] as? Double == c.rh["mean"] as? Double)
+        #expect(a.counters == c.counters)
+    }
+}
+
 @Suite struct DropoutTests {
     /// A channel silent for longer than its limit raises from the clock (event time in replay),
     /// with the time the silence became too long; the next sample clears it.

@@ -131,8 +131,9 @@ func run(_ x: [Double], blocks: [Int], _ body: (UnsafeBufferPointer<Float>, Unsa
         var a = x, b = x
         for start in stride(from: 0, to: x.count, by: 37) {
             let r = start..<min(x.count, start + 37)
-            a.withUnsafeMutableBufferPointer { fir.process(UnsafeMutableBufferPointer(rebasing: $0[r])) }
-            b.withUnsafeMutableBufferPointer { iir.process(UnsafeMutableBufferPointer(rebasing: $0[r])) }
+            var rows = [Int32](repeating: 0, count: r.count)
+            a.withUnsafeMutableBufferPointer { p in rows.withUnsafeMutableBufferPointer { _ = fir.process(UnsafeMutableBufferPointer(rebasing: p[r]), positions: $0) } }
+            b.withUnsafeMutableBufferPointer { p in rows.withUnsafeMutableBufferPointer { _ = iir.process(UnsafeMutableBufferPointer(rebasing: p[r]), positions: $0) } }
         }
         for i in 0..<x.count {
             #expect(abs(Double(a[i]) - firWant[i]) <= 1e-5)

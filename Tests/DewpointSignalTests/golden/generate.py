@@ -40,3 +40,45 @@ with open(os.path.join(here, "sos.txt"), "w") as f:
         for xname, x in [("random", x_random), ("step", x_step), ("chirp", x_chirp)]:
             f.write(line(f"out_{name}_{xname}", signal.sosfilt(sos, x)))
 print("written")
+
+# Small filters (more.txt). Causal conventions of the Swift filters are stated next to each.
+def line9(name, v):
+    return name + " " + " ".join("%.9g" % float(a) for a in v) + "\n"
+
+x_f32 = {k: np.asarray(v, dtype=np.float32).astype(np.float64) for k, v in
+         [("random", x_random), ("step", x_step), ("chirp", x_chirp)]}
+with open(os.path.join(here, "more.txt"), "w") as f:
+    for xname, x in x_f32.items():
+        # moving average: lfilter(ones(N)/N) once N samples are in; before that, the mean so far
+        for N in (5, 16):
+            y = signal.lfilter(np.ones(N) / N, [1.0], x)
+            k = np.arange(len(x))
+            y[:N - 1] = y[:N - 1] * N / (k[:N - 1] + 1)
+            f.write(line9(f"ma{N}_{xname}", y))
+        # EMA starting at the first sample: lfilter([a], [1, a-1]) with y[-1] = x[0]
+        a = 0.2
+        f.write(line9(f"ema_{xname}", signal.lfilter([a], [1, a - 1], x, zi=[(1 - a) * x[0]])[0]))
+        # causal median of `length` samples, the window starting full of x[0]
+        for L in (3, 7, 15):
+            h = (L - 1) // 2
+            padded = np.r_[np.full(L - 1, x[0]), x, np.zeros(h)]
+            f.write(line9(f"median{L}_{xname}", signal.medfilt(padded, L)[h: h + len(x)]))
+        # despike: the sample at the window centre unless farther than 0.5 from the median
+        L, h = 7, 3
+        padded = np.r_[np.full(L - 1, x[0]), x]
+        med = signal.medfilt(np.r_[padded, np.zeros(h)], L)[h: h + len(x)]
+        centre = padded[h: h + len(x)]
+        f.write(line9(f"despike7_{xname}", np.where(np.abs(centre - med) > 0.5, med, centre)))
+        # decimate with the FIR option, causal (zero_phase=False keeps outputs 0, q, 2q, ...)
+        for q in (2, 5):
+            f.write(line9(f"decimate{q}_{xname}", signal.decimate(x, q, ftype="fir", zero_phase=False)))
+    # a spiky signal for the despiker and the rate limiter
+    spiky = x_f32["random"] * 0.1
+    spiky[[50, 51, 200, 420]] += [8, -6, 5, -9]
+    f.write(line9("in_spiky", spiky))
+    L, h = 5, 2
+    padded = np.r_[np.full(L - 1, spiky[0]), spiky]
+    med = signal.medfilt(np.r_[padded, np.zeros(h)], L)[h: h + len(spiky)]
+    centre = padded[h: h + len(spiky)]
+    f.write(line9("despike5_spiky", np.where(np.abs(centre - med) > 1.0, med, centre)))
+print("written more.txt")
