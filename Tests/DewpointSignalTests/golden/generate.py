@@ -82,3 +82,30 @@ with open(os.path.join(here, "more.txt"), "w") as f:
     centre = padded[h: h + len(spiky)]
     f.write(line9("despike5_spiky", np.where(np.abs(centre - med) > 1.0, med, centre)))
 print("written more.txt")
+
+# Spectra, vibration features and percentiles (spectral.txt), with numpy and scipy.stats.
+from scipy import stats
+with open(os.path.join(here, "spectral.txt"), "w") as f:
+    for N, xname in ((256, "chirp"), (64, "random")):
+        frame = x_f32[xname][:N]
+        f.write(line9(f"power{N}_{xname}", np.abs(np.fft.rfft(frame)) ** 2))
+    fs, N = 2000.0, 1024
+    t = np.arange(4096) / fs
+    vib = (3 * np.sin(2 * np.pi * 50 * t) + np.sin(2 * np.pi * 300 * t) + 0.2 * rng.standard_normal(4096) + 0.5)
+    vib = vib.astype(np.float32).astype(np.float64)
+    f.write(line9("in_vibration", vib))
+    w = signal.get_window("hann", N)  # periodic
+    bands = [(0, 100), (100, 500), (500, 1000)]
+    energy = np.zeros(len(bands))
+    for k in range(len(vib) // N):
+        p = np.abs(np.fft.rfft(vib[k * N:(k + 1) * N] * w)) ** 2
+        for b, (lo, hi) in enumerate(bands):
+            bins = [i for i in range(1, N // 2 + 1) if lo <= i * fs / N < hi]
+            energy[b] += sum(p[i] * (1 if i == N // 2 else 2) for i in bins) / (N * np.sum(w * w))
+    energy /= len(vib) // N
+    rms = np.sqrt(np.mean(vib ** 2)); peak = np.max(np.abs(vib))
+    f.write(line9("features_vibration", [rms, peak, np.ptp(vib), peak / rms, stats.kurtosis(vib, fisher=False),
+                                         stats.skew(vib)] + list(energy)))
+    small = x_f32["random"][:100]
+    f.write(line9("percentiles_random100", np.percentile(small, [50, 90, 99])))
+print("written spectral.txt")
