@@ -135,13 +135,26 @@ enum BindingLoader {
 
         // window: tumbling event-time windows.
         var window = defaults
-        if let wn = m["window"]?.value, let wm = r.mapping(wn, "window", allowed: ["length", "lateness"]) {
+        if let wn = m["window"]?.value, let wm = r.mapping(wn, "window", allowed: ["length", "lateness", "percentiles", "time_weighted_mean"]) {
             if let l = wm["length"] {
                 if let v = r.durationMs(l.value, "window.length") {
                     if v <= 0 { r.error(l.value, "window.length", "expected a duration above 0, found \(v)ms") } else { window.lengthMs = v }
                 }
             }
             if let l = wm["lateness"], let v = r.durationMs(l.value, "window.lateness") { window.latenessMs = v }
+            // percentiles: a list of 0–100, reported as p50, p90, … (exact up to 128 samples, then within 1%)
+            if let pn = wm["percentiles"] {
+                if case .sequence(let items) = pn.value {
+                    for (i, item) in items.enumerated() {
+                        guard let q = r.double(item, "window.percentiles[\(i)]") else { continue }
+                        if q < 0 || q > 100 { r.error(item, "window.percentiles[\(i)]", "expected a percentile from 0 to 100, found \(q)") } else { window.percentiles.append(q) }
+                    }
+                } else {
+                    r.error(pn.value, "window.percentiles", "expected a list such as [50, 90, 99], found \(YAMLReader.describe(pn.value))")
+                }
+            }
+            // time_weighted_mean: adds twmean, each value weighted by how long it held
+            if let t = wm["time_weighted_mean"] { window.timeWeightedMean = r.bool(t.value, "window.time_weighted_mean") ?? false }
         }
 
         var output = OutputSpec()

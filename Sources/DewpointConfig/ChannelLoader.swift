@@ -4,7 +4,7 @@ import Yams
 /// Reads one entry of a binding's `channels` list.
 enum ChannelLoader {
     static let keys = ["name", "unit", "pointer", "column", "scale", "offset", "range", "detectors",
-                       "byte_offset", "type", "endian", "word_order", "count", "stride", "sample_rate", "key", "field", "bit_offset", "bit_width", "frac_bits", "when", "filters"]
+                       "byte_offset", "type", "endian", "word_order", "count", "stride", "sample_rate", "key", "field", "bit_offset", "bit_width", "frac_bits", "when", "filters", "vibration"]
     static let binaryKeys = ["byte_offset", "type", "endian", "word_order", "count", "stride", "sample_rate", "bit_offset",
                              "bit_width", "frac_bits", "when"]
 
@@ -118,6 +118,11 @@ enum ChannelLoader {
                 r.error(fn.value, "\(path).filters", "expected a list of filters, found \(YAMLReader.describe(fn.value))")
             }
         }
+        if let vn = m["vibration"] {
+            var rate: Double?
+            if case .binary(let f) = c.locator { rate = f.sampleRateHz > 0 ? f.sampleRateHz : nil }
+            c.vibration = vibration(vn.value, "\(path).vibration", fieldRate: rate, r)
+        }
         if let dn = m["detectors"] {
             if case .sequence(let seq) = dn.value {
                 for (i, d) in seq.enumerated() {
@@ -168,6 +173,42 @@ enum ChannelLoader {
             guard ms > 0 else { r.error(an, "\(path).after", "expected a duration above 0"); return nil }
             return DetectorSpec(kind: .dropout(afterMs: ms), severity: severity, minSamples: 1)
         }
+    }
+
+    /// `vibration: {fft_size: 1024, sample_rate: 25600, bands: [[10, 100], [100, 1000]]}`.
+    /// sample_rate (Hz) defaults to the binary field's; bands are [low, high) in Hz below Nyquist.
+    static func vibration(_ node: Node, _ path: String, fieldRate: Double?, _ r: YAMLReader) -> VibrationSpec? {
+        guard let m = r.mapping(node, path, allowed: ["fft_size", "sample_rate", "bands"]) else { return nil }
+        var size = 1024
+        if let f = m["fft_size"], let v = r.int(f.value, "\(path).fft_size", in: 16...65536) {
+            if v & (v - 1) != 0 { r.error(f.value, "\(path).fft_size", "expected a power of two, found \(v)"); return nil }
+            size = v
+        }
+        var rate = fieldRate
+        if let f = m["sample_rate"], let v = r.double(f.value, "\(path).sample_rate") {
+            guard v > 0 else { r.error(f.value, "\(path).sample_rate", "expected a rate in Hz above 0, found \(v)"); return nil }
+            rate = v
+        }
+        guard let fs = rate else {
+            r.error(node, "\(path).sample_rate", "missing required key (the channel has no sample_rate to take it from)")
+            return nil
+        }
+        var bands: [[Double]] = []
+        if let bn = m["bands"] {
+            guard case .sequence(let items) = bn.value else {
+                r.error(bn.value, "\(path).bands", "expected a list of [low, high] in Hz, found \(YAMLReader.describe(bn.value))"); return nil
+            }
+            for (i, item) in items.enumerated() {
+                let p = "\(path).bands[\(i)]"
+                guard case .sequence(let pair) = item, pair.count == 2, let lo = r.double(pair[0], p), let hi = r.double(pair[1], p) else {
+                    r.error(item, p, "expected [low, high] in Hz"); continue
+                }
+                if lo < 0 || hi <= lo { r.error(item, p, "expected 0 <= low < high, found [\(lo), \(hi)]"); continue }
+                if hi > fs / 2 { r.error(item, p, "expected high at most the Nyquist frequency \(fs / 2) Hz, found \(hi)"); continue }
+                bands.append([lo, hi])
+            }
+        }
+        return VibrationSpec(fftSize: size, sampleRateHz: fs, bands: bands)
     }
 
     enum DetectorKind: String, CaseIterable { case threshold, rate_of_change, stuck, dropout }

@@ -294,11 +294,25 @@ public struct ChannelSpec: Sendable, Equatable {
     public var detectors: [DetectorSpec]
     /// Applied in order to the channel's valid samples before windows and detectors.
     public var filters: [FilterSpec] = []
+    /// Vibration features per window (fast channels).
+    public var vibration: VibrationSpec?
 
     public init(name: String, unit: String = "", locator: ValueLocator, scale: Double = 1, offset: Double = 0,
                 validMin: Double? = nil, validMax: Double? = nil, detectors: [DetectorSpec] = []) {
         self.name = name; self.unit = unit; self.locator = locator; self.scale = scale; self.offset = offset
         self.validMin = validMin; self.validMax = validMax; self.detectors = detectors
+    }
+}
+
+/// Vibration features of a fast channel: RMS, peak, peak-to-peak, crest factor, kurtosis,
+/// skewness, and band energies from Hann-windowed FFT frames of `fftSize` samples.
+public struct VibrationSpec: Sendable, Equatable {
+    public var fftSize: Int
+    public var sampleRateHz: Double
+    /// [low, high) in Hz.
+    public var bands: [[Double]]
+    public init(fftSize: Int = 1024, sampleRateHz: Double, bands: [[Double]] = []) {
+        self.fftSize = fftSize; self.sampleRateHz = sampleRateHz; self.bands = bands
     }
 }
 
@@ -328,6 +342,10 @@ public struct WindowSpec: Sendable, Equatable {
     public var lengthMs: Int64
     /// How far behind the newest event time a sample may arrive and still be counted in its window.
     public var latenessMs: Int64
+    /// Percentiles (0–100) reported per channel, e.g. [50, 90, 99]; none by default.
+    public var percentiles: [Double] = []
+    /// Whether summaries carry the time-weighted mean (`twmean`).
+    public var timeWeightedMean = false
     public init(lengthMs: Int64 = 10_000, latenessMs: Int64 = 2_000) {
         self.lengthMs = lengthMs; self.latenessMs = latenessMs
     }

@@ -16,11 +16,23 @@ public struct ChannelSummary: Sendable, Equatable {
     public var std: Double
     public var first: Float
     public var last: Float
+    /// Optional statistics in a fixed order, each a key of the channel object: `p50`, `p90`, …,
+    /// `twmean`, and the vibration features `rms`, `peak`, `p2p`, `crest`, `kurtosis`, `skewness`,
+    /// `frames`.
+    public var extra: [SummaryField] = []
+    /// Band energies (mean square in the band, unit²), keyed `"<low>-<high>"` in Hz, under `bands`.
+    public var bands: [SummaryField] = []
     public init(name: String, unit: String, n: Int, min: Float, max: Float, mean: Double, std: Double,
                 first: Float, last: Float) {
         self.name = name; self.unit = unit; self.n = n; self.min = min; self.max = max
         self.mean = mean; self.std = std; self.first = first; self.last = last
     }
+}
+
+public struct SummaryField: Sendable, Equatable {
+    public var key: String
+    public var value: Double
+    public init(_ key: String, _ value: Double) { self.key = key; self.value = value }
 }
 
 public struct SummaryRecord: Sendable, Equatable {
@@ -98,6 +110,22 @@ public struct RecordEncoder: Sendable {
             JSONText.float(c.first, into: &out)
             out.append(contentsOf: #","last":"#.utf8)
             JSONText.float(c.last, into: &out)
+            for f in c.extra {
+                out.append(UInt8(ascii: ","))
+                JSONText.string(f.key, into: &out)
+                out.append(UInt8(ascii: ":"))
+                JSONText.double(f.value, into: &out)
+            }
+            if !c.bands.isEmpty {
+                out.append(contentsOf: #","bands":{"#.utf8)
+                for (i, f) in c.bands.enumerated() {
+                    if i > 0 { out.append(UInt8(ascii: ",")) }
+                    JSONText.string(f.key, into: &out)
+                    out.append(UInt8(ascii: ":"))
+                    JSONText.double(f.value, into: &out)
+                }
+                out.append(UInt8(ascii: "}"))
+            }
             out.append(UInt8(ascii: "}"))
         }
         out.append(contentsOf: "}}".utf8)

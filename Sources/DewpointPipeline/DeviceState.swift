@@ -13,10 +13,37 @@ final class DeviceState {
         var startNs: Int64
         /// `channelCount` accumulators, owned by this device (recycled through `pool`).
         var stats: UnsafeMutablePointer<WindowStats>
+        /// Percentile sketches and vibration accumulators, for bindings that ask for them.
+        var extras: WindowExtras?
+    }
+
+    /// The optional per-window state: one sketch per channel when the binding asks for
+    /// percentiles, one accumulator per channel with `vibration`. Pooled with the window.
+    final class WindowExtras {
+        var sketches: [QuantileSketch]
+        var vibration: [VibrationAccumulator?]
+        init(channels: Int, percentiles: Bool, vibration: [VibrationAccumulator.Config?]) {
+            sketches = percentiles ? Array(repeating: QuantileSketch(), count: channels) : []
+            self.vibration = vibration.map { $0.map(VibrationAccumulator.init) }
+        }
+        func reset() {
+            for i in sketches.indices { sketches[i].reset() }
+            for i in vibration.indices { vibration[i]?.reset() }
+        }
+        @inline(__always)
+        func add(_ c: Int, _ x: Float) {
+            if !sketches.isEmpty { sketches[c].add(x) }
+            if vibration[c] != nil { vibration[c]!.add(x) }
+        }
     }
     /// Open windows, sorted by start. With lateness below the window length there are at most two.
     var open: [OpenWindow] = []
-    private var pool: [UnsafeMutablePointer<WindowStats>] = []
+    private var pool: [(UnsafeMutablePointer<WindowStats>, WindowExtras?)] = []
+    /// Percentiles (0–1) and vibration configs from the binding; `needsExtras` if any.
+    let quantiles: [Double]
+    let timeWeightedMean: Bool
+    let vibrationConfigs: [VibrationAccumulator.Config?]
+    let needsExtras: Bool
     let channelCount: Int
     /// Per-channel valid range (±infinity when unset) and whether any detector watches it,
     /// in plain memory for the per-sample loop.
@@ -58,6 +85,14 @@ final class DeviceState {
         self.latenessNs = spec.window.latenessMs * 1_000_000
         self.maxSkewNs = spec.timestamp.maxSkewNs
         self.channelCount = spec.channels.count
+        self.quantiles = spec.window.percentiles.map { $0 / 100 }
+        self.timeWeightedMean = spec.window.timeWeightedMean
+        self.vibrationConfigs = spec.channels.map { ch in
+            ch.vibration.map { v in
+                VibrationAccumulator.Config(fftSize: v.fftSize, sampleRateHz: v.sampleRateHz, bands: v.bands.map { ($0[0], $0[1]) })
+            }
+        }
+        self.needsExtras = !quantiles.isEmpty || vibrationConfigs.contains { $0 != nil }
         self.watches = spec.channels.map { ch in
             ch.detectors.map { d in
                 let det: ChannelDetector
@@ -119,7 +154,7 @@ final class DeviceState {
         batchTs.deallocate(); batchMark.deallocate(); batchFirstRow.deallocate(); batchColumns.deallocate()
         scratch.deallocate(); scratchRows.deallocate()
         for w in open { w.stats.deallocate() }
-        for p in pool { p.deallocate() }
+        for p in pool { p.0.deallocate() }
     }
 
     @inline(__always)
@@ -128,27 +163,32 @@ final class DeviceState {
         return r >= 0 ? ts - r : ts - r - lengthNs
     }
 
-    /// The accumulators of the window holding `ts`, opening it if needed; nil if that window has
-    /// closed (its end plus the allowed lateness is at or before the watermark).
+    /// The window holding `ts`, opening it if needed; nil if that window has closed (its end
+    /// plus the allowed lateness is at or before the watermark).
     @inline(__always)
-    func window(for ts: Int64, watermarkNs: Int64) -> UnsafeMutablePointer<WindowStats>? {
+    func window(for ts: Int64, watermarkNs: Int64) -> OpenWindow? {
         let start = windowStart(ts)
         if start &+ lengthNs &+ latenessNs <= watermarkNs { return nil }
         var i = open.count - 1
         while i >= 0 {
-            if open[i].startNs == start { return open[i].stats }
+            if open[i].startNs == start { return open[i] }
             if open[i].startNs < start { break }
             i -= 1
         }
         let stats: UnsafeMutablePointer<WindowStats>
+        var extras: WindowExtras?
         if let p = pool.popLast() {
-            stats = p
+            stats = p.0
+            extras = p.1
+            extras?.reset()
         } else {
             stats = .allocate(capacity: Swift.max(1, channelCount))
+            if needsExtras { extras = WindowExtras(channels: channelCount, percentiles: !quantiles.isEmpty, vibration: vibrationConfigs) }
         }
         stats.initialize(repeating: WindowStats(), count: Swift.max(1, channelCount))
-        open.insert(OpenWindow(startNs: start, stats: stats), at: i + 1)
-        return stats
+        let w = OpenWindow(startNs: start, stats: stats, extras: extras)
+        open.insert(w, at: i + 1)
+        return w
     }
 
     /// Earliest time at which an open window may close (end + lateness), or `.max`.
@@ -166,6 +206,6 @@ final class DeviceState {
     }
 
     func recycle(_ w: OpenWindow) {
-        if pool.count < 4 { pool.append(w.stats) } else { w.stats.deallocate() }
+        if pool.count < 4 { pool.append((w.stats, w.extras)) } else { w.stats.deallocate() }
     }
 }

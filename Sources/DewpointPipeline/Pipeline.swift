@@ -260,16 +260,21 @@ public final class Pipeline {
         var late = 0
         for r in 0..<n {
             let ts = d.batchTs[r]
-            var stats: UnsafeMutablePointer<WindowStats>? = nil
+            var window: DeviceState.OpenWindow? = nil
             var looked = false
             for c in 0..<cc {
                 let x = d.batchColumns[c * cap + r]
                 if x.isNaN { continue }
                 if !looked {
                     looked = true
-                    stats = d.window(for: ts, watermarkNs: d.batchMark[r])
+                    window = d.window(for: ts, watermarkNs: d.batchMark[r])
                 }
-                if let stats { stats[c].add(x, ts: ts) } else { late += 1 }
+                if let window {
+                    window.stats[c].add(x, ts: ts)
+                    window.extras?.add(c, x)
+                } else {
+                    late += 1
+                }
                 if d.hasDropout && ts > d.lastSampleNs[c] { d.lastSampleNs[c] = ts; d.lastValue[c] = x }
                 if watched[c] { detect(d, c, x, ts) }
             }
@@ -383,8 +388,22 @@ public final class Pipeline {
         chans.reserveCapacity(d.channelCount)
         for c in 0..<d.channelCount where w.stats[c].count > 0 {
             let s = w.stats[c]
-            chans.append(ChannelSummary(name: spec.channels[c].name, unit: spec.channels[c].unit, n: s.count,
-                                        min: s.min, max: s.max, mean: s.mean, std: s.std, first: s.first, last: s.last))
+            var summary = ChannelSummary(name: spec.channels[c].name, unit: spec.channels[c].unit, n: s.count,
+                                         min: s.min, max: s.max, mean: s.mean, std: s.std, first: s.first, last: s.last)
+            if let extras = w.extras, !extras.sketches.isEmpty {
+                for (q, key) in zip(d.quantiles, spec.window.percentiles) {
+                    summary.extra.append(SummaryField(Self.percentileKey(key), Double(extras.sketches[c].quantile(q))))
+                }
+            }
+            if d.timeWeightedMean { summary.extra.append(SummaryField("twmean", s.timeWeightedMean)) }
+            if let v = w.extras?.vibration[c]?.features {
+                summary.extra += [SummaryField("rms", v.rms), SummaryField("peak", v.peak), SummaryField("p2p", v.peakToPeak),
+                                  SummaryField("crest", v.crest), SummaryField("kurtosis", v.kurtosis),
+                                  SummaryField("skewness", v.skewness), SummaryField("frames", Double(v.frames))]
+                let bands = spec.channels[c].vibration?.bands ?? []
+                summary.bands = zip(bands, v.bandEnergy).map { SummaryField("\(Self.number($0.0[0]))-\(Self.number($0.0[1]))", $0.1) }
+            }
+            chans.append(summary)
         }
         guard !chans.isEmpty else { return }
         hot.pointee.counters.summaries += 1
@@ -395,6 +414,10 @@ public final class Pipeline {
         encoder.encode(rec, into: &out)
         out.withUnsafeBytes { sink.write(kind: .summary, device: d.name, seq: rec.seq, json: $0) }
     }
+
+    /// `p50`, `p99.9`: the percentile's key in a summary.
+    static func percentileKey(_ q: Double) -> String { "p" + number(q) }
+    static func number(_ v: Double) -> String { v == v.rounded() && abs(v) < 1e15 ? String(Int64(v)) : String(v) }
 
     @inline(__always)
     private func floorMs(_ ns: Int64) -> Int64 {

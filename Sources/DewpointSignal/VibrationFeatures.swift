@@ -74,17 +74,20 @@ public struct VibrationAccumulator: Sendable {
     }
 
     public mutating func add(_ x: UnsafeBufferPointer<Float>) {
-        for v in x {
-            if n == 0 { shift = Double(v) }
-            n += 1
-            let d = Double(v) - shift, d2 = d * d
-            s1 += d; s2 += d2; s3 += d2 * d; s4 += d2 * d2
-            if v < minV { minV = v }
-            if v > maxV { maxV = v }
-            frame[filled] = v * hann[filled]
-            filled += 1
-            if filled == config.fftSize { spectrumOfFrame() }
-        }
+        for v in x { add(v) }
+    }
+
+    @inline(__always)
+    public mutating func add(_ v: Float) {
+        if n == 0 { shift = Double(v) }
+        n += 1
+        let d = Double(v) - shift, d2 = d * d
+        s1 += d; s2 += d2; s3 += d2 * d; s4 += d2 * d2
+        if v < minV { minV = v }
+        if v > maxV { maxV = v }
+        frame[filled] = v * hann[filled]
+        filled += 1
+        if filled == config.fftSize { spectrumOfFrame() }
     }
 
     private mutating func spectrumOfFrame() {

@@ -15,6 +15,8 @@ public struct WindowStats: Sendable, Equatable {
     /// Event time of `first`/`last`, to keep them right when samples arrive out of order.
     public private(set) var firstTs: Int64 = .max
     public private(set) var lastTs: Int64 = .min
+    /// Σ value × time held (ns) over in-order samples, for the time-weighted mean.
+    public private(set) var heldArea: Double = 0
 
     public init() {}
 
@@ -28,12 +30,24 @@ public struct WindowStats: Sendable, Equatable {
         if x < min { min = x }
         if x > max { max = x }
         if ts < firstTs { firstTs = ts; first = x }
-        if ts >= lastTs { lastTs = ts; last = x }
+        if ts >= lastTs {
+            // sample-and-hold: the previous last value held from its time to this one
+            if lastTs != .min { heldArea += Double(last) * Double(ts - lastTs) }
+            lastTs = ts; last = x
+        }
     }
 
     /// Population variance (divides by n); 0 for a single sample.
     public var variance: Double { count > 0 ? Swift.max(0, m2 / Double(count)) : 0 }
     public var std: Double { variance.squareRoot() }
+
+    /// Mean weighted by how long each value held until the next sample (for irregular
+    /// sampling), over [first time, last time]. Samples that arrive out of order add to the
+    /// other statistics but not to this one. Equals `mean` when all samples share one time.
+    public var timeWeightedMean: Double {
+        let span = lastTs &- firstTs
+        return count > 1 && span > 0 ? heldArea / Double(span) : mean
+    }
 
     public mutating func reset() { self = WindowStats() }
 }

@@ -192,6 +192,49 @@ private func expectOne(_ d: [ConfigDiagnostic], file: String, line: Int, column:
 }
 
 @Suite struct FilterConfigTests {
+    @Test func windowStatisticsAndVibrationLoadAndBadOnesAreLocated() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dewpoint-vib-\(getpid())")
+        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let good = dir.appendingPathComponent("good.yaml").path
+        try """
+        device: pump
+        transport: file
+        decoder: binary
+        window: {length: 1s, percentiles: [50, 90, 99], time_weighted_mean: true}
+        channels:
+          - name: accel
+            byte_offset: 0
+            type: i16
+            count: 512
+            sample_rate: 25600
+            vibration: {fft_size: 512, bands: [[10, 1000], [1000, 12800]]}
+        """.write(toFile: good, atomically: true, encoding: .utf8)
+        let b = try ConfigLoader.loadBinding(file: good).0
+        #expect(b.window.percentiles == [50, 90, 99] && b.window.timeWeightedMean)
+        #expect(b.channels[0].vibration == VibrationSpec(fftSize: 512, sampleRateHz: 25600, bands: [[10, 1000], [1000, 12800]]))
+        let bad = dir.appendingPathComponent("bad.yaml").path
+        try """
+        device: pump
+        transport: file
+        decoder: json
+        window: {percentiles: [50, 101]}
+        channels:
+          - name: accel
+            pointer: /a
+            vibration: {fft_size: 1000, bands: [[10, 1000]]}
+          - name: b
+            pointer: /b
+            vibration: {sample_rate: 100, bands: [[10, 80], [30, 20]]}
+        """.write(toFile: bad, atomically: true, encoding: .utf8)
+        do { _ = try ConfigLoader.loadBinding(file: bad); Issue.record("accepted") } catch {
+            let t = error.description
+            #expect(t.contains("bad.yaml:4:28: window.percentiles[1]: expected a percentile from 0 to 100, found 101.0"), "\(t)")
+            #expect(t.contains("bad.yaml:8:27: channels[0].vibration.fft_size: expected a power of two, found 1000"), "\(t)")
+            #expect(t.contains("channels[1].vibration.bands[0]: expected high at most the Nyquist frequency 50.0 Hz, found 80.0"), "\(t)")
+            #expect(t.contains("channels[1].vibration.bands[1]: expected 0 <= low < high, found [30.0, 20.0]"), "\(t)")
+        }
+    }
+
     @Test func filtersLoadAndBadOnesAreLocated() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dewpoint-filters-\(getpid())")
         try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)

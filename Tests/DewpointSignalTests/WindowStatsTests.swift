@@ -30,6 +30,21 @@ import Testing
         #expect(abs(naive - r.std * r.std) > r.std * r.std)
     }
 
+    /// Irregular sampling: each value counts for as long as it held until the next sample.
+    @Test func timeWeightedMeanHoldsEachValueUntilTheNext() {
+        var s = WindowStats()
+        s.add(0, ts: 0)
+        s.add(10, ts: 9_000)
+        s.add(0, ts: 10_000)
+        #expect(abs(s.mean - 10.0 / 3) < 1e-12)
+        #expect(s.timeWeightedMean == 1.0)
+        s.add(100, ts: 5_000)  // late: counts in the mean, not in the held area
+        #expect(s.timeWeightedMean == 1.0 && s.count == 4)
+        var one = WindowStats()
+        one.add(4, ts: 7)
+        #expect(one.timeWeightedMean == 4)
+    }
+
     @Test func firstAndLastFollowEventTimeNotArrival() {
         var s = WindowStats()
         s.add(2, ts: 20)
