@@ -137,7 +137,8 @@ enum ChannelLoader {
 
     static func detector(_ node: Node, _ path: String, channel: ChannelSpec, _ r: YAMLReader) -> DetectorSpec? {
         guard let m = r.mapping(node, path, allowed: ["kind", "above", "below", "severity", "min_samples", "hysteresis", "max_per_second", "epsilon",
-                                                     "samples", "after"]) else { return nil }
+                                                     "samples", "after", "window", "alpha", "k", "h", "raise_at", "clear_below",
+                                                     "cooldown", "min_duration"]) else { return nil }
         guard let kn = r.required(m, "kind", path, in: node), let kind = r.choice(kn, "\(path).kind", DetectorKind.self) else { return nil }
         let severity = m["severity"].flatMap { r.choice($0.value, "\(path).severity", Severity.self) } ?? .warning
         let minSamples = m["min_samples"].flatMap { r.int($0.value, "\(path).min_samples", in: 1...1_000_000) } ?? 1
@@ -145,6 +146,7 @@ enum ChannelLoader {
         if let h = m["hysteresis"], let v = r.double(h.value, "\(path).hysteresis") {
             if v < 0 { r.error(h.value, "\(path).hysteresis", "expected a value of 0 or more, found \(v)") } else { hysteresis = v }
         }
+        let spec: DetectorSpec.Kind
         switch kind {
         case .threshold:
             let above = m["above"].flatMap { r.double($0.value, "\(path).above") }
@@ -157,24 +159,61 @@ enum ChannelLoader {
                 r.error(m["below"]!.value, "\(path).below", "expected below (\(below)) to be less than above (\(above))")
                 return nil
             }
-            return DetectorSpec(kind: .threshold(above: above, below: below), severity: severity, minSamples: minSamples,
-                                hysteresis: hysteresis)
+            spec = .threshold(above: above, below: below)
         case .rate_of_change:
             guard let mn = r.required(m, "max_per_second", path, in: node), let v = r.double(mn, "\(path).max_per_second") else { return nil }
             guard v > 0 else { r.error(mn, "\(path).max_per_second", "expected a rate above 0, found \(v)"); return nil }
-            return DetectorSpec(kind: .rateOfChange(maxPerSecond: v), severity: severity, minSamples: minSamples)
+            spec = .rateOfChange(maxPerSecond: v)
         case .stuck:
             let eps = m["epsilon"].flatMap { r.double($0.value, "\(path).epsilon") } ?? 0
             guard let sn = r.required(m, "samples", path, in: node), let n = r.int(sn, "\(path).samples", in: 2...1_000_000) else { return nil }
             if eps < 0 { r.error(m["epsilon"]?.value, "\(path).epsilon", "expected 0 or more, found \(eps)"); return nil }
-            return DetectorSpec(kind: .stuck(epsilon: eps, samples: n), severity: severity, minSamples: 1)
+            spec = .stuck(epsilon: eps, samples: n)
         case .dropout:
             guard let an = r.required(m, "after", path, in: node), let ms = r.durationMs(an, "\(path).after") else { return nil }
             guard ms > 0 else { r.error(an, "\(path).after", "expected a duration above 0"); return nil }
-            return DetectorSpec(kind: .dropout(afterMs: ms), severity: severity, minSamples: 1)
+            spec = .dropout(afterMs: ms)
+        case .timestamps:
+            spec = .timestamps
+        case .zscore, .mad:
+            // window: samples in the rolling window (default 288, one day of 5-minute samples)
+            let w = m["window"].flatMap { r.int($0.value, "\(path).window", in: 3...4096) } ?? 288
+            spec = kind == .zscore ? .zscore(window: w) : .mad(window: w)
+        case .ewma, .seasonal:
+            // alpha: smoothing of the mean and variance (per time-of-day bin for seasonal)
+            let a = m["alpha"].flatMap { r.double($0.value, "\(path).alpha") } ?? (kind == .ewma ? 0.01 : 0.1)
+            guard a > 0 && a <= 1 else { r.error(m["alpha"]?.value, "\(path).alpha", "expected 0 < alpha <= 1, found \(a)"); return nil }
+            spec = kind == .ewma ? .ewma(alpha: a) : .seasonal(alpha: a)
+        case .cusum:
+            // k: allowance in σ (default 0.5); h: decision sum in σ (default 5)
+            let k = m["k"].flatMap { r.double($0.value, "\(path).k") } ?? 0.5
+            let h = m["h"].flatMap { r.double($0.value, "\(path).h") } ?? 5
+            guard k >= 0 else { r.error(m["k"]?.value, "\(path).k", "expected 0 or more, found \(k)"); return nil }
+            guard h > 0 else { r.error(m["h"]?.value, "\(path).h", "expected a sum above 0, found \(h)"); return nil }
+            spec = .cusum(k: k, h: h)
+        case .novelty:
+            spec = .novelty
         }
+        // raise_at / clear_below: score levels (0–1); defaults depend on the kind
+        func level(_ key: String) -> Double? {
+            guard let n = m[key], let v = r.double(n.value, "\(path).\(key)") else { return nil }
+            guard v >= 0 && v <= 1 else { r.error(n.value, "\(path).\(key)", "expected a score from 0 to 1, found \(v)"); return nil }
+            return v
+        }
+        let raise = level("raise_at"), clear = level("clear_below")
+        if let raise, let clear, clear > raise {
+            r.error(m["clear_below"]!.value, "\(path).clear_below", "expected clear_below (\(clear)) at most raise_at (\(raise))")
+            return nil
+        }
+        var d = DetectorSpec(kind: spec, severity: severity, minSamples: kind == .stuck || kind == .dropout ? 1 : minSamples,
+                             hysteresis: hysteresis, raiseAt: raise, clearBelow: clear)
+        // cooldown: after a clear, no new raise for this long; min_duration: how long the condition must hold
+        if let c = m["cooldown"], let ms = r.durationMs(c.value, "\(path).cooldown") { d.cooldownMs = max(0, ms) }
+        if let c = m["min_duration"], let ms = r.durationMs(c.value, "\(path).min_duration") { d.minDurationMs = max(0, ms) }
+        return d
     }
 
+    enum DetectorKind: String, CaseIterable { case threshold, rate_of_change, stuck, dropout, timestamps, zscore, ewma, mad, cusum, seasonal, novelty }
     /// `vibration: {fft_size: 1024, sample_rate: 25600, bands: [[10, 100], [100, 1000]]}`.
     /// sample_rate (Hz) defaults to the binary field's; bands are [low, high) in Hz below Nyquist.
     static func vibration(_ node: Node, _ path: String, fieldRate: Double?, _ r: YAMLReader) -> VibrationSpec? {
@@ -211,7 +250,6 @@ enum ChannelLoader {
         return VibrationSpec(fftSize: size, sampleRateHz: fs, bands: bands)
     }
 
-    enum DetectorKind: String, CaseIterable { case threshold, rate_of_change, stuck, dropout }
     enum FilterKind: String, CaseIterable { case fir, butterworth, ema, clamp, moving_average, rate_limit, median, deadband, decimate }
     enum BandKind: String, CaseIterable { case lowpass, highpass, bandpass }
 

@@ -355,7 +355,8 @@ public enum Severity: String, Sendable, Equatable, CaseIterable {
     case info, warning, critical
 }
 
-/// A detector attached to one channel. Rule detectors score 0 or 1.
+/// A detector attached to one channel. Rule detectors score 0 or 1; statistical and learned
+/// ones score in [0, 1], and `raiseAt`/`clearBelow` turn their scores into alerts.
 public struct DetectorSpec: Sendable, Equatable {
     public enum Kind: Sendable, Equatable {
         /// Raised while the value is above `above` or below `below`.
@@ -366,23 +367,68 @@ public struct DetectorSpec: Sendable, Equatable {
         case stuck(epsilon: Double, samples: Int)
         /// Raised from the clock when no sample has arrived for `afterMs`; cleared by the next.
         case dropout(afterMs: Int64)
+        /// Raised by a sample whose time is not after the newest seen (duplicate or out of order).
+        case timestamps
+        /// Rolling z-score over `window` samples.
+        case zscore(window: Int)
+        /// z-score against an exponentially weighted mean and variance.
+        case ewma(alpha: Double)
+        /// Robust z-score: median and MAD of `window` samples.
+        case mad(window: Int)
+        /// Two-sided CUSUM for level shifts (allowance `k`, decision sum `h`, in σ).
+        case cusum(k: Double, h: Double)
+        /// z-score against the usual value for the time of day (30-minute bins).
+        case seasonal(alpha: Double)
+        /// The learned novelty detector (range, context, time-of-day and deviation).
+        case novelty
     }
     public var kind: Kind
     public var severity: Severity
     /// Samples the condition must hold before raising (1 = at once).
     public var minSamples: Int
+    /// How long (event time) the condition must hold before raising.
+    public var minDurationMs: Int64 = 0
+    /// After a clear, no new raise for this long.
+    public var cooldownMs: Int64 = 0
     /// In the channel's unit: once raised, the value must come back this far inside the
     /// threshold to clear, so a value hovering at the threshold does not flap.
     public var hysteresis: Double
-    public init(kind: Kind, severity: Severity = .warning, minSamples: Int = 1, hysteresis: Double = 0) {
+    /// Score at which to raise, and below which to clear.
+    public var raiseAt: Double
+    public var clearBelow: Double
+    public init(kind: Kind, severity: Severity = .warning, minSamples: Int = 1, hysteresis: Double = 0,
+                raiseAt: Double? = nil, clearBelow: Double? = nil) {
         self.kind = kind; self.severity = severity; self.minSamples = minSamples; self.hysteresis = hysteresis
+        let d = Self.defaultLevels(kind)
+        self.raiseAt = raiseAt ?? d.raise
+        self.clearBelow = min(clearBelow ?? d.clear, self.raiseAt)
     }
+
+    /// Rule detectors score 0 or 1 (0.5 splits them). Sigma scores raise at 0.999 (|z| ≈ 3.1)
+    /// and clear below 0.99 (|z| ≈ 2.3); CUSUM raises when a sum reaches h; the novelty
+    /// detector at 0.55 (the level NAB's scoring chose for it).
+    public static func defaultLevels(_ kind: Kind) -> (raise: Double, clear: Double) {
+        switch kind {
+        case .threshold, .rateOfChange, .stuck, .dropout, .timestamps: (0.5, 0.5)
+        case .zscore, .ewma, .mad, .seasonal: (0.999, 0.99)
+        case .cusum: (0.5, 0.5)
+        case .novelty: (0.55, 0.55)
+        }
+    }
+
     public var name: String {
         switch kind {
         case .threshold: "threshold"
         case .rateOfChange: "rate_of_change"
         case .stuck: "stuck"
         case .dropout: "dropout"
+        case .timestamps: "timestamps"
+        case .zscore: "zscore"
+        case .ewma: "ewma"
+        case .mad: "mad"
+        case .cusum: "cusum"
+        case .seasonal: "seasonal"
+        case .novelty: "novelty"
         }
     }
 }

@@ -101,8 +101,17 @@ final class DeviceState {
                 case .rateOfChange(let m): det = .rateOfChange(max: m)
                 case .stuck(let eps, let n): det = .stuck(epsilon: eps, samples: n)
                 case .dropout(let ms): det = .dropout(afterNs: ms * 1_000_000)
+                case .timestamps: det = .timestamps()
+                case .zscore(let w): det = .scored(.windowedGaussian(window: w), expected: 0, spread: 0)
+                case .ewma(let a): det = .scored(.ewma(alpha: a), expected: 0, spread: 0)
+                case .mad(let w): det = .scored(.mad(MADScorer(window: w)), expected: 0, spread: 0)
+                case .cusum(let k, let h): det = .scored(.cusum(CUSUMScorer(k: k, h: h)), expected: 0, spread: 0)
+                case .seasonal(let a): det = .scored(.seasonal(SeasonalScorer(alpha: a)), expected: 0, spread: 0)
+                case .novelty: det = .scored(.novelty(NoveltyDetector()), expected: 0, spread: 0)
                 }
-                return Watch(detector: det, machine: AlertStateMachine(raiseAt: 0.5, clearBelow: 0.5, minSamples: d.minSamples),
+                let machine = AlertStateMachine(raiseAt: d.raiseAt, clearBelow: d.clearBelow, minSamples: d.minSamples,
+                                                minDurationNs: d.minDurationMs * 1_000_000, cooldownNs: d.cooldownMs * 1_000_000)
+                return Watch(detector: det, machine: machine,
                              severity: d.severity)
             }
         }

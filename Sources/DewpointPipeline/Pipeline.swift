@@ -310,7 +310,7 @@ public final class Pipeline {
     private func detect(_ device: DeviceState, _ c: Int, _ x: Float, _ ts: Int64) {
         for k in 0..<device.watches[c].count {
             let score = device.watches[c][k].detector.score(x, ts: ts)
-            let t = device.watches[c][k].machine.observe(score: score)
+            let t = device.watches[c][k].machine.observe(score: score, ts: ts)
             guard t != .none else { continue }
             emitAlert(device, c, k, t, score: score, value: x, ts: ts)
         }
@@ -326,7 +326,7 @@ public final class Pipeline {
                     guard case .dropout(let after) = d.watches[c][k].detector, !d.watches[c][k].machine.isRaised else { continue }
                     let due = d.lastSampleNs[c] &+ after
                     guard watermark > due else { continue }
-                    let t = d.watches[c][k].machine.observe(score: 1)
+                    let t = d.watches[c][k].machine.observe(score: 1, ts: due)
                     if t == .raised { emitAlert(d, c, k, t, score: 1, value: d.lastValue[c], ts: due) }
                 }
             }

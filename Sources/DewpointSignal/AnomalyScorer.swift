@@ -2,35 +2,39 @@
 import Glibc
 #endif
 
-/// Streaming statistical anomaly scorers for one channel. Strictly causal: the score of a sample
-/// uses that sample and earlier ones only. Scores are in [0, 1]. Memory is bounded per channel
-/// (`stateBytes`). Enums rather than existentials keep the per-sample call a switch.
+/// Streaming statistical and learned anomaly scorers for one channel. Strictly causal: the
+/// score of a sample uses that sample and earlier ones only. Scores are in [0, 1]. Memory is
+/// bounded per channel (`stateBytes`). Enums rather than existentials keep the per-sample call
+/// a switch.
 public enum AnomalyScorer: Sendable {
-    /// Mean and deviation of the last `window` samples; score = 1 - tail probability of |z|.
+    /// Rolling z-score: mean and deviation of the last `window` samples; score = 1 - the
+    /// two-sided normal tail probability of z, so 0.99 is |z| ≈ 2.6 and 0.999 is |z| ≈ 3.3.
     case windowedGaussian(RollingWindow)
     /// Exponentially weighted mean and variance (`alpha`); score as above.
     case ewma(alpha: Double, mean: Double, variance: Double, seen: Int)
-    /// Any scorer followed by the anomaly likelihood of its recent raw scores: the short-term
-    /// average of raw scores compared with their long-term distribution.
-    indirect case likelihood(inner: AnomalyScorer, history: RollingWindow, recent: RollingWindow)
+    case mad(MADScorer)
+    case cusum(CUSUMScorer)
+    case seasonal(SeasonalScorer)
+    case novelty(NoveltyDetector)
 
     public static func windowedGaussian(window: Int) -> AnomalyScorer { .windowedGaussian(RollingWindow(capacity: window)) }
     public static func ewma(alpha: Double) -> AnomalyScorer { .ewma(alpha: alpha, mean: 0, variance: 0, seen: 0) }
-    public static func withLikelihood(_ inner: AnomalyScorer, history: Int = 1000, recent: Int = 10) -> AnomalyScorer {
-        .likelihood(inner: inner, history: RollingWindow(capacity: history), recent: RollingWindow(capacity: recent))
-    }
 
-    /// Tail probability of a standard normal beyond `z` (z ≥ 0).
+    /// Upper tail probability of a standard normal beyond `z` (z ≥ 0).
     @inline(__always)
     static func tail(_ z: Double) -> Double { 0.5 * erfc(z / 2.0.squareRoot()) }
 
-    public mutating func score(_ x: Double) -> Double {
+    /// Scores `x` taken at `tsNs` (ns since the epoch; only the seasonal and novelty scorers
+    /// use the time).
+    public mutating func score(_ x: Double, tsNs: Int64) -> Double {
         switch self {
         case .windowedGaussian(var w):
+            // drop self's reference first so the window's buffer is mutated in place, not copied
+            self = .ewma(alpha: 0, mean: 0, variance: 0, seen: 0)
             var s = 0.0
             if w.count >= 2 {
                 let sd = w.std
-                s = sd > 0 ? 1 - AnomalyScorer.tail(abs(x - w.mean) / sd) : (x == w.mean ? 0.5 : 1)
+                s = sd > 0 ? 1 - AnomalyScorer.tail(abs(x - w.mean) / sd) : (x == w.mean ? 0 : 1)
             }
             w.push(x)
             self = .windowedGaussian(w)
@@ -39,7 +43,7 @@ public enum AnomalyScorer: Sendable {
             var s = 0.0
             if seen >= 2 {
                 let sd = variance.squareRoot()
-                s = sd > 0 ? 1 - AnomalyScorer.tail(abs(x - mean) / sd) : (x == mean ? 0.5 : 1)
+                s = sd > 0 ? 1 - AnomalyScorer.tail(abs(x - mean) / sd) : (x == mean ? 0 : 1)
             }
             if seen == 0 { mean = x } else {
                 let d = x - mean
@@ -49,16 +53,24 @@ public enum AnomalyScorer: Sendable {
             seen += 1
             self = .ewma(alpha: a, mean: mean, variance: variance, seen: seen)
             return s
-        case .likelihood(var inner, var history, var recent):
-            let raw = inner.score(x)
-            recent.push(raw)
-            var s = 0.5
-            if history.count >= 100 {
-                let sd = max(history.std, 1e-4)
-                s = 1 - AnomalyScorer.tail(max(0, recent.mean - history.mean) / sd)
-            }
-            history.push(raw)
-            self = .likelihood(inner: inner, history: history, recent: recent)
+        case .mad(var m):
+            self = .ewma(alpha: 0, mean: 0, variance: 0, seen: 0)
+            let s = m.score(x)
+            self = .mad(m)
+            return s
+        case .cusum(var c):
+            let s = c.score(x)
+            self = .cusum(c)
+            return s
+        case .seasonal(var m):
+            self = .ewma(alpha: 0, mean: 0, variance: 0, seen: 0)
+            let s = m.score(x, tsNs: tsNs)
+            self = .seasonal(m)
+            return s
+        case .novelty(var d):
+            self = .ewma(alpha: 0, mean: 0, variance: 0, seen: 0)
+            let s = d.score(x, tsNs: tsNs)
+            self = .novelty(d)
             return s
         }
     }
@@ -66,9 +78,63 @@ public enum AnomalyScorer: Sendable {
     /// State kept per channel, in bytes.
     public var stateBytes: Int {
         switch self {
-        case .windowedGaussian(let w): return 32 + w.capacity * 8
+        case .windowedGaussian(let w): return 48 + w.capacity * 8
         case .ewma: return 32
-        case .likelihood(let i, let h, let r): return i.stateBytes + 32 + (h.capacity + r.capacity) * 8
+        case .mad(let m): return m.stateBytes
+        case .cusum: return 48
+        case .seasonal: return SeasonalScorer.stateBytes
+        case .novelty: return NoveltyDetector.stateBytes
+        }
+    }
+
+    /// What the scorer expects next (centre, spread), read before a sample is scored; the
+    /// per-sample cost is a few loads and a square root.
+    @inline(__always)
+    public var expectation: (Double, Double) {
+        switch self {
+        case .windowedGaussian(let w): (w.mean, w.std)
+        case .ewma(_, let m, let v, _): (m, v.squareRoot())
+        case .mad(let m): (m.lastMedian, 0)
+        case .cusum(let c): (c.mean, c.variance.squareRoot())
+        case .seasonal(let m): (m.lastMean, 0)
+        case .novelty: (0, 0)
+        }
+    }
+
+    /// A sentence for a raised alert, in the channel's unit (`u` is " degC" or empty).
+    public func explain(channel: String, value: Double, unit u: String, expected c: Double, spread w: Double) -> String {
+        func f(_ v: Double) -> String { let r = (v * 1000).rounded() / 1000; return r == r.rounded() && abs(r) < 1e15 ? String(Int64(r)) : String(r) }
+        let v = "\(channel) \(f(value))\(u)"
+        let side = value >= c ? "above" : "below"
+        switch self {
+        case .windowedGaussian:
+            return w > 0 ? "\(v) is \(f(abs(value - c) / w)) sigma \(side) its rolling mean \(f(c))\(u)" : "\(v) differs from its constant rolling mean \(f(c))\(u)"
+        case .ewma:
+            return w > 0 ? "\(v) is \(f(abs(value - c) / w)) sigma \(side) its moving average \(f(c))\(u)" : "\(v) differs from its constant moving average \(f(c))\(u)"
+        case .mad(let m):
+            return "\(v) is \(f(m.lastSigmas)) robust sigma \(value >= m.lastMedian ? "above" : "below") its rolling median \(f(m.lastMedian))\(u)"
+        case .cusum(let s):
+            return "\(channel) has shifted \(s.up >= s.down ? "up" : "down"): now \(f(value))\(u), its long-run mean was \(f(c))\(u)"
+        case .seasonal(let m):
+            return "\(v) is \(f(m.lastSigmas)) sigma \(value >= m.lastMean ? "above" : "below") its usual \(f(m.lastMean))\(u) for this time of day"
+        case .novelty(let d):
+            switch d.lastReason {
+            case .range(let lo, let hi): return "\(v) is outside everything seen so far (\(f(lo)) to \(f(hi))\(u))"
+            case .timeOfDay(let lo, let hi): return "\(v) is outside its usual range for this time of day (\(f(lo)) to \(f(hi))\(u))"
+            case .deviation(let z): return "\(v) is \(f(z)) sigma from its moving average"
+            case .pattern, .none: return "\(v) follows a pattern not seen before"
+            }
+        }
+    }
+
+    public var name: String {
+        switch self {
+        case .windowedGaussian: "zscore"
+        case .ewma: "ewma"
+        case .mad: "mad"
+        case .cusum: "cusum"
+        case .seasonal: "seasonal"
+        case .novelty: "novelty"
         }
     }
 }

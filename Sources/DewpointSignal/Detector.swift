@@ -14,6 +14,11 @@ public enum ChannelDetector: Sendable {
     case stuck(epsilon: Double, samples: Int, start: Float, run: Int)
     /// Scores 0 on every sample (a sample clears a dropout); raised by the pipeline's clock.
     case dropout(afterNs: Int64)
+    /// 1 for a sample whose time is not after the newest time seen (a duplicate or out of order).
+    case timestamps(newest: Int64, previous: Int64)
+    /// A statistical or learned scorer, with what it expected just before the last sample
+    /// (centre and spread) for the alert message.
+    case scored(AnomalyScorer, expected: Double, spread: Double)
 
     public static func rateOfChange(max: Double) -> ChannelDetector { .rate(max: max, last: 0, lastTs: 0, seen: false, now: 0) }
     public static func stuck(epsilon: Double, samples: Int) -> ChannelDetector { .stuck(epsilon: epsilon, samples: samples, start: .nan, run: 0) }
@@ -47,8 +52,24 @@ public enum ChannelDetector: Sendable {
             return 0
         case .dropout:
             return 0
+        case .timestamps(let newest, _):
+            if ts > newest || newest == .min {
+                self = .timestamps(newest: ts, previous: ts)
+                return 0
+            }
+            self = .timestamps(newest: newest, previous: ts)
+            return 1
+        case .scored(var s, _, _):
+            // drop self's reference first so the scorer's buffers are mutated in place
+            self = .dropout(afterNs: 0)
+            let (c, w) = s.expectation
+            let score = s.score(Double(x), tsNs: ts)
+            self = .scored(s, expected: c, spread: w)
+            return score
         }
     }
+
+    public static func timestamps() -> ChannelDetector { .timestamps(newest: .min, previous: .min) }
 
     public var name: String {
         switch self {
@@ -56,6 +77,8 @@ public enum ChannelDetector: Sendable {
         case .rate: "rate_of_change"
         case .stuck: "stuck"
         case .dropout: "dropout"
+        case .timestamps: "timestamps"
+        case .scored(let s, _, _): s.name
         }
     }
 
@@ -80,6 +103,13 @@ public enum ChannelDetector: Sendable {
         case .dropout(let after):
             guard raised else { return "\(channel) samples resume (\(value)\(u))" }
             return "no sample from \(channel) for more than \(Self.fmt(Double(after) / 1e9)) s; last value \(value)\(u)"
+        case .timestamps(let newest, let previous):
+            guard raised else { return "\(channel) samples arrive in time order again" }
+            return previous == newest ? "\(channel) has a duplicate sample at \(previous / 1_000_000) ms"
+                : "\(channel) sample at \(previous / 1_000_000) ms arrived after one at \(newest / 1_000_000) ms (out of order)"
+        case .scored(let s, let c, let w):
+            guard raised else { return "\(channel) \(value)\(u) is back to normal (\(s.name) score below its clear level)" }
+            return s.explain(channel: channel, value: Double(value), unit: u, expected: c, spread: w)
         }
     }
 

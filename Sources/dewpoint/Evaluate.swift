@@ -6,20 +6,24 @@ import Foundation
 
 /// Detector selection shared by `score` and `evaluate`.
 struct DetectorOptions: ParsableArguments {
-    @Option(help: "windowed-gaussian, ewma, likelihood-gaussian or likelihood-ewma.")
-    var detector = "ewma"
-    @Option(help: "Window (samples) of windowed-gaussian.") var window = 288
-    @Option(help: "Smoothing factor of ewma.") var alpha = 0.01
-    @Option(help: "Raw scores kept by the likelihood step.") var history = 1000
-    @Option(help: "Recent raw scores averaged by the likelihood step.") var recent = 10
+    @Option(help: "novelty (the default learned detector), zscore, ewma, mad, cusum or seasonal.")
+    var detector = "novelty"
+    @Option(help: "Window (samples) of zscore and mad.") var window = 288
+    @Option(help: "Smoothing factor of ewma; per-bin smoothing of seasonal.") var alpha = 0.01
+    @Option(help: "Allowance k (σ) of cusum.") var k = 0.5
+    @Option(help: "Decision sum h (σ) of cusum.") var h = 5.0
+
+    static let names = ["novelty", "zscore", "windowed-gaussian", "ewma", "mad", "cusum", "seasonal"]
 
     func make() throws -> AnomalyScorer {
         switch detector {
-        case "windowed-gaussian": return .windowedGaussian(window: window)
+        case "novelty": return .novelty(NoveltyDetector())
+        case "zscore", "windowed-gaussian": return .windowedGaussian(window: window)
         case "ewma": return .ewma(alpha: alpha)
-        case "likelihood-gaussian": return .withLikelihood(.windowedGaussian(window: window), history: history, recent: recent)
-        case "likelihood-ewma": return .withLikelihood(.ewma(alpha: alpha), history: history, recent: recent)
-        default: throw ValidationError("unknown detector '\(detector)'; expected windowed-gaussian, ewma, likelihood-gaussian or likelihood-ewma")
+        case "mad": return .mad(MADScorer(window: window))
+        case "cusum": return .cusum(CUSUMScorer(k: k, h: h))
+        case "seasonal": return .seasonal(SeasonalScorer(alpha: alpha))
+        default: throw ValidationError("unknown detector '\(detector)'; expected one of \(Self.names.joined(separator: ", "))")
         }
     }
 }
@@ -59,7 +63,7 @@ struct Series {
 
     func scores(_ d: DetectorOptions) throws -> [Double] {
         var scorer = try d.make()
-        return values.map { scorer.score($0) }
+        return zip(values, times).map { scorer.score($0, tsNs: $1) }
     }
 }
 

@@ -235,6 +235,55 @@ private func expectOne(_ d: [ConfigDiagnostic], file: String, line: Int, column:
         }
     }
 
+    @Test func detectorsLoadWithLevelsCooldownAndBadOnesAreLocated() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dewpoint-det-\(getpid())")
+        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let good = dir.appendingPathComponent("good.yaml").path
+        try """
+        device: a
+        transport: file
+        decoder: json
+        channels:
+          - name: v
+            pointer: /v
+            detectors:
+              - {kind: novelty, severity: critical, cooldown: 10m}
+              - {kind: zscore, window: 100, raise_at: 0.9999, clear_below: 0.99, min_duration: 30s}
+              - {kind: ewma}
+              - {kind: mad, window: 31}
+              - {kind: cusum, k: 1, h: 4}
+              - {kind: seasonal, alpha: 0.2}
+              - {kind: timestamps}
+        """.write(toFile: good, atomically: true, encoding: .utf8)
+        let d = try ConfigLoader.loadBinding(file: good).0.channels[0].detectors
+        #expect(d.map(\.kind) == [.novelty, .zscore(window: 100), .ewma(alpha: 0.01), .mad(window: 31), .cusum(k: 1, h: 4),
+                                   .seasonal(alpha: 0.2), .timestamps])
+        #expect(d[0].cooldownMs == 600_000 && d[0].severity == .critical && d[0].raiseAt == 0.55)
+        #expect(d[1].raiseAt == 0.9999 && d[1].clearBelow == 0.99 && d[1].minDurationMs == 30_000)
+        #expect(d[2].raiseAt == 0.999 && d[2].clearBelow == 0.99)
+        let bad = dir.appendingPathComponent("bad.yaml").path
+        try """
+        device: a
+        transport: file
+        decoder: json
+        channels:
+          - name: v
+            pointer: /v
+            detectors:
+              - {kind: zscore, raise_at: 1.5}
+              - {kind: novelty, raise_at: 0.5, clear_below: 0.7}
+              - {kind: cusum, h: 0}
+              - {kind: novelti}
+        """.write(toFile: bad, atomically: true, encoding: .utf8)
+        do { _ = try ConfigLoader.loadBinding(file: bad); Issue.record("accepted") } catch {
+            let t = error.description
+            #expect(t.contains("bad.yaml:8:34: channels[0].detectors[0].raise_at: expected a score from 0 to 1, found 1.5"), "\(t)")
+            #expect(t.contains("channels[0].detectors[1].clear_below: expected clear_below (0.7) at most raise_at (0.5)"), "\(t)")
+            #expect(t.contains("channels[0].detectors[2].h: expected a sum above 0"), "\(t)")
+            #expect(t.contains("did you mean 'novelty'?"), "\(t)")
+        }
+    }
+
     @Test func filtersLoadAndBadOnesAreLocated() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dewpoint-filters-\(getpid())")
         try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)

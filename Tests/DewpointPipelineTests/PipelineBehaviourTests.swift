@@ -300,6 +300,47 @@ extension ChannelFilterPipelineTests {
     }
 }
 
+@Suite struct StatisticalAlertTests {
+    /// A z-score detector in a binding raises on a spike with a message in the channel's unit,
+    /// clears after it, and holds its next raise for the cooldown; replay emits the same alerts.
+    @Test func zscoreAlertsWithMessageAndCooldown() throws {
+        var d = DetectorSpec(kind: .zscore(window: 50), severity: .critical)
+        d.cooldownMs = 60_000
+        let b = envBinding(topic: "s/env", window: WindowSpec(lengthMs: 3_600_000, latenessMs: 0), detectors: [d])
+        let sink = MemorySink()
+        let p = try Pipeline(agentId: "gw", bindings: [b], sink: sink, seq: CountingSeq())
+        let t0: Int64 = 1_764_000_000_000
+        for i in 0..<300 {
+            // 20 ± 0.1 degC; spikes at 100 and 110 (inside the cooldown) and 250 (after it)
+            let x = [100, 110, 250].contains(i) ? 30.0 : 20 + Double(i % 3) * 0.1
+            feed(p, "s/env", #"{"ts":\#(t0 + Int64(i) * 1000),"temp":\#(x)}"#)
+        }
+        p.finish()
+        let alerts = parseLines(sink.lines).filter { $0["kind"] as? String == "alert" }
+        #expect(alerts.map { $0["state"] as! String } == ["raised", "cleared", "raised", "cleared"])
+        #expect(alerts.map { $0["ts_ms"] as! Int } == [Int(t0) + 100_000, Int(t0) + 101_000, Int(t0) + 250_000, Int(t0) + 251_000])
+        #expect(alerts[0]["detector"] as? String == "zscore" && alerts[0]["severity"] as? String == "critical")
+        let message = alerts[0]["message"] as! String
+        #expect(message.hasPrefix("temp 30 degC is ") && message.hasSuffix(" sigma above its rolling mean 20.1 degC"), "\(message)")
+    }
+
+    /// The timestamps detector raises on a duplicate and on an out-of-order sample.
+    @Test func timestampDetectorRaisesOnDuplicates() throws {
+        let b = envBinding(topic: "s/env", window: WindowSpec(lengthMs: 3_600_000, latenessMs: 60_000),
+                           detectors: [DetectorSpec(kind: .timestamps)])
+        let sink = MemorySink()
+        let p = try Pipeline(agentId: "gw", bindings: [b], sink: sink, seq: CountingSeq())
+        let t0: Int64 = 1_764_000_000_000
+        for off in [0, 1000, 1000, 2000, 1500, 3000] { feed(p, "s/env", #"{"ts":\#(t0 + Int64(off)),"temp":20}"#) }
+        p.finish()
+        let alerts = parseLines(sink.lines).filter { $0["kind"] as? String == "alert" }
+        #expect(alerts.map { $0["state"] as! String } == ["raised", "cleared", "raised", "cleared"])
+        try #require(alerts.count == 4, "\(alerts)")
+        #expect((alerts[0]["message"] as! String).contains("duplicate"))
+        #expect((alerts[2]["message"] as! String).contains("out of order"))
+    }
+}
+
 @Suite struct DropoutTests {
     /// A channel silent for longer than its limit raises from the clock (event time in replay),
     /// with the time the silence became too long; the next sample clears it.

@@ -42,22 +42,57 @@ import Testing
 }
 
 @Suite struct AnomalyScorerTests {
-    /// Strictly causal: scoring a prefix gives the first scores of scoring the whole series.
-    @Test func causality() {
+    static let names = ["zscore", "ewma", "mad", "cusum", "seasonal", "novelty"]
+    static func make(_ name: String) -> AnomalyScorer {
+        switch name {
+        case "zscore": .windowedGaussian(window: 100)
+        case "ewma": .ewma(alpha: 0.02)
+        case "mad": .mad(MADScorer(window: 64))
+        case "cusum": .cusum(CUSUMScorer())
+        case "seasonal": .seasonal(SeasonalScorer())
+        default: .novelty(NoveltyDetector())
+        }
+    }
+
+    /// 5-minute samples of a daily cycle with noise, a spike at 2000 and a level shift at 2500.
+    static func series() -> (xs: [Double], ts: [Int64]) {
         var rng = SplitMix(seed: 3)
-        var xs: [Double] = []
+        var xs: [Double] = [], ts: [Int64] = []
         for i in 0..<3000 {
             let noise = Double(rng.next() % 1000) / 1000
             let spike: Double = i == 2000 ? 8 : 0
-            xs.append(sin(Double(i) / 50) + noise + spike)
+            let shift: Double = i >= 2500 ? 3 : 0
+            xs.append(sin(2 * Double.pi * Double(i) / 288) + noise + spike + shift)
+            ts.append(1_764_000_000_000_000_000 + Int64(i) * 300_000_000_000)
         }
-        for make in [{ AnomalyScorer.windowedGaussian(window: 100) }, { AnomalyScorer.ewma(alpha: 0.02) },
-                     { AnomalyScorer.withLikelihood(.ewma(alpha: 0.02)) }] {
-            var whole = make(), prefix = make()
-            let a = xs.map { whole.score($0) }
-            let b = xs.prefix(1200).map { prefix.score($0) }
-            #expect(Array(a.prefix(1200)) == b)
-            #expect(a.allSatisfy { $0 >= 0 && $0 <= 1 })
+        return (xs, ts)
+    }
+
+    /// Strictly causal: scoring a prefix gives the first scores of scoring the whole series, for
+    /// every scorer; scores stay in [0, 1].
+    @Test(arguments: names) func causality(_ name: String) {
+        let make = { Self.make(name) }
+        let (xs, ts) = Self.series()
+        var whole = make(), prefix = make()
+        let a = zip(xs, ts).map { whole.score($0, tsNs: $1) }
+        let b = zip(xs.prefix(1200), ts).map { prefix.score($0, tsNs: $1) }
+        #expect(Array(a.prefix(1200)) == b)
+        #expect(a.allSatisfy { $0 >= 0 && $0 <= 1 })
+        #expect(whole.stateBytes <= 4096, "\(name): \(whole.stateBytes) bytes")
+    }
+
+    /// Each scorer flags the spike (and CUSUM the level shift) well above its typical score.
+    @Test(arguments: names) func knownAnomaliesScoreHigh(_ name: String) {
+        let make = { Self.make(name) }
+        let (xs, ts) = Self.series()
+        var s = make()
+        let scores = zip(xs, ts).map { s.score($0, tsNs: $1) }
+        let normal = scores[1000..<1990].sorted()[Int(0.95 * 990)]
+        if name == "cusum" {
+            let shiftPeak = scores[2500..<2530].max()!
+            #expect(shiftPeak >= 0.5 && shiftPeak > normal, "cusum: shift \(shiftPeak), normal p95 \(normal)")
+        } else {
+            #expect(scores[2000] > normal && scores[2000] >= 0.55, "\(name): spike \(scores[2000]), normal p95 \(normal)")
         }
     }
 
@@ -65,9 +100,55 @@ import Testing
         var s = AnomalyScorer.windowedGaussian(window: 200)
         var rng = SplitMix(seed: 5)
         var last = 0.0
-        for i in 0..<1000 { last = s.score(i == 999 ? 50 : Double(rng.next() % 100) / 100) }
+        for i in 0..<1000 { last = s.score(i == 999 ? 50 : Double(rng.next() % 100) / 100, tsNs: Int64(i)) }
         #expect(last > 0.999999)
         #expect(AnomalyScorer.windowedGaussian(window: 200).stateBytes <= 4096)
     }
 }
 
+@Suite struct NoveltyDetectorTests {
+    /// A value outside the range seen so far scores 1 and says so; its neighbours do not.
+    @Test func newRangeScoresOneAndExplains() {
+        var d = NoveltyDetector()
+        var scores: [Double] = []
+        for i in 0..<600 { scores.append(d.score(i == 500 ? 30 : 20 + Double(i % 7) * 0.1, tsNs: Int64(i) * 60_000_000_000)) }
+        #expect(scores[500] == 1)
+        #expect(d.lastReason == .none)
+        #expect(scores[400..<500].allSatisfy { $0 < 0.55 }, "a repeating pattern is learned")
+        var e = NoveltyDetector()
+        for i in 0..<500 { _ = e.score(20 + Double(i % 7) * 0.1, tsNs: Int64(i) * 60_000_000_000) }
+        _ = e.score(30, tsNs: 500 * 60_000_000_000)
+        #expect(e.lastReason == .range(min: 20, max: 20.6))
+    }
+
+    /// Suppression: a new behaviour gives a few early scores, not a run of them, and the highest
+    /// comes at its start.
+    @Test func suppressionEmitsFewEarlyScores() {
+        var d = NoveltyDetector()
+        var scores: [Double] = []
+        for i in 0..<2200 {
+            // a learned 20-sample cycle, then a never-seen oscillation inside the known range
+            let x = i < 2000 ? sin(2 * Double.pi * Double(i) / 20) : (i % 2 == 0 ? -0.9 : 0.9)
+            scores.append(d.score(x, tsNs: Int64(i) * 1_000_000_000))
+        }
+        let after = Array(scores[2000..<2100])
+        let nonzero = after.filter { $0 > 0 }.count
+        let peakAt = after.firstIndex(of: after.max()!)!
+        #expect(nonzero >= 1 && nonzero <= 5, "\(nonzero) nonzero scores in 100 samples")
+        #expect(peakAt < 5 && after.max()! > 0.5, "peak \(after.max()!) at \(peakAt)")
+        #expect(scores[1000..<2000].allSatisfy { $0 < 0.1 }, "the cycle is learned")
+    }
+
+    /// Constant input: one context score after the first 10 samples, then silence.
+    @Test func constantSignalStaysQuiet() {
+        var d = NoveltyDetector()
+        let s = (0..<1000).map { d.score(5, tsNs: Int64($0) * 1_000_000_000) }
+        #expect(s[11...].allSatisfy { $0 == 0 })
+        #expect(d.score(.nan, tsNs: 0) == 0)
+    }
+
+    @Test func stateFitsTheBudget() {
+        #expect(NoveltyDetector.stateBytes <= 4096)
+        #expect(NoveltyDetector.stateBytes == 2048 + 768 + 192 + 80)
+    }
+}

@@ -71,6 +71,18 @@ import Testing
         #expect(!m.isRaised)
     }
 
+    /// A minimum duration holds the raise until the condition has lasted; a cooldown after a
+    /// clear holds the next raise back.
+    @Test func minimumDurationAndCooldown() {
+        let s: Int64 = 1_000_000_000
+        var m = AlertStateMachine(raiseAt: 0.5, clearBelow: 0.5, minDurationNs: 3 * s, cooldownNs: 10 * s)
+        let steps: [(Double, Int64)] = [(1, 0), (1, 2 * s), (1, 3 * s), (0, 4 * s), (1, 5 * s), (1, 9 * s), (1, 13 * s), (1, 15 * s)]
+        let got = steps.map { m.observe(score: $0.0, ts: $0.1) }
+        // raised at 3 s (held 3 s); cleared at 4 s; high again from 5 s, held 3 s by 9 s but cooling
+        // until 14 s; raised at 15 s
+        #expect(got == [.none, .none, .raised, .cleared, .none, .none, .none, .raised])
+    }
+
     @Test func thresholdDetectorScoresAndExplains() {
         var d = ChannelDetector.threshold(above: 60, below: nil)
         #expect(d.score(61, ts: 0) == 1)
@@ -102,6 +114,18 @@ typealias SplitMix = SplitMix64
         #expect(d.score(27, ts: 3 * s) == 0)    // -3/s
         #expect(d.score(26, ts: 3 * s + s / 10) == 1)  // -10/s over 100 ms
         #expect(d.explain(channel: "t", value: 26, unit: "degC").contains("fell at 10 degC/s, faster than 5 degC/s"))
+    }
+
+    @Test func duplicateAndOutOfOrderTimestamps() {
+        var d = ChannelDetector.timestamps()
+        let scores = [10, 20, 20, 15, 30, 40].map { d.score(1, ts: Int64($0) * 1_000_000) }
+        #expect(scores == [0, 0, 1, 1, 0, 0])
+        var e = ChannelDetector.timestamps()
+        _ = e.score(1, ts: 20_000_000)
+        _ = e.score(1, ts: 20_000_000)
+        #expect(e.explain(channel: "t", value: 1, unit: "") == "t has a duplicate sample at 20 ms")
+        _ = e.score(1, ts: 5_000_000)
+        #expect(e.explain(channel: "t", value: 1, unit: "") == "t sample at 5 ms arrived after one at 20 ms (out of order)")
     }
 
     @Test func stuckAfterNSamplesWithinEpsilon() {

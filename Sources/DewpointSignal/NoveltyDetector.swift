@@ -1,0 +1,164 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The default learned detector: scores how new a sample is, from four online models of one
+/// channel, and emits a score only at the start of each new anomaly.
+///
+/// 1. **Range novelty** (as the spatial anomaly of Numenta's NAB detector): a value more than 5%
+///    of the range seen so far outside that range scores 1 at once.
+/// 2. **Context novelty** (after CAD OSE): values are quantised to 8 levels of the running range;
+///    each of the last 1…10 levels, read as a context ending now, is hashed into a 16,384-bit set
+///    of contexts seen before. The fraction of contexts never seen is the score.
+/// 3. **Time-of-day novelty**: per 30-minute bin of the day, the range of values seen in that
+///    bin; a value outside it scores by how far, relative to the bin's spread. This catches a
+///    daily cycle broken at a time where the value would be normal at another hour. The bins
+///    follow the timestamp's UTC time of day; a fixed local offset only relabels bins.
+/// 4. **EWMA z-score** (α = 0.01), a small term that orders otherwise equal scores.
+///
+/// Terms 2–4 are mixed (0.9, 0.1, 0.35, normalised), and that mix is *suppressed*: it is emitted
+/// only when it beats the highest mix of the last 100 samples, otherwise 0, and capped at 0.99.
+/// An anomaly therefore gives one early high score instead of a run of them, which is what an
+/// alert wants (and what NAB rewards). The result is the larger of range novelty and the mix.
+///
+/// Strictly causal, learns online from the first sample, O(1) per sample (about 150 simple
+/// operations; the 10-step hash chain is most of it). State: 3,072 bytes of tables plus 80 of
+/// scalars per channel (`stateBytes`). Parameters are global: they were chosen once on the NAB
+/// corpus with a split-half check (parameters chosen on half the files score within 2 points on
+/// the other half), never per file.
+public struct NoveltyDetector: Sendable {
+    static let rangeTolerance = 0.05
+    static let levels = 8.0
+    static let contextLength = 10
+    static let contextBits = 14
+    static let alpha = 0.01
+    static let zScale = 6.0
+    static let todBins = 48
+    static let todMinCount: UInt32 = 3
+    static let todSpreadFloor = 0.01
+    static let todScale = 2.0
+    static let wContext = 0.9, wZ = 0.1, wTod = 0.35
+    static let holdSamples = 100
+    static let cap = 0.99
+
+    private var n = 0
+    private var mn = 0.0, mx = 0.0
+    private var mean = 0.0, variance = 0.0
+    /// The last 10 levels, 4 bits each, newest in the low bits.
+    private var history: UInt64 = 0
+    private var seen: [UInt64]
+    /// Per time-of-day bin: min at 2b, max at 2b + 1.
+    private var todRange: [Double]
+    private var todCount: [UInt32]
+    private var peak = 0.0
+    private var age = NoveltyDetector.holdSamples + 1
+    /// Which term decided the last score, for the alert message.
+    public private(set) var lastReason: Reason = .none
+
+    public enum Reason: Sendable, Equatable {
+        case none
+        /// Outside the range seen so far.
+        case range(min: Double, max: Double)
+        /// A sequence of values not seen before.
+        case pattern
+        /// Outside what this time of day usually shows.
+        case timeOfDay(min: Double, max: Double)
+        /// Far from the recent mean.
+        case deviation(sigmas: Double)
+    }
+
+    public init() {
+        seen = Array(repeating: 0, count: (1 << Self.contextBits) / 64)
+        todRange = Array(repeating: 0, count: 2 * Self.todBins)
+        todCount = Array(repeating: 0, count: Self.todBins)
+    }
+
+    /// State per channel in bytes (tables and scalars, not counting array headers).
+    public static let stateBytes = (1 << contextBits) / 8 + 2 * todBins * 8 + todBins * 4 + 80
+
+    /// The bin of the UTC time of day of `tsNs` among `bins` equal bins (floor-mod, so times
+    /// before 1970 land in a bin too).
+    @inline(__always)
+    static func timeOfDayBin(_ tsNs: Int64, bins: Int) -> Int {
+        let day: Int64 = 86_400_000_000_000
+        let ns = (tsNs % day + day) % day
+        return Swift.min(bins - 1, Int(Double(ns) / Double(day) * Double(bins)))
+    }
+
+    /// Scores `x` taken at `tsNs` (ns since the epoch). Non-finite values score 0 and leave the
+    /// state untouched.
+    public mutating func score(_ x: Double, tsNs: Int64) -> Double {
+        guard x.isFinite else { return 0 }
+        let first = n == 0
+        if first { mn = x; mx = x; mean = x }
+        let mn0 = mn, mx0 = mx, r0 = mx0 - mn0
+
+        var range = 0.0
+        if !first && r0 > 0 {
+            let tol = Self.rangeTolerance * r0
+            if x > mx0 + tol || x < mn0 - tol { range = 1 }
+        }
+
+        let d = x - mean
+        let z = variance > 0 ? abs(d) / variance.squareRoot() : (d == 0 ? 0 : 50)
+        let ez = 1 - exp(-z / Self.zScale)
+        mean += Self.alpha * d
+        variance = (1 - Self.alpha) * (variance + Self.alpha * d * d)
+
+        // time of day: floor-mod so that times before 1970 still land in a bin
+        let b = Self.timeOfDayBin(tsNs, bins: Self.todBins)
+        var tod = 0.0
+        let bmn = todRange[2 * b], bmx = todRange[2 * b + 1]
+        if todCount[b] >= Self.todMinCount && r0 > 0 {
+            let dd = max(x - bmx, bmn - x)
+            if dd > 0 { tod = dd / (bmx - bmn + Self.todSpreadFloor * r0) }
+        }
+        if todCount[b] == 0 {
+            todRange[2 * b] = x; todRange[2 * b + 1] = x
+        } else {
+            if x < bmn { todRange[2 * b] = x }
+            if x > bmx { todRange[2 * b + 1] = x }
+        }
+        if todCount[b] < .max { todCount[b] += 1 }
+
+        if x < mn { mn = x }
+        if x > mx { mx = x }
+        let r = mx - mn
+        var q = r <= 0 ? 0 : Int((x - mn) / r * Self.levels)
+        if q >= Int(Self.levels) { q = Int(Self.levels) - 1 }
+        history = (history << 4) | UInt64(q)
+        var context = 0.0
+        if n >= Self.contextLength {
+            // FNV-1a over levels newest first; each prefix is one context
+            var h: UInt64 = 1_469_598_103_934_665_603
+            var unseen = 0
+            let mask = UInt64((1 << Self.contextBits) - 1)
+            for k in 0..<Self.contextLength {
+                h = (h ^ (((history >> (4 * UInt64(k))) & 0xF) + 1)) &* 1_099_511_628_211
+                let idx = Int((h >> 20) & mask)
+                let word = idx >> 6, bit = UInt64(1) << UInt64(idx & 63)
+                if seen[word] & bit == 0 { unseen += 1; seen[word] |= bit }
+            }
+            context = Double(unseen) / Double(Self.contextLength)
+        }
+        n += 1
+
+        let todTerm = min(1, tod / Self.todScale)
+        let mix = (Self.wContext * context + Self.wZ * ez + Self.wTod * todTerm) / (1 + Self.wTod)
+        if age > Self.holdSamples { peak = 0 }
+        var out = 0.0
+        if mix > peak { out = mix; peak = mix; age = 0 }
+        age += 1
+        let s = max(range, Self.cap * out)
+        if range >= 1 {
+            lastReason = .range(min: mn0, max: mx0)
+        } else if out > 0 {
+            let parts = [Self.wContext * context, Self.wZ * ez, Self.wTod * todTerm]
+            lastReason = parts[2] >= parts[0] && parts[2] >= parts[1] ? .timeOfDay(min: bmn, max: bmx)
+                : parts[0] >= parts[1] ? .pattern : .deviation(sigmas: z)
+        } else {
+            lastReason = .none
+        }
+        return s
+    }
+}

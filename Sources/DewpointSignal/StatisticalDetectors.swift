@@ -1,0 +1,146 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Robust z-score: distance from the median of the last `window` samples in units of their
+/// median absolute deviation (scaled by 1.4826 to match σ for normal data). Spikes do not
+/// inflate the scale as they do a standard deviation. When more than half the window is one
+/// value (the MAD is 0), the mean absolute deviation stands in. The window is kept sorted (insertion
+/// O(window)); the MAD is found by walking outward from the median, O(window / 2).
+/// State: 16 bytes per sample of window plus 48.
+public struct MADScorer: Sendable {
+    public let window: Int
+    private var ring: [Double]
+    private var sorted: [Double]
+    private var head = 0
+    private var count = 0
+    public private(set) var lastMedian = 0.0
+    public private(set) var lastSigmas = 0.0
+
+    public init(window: Int) {
+        self.window = max(3, window)
+        ring = Array(repeating: 0, count: self.window)
+        sorted = []
+        sorted.reserveCapacity(self.window)
+    }
+
+    public var stateBytes: Int { 16 * window + 48 }
+
+    public mutating func score(_ x: Double) -> Double {
+        var s = 0.0
+        if count >= 3 {
+            let n = sorted.count
+            let med = n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2
+            // k-th smallest |v - med|: merge the two sides outward from the median
+            var lo = n / 2 - 1, hi = n / 2
+            if n % 2 == 1 { hi = n / 2 }
+            let k = n / 2
+            var d = 0.0
+            for _ in 0...k {
+                let dl = lo >= 0 ? med - sorted[lo] : .infinity
+                let dh = hi < n ? sorted[hi] - med : .infinity
+                if dl <= dh { d = dl; lo -= 1 } else { d = dh; hi += 1 }
+            }
+            var scale = 1.4826 * d
+            if scale == 0 {
+                // more than half the window equal (quantised data): fall back to the mean
+                // absolute deviation, scaled to σ for normal data
+                var sum = 0.0
+                for v in sorted { sum += abs(v - med) }
+                scale = 1.2533 * sum / Double(n)
+            }
+            let z = scale > 0 ? abs(x - med) / scale : (x == med ? 0 : 50)
+            lastMedian = med; lastSigmas = z
+            s = 1 - AnomalyScorer.tail(z)
+        }
+        // slide the window
+        if count == window {
+            let old = ring[head]
+            if let i = sorted.firstIndex(of: old) { sorted.remove(at: i) }
+        } else {
+            count += 1
+        }
+        ring[head] = x
+        head = (head + 1) % window
+        var i = sorted.count
+        sorted.append(x)
+        while i > 0 && sorted[i - 1] > x { sorted[i] = sorted[i - 1]; i -= 1 }
+        sorted[i] = x
+        return s
+    }
+}
+
+/// Two-sided CUSUM for level shifts, on values standardised by a slow EWMA mean and variance
+/// (α = 0.005 by default). S⁺ and S⁻ accumulate deviations beyond `k` σ; the score is
+/// S / (S + h), so it crosses 0.5 when a sum reaches `h` (the classic k = 0.5, h = 5). A
+/// sum restarts from 0 once it has crossed h, so a persistent shift alerts once and the slow
+/// mean then learns the new level. State: 48 bytes.
+public struct CUSUMScorer: Sendable {
+    public let k: Double, h: Double, alpha: Double
+    public private(set) var mean = 0.0, variance = 0.0
+    private var seen = 0
+    public private(set) var up = 0.0, down = 0.0
+
+    public init(k: Double = 0.5, h: Double = 5, alpha: Double = 0.005) { self.k = k; self.h = h; self.alpha = alpha }
+
+    public mutating func score(_ x: Double) -> Double {
+        var s = 0.0
+        if seen >= 30 {
+            let sd = variance.squareRoot()
+            let z = sd > 0 ? (x - mean) / sd : 0
+            up = max(0, up + z - k)
+            down = max(0, down - z - k)
+            let m = max(up, down)
+            s = m / (m + h)
+            if up > h { up = 0 }
+            if down > h { down = 0 }
+        }
+        if seen == 0 { mean = x } else {
+            // warm-up: the plain mean and variance until 1/α samples, then exponential
+            let a = max(alpha, 1 / Double(seen + 1))
+            let d = x - mean
+            mean += a * d
+            variance = (1 - a) * (variance + a * d * d)
+        }
+        seen += 1
+        return s
+    }
+}
+
+/// Seasonal z-score for daily cycles: an EWMA mean and variance per 30-minute bin of the UTC
+/// time of day, so 30 °C at 3 am can be anomalous while 30 °C at 3 pm is not. A bin scores
+/// after it has seen 3 samples. State: 48 bins × 20 bytes.
+public struct SeasonalScorer: Sendable {
+    public static let bins = 48
+    public let alpha: Double
+    private var mean: [Double], variance: [Double], count: [UInt32]
+    public private(set) var lastMean = 0.0
+    public private(set) var lastSigmas = 0.0
+
+    public init(alpha: Double = 0.1) {
+        self.alpha = alpha
+        mean = Array(repeating: 0, count: Self.bins); variance = mean
+        count = Array(repeating: 0, count: Self.bins)
+    }
+
+    public static let stateBytes = bins * 20 + 24
+
+    public mutating func score(_ x: Double, tsNs: Int64) -> Double {
+        let b = NoveltyDetector.timeOfDayBin(tsNs, bins: Self.bins)
+        var s = 0.0
+        if count[b] >= 3 {
+            let sd = variance[b].squareRoot()
+            let z = sd > 0 ? abs(x - mean[b]) / sd : (x == mean[b] ? 0 : 50)
+            lastMean = mean[b]; lastSigmas = z
+            s = 1 - AnomalyScorer.tail(z)
+        }
+        if count[b] == 0 { mean[b] = x } else {
+            let a = max(alpha, 1 / Double(count[b] + 1))
+            let d = x - mean[b]
+            mean[b] += a * d
+            variance[b] = (1 - a) * (variance[b] + a * d * d)
+        }
+        if count[b] < .max { count[b] += 1 }
+        return s
+    }
+}
