@@ -95,20 +95,7 @@ final class DeviceState {
         self.needsExtras = !quantiles.isEmpty || vibrationConfigs.contains { $0 != nil }
         self.watches = spec.channels.map { ch in
             ch.detectors.map { d in
-                let det: ChannelDetector
-                switch d.kind {
-                case .threshold(let above, let below): det = .threshold(above: above, below: below, hysteresis: d.hysteresis)
-                case .rateOfChange(let m): det = .rateOfChange(max: m)
-                case .stuck(let eps, let n): det = .stuck(epsilon: eps, samples: n)
-                case .dropout(let ms): det = .dropout(afterNs: ms * 1_000_000)
-                case .timestamps: det = .timestamps()
-                case .zscore(let w): det = .scored(.windowedGaussian(window: w), expected: 0, spread: 0)
-                case .ewma(let a): det = .scored(.ewma(alpha: a), expected: 0, spread: 0)
-                case .mad(let w): det = .scored(.mad(MADScorer(window: w)), expected: 0, spread: 0)
-                case .cusum(let k, let h): det = .scored(.cusum(CUSUMScorer(k: k, h: h)), expected: 0, spread: 0)
-                case .seasonal(let a): det = .scored(.seasonal(SeasonalScorer(alpha: a)), expected: 0, spread: 0)
-                case .novelty: det = .scored(.novelty(NoveltyDetector()), expected: 0, spread: 0)
-                }
+                let det = ChannelDetector(d)
                 let machine = AlertStateMachine(raiseAt: d.raiseAt, clearBelow: d.clearBelow, minSamples: d.minSamples,
                                                 minDurationNs: d.minDurationMs * 1_000_000, cooldownNs: d.cooldownMs * 1_000_000)
                 return Watch(detector: det, machine: machine,
@@ -216,5 +203,24 @@ final class DeviceState {
 
     func recycle(_ w: OpenWindow) {
         if pool.count < 4 { pool.append((w.stats, w.extras)) } else { w.stats.deallocate() }
+    }
+}
+
+extension ChannelDetector {
+    /// The detector a binding's spec describes, in its initial state.
+    public init(_ d: DetectorSpec) {
+        switch d.kind {
+        case .threshold(let above, let below): self = .threshold(above: above, below: below, hysteresis: d.hysteresis)
+        case .rateOfChange(let m): self = .rateOfChange(max: m)
+        case .stuck(let eps, let n): self = .stuck(epsilon: eps, samples: n)
+        case .dropout(let ms): self = .dropout(afterNs: ms * 1_000_000)
+        case .timestamps: self = .timestamps()
+        case .zscore(let w): self = .scored(.windowedGaussian(window: w), expected: 0, spread: 0)
+        case .ewma(let a): self = .scored(.ewma(alpha: a), expected: 0, spread: 0)
+        case .mad(let w): self = .scored(.mad(MADScorer(window: w)), expected: 0, spread: 0)
+        case .cusum(let k, let h): self = .scored(.cusum(CUSUMScorer(k: k, h: h)), expected: 0, spread: 0)
+        case .seasonal(let a): self = .scored(.seasonal(SeasonalScorer(alpha: a)), expected: 0, spread: 0)
+        case .novelty: self = .scored(.novelty(NoveltyDetector()), expected: 0, spread: 0)
+        }
     }
 }

@@ -1,4 +1,6 @@
 import ArgumentParser
+import DewpointConfig
+import DewpointCore
 import DewpointDecode
 import DewpointPipeline
 import DewpointSignal
@@ -13,7 +15,27 @@ struct DetectorOptions: ParsableArguments {
     @Option(help: "Allowance k (σ) of cusum.") var k = 0.5
     @Option(help: "Decision sum h (σ) of cusum.") var h = 5.0
 
+    @Option(help: ArgumentHelp("Score with a binding's detectors instead (the highest score of a channel's detectors).", valueName: "file"))
+    var binding: String?
+    @Option(help: "The binding's channel (default: its first channel with detectors).") var channel: String?
+
     static let names = ["novelty", "zscore", "windowed-gaussian", "ewma", "mad", "cusum", "seasonal"]
+
+    /// The detectors that score one series: the named scorer, or a binding channel's detectors.
+    func makeAll() throws -> [ChannelDetector] {
+        guard let binding else { return [.scored(try make(), expected: 0, spread: 0)] }
+        // the samples a binding's detectors see are after its scale/offset and filters in a live
+        // pipeline; here the series values are taken as already in the channel's unit
+        let spec: BindingSpec
+        do { spec = try ConfigLoader.loadBinding(file: binding).0 } catch { throw ValidationError("\(error)") }
+        let chosen = channel.map { name in spec.channels.first { $0.name == name } } ?? spec.channels.first { !$0.detectors.isEmpty }
+        guard let ch = chosen else {
+            throw ValidationError(channel.map { "\(binding): no channel '\($0)' (channels: \(spec.channels.map(\.name).joined(separator: ", ")))" }
+                                  ?? "\(binding): no channel has detectors")
+        }
+        guard !ch.detectors.isEmpty else { throw ValidationError("\(binding): channel '\(ch.name)' has no detectors") }
+        return ch.detectors.map(ChannelDetector.init)
+    }
 
     func make() throws -> AnomalyScorer {
         switch detector {
@@ -62,8 +84,18 @@ struct Series {
     }
 
     func scores(_ d: DetectorOptions) throws -> [Double] {
-        var scorer = try d.make()
-        return zip(values, times).map { scorer.score($0, tsNs: $1) }
+        if d.binding == nil {
+            // the named scorer sees the full Double value
+            var scorer = try d.make()
+            return zip(values, times).map { scorer.score($0, tsNs: $1) }
+        }
+        // a binding's detectors see the Float samples the pipeline gives them
+        var detectors = try d.makeAll()
+        return zip(values, times).map { x, t in
+            var s = 0.0
+            for k in detectors.indices { s = max(s, detectors[k].score(Float(x), ts: t)) }
+            return s
+        }
     }
 }
 

@@ -101,6 +101,56 @@ struct CLI {
         #expect(r.stdout.contains("files 42, windows 64"))
     }
 
+    /// The default detector's figures, cross-checked against the reference scorer on the same
+    /// result files when this test was written (67.80 / 63.45 / 71.77).
+    @Test(.enabled(if: present, "../shared/data/NAB is absent: the NAB subset is read from beside the checkout"))
+    func defaultDetectorScoresOnTheNABSubset() throws {
+        let r = try CLI.run(["evaluate", "--data", Self.nab + "/data", "--labels", Self.nab + "/labels/combined_windows.json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("standard: 67.80 ") && r.stdout.contains("reward_low_FP_rate: 63.45 ")
+                && r.stdout.contains("reward_low_FN_rate: 71.77 "), "\(r.stdout)")
+    }
+
+    /// Causality end to end: scoring the first rows of a NAB file gives the first rows of scoring
+    /// the whole file.
+    @Test(.enabled(if: present, "../shared/data/NAB is absent: the NAB subset is read from beside the checkout"))
+    func scoringAPrefixGivesTheSameScores() throws {
+        let src = Self.nab + "/data/realKnownCause/ec2_request_latency_system_failure.csv"
+        let lines = try String(contentsOfFile: src, encoding: .utf8).split(separator: "\n")
+        let prefix = tempFile("prefix.csv")
+        try (lines.prefix(2001).joined(separator: "\n") + "\n").write(to: prefix, atomically: true, encoding: .utf8)
+        let whole = try CLI.run(["score", "--input", src]).stdout.split(separator: "\n")
+        let part = try CLI.run(["score", "--input", prefix.path]).stdout.split(separator: "\n")
+        #expect(whole.count == lines.count && part.count == 2001)
+        #expect(Array(whole.prefix(2001)) == part)
+    }
+
+    /// `--binding` scores with a channel's detectors (the highest of their scores).
+    @Test func scoreWithABindingsDetectors() throws {
+        let f = tempFile("series-binding.csv")
+        var text = "timestamp,value\n"
+        for i in 0..<300 { text += "2014-04-01 00:\(String(format: "%02d", i / 60 % 60)):\(String(format: "%02d", i % 60)),\(i == 250 ? 40 : 20 + i % 3)\n" }
+        try text.write(to: f, atomically: true, encoding: .utf8)
+        let b = tempFile("binding.yaml")
+        try """
+        device: a
+        transport: file
+        decoder: json
+        channels:
+          - name: temp
+            pointer: /t
+            detectors:
+              - {kind: threshold, above: 35}
+              - {kind: zscore, window: 50}
+        """.write(to: b, atomically: true, encoding: .utf8)
+        let r = try CLI.run(["score", "--input", f.path, "--binding", b.path])
+        #expect(r.status == 0, "\(r.stderr)")
+        let rows = r.stdout.split(separator: "\n").dropFirst().map { Double($0.split(separator: ",")[2])! }
+        #expect(rows[250] == 1 && rows[100] < 1)
+        let missing = try CLI.run(["score", "--input", f.path, "--binding", b.path, "--channel", "rh"])
+        #expect(missing.status != 0 && missing.stderr.contains("no channel 'rh' (channels: temp)"), "\(missing.stderr)")
+    }
+
     @Test func scoreWritesOneRowPerInputRowInOrder() throws {
         let f = tempFile("series-score.csv")
         var text = "timestamp,value\n"
