@@ -105,27 +105,7 @@ final class DeviceState {
         self.lastSampleNs = Array(repeating: .min, count: spec.channels.count)
         self.lastValue = Array(repeating: .nan, count: spec.channels.count)
         self.hasDropout = spec.channels.contains { $0.detectors.contains { if case .dropout = $0.kind { return true } else { return false } } }
-        self.filters = spec.channels.map { ch in
-            ch.filters.map { f -> ChannelFilter in
-                func fb(_ b: FilterBand) -> FIRFilter.Band {
-                    switch b { case .lowpass(let c): .lowpass(c); case .highpass(let c): .highpass(c); case .bandpass(let a, let b): .bandpass(a, b) }
-                }
-                func sb(_ b: FilterBand) -> SOSCoefficients.Band {
-                    switch b { case .lowpass(let c): .lowpass(c); case .highpass(let c): .highpass(c); case .bandpass(let a, let b): .bandpass(a, b) }
-                }
-                switch f {
-                case .fir(let taps, let band): return .fir(FIRFilter(taps: FIRFilter.design(taps: taps, fb(band))))
-                case .butterworth(let order, let band): return .biquad(BiquadCascade(SOSCoefficients.butterworth(order: order, sb(band))))
-                case .ema(let a): return .ema(alpha: Float(a), state: nil)
-                case .clamp(let lo, let hi): return .clamp(lo: Float(lo), hi: Float(hi))
-                case .movingAverage(let n): return .movingAverage(MovingAverage(length: n))
-                case .rateLimit(let step): return .rateLimit(RateLimiter(maxStep: Float(step)))
-                case .median(let n, let thr): return .median(MedianFilter(length: n, threshold: thr.map(Float.init)))
-                case .deadband(let band): return .deadband(Deadband(band: Float(band)))
-                case .decimate(let q): return .decimate(Decimator(factor: q))
-                }
-            }
-        }
+        self.filters = spec.channels.map { $0.filters.map(ChannelFilter.init) }
         open.reserveCapacity(4)
         let n = Swift.max(1, spec.channels.count)
         batchTs = .allocate(capacity: DeviceState.batchCapacity)
@@ -215,12 +195,35 @@ extension ChannelDetector {
         case .stuck(let eps, let n): self = .stuck(epsilon: eps, samples: n)
         case .dropout(let ms): self = .dropout(afterNs: ms * 1_000_000)
         case .timestamps: self = .timestamps()
-        case .zscore(let w): self = .scored(.windowedGaussian(window: w), expected: 0, spread: 0)
-        case .ewma(let a): self = .scored(.ewma(alpha: a), expected: 0, spread: 0)
-        case .mad(let w): self = .scored(.mad(MADScorer(window: w)), expected: 0, spread: 0)
-        case .cusum(let k, let h): self = .scored(.cusum(CUSUMScorer(k: k, h: h)), expected: 0, spread: 0)
-        case .seasonal(let a): self = .scored(.seasonal(SeasonalScorer(alpha: a)), expected: 0, spread: 0)
-        case .novelty: self = .scored(.novelty(NoveltyDetector()), expected: 0, spread: 0)
+        case .zscore(let w): self = .scored(ScorerBox(.windowedGaussian(window: w)))
+        case .ewma(let a): self = .scored(ScorerBox(.ewma(alpha: a)))
+        case .mad(let w): self = .scored(ScorerBox(.mad(MADScorer(window: w))))
+        case .cusum(let k, let h): self = .scored(ScorerBox(.cusum(CUSUMScorer(k: k, h: h))))
+        case .seasonal(let a): self = .scored(ScorerBox(.seasonal(SeasonalScorer(alpha: a))))
+        case .novelty: self = .scored(ScorerBox(.novelty(NoveltyDetector())))
+        }
+    }
+}
+
+extension ChannelFilter {
+    /// The filter stage a channel's spec describes, in its initial state.
+    public init(_ f: FilterSpec) {
+        func fb(_ b: FilterBand) -> FIRFilter.Band {
+            switch b { case .lowpass(let c): .lowpass(c); case .highpass(let c): .highpass(c); case .bandpass(let a, let b): .bandpass(a, b) }
+        }
+        func sb(_ b: FilterBand) -> SOSCoefficients.Band {
+            switch b { case .lowpass(let c): .lowpass(c); case .highpass(let c): .highpass(c); case .bandpass(let a, let b): .bandpass(a, b) }
+        }
+        switch f {
+        case .fir(let taps, let band): self = .fir(FIRFilter(taps: FIRFilter.design(taps: taps, fb(band))))
+        case .butterworth(let order, let band): self = .biquad(BiquadCascade(SOSCoefficients.butterworth(order: order, sb(band))))
+        case .ema(let a): self = .ema(alpha: Float(a), state: nil)
+        case .clamp(let lo, let hi): self = .clamp(lo: Float(lo), hi: Float(hi))
+        case .movingAverage(let n): self = .movingAverage(MovingAverage(length: n))
+        case .rateLimit(let step): self = .rateLimit(RateLimiter(maxStep: Float(step)))
+        case .median(let n, let thr): self = .median(MedianFilter(length: n, threshold: thr.map(Float.init)))
+        case .deadband(let band): self = .deadband(Deadband(band: Float(band)))
+        case .decimate(let q): self = .decimate(Decimator(factor: q))
         }
     }
 }

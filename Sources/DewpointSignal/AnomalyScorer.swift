@@ -28,9 +28,9 @@ public enum AnomalyScorer: Sendable {
     /// use the time).
     public mutating func score(_ x: Double, tsNs: Int64) -> Double {
         switch self {
-        case .windowedGaussian(var w):
-            // drop self's reference first so the window's buffer is mutated in place, not copied
-            self = .ewma(alpha: 0, mean: 0, variance: 0, seen: 0)
+        case .windowedGaussian:
+            // consume self so the window's buffer is uniquely referenced and mutated in place
+            guard case .windowedGaussian(var w) = consume self else { fatalError("unreachable") }
             var s = 0.0
             if w.count >= 2 {
                 let sd = w.std
@@ -53,8 +53,8 @@ public enum AnomalyScorer: Sendable {
             seen += 1
             self = .ewma(alpha: a, mean: mean, variance: variance, seen: seen)
             return s
-        case .mad(var m):
-            self = .ewma(alpha: 0, mean: 0, variance: 0, seen: 0)
+        case .mad:
+            guard case .mad(var m) = consume self else { fatalError("unreachable") }
             let s = m.score(x)
             self = .mad(m)
             return s
@@ -62,13 +62,13 @@ public enum AnomalyScorer: Sendable {
             let s = c.score(x)
             self = .cusum(c)
             return s
-        case .seasonal(var m):
-            self = .ewma(alpha: 0, mean: 0, variance: 0, seen: 0)
+        case .seasonal:
+            guard case .seasonal(var m) = consume self else { fatalError("unreachable") }
             let s = m.score(x, tsNs: tsNs)
             self = .seasonal(m)
             return s
-        case .novelty(var d):
-            self = .ewma(alpha: 0, mean: 0, variance: 0, seen: 0)
+        case .novelty:
+            guard case .novelty(var d) = consume self else { fatalError("unreachable") }
             let s = d.score(x, tsNs: tsNs)
             self = .novelty(d)
             return s

@@ -1,20 +1,36 @@
 import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
+import DewpointConfig
 import DewpointCore
+import DewpointPipeline
 import DewpointSignal
 
-/// Kernel throughput on this machine, against each kernel's scalar reference.
+/// Kernel throughput on this machine, against each kernel's scalar reference, and the channels a
+/// binding's per-channel processing can carry.
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure the signal kernels on this machine: ns/sample, samples/s, and the ratio to the scalar reference.",
+        abstract: "Measure the signal kernels and detectors on this machine: ns/sample, samples/s, and the ratio to the scalar reference.",
         discussion: """
-        --json prints one object: {"kernels":[{"name","layout","ns_per_sample","samples_per_s",\
-        "scalar_samples_per_s","ratio"}]}; keys are stable. Kernels not built yet are not listed.
+        --json prints one object with stable keys:
+          {"kernels":[{"name","layout","ns_per_sample","samples_per_s","scalar_samples_per_s","ratio","state_bytes"}],
+           "capacity":[{"binding","channel","ns_per_sample","samples_per_s","rate_hz","channels"}]}
+        layout is "time" (blocks of one channel), "channels_8" (one channel per SIMD lane) or \
+        "scalar"; scalar_samples_per_s and ratio are null for kernels without a scalar reference; \
+        state_bytes is the per-channel state of detectors (null otherwise). capacity is present \
+        with --binding: for each channel of the binding with filters, window statistics or \
+        detectors, the samples/s one core carries through that channel's chain (decoding \
+        excluded; see bench-decode), and how many such channels fit at --rate Hz.
         """)
 
     @Flag(help: "Machine-readable output.") var json = false
     @Option(help: "Samples per measurement.") var samples = 4_000_000
+    @Option(help: ArgumentHelp("Report the channels one core can carry for this binding.", valueName: "file")) var binding: String?
+    @Option(help: "Sample rate per channel (Hz) for the capacity report.") var rate = 100.0
 
-    struct Row { var name: String; var layout: String; var rate: Double; var scalar: Double? }
+    struct Row { var name: String; var layout: String; var rate: Double; var scalar: Double?; var stateBytes: Int? = nil }
+    struct Capacity { var channel: String; var rate: Double }
 
     static func time(_ n: Int, _ body: () -> Void) -> Double {
         var best = Double.infinity
@@ -26,60 +42,177 @@ struct Bench: ParsableCommand {
         return Double(n) / (best / 1e9)
     }
 
+    /// Runs `stage` over `x` in blocks of 4096, in place on a copy.
+    static func blocks(_ x: UnsafeBufferPointer<Float>, _ y: UnsafeMutableBufferPointer<Float>, _ rows: UnsafeMutableBufferPointer<Int32>,
+                       _ n: Int, _ stage: inout ChannelFilter) {
+        var i = 0
+        while i < n {
+            let m = min(4096, n - i)
+            _ = UnsafeMutableBufferPointer(rebasing: y[i..<(i + m)]).initialize(from: x[i..<(i + m)])
+            _ = stage.process(UnsafeMutableBufferPointer(rebasing: y[i..<(i + m)]), positions: UnsafeMutableBufferPointer(rebasing: rows[0..<m]))
+            i += m
+        }
+    }
+
     func run() throws {
-        var rng = SystemRandomNumberGenerator()
-        let x = (0..<samples).map { _ in Float.random(in: -1...1, using: &rng) }
+        var rng = SplitMix64(seed: 1)
+        let x = (0..<samples).map { i in Float(sin(Double(i) / 30)) + Float(rng.unit() - 0.5) }
         var y = [Float](repeating: 0, count: samples)
-        var rows: [Row] = []
-        // FIR 64 taps, across time
-        let taps = FIRFilter.design(taps: 64, .lowpass(0.25))
+        var rows = [Int32](repeating: 0, count: 4096)
+        var out: [Row] = []
+        let n = samples
         x.withUnsafeBufferPointer { xs in
             y.withUnsafeMutableBufferPointer { ys in
-                let block = 4096
-                let simd = Self.time(samples) {
-                    var f = FIRFilter(taps: taps)
-                    var i = 0
-                    while i < samples { let n = min(block, samples - i); f.process(UnsafeBufferPointer(rebasing: xs[i..<(i + n)]), into: UnsafeMutableBufferPointer(rebasing: ys[i..<(i + n)])); i += n }
+                rows.withUnsafeMutableBufferPointer { rs in
+                    out = kernels(xs, ys, rs, n)
                 }
-                let scalar = Self.time(samples / 4) {
-                    var f = FIRFilter(taps: taps)
-                    var i = 0
-                    while i < samples / 4 { let n = min(block, samples / 4 - i); f.processScalar(UnsafeBufferPointer(rebasing: xs[i..<(i + n)]), into: UnsafeMutableBufferPointer(rebasing: ys[i..<(i + n)])); i += n }
-                }
-                rows.append(Row(name: "fir_64", layout: "time", rate: simd, scalar: scalar))
-                // 4th-order Butterworth: one channel, and 8 channels per SIMD lane
-                let sos = SOSCoefficients.butterworth(order: 4, .lowpass(0.1))
-                let one = Self.time(samples) { var c = BiquadCascade(sos); c.process(xs, into: ys) }
-                let frames = samples / 8
-                var input = [SIMD8<Float>](repeating: .zero, count: frames)
-                for i in 0..<frames { for c in 0..<8 { input[i][c] = xs[i * 8 + c] } }
-                var out = [SIMD8<Float>](repeating: .zero, count: frames)
-                let eight = Self.time(frames * 8) {
-                    var c = BiquadCascade8(sos)
-                    input.withUnsafeBufferPointer { i in out.withUnsafeMutableBufferPointer { c.process(i.baseAddress!, into: $0.baseAddress!, count: frames) } }
-                }
-                rows.append(Row(name: "butterworth4", layout: "channels_8", rate: eight, scalar: one))
-                // window statistics (Welford, Double accumulators)
-                let stats = Self.time(samples) {
-                    var s = WindowStats()
-                    for i in 0..<samples { s.add(xs[i], ts: Int64(i)) }
-                    if s.count < 0 { print(s.mean) }
-                }
-                rows.append(Row(name: "window_stats", layout: "time", rate: stats, scalar: nil))
             }
         }
+        var capacity: [Capacity] = []
+        if let binding { capacity = try Self.capacity(binding, x) }
         if json {
-            let items = rows.map { r -> String in
+            let items = out.map { r -> String in
                 let ratio = r.scalar.map { String(r.rate / $0) } ?? "null"
                 let scalar = r.scalar.map { String(Int($0)) } ?? "null"
-                return #"{"name":"\#(r.name)","layout":"\#(r.layout)","ns_per_sample":\#(1e9 / r.rate),"samples_per_s":\#(Int(r.rate)),"scalar_samples_per_s":\#(scalar),"ratio":\#(ratio)}"#
+                let bytes = r.stateBytes.map(String.init) ?? "null"
+                return #"{"name":"\#(r.name)","layout":"\#(r.layout)","ns_per_sample":\#(1e9 / r.rate),"samples_per_s":\#(Int(r.rate)),"scalar_samples_per_s":\#(scalar),"ratio":\#(ratio),"state_bytes":\#(bytes)}"#
             }
-            print(#"{"kernels":[\#(items.joined(separator: ","))]}"#)
+            let caps = capacity.map { c in
+                #"{"binding":"\#(binding ?? "")","channel":"\#(c.channel)","ns_per_sample":\#(1e9 / c.rate),"samples_per_s":\#(Int(c.rate)),"rate_hz":\#(rate),"channels":\#(Int(c.rate / rate))}"#
+            }
+            print(#"{"kernels":[\#(items.joined(separator: ","))],"capacity":[\#(caps.joined(separator: ","))]}"#)
         } else {
-            for r in rows {
+            for r in out {
                 let ratio = r.scalar.map { " (scalar \(Int($0))/s, ×\(fmt2(r.rate / $0)))" } ?? ""
-                print("\(r.name) [\(r.layout)]: \(fmt2(1e9 / r.rate)) ns/sample, \(Int(r.rate)) samples/s\(ratio)")
+                let bytes = r.stateBytes.map { ", \($0) bytes/channel" } ?? ""
+                print("\(r.name) [\(r.layout)]: \(fmt2(1e9 / r.rate)) ns/sample, \(Int(r.rate)) samples/s\(ratio)\(bytes)")
+            }
+            for c in capacity {
+                print("capacity \(binding ?? "") \(c.channel): \(fmt2(1e9 / c.rate)) ns/sample, \(Int(c.rate)) samples/s per core = \(Int(c.rate / rate)) channels at \(fmt2(rate)) Hz")
             }
         }
+    }
+
+    func kernels(_ xs: UnsafeBufferPointer<Float>, _ ys: UnsafeMutableBufferPointer<Float>, _ rs: UnsafeMutableBufferPointer<Int32>, _ n: Int) -> [Row] {
+        var out: [Row] = []
+        let quarter = n / 4
+        // FIR 64 taps, across time
+        let taps = FIRFilter.design(taps: 64, .lowpass(0.25))
+        let fir = Self.time(n) { var f = ChannelFilter.fir(FIRFilter(taps: taps)); Self.blocks(xs, ys, rs, n, &f) }
+        let firScalar = Self.time(quarter) {
+            var f = FIRFilter(taps: taps)
+            var i = 0
+            while i < quarter { let m = min(4096, quarter - i); f.processScalar(UnsafeBufferPointer(rebasing: xs[i..<(i + m)]), into: UnsafeMutableBufferPointer(rebasing: ys[i..<(i + m)])); i += m }
+        }
+        out.append(Row(name: "fir_64", layout: "time", rate: fir, scalar: firScalar))
+        // 4th-order Butterworth: one channel, and 8 channels per SIMD lane
+        let sos = SOSCoefficients.butterworth(order: 4, .lowpass(0.1))
+        let one = Self.time(n) { var c = BiquadCascade(sos); c.process(xs, into: ys) }
+        let frames = n / 8
+        var input = [SIMD8<Float>](repeating: .zero, count: frames)
+        for i in 0..<frames { for c in 0..<8 { input[i][c] = xs[i * 8 + c] } }
+        var framesOut = [SIMD8<Float>](repeating: .zero, count: frames)
+        let eight = Self.time(frames * 8) {
+            var c = BiquadCascade8(sos)
+            input.withUnsafeBufferPointer { i in framesOut.withUnsafeMutableBufferPointer { c.process(i.baseAddress!, into: $0.baseAddress!, count: frames) } }
+        }
+        out.append(Row(name: "butterworth4", layout: "channels_8", rate: eight, scalar: one))
+        // small filters, across time in blocks
+        for (name, make) in [("moving_average_16", { ChannelFilter.movingAverage(MovingAverage(length: 16)) }),
+                             ("median_7", { ChannelFilter.median(MedianFilter(length: 7)) }),
+                             ("decimate_4", { ChannelFilter.decimate(Decimator(factor: 4)) }),
+                             ("deadband", { ChannelFilter.deadband(Deadband(band: 0.1)) }),
+                             ("rate_limit", { ChannelFilter.rateLimit(RateLimiter(maxStep: 0.05)) })] {
+            let r = Self.time(n) { var f = make(); Self.blocks(xs, ys, rs, n, &f) }
+            out.append(Row(name: name, layout: "time", rate: r, scalar: nil))
+        }
+        // window statistics (Welford, Double accumulators)
+        let stats = Self.time(n) {
+            var s = WindowStats()
+            for i in 0..<n { s.add(xs[i], ts: Int64(i)) }
+            if s.count < 0 { print(s.mean) }
+        }
+        out.append(Row(name: "window_stats", layout: "scalar", rate: stats, scalar: nil))
+        let sketch = Self.time(quarter) {
+            var s = QuantileSketch()
+            for i in 0..<quarter { s.add(xs[i]) }
+            if s.count < 0 { print(s.quantile(0.5)) }
+        }
+        out.append(Row(name: "percentile_sketch", layout: "scalar", rate: sketch, scalar: nil))
+        let vib = Self.time(quarter) {
+            var v = VibrationAccumulator(.init(fftSize: 1024, sampleRateHz: 25_600, bands: [(10, 1000), (1000, 5000), (5000, 12_800)]))
+            v.add(UnsafeBufferPointer(rebasing: xs[0..<quarter]))
+            if v.features == nil { print("none") }
+        }
+        out.append(Row(name: "vibration_fft_1024", layout: "time", rate: vib, scalar: nil))
+        // detectors, one channel, Double samples one at a time
+        let ts = 1_764_000_000_000_000_000 as Int64
+        for (name, make) in [("novelty", { AnomalyScorer.novelty(NoveltyDetector()) }), ("zscore_288", { AnomalyScorer.windowedGaussian(window: 288) }),
+                             ("ewma", { AnomalyScorer.ewma(alpha: 0.01) }), ("mad_64", { AnomalyScorer.mad(MADScorer(window: 64)) }),
+                             ("cusum", { AnomalyScorer.cusum(CUSUMScorer()) }), ("seasonal", { AnomalyScorer.seasonal(SeasonalScorer()) })] {
+            var bytes = 0
+            let r = Self.time(quarter) {
+                var d = make()
+                var acc = 0.0
+                for i in 0..<quarter { acc += d.score(Double(xs[i]), tsNs: ts &+ Int64(i) &* 60_000_000_000) }
+                bytes = d.stateBytes
+                if acc < 0 { print(acc) }
+            }
+            out.append(Row(name: "detector_\(name)", layout: "scalar", rate: r, scalar: nil, stateBytes: bytes))
+        }
+        // the novelty detector as a binding runs it (through ChannelDetector, Float samples)
+        let wrapped = Self.time(quarter) {
+            var d = ChannelDetector.scored(ScorerBox(.novelty(NoveltyDetector())))
+            var acc = 0.0
+            for i in 0..<quarter { acc += d.score(xs[i], ts: ts &+ Int64(i) &* 60_000_000_000) }
+            if acc < 0 { print(acc) }
+        }
+        out.append(Row(name: "detector_novelty_in_binding", layout: "scalar", rate: wrapped, scalar: nil, stateBytes: NoveltyDetector.stateBytes))
+        return out
+    }
+
+    /// Samples/s through each channel's chain of `file`: filters, window statistics (with the
+    /// binding's percentiles and vibration) and detectors, with the pipeline's own types.
+    static func capacity(_ file: String, _ x: [Float]) throws -> [Capacity] {
+        let spec: BindingSpec
+        do { spec = try ConfigLoader.loadBinding(file: file).0 } catch { throw ValidationError("\(error)") }
+        var caps: [Capacity] = []
+        let n = min(x.count, 1_000_000)
+        for ch in spec.channels {
+            let r = time(n) {
+                var filters = ch.filters.map(ChannelFilter.init)
+                var detectors = ch.detectors.map(ChannelDetector.init)
+                var stats = WindowStats()
+                var sketch = QuantileSketch()
+                var vib = ch.vibration.map { VibrationAccumulator(.init(fftSize: $0.fftSize, sampleRateHz: $0.sampleRateHz, bands: $0.bands.map { ($0[0], $0[1]) })) }
+                var block = [Float](repeating: 0, count: 256)
+                var rows = [Int32](repeating: 0, count: 256)
+                var i = 0
+                var acc = 0.0
+                while i < n {
+                    let m = min(256, n - i)
+                    for k in 0..<m { block[k] = x[i + k] }
+                    var left = m
+                    block.withUnsafeMutableBufferPointer { b in
+                        rows.withUnsafeMutableBufferPointer { rw in
+                            for f in filters.indices where left > 0 {
+                                left = filters[f].process(UnsafeMutableBufferPointer(rebasing: b[0..<left]), positions: UnsafeMutableBufferPointer(rebasing: rw[0..<left]))
+                            }
+                        }
+                    }
+                    for k in 0..<left {
+                        let v = block[k], t = Int64(i + k) * 10_000_000
+                        stats.add(v, ts: t)
+                        if !spec.window.percentiles.isEmpty { sketch.add(v) }
+                        vib?.add(v)
+                        for d in detectors.indices { acc += detectors[d].score(v, ts: t) }
+                    }
+                    i += m
+                }
+                if acc < 0 || stats.count < 0 { print(acc) }
+            }
+            caps.append(Capacity(channel: ch.name, rate: r))
+        }
+        return caps
     }
 }

@@ -23,7 +23,7 @@ struct DetectorOptions: ParsableArguments {
 
     /// The detectors that score one series: the named scorer, or a binding channel's detectors.
     func makeAll() throws -> [ChannelDetector] {
-        guard let binding else { return [.scored(try make(), expected: 0, spread: 0)] }
+        guard let binding else { return [.scored(ScorerBox(try make()))] }
         // the samples a binding's detectors see are after its scale/offset and filters in a live
         // pipeline; here the series values are taken as already in the channel's unit
         let spec: BindingSpec
