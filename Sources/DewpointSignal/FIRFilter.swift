@@ -47,6 +47,9 @@ public struct FIRFilter: Sendable {
     }
 
     /// Filters `x` into `y` (same count) with `SIMD8<Float>` across time.
+    /// Not inlined: called once per block, and kept as one symbol so its code can be inspected
+    /// (`scripts/check-simd.sh`).
+    @inline(never)
     public mutating func process(_ x: UnsafeBufferPointer<Float>, into y: UnsafeMutableBufferPointer<Float>) {
         let nt = taps.count
         let h = nt - 1
