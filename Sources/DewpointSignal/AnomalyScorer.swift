@@ -24,13 +24,17 @@ public enum AnomalyScorer: Sendable {
     @inline(__always)
     static func tail(_ z: Double) -> Double { 0.5 * erfc(z / 2.0.squareRoot()) }
 
+    /// Holds self's place while a payload with buffers is mutated (a payload-free case).
+    static let placeholder = AnomalyScorer.ewma(alpha: 0, mean: 0, variance: 0, seen: 0)
+
     /// Scores `x` taken at `tsNs` (ns since the epoch; only the seasonal and novelty scorers
     /// use the time).
     public mutating func score(_ x: Double, tsNs: Int64) -> Double {
         switch self {
-        case .windowedGaussian:
-            // consume self so the window's buffer is uniquely referenced and mutated in place
-            guard case .windowedGaussian(var w) = consume self else { fatalError("unreachable") }
+        case .windowedGaussian(var w):
+            // drop self's reference first, so the window's buffer is uniquely referenced and
+            // mutated in place instead of copied on every sample
+            self = Self.placeholder
             var s = 0.0
             if w.count >= 2 {
                 let sd = w.std
@@ -53,8 +57,8 @@ public enum AnomalyScorer: Sendable {
             seen += 1
             self = .ewma(alpha: a, mean: mean, variance: variance, seen: seen)
             return s
-        case .mad:
-            guard case .mad(var m) = consume self else { fatalError("unreachable") }
+        case .mad(var m):
+            self = Self.placeholder
             let s = m.score(x)
             self = .mad(m)
             return s
@@ -62,13 +66,13 @@ public enum AnomalyScorer: Sendable {
             let s = c.score(x)
             self = .cusum(c)
             return s
-        case .seasonal:
-            guard case .seasonal(var m) = consume self else { fatalError("unreachable") }
+        case .seasonal(var m):
+            self = Self.placeholder
             let s = m.score(x, tsNs: tsNs)
             self = .seasonal(m)
             return s
-        case .novelty:
-            guard case .novelty(var d) = consume self else { fatalError("unreachable") }
+        case .novelty(var d):
+            self = Self.placeholder
             let s = d.score(x, tsNs: tsNs)
             self = .novelty(d)
             return s

@@ -149,6 +149,6 @@ import Testing
 
     @Test func stateFitsTheBudget() {
         #expect(NoveltyDetector.stateBytes <= 4096)
-        #expect(NoveltyDetector.stateBytes == 2048 + 768 + 192 + 80)
+        #expect(NoveltyDetector.stateBytes == 2048 + 384 + 96 + 88)
     }
 }
