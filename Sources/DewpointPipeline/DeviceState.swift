@@ -68,8 +68,11 @@ final class DeviceState {
         let severity: Severity
     }
     var watches: [[Watch]]
-    /// Per-channel filter chains (empty: none); `scratch` gathers a column's valid samples.
+    /// Per-channel filter chains (empty: none, or filtered by a lane group); `scratch` gathers
+    /// a column's valid samples.
     var filters: [[ChannelFilter]]
+    /// Channels filtered together across SIMD lanes (see `LaneGroup`).
+    var laneGroups: [LaneGroup]
     /// Last sample per channel (time and value), for dropout detection.
     var lastSampleNs: [Int64]
     var lastValue: [Float]
@@ -106,6 +109,8 @@ final class DeviceState {
         self.lastValue = Array(repeating: .nan, count: spec.channels.count)
         self.hasDropout = spec.channels.contains { $0.detectors.contains { if case .dropout = $0.kind { return true } else { return false } } }
         self.filters = spec.channels.map { $0.filters.map(ChannelFilter.init) }
+        self.laneGroups = LaneGroup.plan(spec)
+        for g in laneGroups { for c in g.channels { filters[c] = [] } }
         open.reserveCapacity(4)
         let n = Swift.max(1, spec.channels.count)
         batchTs = .allocate(capacity: DeviceState.batchCapacity)
@@ -129,6 +134,7 @@ final class DeviceState {
         validMin.deallocate(); validMax.deallocate(); watched.deallocate()
         batchTs.deallocate(); batchMark.deallocate(); batchFirstRow.deallocate(); batchColumns.deallocate()
         scratch.deallocate(); scratchRows.deallocate()
+        for g in laneGroups { g.frames.deallocate() }
         for w in open { w.stats.deallocate() }
         for p in pool { p.0.deallocate() }
     }

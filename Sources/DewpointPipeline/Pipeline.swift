@@ -249,10 +249,12 @@ public final class Pipeline {
                 if !(x >= lo && x <= hi) || !x.isFinite { col[r] = .nan; outOfRange += 1; continue }
                 accepted += 1
             }
-            // Filters run here, per column: the channel's valid samples in arrival order,
-            // gathered contiguously (rows without a sample stay NaN), filtered, put back.
-            if !d.filters[c].isEmpty { filterColumn(d, c, col, n) }
         }
+        // Filters run here: channels sharing a Butterworth across SIMD lanes, the rest per column
+        // (the channel's valid samples in arrival order, gathered contiguously, filtered, put back;
+        // rows without a sample stay NaN).
+        for g in d.laneGroups.indices { d.laneGroups[g].process(columns: d.batchColumns, capacity: cap, rows: n) }
+        for c in 0..<cc where !d.filters[c].isEmpty { filterColumn(d, c, d.batchColumns + c * cap, n) }
         hot.pointee.counters.missingValues += missing
         hot.pointee.counters.outOfRange += outOfRange
         hot.pointee.counters.samples += accepted

@@ -118,6 +118,20 @@ public struct BiquadCascade8: Sendable {
         z1 = Array(repeating: .zero, count: c.sections.count); z2 = z1
     }
 
+    /// One sample of one lane, leaving the other lanes' state alone: for a row where some of
+    /// the channels have no sample. The arithmetic is the vector path's, lane by lane, so a lane
+    /// gives the same output whichever path its samples take.
+    public mutating func step(lane: Int, _ x: Float) -> Float {
+        var v = x
+        for s in 0..<b0.count {
+            let out = b0[s] * v + z1[s][lane]
+            z1[s][lane] = b1[s] * v - a1[s] * out + z2[s][lane]
+            z2[s][lane] = b2[s] * v - a2[s] * out
+            v = out
+        }
+        return v
+    }
+
     /// `x` and `y` hold `count` frames of 8 channels, channel-interleaved.
     public mutating func process(_ x: UnsafePointer<SIMD8<Float>>, into y: UnsafeMutablePointer<SIMD8<Float>>, count: Int) {
         for i in 0..<count {

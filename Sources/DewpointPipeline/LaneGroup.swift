@@ -1,0 +1,77 @@
+import DewpointCore
+import DewpointSignal
+
+/// Channels of one device filtered together, one channel per lane of `SIMD8<Float>`: the
+/// across-channels layout, chosen automatically for slow channels that share a filter.
+///
+/// The choice, per binding: channels whose whole filter chain is one identical `butterworth`
+/// stage are grouped, up to 8 per group, when at least 2 share it. Every other chain (and FIR,
+/// which is fastest across time in blocks of one channel) runs per channel. Rows where every
+/// channel of a group has a sample go through the vector cascade in runs; a row where some lack
+/// one steps only the lanes that have it. Each lane computes exactly what the per-channel
+/// cascade would, so the layout never changes a result, only the speed.
+struct LaneGroup {
+    let channels: [Int]
+    var cascade: BiquadCascade8
+    /// Rows of the current batch gathered into frames (scratch, `batchCapacity` frames).
+    let frames: UnsafeMutablePointer<SIMD8<Float>>
+
+    init(channels: [Int], sos: SOSCoefficients) {
+        self.channels = channels
+        cascade = BiquadCascade8(sos)
+        frames = .allocate(capacity: DeviceState.batchCapacity)
+    }
+
+    /// The lane groups of `spec`; channels not in one keep their per-channel chain.
+    static func plan(_ spec: BindingSpec) -> [LaneGroup] {
+        var byFilter: [(FilterSpec, [Int])] = []
+        for (c, ch) in spec.channels.enumerated() {
+            guard ch.filters.count == 1, case .butterworth = ch.filters[0] else { continue }
+            if let i = byFilter.firstIndex(where: { $0.0 == ch.filters[0] }) { byFilter[i].1.append(c) } else { byFilter.append((ch.filters[0], [c])) }
+        }
+        var groups: [LaneGroup] = []
+        for (f, chans) in byFilter where chans.count >= 2 {
+            guard case .butterworth(let order, let band) = f else { continue }
+            let sb: SOSCoefficients.Band
+            switch band { case .lowpass(let c): sb = .lowpass(c); case .highpass(let c): sb = .highpass(c); case .bandpass(let a, let b): sb = .bandpass(a, b) }
+            let sos = SOSCoefficients.butterworth(order: order, sb)
+            var i = 0
+            while i < chans.count {
+                let part = Array(chans[i..<min(i + 8, chans.count)])
+                groups.append(LaneGroup(channels: part, sos: sos))
+                i += 8
+            }
+        }
+        return groups
+    }
+
+    /// Filters the group's columns of `n` rows in place (NaN: no sample in that row).
+    mutating func process(columns: UnsafeMutablePointer<Float>, capacity cap: Int, rows n: Int) {
+        let lanes = channels.count
+        var r = 0
+        while r < n {
+            // a run of rows where every lane has a sample
+            var end = r
+            while end < n && channels.allSatisfy({ !columns[$0 * cap + end].isNaN }) {
+                var v = SIMD8<Float>(repeating: 0)
+                for l in 0..<lanes { v[l] = columns[channels[l] * cap + end] }
+                frames[end - r] = v
+                end += 1
+            }
+            if end > r {
+                cascade.process(frames, into: frames, count: end - r)
+                for k in 0..<(end - r) {
+                    for l in 0..<lanes { columns[channels[l] * cap + r + k] = frames[k][l] }
+                }
+                r = end
+                continue
+            }
+            // a row with gaps: only the lanes with a sample advance
+            for l in 0..<lanes {
+                let i = channels[l] * cap + r
+                if !columns[i].isNaN { columns[i] = cascade.step(lane: l, columns[i]) }
+            }
+            r += 1
+        }
+    }
+}
