@@ -115,6 +115,7 @@ public final class MQTTClient: @unchecked Sendable {
             if lock.withLock({ stopping }) { break }
             switch action {
             case .connect:
+                mosq.setLibraryLog(true)
                 do {
                     try mosq.connect(host: options.host, port: Int32(options.port), keepalive: Int32(options.keepaliveS))
                     action = .none
@@ -124,6 +125,7 @@ public final class MQTTClient: @unchecked Sendable {
                     continue
                 }
             case .onConnected:
+                mosq.setLibraryLog(false)
                 lock.withLock { connected = true }
                 onConnected?()
                 action = .none

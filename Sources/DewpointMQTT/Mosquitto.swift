@@ -73,13 +73,21 @@ final class Mosquitto: @unchecked Sendable {
             let payload = UnsafeRawBufferPointer(start: m.payload, count: Int(m.payloadlen))
             Unmanaged<MQTTClient>.fromOpaque(obj).takeUnretainedValue().handleMessage(topic, payload)
         }
-        // libmosquitto's own errors (OpenSSL's reason for a refused certificate, for one)
+        setLibraryLog(true)
+        mosquitto_publish_callback_set(handle) { _, obj, mid in
+            Unmanaged<MQTTClient>.fromOpaque(obj!).takeUnretainedValue().handlePublished(mid)
+        }
+    }
+
+    /// libmosquitto's own errors (OpenSSL's reason for a refused certificate, for one). On only
+    /// while connecting: with a log callback set, libmosquitto formats a log line (malloc and
+    /// vsnprintf) for every packet sent and received, whatever its level, which `perf` showed
+    /// among the agent's top costs per message.
+    func setLibraryLog(_ on: Bool) {
+        guard on else { mosquitto_log_callback_set(handle, nil); return }
         mosquitto_log_callback_set(handle) { _, obj, level, text in
             guard let obj, let text, level & (MOSQ_LOG_ERR | MOSQ_LOG_WARNING) != 0 else { return }
             Unmanaged<MQTTClient>.fromOpaque(obj).takeUnretainedValue().handleLibraryLog(String(cString: text))
-        }
-        mosquitto_publish_callback_set(handle) { _, obj, mid in
-            Unmanaged<MQTTClient>.fromOpaque(obj!).takeUnretainedValue().handlePublished(mid)
         }
     }
 
