@@ -45,6 +45,10 @@ public struct NoveltyDetector: Sendable {
     static let wContext = 0.9, wZ = 0.1, wTod = 0.35
     static let holdSamples = 100
     static let cap = 0.99
+    /// Samples learned before any score is emitted: at the start every value is new (a range
+    /// of a few samples is tiny), and an alert then says nothing. The models learn during the
+    /// warm-up exactly as after it; only the output is held at 0.
+    static let warmUp = 100
 
     private var n = 0
     private var firstTs: Int64 = 0
@@ -157,8 +161,10 @@ public struct NoveltyDetector: Sendable {
         var out = 0.0
         if mix > peak { out = mix; peak = mix; age = 0 }
         age += 1
-        let s = max(range, Self.cap * out)
-        if range >= 1 {
+        let s = n <= Self.warmUp ? 0 : max(range, Self.cap * out)
+        if s == 0 {
+            lastReason = .none
+        } else if range >= 1 {
             lastReason = .range(min: mn0, max: mx0)
         } else if out > 0 {
             let parts = [Self.wContext * context, Self.wZ * ez, Self.wTod * todTerm]
