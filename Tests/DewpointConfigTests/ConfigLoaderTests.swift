@@ -192,11 +192,29 @@ private func expectOne(_ d: [ConfigDiagnostic], file: String, line: Int, column:
 }
 
 @Suite struct FilterConfigTests {
-    @Test func windowStatisticsAndVibrationLoadAndBadOnesAreLocated() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dewpoint-vib-\(getpid())")
+    /// Writes `text` to a file `name` in a new scratch folder (tests run in parallel); returns
+    /// its path.
+    static func write(_ text: String, as name: String) throws -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dewpoint-config-\(getpid())-\(UUID().uuidString)")
         try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let good = dir.appendingPathComponent("good.yaml").path
-        try """
+        let path = dir.appendingPathComponent(name).path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    /// A JSON binding's first lines, up to its channel `v`'s pointer.
+    static let header = "device: a\ntransport: file\ndecoder: json\nchannels:\n  - name: v\n    pointer: /v"
+
+    /// The diagnostics of a binding file that must not load (an issue is recorded if it loads).
+    static func errors(of yaml: String) throws -> String {
+        let path = try write(yaml, as: "bad.yaml")
+        do { _ = try ConfigLoader.loadBinding(file: path) } catch { return error.description }
+        Issue.record("\(path) was accepted")
+        return ""
+    }
+
+    @Test func windowStatisticsAndVibrationLoadAndBadOnesAreLocated() throws {
+        let good = try Self.write("""
         device: pump
         transport: file
         decoder: binary
@@ -208,12 +226,11 @@ private func expectOne(_ d: [ConfigDiagnostic], file: String, line: Int, column:
             count: 512
             sample_rate: 25600
             vibration: {fft_size: 512, bands: [[10, 1000], [1000, 12800]]}
-        """.write(toFile: good, atomically: true, encoding: .utf8)
+        """, as: "good.yaml")
         let b = try ConfigLoader.loadBinding(file: good).0
         #expect(b.window.percentiles == [50, 90, 99] && b.window.timeWeightedMean)
         #expect(b.channels[0].vibration == VibrationSpec(fftSize: 512, sampleRateHz: 25600, bands: [[10, 1000], [1000, 12800]]))
-        let bad = dir.appendingPathComponent("bad.yaml").path
-        try """
+        let t = try Self.errors(of: """
         device: pump
         transport: file
         decoder: json
@@ -225,27 +242,16 @@ private func expectOne(_ d: [ConfigDiagnostic], file: String, line: Int, column:
           - name: b
             pointer: /b
             vibration: {sample_rate: 100, bands: [[10, 80], [30, 20]]}
-        """.write(toFile: bad, atomically: true, encoding: .utf8)
-        do { _ = try ConfigLoader.loadBinding(file: bad); Issue.record("accepted") } catch {
-            let t = error.description
-            #expect(t.contains("bad.yaml:4:28: window.percentiles[1]: expected a percentile from 0 to 100, found 101.0"), "\(t)")
-            #expect(t.contains("bad.yaml:8:27: channels[0].vibration.fft_size: expected a power of two, found 1000"), "\(t)")
-            #expect(t.contains("channels[1].vibration.bands[0]: expected high at most the Nyquist frequency 50.0 Hz, found 80.0"), "\(t)")
-            #expect(t.contains("channels[1].vibration.bands[1]: expected 0 <= low < high, found [30.0, 20.0]"), "\(t)")
-        }
+        """)
+        #expect(t.contains("bad.yaml:4:28: window.percentiles[1]: expected a percentile from 0 to 100, found 101.0"), "\(t)")
+        #expect(t.contains("bad.yaml:8:27: channels[0].vibration.fft_size: expected a power of two, found 1000"), "\(t)")
+        #expect(t.contains("channels[1].vibration.bands[0]: expected high at most the Nyquist frequency 50.0 Hz, found 80.0"), "\(t)")
+        #expect(t.contains("channels[1].vibration.bands[1]: expected 0 <= low < high, found [30.0, 20.0]"), "\(t)")
     }
 
     @Test func detectorsLoadWithLevelsCooldownAndBadOnesAreLocated() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dewpoint-det-\(getpid())")
-        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let good = dir.appendingPathComponent("good.yaml").path
-        try """
-        device: a
-        transport: file
-        decoder: json
-        channels:
-          - name: v
-            pointer: /v
+        let good = try Self.write("""
+        \(Self.header)
             detectors:
               - {kind: novelty, severity: critical, cooldown: 10m}
               - {kind: zscore, window: 100, raise_at: 0.9999, clear_below: 0.99, min_duration: 30s}
@@ -254,47 +260,30 @@ private func expectOne(_ d: [ConfigDiagnostic], file: String, line: Int, column:
               - {kind: cusum, k: 1, h: 4}
               - {kind: seasonal, alpha: 0.2}
               - {kind: timestamps}
-        """.write(toFile: good, atomically: true, encoding: .utf8)
+        """, as: "good.yaml")
         let d = try ConfigLoader.loadBinding(file: good).0.channels[0].detectors
         #expect(d.map(\.kind) == [.novelty, .zscore(window: 100), .ewma(alpha: 0.01), .mad(window: 31), .cusum(k: 1, h: 4),
                                    .seasonal(alpha: 0.2), .timestamps])
         #expect(d[0].cooldownMs == 600_000 && d[0].severity == .critical && d[0].raiseAt == 0.54)
         #expect(d[1].raiseAt == 0.9999 && d[1].clearBelow == 0.99 && d[1].minDurationMs == 30_000)
         #expect(d[2].raiseAt == 0.999 && d[2].clearBelow == 0.99)
-        let bad = dir.appendingPathComponent("bad.yaml").path
-        try """
-        device: a
-        transport: file
-        decoder: json
-        channels:
-          - name: v
-            pointer: /v
+        let t = try Self.errors(of: """
+        \(Self.header)
             detectors:
               - {kind: zscore, raise_at: 1.5}
               - {kind: novelty, raise_at: 0.5, clear_below: 0.7}
               - {kind: cusum, h: 0}
               - {kind: novelti}
-        """.write(toFile: bad, atomically: true, encoding: .utf8)
-        do { _ = try ConfigLoader.loadBinding(file: bad); Issue.record("accepted") } catch {
-            let t = error.description
-            #expect(t.contains("bad.yaml:8:34: channels[0].detectors[0].raise_at: expected a score from 0 to 1, found 1.5"), "\(t)")
-            #expect(t.contains("channels[0].detectors[1].clear_below: expected clear_below (0.7) at most raise_at (0.5)"), "\(t)")
-            #expect(t.contains("channels[0].detectors[2].h: expected a sum above 0"), "\(t)")
-            #expect(t.contains("did you mean 'novelty'?"), "\(t)")
-        }
+        """)
+        #expect(t.contains("bad.yaml:8:34: channels[0].detectors[0].raise_at: expected a score from 0 to 1, found 1.5"), "\(t)")
+        #expect(t.contains("channels[0].detectors[1].clear_below: expected clear_below (0.7) at most raise_at (0.5)"), "\(t)")
+        #expect(t.contains("channels[0].detectors[2].h: expected a sum above 0"), "\(t)")
+        #expect(t.contains("did you mean 'novelty'?"), "\(t)")
     }
 
     @Test func filtersLoadAndBadOnesAreLocated() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dewpoint-filters-\(getpid())")
-        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let good = dir.appendingPathComponent("good.yaml").path
-        try """
-        device: a
-        transport: file
-        decoder: json
-        channels:
-          - name: v
-            pointer: /v
+        let good = try Self.write("""
+        \(Self.header)
             filters:
               - {kind: butterworth, order: 4, band: lowpass, cutoff: 0.1}
               - {kind: fir, taps: 33, band: bandpass, cutoff: [0.1, 0.3]}
@@ -306,20 +295,14 @@ private func expectOne(_ d: [ConfigDiagnostic], file: String, line: Int, column:
               - {kind: median}
               - {kind: deadband, delta: 0.1}
               - {kind: decimate, factor: 4}
-        """.write(toFile: good, atomically: true, encoding: .utf8)
+        """, as: "good.yaml")
         let b = try ConfigLoader.loadBinding(file: good).0
         #expect(b.channels[0].filters == [.butterworth(order: 4, band: .lowpass(0.1)), .fir(taps: 33, band: .bandpass(0.1, 0.3)),
                                           .ema(alpha: 0.2), .clamp(min: 0, max: 10), .movingAverage(length: 8),
                                           .rateLimit(maxStep: 0.5), .median(length: 5, threshold: 2), .median(length: 5, threshold: nil),
                                           .deadband(band: 0.1), .decimate(factor: 4)])
-        let bad = dir.appendingPathComponent("bad.yaml").path
-        try """
-        device: a
-        transport: file
-        decoder: json
-        channels:
-          - name: v
-            pointer: /v
+        let t = try Self.errors(of: """
+        \(Self.header)
             filters:
               - {kind: fir, taps: 32, band: highpass, cutoff: 0.3}
               - {kind: butterworth, cutoff: 1.5}
@@ -327,15 +310,12 @@ private func expectOne(_ d: [ConfigDiagnostic], file: String, line: Int, column:
               - {kind: median, length: 4}
               - {kind: decimate, factor: 1}
               - {kind: deadband}
-        """.write(toFile: bad, atomically: true, encoding: .utf8)
-        do { _ = try ConfigLoader.loadBinding(file: bad); Issue.record("accepted") } catch {
-            let t = error.description
-            #expect(t.contains("bad.yaml:8:27: channels[0].filters[0].taps: a high-pass FIR needs an odd number of taps, found 32"), "\(t)")
-            #expect(t.contains("channels[0].filters[1].cutoff: expected a cutoff between 0 and 1"))
-            #expect(t.contains("did you mean 'ema'?"))
-            #expect(t.contains("bad.yaml:11:32: channels[0].filters[3].length: expected an odd window length, found 4"), "\(t)")
-            #expect(t.contains("bad.yaml:12:34: channels[0].filters[4].factor: expected an integer from 2 to 64"), "\(t)")
-            #expect(t.contains("channels[0].filters[5]") && t.contains("delta"), "\(t)")
-        }
+        """)
+        #expect(t.contains("bad.yaml:8:27: channels[0].filters[0].taps: a high-pass FIR needs an odd number of taps, found 32"), "\(t)")
+        #expect(t.contains("channels[0].filters[1].cutoff: expected a cutoff between 0 and 1"))
+        #expect(t.contains("did you mean 'ema'?"))
+        #expect(t.contains("bad.yaml:11:32: channels[0].filters[3].length: expected an odd window length, found 4"), "\(t)")
+        #expect(t.contains("bad.yaml:12:34: channels[0].filters[4].factor: expected an integer from 2 to 64"), "\(t)")
+        #expect(t.contains("channels[0].filters[5]") && t.contains("delta"), "\(t)")
     }
 }
