@@ -121,6 +121,9 @@ enum ChannelLoader {
         if let vn = m["vibration"] {
             var rate: Double?
             if case .binary(let f) = c.locator { rate = f.sampleRateHz > 0 ? f.sampleRateHz : nil }
+            // decimation stages before the features lower the rate they see
+            let factor = c.filters.reduce(1) { q, f in if case .decimate(let k) = f { return q * k } else { return q } }
+            rate = rate.map { $0 / Double(factor) }
             c.vibration = vibration(vn.value, "\(path).vibration", fieldRate: rate, r)
         }
         if let dn = m["detectors"] {
@@ -215,7 +218,8 @@ enum ChannelLoader {
 
     enum DetectorKind: String, CaseIterable { case threshold, rate_of_change, stuck, dropout, timestamps, zscore, ewma, mad, cusum, seasonal, novelty }
     /// `vibration: {fft_size: 1024, sample_rate: 25600, bands: [[10, 100], [100, 1000]]}`.
-    /// sample_rate (Hz) defaults to the binary field's; bands are [low, high) in Hz below Nyquist.
+    /// sample_rate (Hz) defaults to the binary field's, divided by the channel's decimation
+    /// factors; bands are [low, high) in Hz below Nyquist.
     static func vibration(_ node: Node, _ path: String, fieldRate: Double?, _ r: YAMLReader) -> VibrationSpec? {
         guard let m = r.mapping(node, path, allowed: ["fft_size", "sample_rate", "bands"]) else { return nil }
         var size = 1024

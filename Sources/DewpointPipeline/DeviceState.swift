@@ -99,8 +99,10 @@ final class DeviceState {
         self.watches = spec.channels.map { ch in
             ch.detectors.map { d in
                 let det = ChannelDetector(d)
+                // saturating: a duration of centuries must not trap
+                func ns(_ ms: Int64) -> Int64 { ms >= Int64.max / 1_000_000 ? Int64.max : ms * 1_000_000 }
                 let machine = AlertStateMachine(raiseAt: d.raiseAt, clearBelow: d.clearBelow, minSamples: d.minSamples,
-                                                minDurationNs: d.minDurationMs * 1_000_000, cooldownNs: d.cooldownMs * 1_000_000)
+                                                minDurationNs: ns(d.minDurationMs), cooldownNs: ns(d.cooldownMs))
                 return Watch(detector: det, machine: machine,
                              severity: d.severity)
             }

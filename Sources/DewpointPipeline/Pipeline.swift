@@ -248,6 +248,8 @@ public final class Pipeline {
                 // false for NaN bounds only; infinite values are never valid
                 if !(x >= lo && x <= hi) || !x.isFinite { col[r] = .nan; outOfRange += 1; continue }
                 accepted += 1
+                // a sample counts against dropout even if a deadband or decimation holds it back
+                if d.hasDropout && d.batchTs[r] > d.lastSampleNs[c] { d.lastSampleNs[c] = d.batchTs[r]; d.lastValue[c] = x }
             }
         }
         // Filters run here: channels sharing a Butterworth across SIMD lanes, the rest per column
@@ -277,7 +279,6 @@ public final class Pipeline {
                 } else {
                     late += 1
                 }
-                if d.hasDropout && ts > d.lastSampleNs[c] { d.lastSampleNs[c] = ts; d.lastValue[c] = x }
                 if watched[c] { detect(d, c, x, ts) }
             }
         }
@@ -328,8 +329,12 @@ public final class Pipeline {
                     guard case .dropout(let after) = d.watches[c][k].detector, !d.watches[c][k].machine.isRaised else { continue }
                     let due = d.lastSampleNs[c] &+ after
                     guard watermark > due else { continue }
-                    let t = d.watches[c][k].machine.observe(score: 1, ts: due)
-                    if t == .raised { emitAlert(d, c, k, t, score: 1, value: d.lastValue[c], ts: due) }
+                    // the watermark as the time: it advances while the silence lasts, so a
+                    // min_duration can elapse (`due` stays put)
+                    let t = d.watches[c][k].machine.observe(score: 1, ts: watermark)
+                    if t == .raised {
+                        emitAlert(d, c, k, t, score: 1, value: d.lastValue[c], ts: due &+ d.watches[c][k].machine.minDurationNs)
+                    }
                 }
             }
         }

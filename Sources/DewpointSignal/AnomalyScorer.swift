@@ -7,8 +7,8 @@ import Glibc
 /// bounded per channel (`stateBytes`). Enums rather than existentials keep the per-sample call
 /// a switch.
 public enum AnomalyScorer: Sendable {
-    /// Rolling z-score: mean and deviation of the last `window` samples; score = 1 - the
-    /// two-sided normal tail probability of z, so 0.99 is |z| ≈ 2.6 and 0.999 is |z| ≈ 3.3.
+    /// Rolling z-score: mean and deviation of the last `window` samples; score = 1 - the upper
+    /// normal tail probability of |z|, so 0.99 is |z| ≈ 2.33 and 0.999 is |z| ≈ 3.09.
     case windowedGaussian(RollingWindow)
     /// Exponentially weighted mean and variance (`alpha`); score as above.
     case ewma(alpha: Double, mean: Double, variance: Double, seen: Int)

@@ -59,8 +59,13 @@ public enum ChannelDetector: Sendable {
             }
             self = .timestamps(newest: newest, previous: ts)
             return 1
-        case .scored(let box):
-            return box.score(Double(x), tsNs: ts)
+        case .scored(var box):
+            // copy on write: a copied detector must not share (or race on) its scorer's state
+            self = .dropout(afterNs: 0)
+            if !isKnownUniquelyReferenced(&box) { box = box.copy() }
+            let score = box.score(Double(x), tsNs: ts)
+            self = .scored(box)
+            return score
         }
     }
 
@@ -116,9 +121,10 @@ public enum ChannelDetector: Sendable {
 
 /// A scorer owned by one channel's detector. A reference, so that the detector's per-sample call
 /// mutates the scorer's tables in place: with the scorer as an enum payload, taking it out and
-/// putting it back cost 2.4× the scoring itself (measured with `dewpoint bench`). Each box is
-/// owned by one channel of one pipeline and used by one thread at a time (the pipeline's), which
-/// is what makes the unchecked Sendable sound; `copy()` makes an independent one.
+/// putting it back cost 2.4× the scoring itself (measured with `dewpoint bench`).
+/// `ChannelDetector.score` copies a box that is not uniquely referenced before using it, so a
+/// copied detector never shares or races on the state; that is what makes the unchecked
+/// Sendable sound.
 public final class ScorerBox: @unchecked Sendable {
     public private(set) var scorer: AnomalyScorer
     /// What the scorer expected (centre, spread) just before the last sample, for messages.

@@ -18,8 +18,9 @@ import Glibc
 ///    fixed local offset only relabels bins.
 /// 4. **EWMA z-score** (α = 0.01), a small term that orders otherwise equal scores.
 ///
-/// Terms 2–4 are mixed (0.9, 0.1, 0.35, normalised), and that mix is *suppressed*: it is emitted
-/// only when it beats the highest mix of the last 100 samples, otherwise 0, and capped at 0.99.
+/// Terms 2–4 are mixed (weights 0.9 context, 0.35 time of day, 0.1 deviation, normalised), and
+/// that mix is *suppressed*: it is emitted only when it beats the last emitted mix, which is
+/// forgotten 100 samples after it was emitted; otherwise the output is 0. It is capped at 0.99.
 /// An anomaly therefore gives one early high score instead of a run of them, which is what an
 /// alert wants (and what NAB rewards). The result is the larger of range novelty and the mix.
 ///

@@ -36,7 +36,9 @@ public struct QuantileSketch: Sendable {
         posOffset = .min; negOffset = .min; zeros = 0
     }
 
+    /// Adds a sample; NaN is ignored.
     public mutating func add(_ x: Float) {
+        if x.isNaN { return }
         count += 1
         if count <= Self.exactLimit { exact.append(x); return }
         if count == Self.exactLimit + 1 {
@@ -51,7 +53,8 @@ public struct QuantileSketch: Sendable {
     static func key(_ m: Double) -> Int { Int((log(m) / logGamma).rounded(.up)) }
 
     private mutating func insert(_ x: Float) {
-        let m = Double(abs(x))
+        // an infinity (a filter overshooting Float's range) counts as the largest finite value
+        let m = Swift.min(Double(abs(x)), Double(Float.greatestFiniteMagnitude))
         if m < 1e-30 { zeros += 1; return }
         let k = Self.key(m)
         if x > 0 {
@@ -65,7 +68,9 @@ public struct QuantileSketch: Sendable {
     /// up (collapsing the smallest keys into its first bucket) when `k` is above it.
     private mutating func place(_ k: Int, base: Int, offset: inout Int) {
         let n = Self.bucketsPerSign
-        if offset == .min { offset = k - n / 2 }
+        // a new range ends at its first key; larger keys move it up, so it always reaches down
+        // 1024 buckets from the largest magnitude seen
+        if offset == .min { offset = k - n + 1 }
         if k >= offset + n {
             let shift = k - (offset + n - 1)
             var lowSum: UInt32 = 0

@@ -114,6 +114,8 @@ public struct MedianFilter: Sendable {
             sorted.withUnsafeMutableBufferPointer { s in
                 for i in 0..<x.count {
                     let v = x[i]
+                    // a NaN (only from a stage before overflowing) passes and stays out of the window
+                    if v.isNaN { continue }
                     let old = r[head]
                     r[head] = v
                     head += 1

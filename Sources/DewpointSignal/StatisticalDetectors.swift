@@ -26,21 +26,24 @@ public struct MADScorer: Sendable {
 
     public var stateBytes: Int { 16 * window + 48 }
 
+    /// Non-finite values score 0 and leave the window alone.
     public mutating func score(_ x: Double) -> Double {
+        guard x.isFinite else { return 0 }
         var s = 0.0
         if count >= 3 {
             let n = sorted.count
             let med = n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2
-            // k-th smallest |v - med|: merge the two sides outward from the median
+            // the median of |v - med|: merge the two sides outward from the median; for an even
+            // count, the mean of the two middle deviations
             var lo = n / 2 - 1, hi = n / 2
-            if n % 2 == 1 { hi = n / 2 }
-            let k = n / 2
-            var d = 0.0
-            for _ in 0...k {
+            var d = 0.0, previous = 0.0
+            for _ in 0...(n / 2) {
                 let dl = lo >= 0 ? med - sorted[lo] : .infinity
                 let dh = hi < n ? sorted[hi] - med : .infinity
+                previous = d
                 if dl <= dh { d = dl; lo -= 1 } else { d = dh; hi += 1 }
             }
+            if n % 2 == 0 { d = (d + previous) / 2 }
             var scale = 1.4826 * d
             if scale == 0 {
                 // more than half the window equal (quantised data): fall back to the mean

@@ -17,6 +17,8 @@ public struct WindowStats: Sendable, Equatable {
     public private(set) var lastTs: Int64 = .min
     /// Σ value × time held (ns) over in-order samples, for the time-weighted mean.
     public private(set) var heldArea: Double = 0
+    /// Time of the first in-order sample: where the held area starts.
+    public private(set) var heldStartTs: Int64 = .min
 
     public init() {}
 
@@ -32,7 +34,7 @@ public struct WindowStats: Sendable, Equatable {
         if ts < firstTs { firstTs = ts; first = x }
         if ts >= lastTs {
             // sample-and-hold: the previous last value held from its time to this one
-            if lastTs != .min { heldArea += Double(last) * Double(ts - lastTs) }
+            if lastTs != .min { heldArea += Double(last) * Double(ts - lastTs) } else { heldStartTs = ts }
             lastTs = ts; last = x
         }
     }
@@ -42,11 +44,11 @@ public struct WindowStats: Sendable, Equatable {
     public var std: Double { variance.squareRoot() }
 
     /// Mean weighted by how long each value held until the next sample (for irregular
-    /// sampling), over [first time, last time]. Samples that arrive out of order add to the
-    /// other statistics but not to this one. Equals `mean` when all samples share one time.
+    /// sampling), over [first in-order time, last time]. Samples that arrive out of order add to
+    /// the other statistics but not to this one. Equals `mean` when all samples share one time.
     public var timeWeightedMean: Double {
-        let span = lastTs &- firstTs
-        return count > 1 && span > 0 ? heldArea / Double(span) : mean
+        let span = lastTs &- heldStartTs
+        return heldStartTs != .min && span > 0 ? heldArea / Double(span) : mean
     }
 
     public mutating func reset() { self = WindowStats() }
@@ -109,7 +111,7 @@ extension WindowStats {
         if t0 < firstTs { firstTs = t0; first = x[0] }
         if t0 >= lastTs {
             // sample-and-hold over the block: each value but the last holds one step
-            if lastTs != .min { heldArea += Double(last) * Double(t0 - lastTs) }
+            if lastTs != .min { heldArea += Double(last) * Double(t0 - lastTs) } else { heldStartTs = t0 }
             heldArea += (sum + Double(shift) * nb - Double(x[n - 1])) * Double(stepNs)
             lastTs = lastBlockTs; last = x[n - 1]
         }

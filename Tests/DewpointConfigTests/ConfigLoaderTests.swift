@@ -230,6 +230,21 @@ private func expectOne(_ d: [ConfigDiagnostic], file: String, line: Int, column:
         let b = try ConfigLoader.loadBinding(file: good).0
         #expect(b.window.percentiles == [50, 90, 99] && b.window.timeWeightedMean)
         #expect(b.channels[0].vibration == VibrationSpec(fftSize: 512, sampleRateHz: 25600, bands: [[10, 1000], [1000, 12800]]))
+        // after decimation by 4 the features see 6400 Hz: a band up to 12800 Hz no longer exists
+        let decimated = try Self.errors(of: """
+        device: pump
+        transport: file
+        decoder: binary
+        channels:
+          - name: accel
+            byte_offset: 0
+            type: i16
+            count: 512
+            sample_rate: 25600
+            filters: [{kind: decimate, factor: 4}]
+            vibration: {fft_size: 512, bands: [[10, 1000], [1000, 12800]]}
+        """)
+        #expect(decimated.contains("channels[0].vibration.bands[1]: expected high at most the Nyquist frequency 3200.0 Hz, found 12800.0"), "\(decimated)")
         let t = try Self.errors(of: """
         device: pump
         transport: file

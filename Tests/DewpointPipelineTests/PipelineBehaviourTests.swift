@@ -341,6 +341,33 @@ extension ChannelFilterPipelineTests {
     }
 }
 
+@Suite struct DropoutWithFiltersTests {
+    /// A dropout with a minimum duration raises once the silence has lasted `after` plus the
+    /// duration; a channel held back by a deadband is still reporting, so it never raises.
+    @Test func minimumDurationAndDeadband() throws {
+        var slow = DetectorSpec(kind: .dropout(afterMs: 5_000))
+        slow.minDurationMs = 3_000
+        var b = envBinding(topic: "s/+device/env", window: WindowSpec(lengthMs: 60_000, latenessMs: 0))
+        b.channels[0].filters = [.deadband(band: 100)]
+        b.channels[0].detectors = [DetectorSpec(kind: .dropout(afterMs: 5_000))]
+        b.channels[1].detectors = [slow]
+        let sink = MemorySink()
+        let p = try Pipeline(agentId: "gw", bindings: [b], sink: sink, seq: CountingSeq())
+        let t0: Int64 = 1_764_000_000_000
+        for i in 0..<40 {
+            // temp reports every second but never moves past the deadband; rh stops at 10 s
+            let rh = i < 10 ? #","rh":50"# : ""
+            feed(p, "s/a/env", #"{"ts":\#(t0 + Int64(i) * 1000),"temp":20\#(rh)}"#)
+        }
+        p.finish()
+        let alerts = parseLines(sink.lines).filter { $0["kind"] as? String == "alert" }
+        #expect(alerts.count == 1, "\(alerts)")
+        #expect(alerts.first?["channel"] as? String == "rh")
+        // silent from 9 s: due at 14 s, held 3 s more
+        #expect(alerts.first?["ts_ms"] as? Int == Int(t0) + 9_000 + 5_000 + 3_000)
+    }
+}
+
 @Suite struct DropoutTests {
     /// A channel silent for longer than its limit raises from the clock (event time in replay),
     /// with the time the silence became too long; the next sample clears it.

@@ -139,11 +139,15 @@ import Testing
         #expect(scores[1000..<2000].allSatisfy { $0 < 0.1 }, "the cycle is learned")
     }
 
-    /// Constant input: one context score after the first 10 samples, then silence.
-    @Test func constantSignalStaysQuiet() {
+    /// Nothing is scored during the 100-sample warm-up, even a jump; a constant signal stays
+    /// quiet after it.
+    @Test func warmUpThenAConstantSignalStaysQuiet() {
+        var w = NoveltyDetector()
+        let warm = (0..<100).map { w.score($0 == 50 ? 1000 : 5, tsNs: Int64($0) * 1_000_000_000) }
+        #expect(warm.allSatisfy { $0 == 0 })
         var d = NoveltyDetector()
         let s = (0..<1000).map { d.score(5, tsNs: Int64($0) * 1_000_000_000) }
-        #expect(s[11...].allSatisfy { $0 == 0 })
+        #expect(s.allSatisfy { $0 == 0 })
         #expect(d.score(.nan, tsNs: 0) == 0)
     }
 

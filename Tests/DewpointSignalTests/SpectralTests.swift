@@ -93,6 +93,20 @@ extension Golden {
         }
     }
 
+    /// The first values are the largest: smaller ones later still keep the bound (the range
+    /// reaches down from the largest magnitude, not around the first value).
+    @Test func smallValuesAfterALargeFirstOneKeepTheBound() {
+        var s = QuantileSketch()
+        s.add(1000)
+        for _ in 0..<127 { s.add(1) }
+        for _ in 0..<1000 { s.add(0.01) }
+        for q in [0.25, 0.5] { #expect(abs(s.quantile(q) - 0.01) <= 0.0101 * 0.01, "q \(q): \(s.quantile(q))") }
+        #expect(abs(s.quantile(1) - 1000) <= 10.1)
+        s.add(.infinity)
+        s.add(.nan)
+        #expect(s.count == 1129, "an infinity counts (as the largest finite value), a NaN does not")
+    }
+
     /// A range wider than the buckets collapses the smallest magnitudes and keeps the large ones.
     @Test func collapseKeepsTheLargeValuesAccurate() {
         var s = QuantileSketch()

@@ -67,6 +67,12 @@ import Testing
         var one = WindowStats()
         one.add(4, ts: 7)
         #expect(one.timeWeightedMean == 4)
+        // a late sample from before the first one moves `first`, not the held span
+        var early = WindowStats()
+        early.add(10, ts: 100)
+        early.add(10, ts: 200)
+        early.add(0, ts: 50)
+        #expect(early.timeWeightedMean == 10 && early.first == 0)
     }
 
     @Test func firstAndLastFollowEventTimeNotArrival() {
@@ -150,6 +156,17 @@ typealias SplitMix = SplitMix64
         #expect(e.explain(channel: "t", value: 1, unit: "") == "t has a duplicate sample at 20 ms")
         _ = e.score(1, ts: 5_000_000)
         #expect(e.explain(channel: "t", value: 1, unit: "") == "t sample at 5 ms arrived after one at 20 ms (out of order)")
+    }
+
+    /// A copied detector keeps its own scorer state (copy on write of the shared box).
+    @Test func copiedScoredDetectorsAreIndependent() {
+        var a = ChannelDetector.scored(ScorerBox(.ewma(alpha: 0.5)))
+        for i in 0..<50 { _ = a.score(Float(i % 2), ts: Int64(i)) }
+        var b = a
+        for _ in 0..<50 { _ = b.score(100, ts: 0) }
+        var c = a
+        #expect(a.score(0, ts: 0) == c.score(0, ts: 0), "a and c saw the same history")
+        #expect(b.score(0, ts: 0) != a.score(0, ts: 0), "b's history did not leak into a")
     }
 
     @Test func stuckAfterNSamplesWithinEpsilon() {
