@@ -141,7 +141,7 @@ enum ChannelLoader {
     static func detector(_ node: Node, _ path: String, channel: ChannelSpec, _ r: YAMLReader) -> DetectorSpec? {
         guard let m = r.mapping(node, path, allowed: ["kind", "above", "below", "severity", "min_samples", "hysteresis", "max_per_second", "epsilon",
                                                      "samples", "after", "window", "alpha", "k", "h", "raise_at", "clear_below",
-                                                     "cooldown", "min_duration"]) else { return nil }
+                                                     "cooldown", "min_duration", "hold"]) else { return nil }
         guard let kn = r.required(m, "kind", path, in: node), let kind = r.choice(kn, "\(path).kind", DetectorKind.self) else { return nil }
         let severity = m["severity"].flatMap { r.choice($0.value, "\(path).severity", Severity.self) } ?? .warning
         let minSamples = m["min_samples"].flatMap { r.int($0.value, "\(path).min_samples", in: 1...1_000_000) } ?? 1
@@ -213,6 +213,8 @@ enum ChannelLoader {
         // cooldown: after a clear, no new raise for this long; min_duration: how long the condition must hold
         if let c = m["cooldown"], let ms = r.durationMs(c.value, "\(path).cooldown") { d.cooldownMs = max(0, ms) }
         if let c = m["min_duration"], let ms = r.durationMs(c.value, "\(path).min_duration") { d.minDurationMs = max(0, ms) }
+        // hold: once raised, stay raised at least this long
+        if let c = m["hold"], let ms = r.durationMs(c.value, "\(path).hold") { d.holdMs = max(0, ms) }
         return d
     }
 

@@ -390,6 +390,8 @@ public struct DetectorSpec: Sendable, Equatable {
     public var minDurationMs: Int64 = 0
     /// After a clear, no new raise for this long.
     public var cooldownMs: Int64 = 0
+    /// Once raised, stay raised at least this long.
+    public var holdMs: Int64 = 0
     /// In the channel's unit: once raised, the value must come back this far inside the
     /// threshold to clear, so a value hovering at the threshold does not flap.
     public var hysteresis: Double

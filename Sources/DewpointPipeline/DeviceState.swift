@@ -102,7 +102,7 @@ final class DeviceState {
                 // saturating: a duration of centuries must not trap
                 func ns(_ ms: Int64) -> Int64 { ms >= Int64.max / 1_000_000 ? Int64.max : ms * 1_000_000 }
                 let machine = AlertStateMachine(raiseAt: d.raiseAt, clearBelow: d.clearBelow, minSamples: d.minSamples,
-                                                minDurationNs: ns(d.minDurationMs), cooldownNs: ns(d.cooldownMs))
+                                                minDurationNs: ns(d.minDurationMs), cooldownNs: ns(d.cooldownMs), holdNs: ns(d.holdMs))
                 return Watch(detector: det, machine: machine,
                              severity: d.severity)
             }

@@ -113,6 +113,14 @@ import Testing
         #expect(got == [.none, .none, .raised, .cleared, .none, .none, .none, .raised])
     }
 
+    /// A hold keeps a raised alert raised for its duration, then the next low score clears it.
+    @Test func holdKeepsTheAlertRaised() {
+        let s: Int64 = 1_000_000_000
+        var m = AlertStateMachine(raiseAt: 0.5, clearBelow: 0.5, holdNs: 60 * s)
+        let steps: [(Double, Int64)] = [(1, 0), (0, 1 * s), (0, 59 * s), (0, 60 * s), (1, 61 * s)]
+        #expect(steps.map { m.observe(score: $0.0, ts: $0.1) } == [.raised, .none, .none, .cleared, .raised])
+    }
+
     @Test func thresholdDetectorScoresAndExplains() {
         var d = ChannelDetector.threshold(above: 60, below: nil)
         #expect(d.score(61, ts: 0) == 1)
