@@ -4,21 +4,31 @@ import DewpointSignal
 /// Channels of one device filtered together, one channel per lane of `SIMD8<Float>`: the
 /// across-channels layout, chosen automatically for slow channels that share a filter.
 ///
-/// The choice, per binding: channels whose whole filter chain is one identical `butterworth`
-/// stage are grouped, up to 8 per group, when at least 2 share it. Every other chain (and FIR,
+/// The choice, per binding: channels whose whole filter chain is one identical `butterworth` or
+/// `ema` stage are grouped, up to 8 per group, when at least 2 share it. Every other chain (and FIR,
 /// which is fastest across time in blocks of one channel) runs per channel. Rows where every
 /// channel of a group has a sample go through the vector cascade in runs; a row where some lack
 /// one steps only the lanes that have it. Each lane computes exactly what the per-channel
 /// cascade would, so the layout never changes a result, only the speed.
 struct LaneGroup {
+    enum Kernel {
+        case biquad(BiquadCascade8)
+        case ema(EMA8)
+    }
     let channels: [Int]
-    var cascade: BiquadCascade8
+    /// One of the two is set. Optionals rather than an enum payload, so that a step mutates the
+    /// state in place instead of copying its arrays.
+    var biquad: BiquadCascade8?
+    var ema: EMA8?
     /// Rows of the current batch gathered into frames (scratch, `batchCapacity` frames).
     let frames: UnsafeMutablePointer<SIMD8<Float>>
 
-    init(channels: [Int], sos: SOSCoefficients) {
+    init(channels: [Int], kernel: Kernel) {
         self.channels = channels
-        cascade = BiquadCascade8(sos)
+        switch kernel {
+        case .biquad(let b): biquad = b
+        case .ema(let e): ema = e
+        }
         frames = .allocate(capacity: DeviceState.batchCapacity)
     }
 
@@ -26,19 +36,28 @@ struct LaneGroup {
     static func plan(_ spec: BindingSpec) -> [LaneGroup] {
         var byFilter: [(FilterSpec, [Int])] = []
         for (c, ch) in spec.channels.enumerated() {
-            guard ch.filters.count == 1, case .butterworth = ch.filters[0] else { continue }
+            guard ch.filters.count == 1 else { continue }
+            switch ch.filters[0] { case .butterworth, .ema: break; default: continue }
             if let i = byFilter.firstIndex(where: { $0.0 == ch.filters[0] }) { byFilter[i].1.append(c) } else { byFilter.append((ch.filters[0], [c])) }
         }
         var groups: [LaneGroup] = []
         for (f, chans) in byFilter where chans.count >= 2 {
-            guard case .butterworth(let order, let band) = f else { continue }
-            let sb: SOSCoefficients.Band
-            switch band { case .lowpass(let c): sb = .lowpass(c); case .highpass(let c): sb = .highpass(c); case .bandpass(let a, let b): sb = .bandpass(a, b) }
-            let sos = SOSCoefficients.butterworth(order: order, sb)
+            let make: () -> Kernel
+            switch f {
+            case .butterworth(let order, let band):
+                let sb: SOSCoefficients.Band
+                switch band { case .lowpass(let c): sb = .lowpass(c); case .highpass(let c): sb = .highpass(c); case .bandpass(let a, let b): sb = .bandpass(a, b) }
+                let sos = SOSCoefficients.butterworth(order: order, sb)
+                make = { .biquad(BiquadCascade8(sos)) }
+            case .ema(let alpha):
+                make = { .ema(EMA8(alpha: Float(alpha))) }
+            default:
+                continue
+            }
             var i = 0
             while i < chans.count {
                 let part = Array(chans[i..<min(i + 8, chans.count)])
-                groups.append(LaneGroup(channels: part, sos: sos))
+                groups.append(LaneGroup(channels: part, kernel: make()))
                 i += 8
             }
         }
@@ -59,7 +78,8 @@ struct LaneGroup {
                 end += 1
             }
             if end > r {
-                cascade.process(frames, into: frames, count: end - r)
+                biquad?.process(frames, into: frames, count: end - r)
+                ema?.process(frames, into: frames, count: end - r, lanes: lanes)
                 for k in 0..<(end - r) {
                     for l in 0..<lanes { columns[channels[l] * cap + r + k] = frames[k][l] }
                 }
@@ -69,7 +89,9 @@ struct LaneGroup {
             // a row with gaps: only the lanes with a sample advance
             for l in 0..<lanes {
                 let i = channels[l] * cap + r
-                if !columns[i].isNaN { columns[i] = cascade.step(lane: l, columns[i]) }
+                guard !columns[i].isNaN else { continue }
+                if let y = biquad?.step(lane: l, columns[i]) { columns[i] = y }
+                if let y = ema?.step(lane: l, columns[i]) { columns[i] = y }
             }
             r += 1
         }

@@ -60,3 +60,40 @@ public enum ChannelFilter: Sendable {
         return x.count
     }
 }
+
+/// Exponential moving averages of 8 channels at once, one channel per lane of `SIMD8<Float>`;
+/// each lane starts at its first sample, as `ChannelFilter.ema` does, and computes exactly what
+/// it computes.
+public struct EMA8: Sendable {
+    public let alpha: Float
+    private var y = SIMD8<Float>(repeating: 0)
+    /// Bit `l`: lane `l` has had its first sample.
+    private var started: UInt8 = 0
+
+    public init(alpha: Float) { self.alpha = alpha }
+
+    /// `x` and `out` hold `count` frames; lanes `lanes...` are ignored.
+    public mutating func process(_ x: UnsafePointer<SIMD8<Float>>, into out: UnsafeMutablePointer<SIMD8<Float>>, count: Int, lanes: Int) {
+        let full = UInt8(truncatingIfNeeded: (1 << lanes) - 1)
+        let a = SIMD8<Float>(repeating: alpha)
+        for i in 0..<count {
+            if started & full == full {
+                y = y + a * (x[i] - y)
+            } else {
+                for l in 0..<lanes { _ = step(lane: l, x[i][l]) }
+            }
+            out[i] = y
+        }
+    }
+
+    /// One sample of one lane, leaving the others alone.
+    public mutating func step(lane l: Int, _ v: Float) -> Float {
+        if started & (1 << l) == 0 {
+            started |= 1 << l
+            y[l] = v
+        } else {
+            y[l] = y[l] + alpha * (v - y[l])
+        }
+        return y[l]
+    }
+}
