@@ -141,7 +141,7 @@ enum ChannelLoader {
     static func detector(_ node: Node, _ path: String, channel: ChannelSpec, _ r: YAMLReader) -> DetectorSpec? {
         guard let m = r.mapping(node, path, allowed: ["kind", "above", "below", "severity", "min_samples", "hysteresis", "max_per_second", "epsilon",
                                                      "samples", "after", "window", "alpha", "k", "h", "raise_at", "clear_below",
-                                                     "cooldown", "min_duration", "hold"]) else { return nil }
+                                                     "cooldown", "min_duration", "hold", "intervals"]) else { return nil }
         guard let kn = r.required(m, "kind", path, in: node), let kind = r.choice(kn, "\(path).kind", DetectorKind.self) else { return nil }
         let severity = m["severity"].flatMap { r.choice($0.value, "\(path).severity", Severity.self) } ?? .warning
         let minSamples = m["min_samples"].flatMap { r.int($0.value, "\(path).min_samples", in: 1...1_000_000) } ?? 1
@@ -173,9 +173,20 @@ enum ChannelLoader {
             if eps < 0 { r.error(m["epsilon"]?.value, "\(path).epsilon", "expected 0 or more, found \(eps)"); return nil }
             spec = .stuck(epsilon: eps, samples: n)
         case .dropout:
-            guard let an = r.required(m, "after", path, in: node), let ms = r.durationMs(an, "\(path).after") else { return nil }
-            guard ms > 0 else { r.error(an, "\(path).after", "expected a duration above 0"); return nil }
-            spec = .dropout(afterMs: ms)
+            // after: a fixed silence; intervals: N × the learned usual interval; at least one
+            var ms: Int64 = 0, n = 0.0
+            if let an = m["after"] {
+                guard let v = r.durationMs(an.value, "\(path).after") else { return nil }
+                guard v > 0 else { r.error(an.value, "\(path).after", "expected a duration above 0"); return nil }
+                ms = v
+            }
+            if let nn = m["intervals"] {
+                guard let v = r.double(nn.value, "\(path).intervals") else { return nil }
+                guard v >= 1 else { r.error(nn.value, "\(path).intervals", "expected 1 or more usual intervals, found \(v)"); return nil }
+                n = v
+            }
+            if ms == 0 && n == 0 { r.error(node, path, "a dropout detector needs 'after', 'intervals' or both"); return nil }
+            spec = .dropout(afterMs: ms, intervals: n)
         case .timestamps:
             spec = .timestamps
         case .zscore, .mad:

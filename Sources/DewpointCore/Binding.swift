@@ -365,8 +365,10 @@ public struct DetectorSpec: Sendable, Equatable {
         case rateOfChange(maxPerSecond: Double)
         /// Raised when the value has stayed within `epsilon` for `samples` samples in a row.
         case stuck(epsilon: Double, samples: Int)
-        /// Raised from the clock when no sample has arrived for `afterMs`; cleared by the next.
-        case dropout(afterMs: Int64)
+        /// Raised from the clock when no sample has arrived for `afterMs`, or for `intervals` times
+        /// the channel's usual interval between samples (learned), whichever is longer; cleared
+        /// by the next sample. 0 leaves a limit unused.
+        case dropout(afterMs: Int64, intervals: Double = 0)
         /// Raised by a sample whose time is not after the newest seen (duplicate or out of order).
         case timestamps
         /// Rolling z-score over `window` samples.

@@ -73,7 +73,10 @@ final class DeviceState {
     var filters: [[ChannelFilter]]
     /// Channels filtered together across SIMD lanes (see `LaneGroup`).
     var laneGroups: [LaneGroup]
-    /// Last sample per channel (time and value), for dropout detection.
+    /// Last sample per channel (time and value), for dropout detection, and the usual interval
+    /// between samples (an EWMA of the gaps, α = 0.1) with how many gaps it has seen.
+    var intervalNs: [Double]
+    var gaps: [Int]
     var lastSampleNs: [Int64]
     var lastValue: [Float]
     let hasDropout: Bool
@@ -108,6 +111,8 @@ final class DeviceState {
             }
         }
         self.lastSampleNs = Array(repeating: .min, count: spec.channels.count)
+        self.intervalNs = Array(repeating: 0, count: spec.channels.count)
+        self.gaps = Array(repeating: 0, count: spec.channels.count)
         self.lastValue = Array(repeating: .nan, count: spec.channels.count)
         self.hasDropout = spec.channels.contains { $0.detectors.contains { if case .dropout = $0.kind { return true } else { return false } } }
         self.filters = spec.channels.map { $0.filters.map(ChannelFilter.init) }
@@ -139,6 +144,18 @@ final class DeviceState {
         for g in laneGroups { g.frames.deallocate() }
         for w in open { w.stats.deallocate() }
         for p in pool { p.0.deallocate() }
+    }
+
+    /// Notes a sample of channel `c` at `ts` (newer than the last) for dropout detection.
+    @inline(__always)
+    func sampleArrived(_ c: Int, _ ts: Int64, _ x: Float) {
+        if lastSampleNs[c] != .min {
+            let gap = Double(ts - lastSampleNs[c])
+            intervalNs[c] = gaps[c] == 0 ? gap : intervalNs[c] + 0.1 * (gap - intervalNs[c])
+            gaps[c] += 1
+        }
+        lastSampleNs[c] = ts
+        lastValue[c] = x
     }
 
     @inline(__always)
@@ -201,7 +218,7 @@ extension ChannelDetector {
         case .threshold(let above, let below): self = .threshold(above: above, below: below, hysteresis: d.hysteresis)
         case .rateOfChange(let m): self = .rateOfChange(max: m)
         case .stuck(let eps, let n): self = .stuck(epsilon: eps, samples: n)
-        case .dropout(let ms): self = .dropout(afterNs: ms * 1_000_000)
+        case .dropout(let ms, let n): self = .dropout(afterNs: ms * 1_000_000, intervals: n, limitNs: ms * 1_000_000)
         case .timestamps: self = .timestamps()
         case .zscore(let w): self = .scored(ScorerBox(.windowedGaussian(window: w)))
         case .ewma(let a): self = .scored(ScorerBox(.ewma(alpha: a)))

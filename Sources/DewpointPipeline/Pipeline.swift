@@ -249,7 +249,7 @@ public final class Pipeline {
                 if !(x >= lo && x <= hi) || !x.isFinite { col[r] = .nan; outOfRange += 1; continue }
                 accepted += 1
                 // a sample counts against dropout even if a deadband or decimation holds it back
-                if d.hasDropout && d.batchTs[r] > d.lastSampleNs[c] { d.lastSampleNs[c] = d.batchTs[r]; d.lastValue[c] = x }
+                if d.hasDropout && d.batchTs[r] > d.lastSampleNs[c] { d.sampleArrived(c, d.batchTs[r], x) }
             }
         }
         // Filters run here: channels sharing a Butterworth across SIMD lanes, the rest per column
@@ -326,13 +326,18 @@ public final class Pipeline {
         for d in devices where d.hasDropout {
             for c in 0..<d.channelCount where d.lastSampleNs[c] != .min {
                 for k in 0..<d.watches[c].count {
-                    guard case .dropout(let after) = d.watches[c][k].detector, !d.watches[c][k].machine.isRaised else { continue }
-                    let due = d.lastSampleNs[c] &+ after
+                    guard case .dropout(let after, let intervals, _) = d.watches[c][k].detector, !d.watches[c][k].machine.isRaised else { continue }
+                    // the learned interval counts once it has seen 3 gaps
+                    var limit = after
+                    if intervals > 0 && d.gaps[c] >= 3 { limit = max(after, Int64(min(intervals * d.intervalNs[c], 9e18))) }
+                    guard limit > 0 else { continue }
+                    let due = d.lastSampleNs[c] &+ limit
                     guard watermark > due else { continue }
                     // the watermark as the time: it advances while the silence lasts, so a
                     // min_duration can elapse (`due` stays put)
                     let t = d.watches[c][k].machine.observe(score: 1, ts: watermark)
                     if t == .raised {
+                        d.watches[c][k].detector = .dropout(afterNs: after, intervals: intervals, limitNs: limit)
                         emitAlert(d, c, k, t, score: 1, value: d.lastValue[c], ts: due &+ d.watches[c][k].machine.minDurationNs)
                     }
                 }

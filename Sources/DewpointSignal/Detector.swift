@@ -12,8 +12,10 @@ public enum ChannelDetector: Sendable {
     case rate(max: Double, last: Float, lastTs: Int64, seen: Bool, now: Double)
     /// 1 once the value has stayed within `epsilon` of where the run started for `samples` samples.
     case stuck(epsilon: Double, samples: Int, start: Float, run: Int)
-    /// Scores 0 on every sample (a sample clears a dropout); raised by the pipeline's clock.
-    case dropout(afterNs: Int64)
+    /// Scores 0 on every sample (a sample clears a dropout); raised by the pipeline's clock when
+    /// the silence exceeds `afterNs` or `intervals` × the learned interval, whichever is longer.
+    /// `limitNs` is the limit that was exceeded (for the message).
+    case dropout(afterNs: Int64, intervals: Double, limitNs: Int64)
     /// 1 for a sample whose time is not after the newest time seen (a duplicate or out of order).
     case timestamps(newest: Int64, previous: Int64)
     /// A statistical or learned scorer, with what it expected just before the last sample
@@ -61,7 +63,7 @@ public enum ChannelDetector: Sendable {
             return 1
         case .scored(var box):
             // copy on write: a copied detector must not share (or race on) its scorer's state
-            self = .dropout(afterNs: 0)
+            self = .dropout(afterNs: 0, intervals: 0, limitNs: 0)
             if !isKnownUniquelyReferenced(&box) { box = box.copy() }
             let score = box.score(Double(x), tsNs: ts)
             self = .scored(box)
@@ -100,9 +102,13 @@ public enum ChannelDetector: Sendable {
         case .stuck(let eps, let n, _, _):
             guard raised else { return "\(channel) moves again (\(value)\(u))" }
             return "\(channel) has stayed at \(value)\(u) (within \(Self.fmt(eps))\(u)) for \(n) samples: the sensor may be stuck"
-        case .dropout(let after):
+        case .dropout(let after, let intervals, let limit):
             guard raised else { return "\(channel) samples resume (\(value)\(u))" }
-            return "no sample from \(channel) for more than \(Self.fmt(Double(after) / 1e9)) s; last value \(value)\(u)"
+            let seconds = Self.fmt((Double(limit) / 1e6).rounded() / 1e3)
+            if intervals > 0 && limit > after {
+                return "no sample from \(channel) for more than \(Self.fmt(intervals))× its usual interval (\(seconds) s); last value \(value)\(u)"
+            }
+            return "no sample from \(channel) for more than \(seconds) s; last value \(value)\(u)"
         case .timestamps(let newest, let previous):
             guard raised else { return "\(channel) samples arrive in time order again" }
             return previous == newest ? "\(channel) has a duplicate sample at \(previous / 1_000_000) ms"

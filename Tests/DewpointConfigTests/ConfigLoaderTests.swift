@@ -282,10 +282,12 @@ private func expectOne(_ d: [ConfigDiagnostic], file: String, line: Int, column:
               - {kind: cusum, k: 1, h: 4}
               - {kind: seasonal, alpha: 0.2}
               - {kind: timestamps}
+              - {kind: dropout, intervals: 3}
+              - {kind: dropout, after: 30s, intervals: 2.5}
         """, as: "good.yaml")
         let d = try ConfigLoader.loadBinding(file: good).0.channels[0].detectors
         #expect(d.map(\.kind) == [.novelty, .zscore(window: 100), .ewma(alpha: 0.01), .mad(window: 31), .cusum(k: 1, h: 4),
-                                   .seasonal(alpha: 0.2), .timestamps])
+                                   .seasonal(alpha: 0.2), .timestamps, .dropout(afterMs: 0, intervals: 3), .dropout(afterMs: 30_000, intervals: 2.5)])
         #expect(d[0].cooldownMs == 600_000 && d[0].holdMs == 300_000 && d[0].severity == .critical && d[0].raiseAt == 0.54)
         #expect(d[1].raiseAt == 0.9999 && d[1].clearBelow == 0.99 && d[1].minDurationMs == 30_000)
         #expect(d[2].raiseAt == 0.999 && d[2].clearBelow == 0.99)
@@ -296,12 +298,16 @@ private func expectOne(_ d: [ConfigDiagnostic], file: String, line: Int, column:
               - {kind: novelty, raise_at: 0.5, clear_below: 0.7}
               - {kind: cusum, h: 0}
               - {kind: novelti}
+              - {kind: dropout}
+              - {kind: dropout, intervals: 0.5}
         """)
         Self.expect(t, contains: [
             "bad.yaml:8:34: channels[0].detectors[0].raise_at: expected a score from 0 to 1, found 1.5",
             "channels[0].detectors[1].clear_below: expected clear_below (0.7) at most raise_at (0.5)",
             "channels[0].detectors[2].h: expected a sum above 0",
             "did you mean 'novelty'?",
+            "channels[0].detectors[4]: a dropout detector needs 'after', 'intervals' or both",
+            "channels[0].detectors[5].intervals: expected 1 or more usual intervals, found 0.5",
         ])
     }
 

@@ -368,6 +368,28 @@ extension ChannelFilterPipelineTests {
     }
 }
 
+@Suite struct LearnedIntervalDropoutTests {
+    /// `intervals: 3` on a channel sampled every 2 s raises 6 s after its last sample, with the
+    /// learned interval in the message (nothing is raised before 3 gaps have been seen).
+    @Test func dropoutAfterThreeUsualIntervals() throws {
+        var b = envBinding(topic: "s/+device/env", window: WindowSpec(lengthMs: 60_000, latenessMs: 0))
+        b.channels[1].detectors = [DetectorSpec(kind: .dropout(afterMs: 0, intervals: 3))]
+        let sink = MemorySink()
+        let p = try Pipeline(agentId: "gw", bindings: [b], sink: sink, seq: CountingSeq())
+        let t0: Int64 = 1_764_000_000_000
+        for i in 0..<40 {
+            // rh every 2 s until 20 s; device b keeps event time moving every second
+            if i % 2 == 0 && i <= 20 { feed(p, "s/a/env", #"{"ts":\#(t0 + Int64(i) * 1000),"rh":\#(40 + i)}"#) }
+            feed(p, "s/b/env", #"{"ts":\#(t0 + Int64(i) * 1000 + 500),"temp":20}"#)
+        }
+        p.finish()
+        let alerts = parseLines(sink.lines).filter { $0["kind"] as? String == "alert" }
+        #expect(alerts.count == 1, "\(alerts)")
+        #expect(alerts.first?["ts_ms"] as? Int == Int(t0) + 20_000 + 6_000)
+        #expect(alerts.first?["message"] as? String == "no sample from rh for more than 3× its usual interval (6 s); last value 60.0 %RH")
+    }
+}
+
 @Suite struct DropoutTests {
     /// A channel silent for longer than its limit raises from the clock (event time in replay),
     /// with the time the silence became too long; the next sample clears it.
