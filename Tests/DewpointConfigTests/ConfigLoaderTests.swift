@@ -43,16 +43,19 @@ private func expectOne(_ d: [ConfigDiagnostic], file: String, line: Int, column:
         expectOne(d, file: "typo-key/devices/env.yaml", line: 9, column: 5, key: "channels[0].pointr", contains: "did you mean 'pointer'?")
     }
 
-    @Test func wrongTypeSaysExpectedAndFound() {
-        let d = diagnostics("wrong-type")
+    /// Broken configs with exactly one problem, each reported at its position: a wrong type says
+    /// what was expected and found, a missing key points at its parent, a bad JSON pointer, and
+    /// overlapping topic filters.
+    @Test(arguments: [
+        ("wrong-type", "env.yaml", 5, 8, "mqtt.qos", "expected an integer, found 'high'"),
+        ("missing-field", "env.yaml", 4, 3, "mqtt.topic", "missing required key"),
+        ("bad-pointer", "env.yaml", 10, 14, "channels[1].pointer", "expected a JSON pointer"),
+        ("overlap", "b.yaml", 4, 10, "mqtt.topic", "overlaps 'sensors/+/env' of device 'env-a'"),
+    ])
+    func oneProblemAtItsPosition(_ dir: String, _ file: String, _ line: Int, _ column: Int, _ key: String, _ text: String) {
+        let d = diagnostics(dir)
         #expect(d.count == 1)
-        expectOne(d, file: "wrong-type/devices/env.yaml", line: 5, column: 8, key: "mqtt.qos", contains: "expected an integer, found 'high'")
-    }
-
-    @Test func missingFieldPointsAtItsParent() {
-        let d = diagnostics("missing-field")
-        #expect(d.count == 1)
-        expectOne(d, file: "missing-field/devices/env.yaml", line: 4, column: 3, key: "mqtt.topic", contains: "missing required key")
+        expectOne(d, file: "\(dir)/devices/\(file)", line: line, column: column, key: key, contains: text)
     }
 
     @Test func duplicateDeviceNamesBothFiles() {
@@ -60,18 +63,6 @@ private func expectOne(_ d: [ConfigDiagnostic], file: String, line: Int, column:
         #expect(d.count == 1)
         expectOne(d, file: "duplicate-device/devices/b.yaml", line: 2, column: 9, key: "device", contains: "duplicate device 'env-1', already defined in")
         #expect(d.first?.message.hasSuffix("duplicate-device/devices/a.yaml") == true)
-    }
-
-    @Test func invalidJSONPointer() {
-        let d = diagnostics("bad-pointer")
-        #expect(d.count == 1)
-        expectOne(d, file: "bad-pointer/devices/env.yaml", line: 10, column: 14, key: "channels[1].pointer", contains: "expected a JSON pointer")
-    }
-
-    @Test func overlappingTopicFilters() {
-        let d = diagnostics("overlap")
-        #expect(d.count == 1)
-        expectOne(d, file: "overlap/devices/b.yaml", line: 4, column: 10, key: "mqtt.topic", contains: "overlaps 'sensors/+/env' of device 'env-a'")
     }
 
     @Test func unitAndRangeNonsense() {
