@@ -78,11 +78,25 @@ public struct AlertRecord: Sendable, Equatable {
 public struct RecordEncoder: Sendable {
     public init() {}
 
-    public func encode(_ r: SummaryRecord, into out: inout [UInt8]) {
-        out.append(contentsOf: #"{"kind":"summary","v":1,"agent":"#.utf8)
-        JSONText.string(r.agent, into: &out)
+    /// `{"kind":…,"v":1,"agent":…,"device":…`, the start every record shares.
+    private func head(_ kind: StaticString, agent: String, device: String, into out: inout [UInt8]) {
+        out.append(contentsOf: #"{"kind":""#.utf8)
+        out.append(contentsOf: UnsafeBufferPointer(start: kind.utf8Start, count: kind.utf8CodeUnitCount))
+        out.append(contentsOf: #"","v":1,"agent":"#.utf8)
+        JSONText.string(agent, into: &out)
         out.append(contentsOf: #","device":"#.utf8)
-        JSONText.string(r.device, into: &out)
+        JSONText.string(device, into: &out)
+    }
+
+    /// `"key":value`, for the optional statistics.
+    private func field(_ f: SummaryField, into out: inout [UInt8]) {
+        JSONText.string(f.key, into: &out)
+        out.append(UInt8(ascii: ":"))
+        JSONText.double(f.value, into: &out)
+    }
+
+    public func encode(_ r: SummaryRecord, into out: inout [UInt8]) {
+        head("summary", agent: r.agent, device: r.device, into: &out)
         out.append(contentsOf: #","seq":"#.utf8)
         JSONText.integer(r.seq, into: &out)
         out.append(contentsOf: #","start_ms":"#.utf8)
@@ -112,17 +126,13 @@ public struct RecordEncoder: Sendable {
             JSONText.float(c.last, into: &out)
             for f in c.extra {
                 out.append(UInt8(ascii: ","))
-                JSONText.string(f.key, into: &out)
-                out.append(UInt8(ascii: ":"))
-                JSONText.double(f.value, into: &out)
+                field(f, into: &out)
             }
             if !c.bands.isEmpty {
                 out.append(contentsOf: #","bands":{"#.utf8)
                 for (i, f) in c.bands.enumerated() {
                     if i > 0 { out.append(UInt8(ascii: ",")) }
-                    JSONText.string(f.key, into: &out)
-                    out.append(UInt8(ascii: ":"))
-                    JSONText.double(f.value, into: &out)
+                    field(f, into: &out)
                 }
                 out.append(UInt8(ascii: "}"))
             }
@@ -132,10 +142,7 @@ public struct RecordEncoder: Sendable {
     }
 
     public func encode(_ r: AlertRecord, into out: inout [UInt8]) {
-        out.append(contentsOf: #"{"kind":"alert","v":1,"agent":"#.utf8)
-        JSONText.string(r.agent, into: &out)
-        out.append(contentsOf: #","device":"#.utf8)
-        JSONText.string(r.device, into: &out)
+        head("alert", agent: r.agent, device: r.device, into: &out)
         out.append(contentsOf: #","channel":"#.utf8)
         JSONText.string(r.channel, into: &out)
         out.append(contentsOf: #","seq":"#.utf8)
