@@ -164,15 +164,15 @@ final class DeviceState {
         return r >= 0 ? ts - r : ts - r - lengthNs
     }
 
-    /// The window holding `ts`, opening it if needed; nil if that window has closed (its end
-    /// plus the allowed lateness is at or before the watermark).
+    /// The index in `open` of the window holding `ts`, opening it if needed; nil if that window
+    /// has closed (its end plus the allowed lateness is at or before the watermark).
     @inline(__always)
-    func window(for ts: Int64, watermarkNs: Int64) -> OpenWindow? {
+    func window(for ts: Int64, watermarkNs: Int64) -> Int? {
         let start = windowStart(ts)
         if start &+ lengthNs &+ latenessNs <= watermarkNs { return nil }
         var i = open.count - 1
         while i >= 0 {
-            if open[i].startNs == start { return open[i] }
+            if open[i].startNs == start { return i }
             if open[i].startNs < start { break }
             i -= 1
         }
@@ -187,9 +187,8 @@ final class DeviceState {
             if needsExtras { extras = WindowExtras(channels: channelCount, percentiles: !quantiles.isEmpty, vibration: vibrationConfigs) }
         }
         stats.initialize(repeating: WindowStats(), count: Swift.max(1, channelCount))
-        let w = OpenWindow(startNs: start, stats: stats, extras: extras)
-        open.insert(w, at: i + 1)
-        return w
+        open.insert(OpenWindow(startNs: start, stats: stats, extras: extras), at: i + 1)
+        return i + 1
     }
 
     /// Earliest time at which an open window may close (end + lateness), or `.max`.

@@ -264,18 +264,23 @@ public final class Pipeline {
         var late = 0
         for r in 0..<n {
             let ts = d.batchTs[r]
-            var window: DeviceState.OpenWindow? = nil
+            var stats: UnsafeMutablePointer<WindowStats>? = nil
+            var extras: DeviceState.WindowExtras? = nil
             var looked = false
             for c in 0..<cc {
                 let x = d.batchColumns[c * cap + r]
                 if x.isNaN { continue }
                 if !looked {
                     looked = true
-                    window = d.window(for: ts, watermarkNs: d.batchMark[r])
+                    if let i = d.window(for: ts, watermarkNs: d.batchMark[r]) {
+                        stats = d.open[i].stats
+                        // only bindings with percentiles or vibration pay for the reference
+                        if d.needsExtras { extras = d.open[i].extras }
+                    }
                 }
-                if let window {
-                    window.stats[c].add(x, ts: ts)
-                    window.extras?.add(c, x)
+                if let stats {
+                    stats[c].add(x, ts: ts)
+                    extras?.add(c, x)
                 } else {
                     late += 1
                 }
