@@ -21,11 +21,10 @@ struct DetectorOptions: ParsableArguments {
 
     static let names = ["novelty", "zscore", "windowed-gaussian", "ewma", "mad", "cusum", "seasonal"]
 
-    /// The detectors that score one series: the named scorer, or a binding channel's detectors.
-    func makeAll() throws -> [ChannelDetector] {
-        guard let binding else { return [.scored(ScorerBox(try make()))] }
-        // the samples a binding's detectors see are after its scale/offset and filters in a live
-        // pipeline; here the series values are taken as already in the channel's unit
+    /// The detectors of the binding's channel. In a live pipeline they see samples after the
+    /// channel's scale, offset and filters; here the series values are taken as already in the
+    /// channel's unit.
+    func bindingDetectors(_ binding: String) throws -> [ChannelDetector] {
         let spec: BindingSpec
         do { spec = try ConfigLoader.loadBinding(file: binding).0 } catch { throw ValidationError("\(error)") }
         let chosen = channel.map { name in spec.channels.first { $0.name == name } } ?? spec.channels.first { !$0.detectors.isEmpty }
@@ -84,13 +83,13 @@ struct Series {
     }
 
     func scores(_ d: DetectorOptions) throws -> [Double] {
-        if d.binding == nil {
+        guard let binding = d.binding else {
             // the named scorer sees the full Double value
             var scorer = try d.make()
             return zip(values, times).map { scorer.score($0, tsNs: $1) }
         }
         // a binding's detectors see the Float samples the pipeline gives them
-        var detectors = try d.makeAll()
+        var detectors = try d.bindingDetectors(binding)
         return zip(values, times).map { x, t in
             var s = 0.0
             for k in detectors.indices { s = max(s, detectors[k].score(Float(x), ts: t)) }

@@ -87,13 +87,11 @@ func runStage(_ f: inout ChannelFilter, _ x: [Float], blocks: [Int]) -> (values:
 
 @Suite struct ReportByExceptionTests {
     @Test func rateLimitFollowsASlewOf2PerSample() {
-        var f = ChannelFilter.rateLimit(RateLimiter(maxStep: 2))
         let x: [Float] = [0, 10, 10, 10, 10, 10, 10, 3, -1]
         for blocks in [[9], [1], [2, 3]] {
-            var g = f
-            #expect(runStage(&g, x, blocks: blocks).values == [0, 2, 4, 6, 8, 10, 10, 8, 6])
+            var f = ChannelFilter.rateLimit(RateLimiter(maxStep: 2))
+            #expect(runStage(&f, x, blocks: blocks).values == [0, 2, 4, 6, 8, 10, 10, 8, 6])
         }
-        _ = runStage(&f, [5], blocks: [1])
     }
 
     @Test func deadbandPassesOnlyChanges() {
