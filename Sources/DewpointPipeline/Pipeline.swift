@@ -418,7 +418,7 @@ public final class Pipeline {
                                   SummaryField("crest", v.crest), SummaryField("kurtosis", v.kurtosis),
                                   SummaryField("skewness", v.skewness), SummaryField("frames", Double(v.frames))]
                 let bands = spec.channels[c].vibration?.bands ?? []
-                summary.bands = zip(bands, v.bandEnergy).map { SummaryField("\(Self.number($0.0[0]))-\(Self.number($0.0[1]))", $0.1) }
+                summary.bands = zip(bands, v.bandEnergy).map { SummaryField("\(numberText($0.0[0]))-\(numberText($0.0[1]))", $0.1) }
             }
             chans.append(summary)
         }
@@ -433,8 +433,7 @@ public final class Pipeline {
     }
 
     /// `p50`, `p99.9`: the percentile's key in a summary.
-    static func percentileKey(_ q: Double) -> String { "p" + number(q) }
-    static func number(_ v: Double) -> String { v == v.rounded() && abs(v) < 1e15 ? String(Int64(v)) : String(v) }
+    static func percentileKey(_ q: Double) -> String { "p" + numberText(q) }
 
     @inline(__always)
     private func floorMs(_ ns: Int64) -> Int64 {

@@ -107,7 +107,7 @@ public enum AnomalyScorer: Sendable {
 
     /// A sentence for a raised alert, in the channel's unit (`u` is " degC" or empty).
     public func explain(channel: String, value: Double, unit u: String, expected c: Double, spread w: Double) -> String {
-        func f(_ v: Double) -> String { let r = (v * 1000).rounded() / 1000; return r == r.rounded() && abs(r) < 1e15 ? String(Int64(r)) : String(r) }
+        func f(_ v: Double) -> String { numberText((v * 1000).rounded() / 1000) }
         let v = "\(channel) \(f(value))\(u)"
         let side = value >= c ? "above" : "below"
         switch self {

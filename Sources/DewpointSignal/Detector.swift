@@ -91,22 +91,22 @@ public enum ChannelDetector: Sendable {
         switch self {
         case .threshold(let above, let below, let h, _):
             guard raised else { return "\(channel) \(value)\(u) is back within its thresholds" }
-            if let above, Double(value) > above { return "\(channel) \(value)\(u) is above the threshold \(Self.fmt(above))\(u)" }
-            if let below, Double(value) < below { return "\(channel) \(value)\(u) is below the threshold \(Self.fmt(below))\(u)" }
+            if let above, Double(value) > above { return "\(channel) \(value)\(u) is above the threshold \(numberText(above))\(u)" }
+            if let below, Double(value) < below { return "\(channel) \(value)\(u) is below the threshold \(numberText(below))\(u)" }
             // raised after min_samples, with the last sample inside the hysteresis band
-            let which = above.map { Double(value) > $0 - h } == true ? "above \(Self.fmt(above!))" : "below \(Self.fmt(below ?? 0))"
-            return "\(channel) \(value)\(u) has stayed within \(Self.fmt(h))\(u) of the threshold after going \(which)\(u)"
+            let which = above.map { Double(value) > $0 - h } == true ? "above \(numberText(above!))" : "below \(numberText(below ?? 0))"
+            return "\(channel) \(value)\(u) has stayed within \(numberText(h))\(u) of the threshold after going \(which)\(u)"
         case .rate(let m, _, _, _, let r):
-            guard raised else { return "\(channel) changes at \(Self.fmt((r * 1000).rounded() / 1000))\(u)/s again, within \(Self.fmt(m))\(u)/s" }
-            return "\(channel) \(r >= 0 ? "rose" : "fell") at \(Self.fmt((abs(r) * 1000).rounded() / 1000))\(u)/s, faster than \(Self.fmt(m))\(u)/s (now \(value)\(u))"
+            guard raised else { return "\(channel) changes at \(numberText((r * 1000).rounded() / 1000))\(u)/s again, within \(numberText(m))\(u)/s" }
+            return "\(channel) \(r >= 0 ? "rose" : "fell") at \(numberText((abs(r) * 1000).rounded() / 1000))\(u)/s, faster than \(numberText(m))\(u)/s (now \(value)\(u))"
         case .stuck(let eps, let n, _, _):
             guard raised else { return "\(channel) moves again (\(value)\(u))" }
-            return "\(channel) has stayed at \(value)\(u) (within \(Self.fmt(eps))\(u)) for \(n) samples: the sensor may be stuck"
+            return "\(channel) has stayed at \(value)\(u) (within \(numberText(eps))\(u)) for \(n) samples: the sensor may be stuck"
         case .dropout(let after, let intervals, let limit):
             guard raised else { return "\(channel) samples resume (\(value)\(u))" }
-            let seconds = Self.fmt((Double(limit) / 1e6).rounded() / 1e3)
+            let seconds = numberText((Double(limit) / 1e6).rounded() / 1e3)
             if intervals > 0 && limit > after {
-                return "no sample from \(channel) for more than \(Self.fmt(intervals))× its usual interval (\(seconds) s); last value \(value)\(u)"
+                return "no sample from \(channel) for more than \(numberText(intervals))× its usual interval (\(seconds) s); last value \(value)\(u)"
             }
             return "no sample from \(channel) for more than \(seconds) s; last value \(value)\(u)"
         case .timestamps(let newest, let previous):
@@ -120,9 +120,6 @@ public enum ChannelDetector: Sendable {
         }
     }
 
-    static func fmt(_ d: Double) -> String {
-        d == d.rounded() && abs(d) < 1e15 ? String(Int64(d)) : String(d)
-    }
 }
 
 /// A scorer owned by one channel's detector. A reference, so that the detector's per-sample call
@@ -145,4 +142,10 @@ public final class ScorerBox: @unchecked Sendable {
     }
 
     public func copy() -> ScorerBox { ScorerBox(scorer) }
+}
+
+/// A number as people read it in messages and keys: `20` rather than `20.0`, otherwise the
+/// shortest form that reads back as the same Double.
+public func numberText(_ d: Double) -> String {
+    d == d.rounded() && abs(d) < 1e15 ? String(Int64(d)) : String(d)
 }
