@@ -7,6 +7,10 @@ set -euo pipefail
 BIN=$(realpath "${1:-.build/release/dewpoint}")
 RATES=${RATES:-"10000 20000 40000"}
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-10}
+# input.batch_wait values to compare (1ms is the default; 0ms wakes once per message)
+BATCH_WAITS=${BATCH_WAITS:-"1ms"}
+# QoS of the input binding's subscription (the load generator publishes at QoS 1)
+QOS=${QOS:-1}
 cd "$(dirname "$0")/.."
 MOSQUITTO=$(command -v mosquitto || echo /usr/sbin/mosquitto)
 tmp=$(mktemp -d)
@@ -22,14 +26,14 @@ cat > "$tmp/dewpoint.yaml" <<EOC
 agent: bench
 devices: devices
 spool: {dir: $tmp}
-input: {host: 127.0.0.1, port: $port, client_id: bench-in}
+input: {host: 127.0.0.1, port: $port, client_id: bench-in, batch_wait: BATCH_WAIT}
 upstream: {host: 127.0.0.1, port: $port}
 queue: {capacity: 8192, overflow: block}
 EOC
-cat > "$tmp/devices/env.yaml" <<'EOC'
+cat > "$tmp/devices/env.yaml.in" <<'EOC'
 device: env
 transport: mqtt
-mqtt: {topic: bench/env, qos: 1}
+mqtt: {topic: bench/env, qos: QOS}
 decoder: json
 timestamp: {pointer: /ts}
 channels:
@@ -39,6 +43,11 @@ channels:
   - {name: c, pointer: /c}
 window: {length: 1s, lateness: 100ms}
 EOC
+sed "s/QOS/$QOS/" "$tmp/devices/env.yaml.in" > "$tmp/devices/env.yaml"; rm "$tmp/devices/env.yaml.in"
+cp "$tmp/dewpoint.yaml" "$tmp/dewpoint.yaml.in"
+for wait in $BATCH_WAITS; do
+sed "s/BATCH_WAIT/$wait/" "$tmp/dewpoint.yaml.in" > "$tmp/dewpoint.yaml"
+echo "input.batch_wait $wait, input QoS $QOS"
 for rate in $RATES; do
   rm -f "$tmp/spool.db"*
   "$BIN" run --config "$tmp/dewpoint.yaml" 2> "$tmp/agent.log" & agent=$!
@@ -60,4 +69,5 @@ print(f"rate {rate}/s: sent {sent}, agent received {frames} ({'no loss' if sent 
       f"CPU {cpu:.2f} s = {cpu / int(sent) * 100000:.3f} CPU-s per 100k messages, peak RSS {int(hwm) / 1024:.1f} MiB")
 EOP
   echo "  $(echo "$out" | tail -1)"
+done
 done

@@ -9,16 +9,18 @@ import DewpointSpool
 import Glibc
 #endif
 
-/// One MQTT message copied out of the network thread: topic bytes then payload bytes.
+/// One serial or capture frame copied out of its source's thread.
 struct InputFrame: Sendable {
     var bytes: [UInt8]
-    var topicLength: Int
     var arrivalNs: Int64
-    /// -1 for MQTT (routed by topic); otherwise the binding of a serial frame.
-    var binding: Int = -1
+    var binding: Int
 }
 
-/// `dewpoint run`: sources → bounded queue → pipeline (this thread) → spool → forwarder → upstream.
+/// `dewpoint run`: sources → pipeline → spool → forwarder → upstream.
+///
+/// MQTT messages run through the pipeline on the input client's network thread (see
+/// `PipelineGate`); serial and capture frames come through a bounded queue to the thread that
+/// calls `run()`, which also moves the clock, commits the spool and wakes the forwarder.
 ///
 /// Shutdown (SIGTERM/SIGINT, or `requestStop()`): stop the sources, process what is queued, flush
 /// open windows as partial summaries, commit, drain the spool while the upstream broker is
@@ -59,7 +61,7 @@ public final class Agent: @unchecked Sendable {
     static func options(_ b: BrokerSpec, clientId: String, cleanSession: Bool, will: MQTTClient.Will?) throws(AgentError) -> MQTTClient.Options {
         MQTTClient.Options(host: b.host, port: b.port, clientId: b.clientId ?? clientId, cleanSession: cleanSession,
                            username: b.username, password: try password(b), tls: b.tls, protocolVersion: b.mqttVersion,
-                           keepaliveS: b.keepaliveS, will: will)
+                           keepaliveS: b.keepaliveS, will: will, batchWaitNs: UInt64(b.batchWaitMs) * 1_000_000)
     }
 
     public func run() throws {
@@ -76,7 +78,10 @@ public final class Agent: @unchecked Sendable {
         sink.onError = { [log] e in log(.error, "spool commit failed: \(e)") }
         let pipeline = try Pipeline(agentId: agent.agentId, bindings: config.bindings, sink: sink, seq: spool, mode: .external)
         pipeline.log = { [log] in log(.warning, $0) }
+        let gate = PipelineGate(pipeline)
         let queue = BoundedQueue<InputFrame>(capacity: agent.queue.capacity, policy: agent.queue.overflow)
+        // a new record (summary or alert) wakes this thread to commit it and wake the forwarder
+        sink.onRecord = { queue.interrupt() }
 
         // Upstream: last will = offline (retained); online on every connect.
         let offline = Array(#"{"state":"offline","agent":"\#(agent.agentId)"}"#.utf8)
@@ -107,15 +112,22 @@ public final class Agent: @unchecked Sendable {
         }
         var input: MQTTClient? = nil
         if !filters.isEmpty {
-            let c = try MQTTClient(Agent.options(agent.input, clientId: "dewpoint-\(agent.agentId)-in", cleanSession: false, will: nil))
+            var inputBroker = agent.input
+            // input.batch_wait applies to QoS 0 subscriptions only. With QoS 1 or 2 the broker
+            // releases further messages as acknowledgements arrive (mosquitto 2.0 measured: a 1 ms
+            // wait capped delivery near 2,500 messages/s and the backlog grew without bound).
+            if inputBroker.batchWaitMs > 0, let q = filters.first(where: { $0.1 > 0 }) {
+                log(.info, "input.batch_wait is not used: \(q.0) is subscribed with QoS \(q.1); the input connection wakes once per message")
+                inputBroker.batchWaitMs = 0
+            }
+            let c = try MQTTClient(Agent.options(inputBroker, clientId: "dewpoint-\(agent.agentId)-in", cleanSession: false, will: nil))
             c.log = { [log] in log(.warning, "input: \($0)") }
             c.onMessage = { topic, payload in
-                var bytes = [UInt8]()
-                bytes.reserveCapacity(topic.count + payload.count)
-                bytes.append(contentsOf: topic)
-                bytes.append(contentsOf: payload)
-                queue.push(InputFrame(bytes: bytes, topicLength: topic.count, arrivalNs: Clock.wallNs()))
+                let now = Clock.wallNs()
+                gate.run { $0.ingestMQTT(topic: topic, payload: payload, arrivalNs: now) }
             }
+            // process the rows batched during the pass now, so that alerts are not held back
+            c.onBatchEnd = { gate.run { $0.flush() } }
             c.onConnected = { [log, unowned c] in
                 for (f, q) in filters {
                     do { try c.subscribe(f, qos: q) } catch { log(.error, "subscribe \(f): \(error)") }
@@ -130,7 +142,7 @@ public final class Agent: @unchecked Sendable {
             case .mqtt: continue
             case .serial(let s):
                 let link = SerialLink(spec: s, framing: b.framing) { frame, now in
-                    queue.push(InputFrame(bytes: Array(frame), topicLength: 0, arrivalNs: now, binding: i))
+                    queue.push(InputFrame(bytes: Array(frame), arrivalNs: now, binding: i))
                 }
                 link.log = { [log] in log(.info, "serial \(b.name): \($0)") }
                 serialLinks.append(link)
@@ -149,7 +161,7 @@ public final class Agent: @unchecked Sendable {
         for (iface, list) in byInterface.sorted(by: { $0.key < $1.key }) {
             do {
                 let src = try CaptureSource(interface: iface, bindings: list, onFrame: { b, payload, ns in
-                    queue.push(InputFrame(bytes: Array(payload), topicLength: 0, arrivalNs: ns, binding: b))
+                    queue.push(InputFrame(bytes: Array(payload), arrivalNs: ns, binding: b))
                 }, warning: { [log] in log(.warning, "capture: \($0)") })
                 src.log = { [log] in log(.error, $0) }
                 captures.append(src)
@@ -169,15 +181,21 @@ public final class Agent: @unchecked Sendable {
         var lastReport = lastCommit
         var reportedDrops = 0
         while !stopRequested {
-            if let f = queue.pop(timeoutMs: 20) {
-                ingest(f, pipeline)
-                var n = 1
-                while n < 4096, let more = queue.pop(timeoutMs: 0) { ingest(more, pipeline); n += 1 }
-                // A small batch means we were woken per message: linger 1 ms so the next wakeup
+            // Wait for a queued frame, a new record (`interrupt`), the next commit or 20 ms.
+            let pending = spool.stats.pending > 0
+            let sinceCommitMs = Int((Clock.monotonicNs() - lastCommit) / 1_000_000)
+            if let f = queue.pop(timeoutMs: pending ? max(0, 5 - sinceCommitMs) : 20) {
+                var n = 0
+                gate.run { p in
+                    ingest(f, p)
+                    n = 1
+                    while n < 4096, let more = queue.pop(timeoutMs: 0) { ingest(more, p); n += 1 }
+                }
+                // A small batch means we were woken per frame: linger 1 ms so the next wakeup
                 // finds a batch. This trades at most 1 ms of latency for far fewer context switches.
                 if n < 32 { Clock.sleep(ns: 1_000_000) }
             }
-            pipeline.advance(watermarkNs: Clock.wallNs())
+            gate.run { $0.advance(watermarkNs: Clock.wallNs()) }
             // Commit as soon as records exist (they are few: one summary per device per window,
             // and alerts), at most every 5 ms so that bursts share one transaction; then wake the
             // forwarder. An alert thus reaches the broker within milliseconds.
@@ -191,7 +209,7 @@ public final class Agent: @unchecked Sendable {
                 lastReport = now
                 let drops = queue.dropped
                 let st = spool.stats
-                log(.info, "counters: \(pipeline.counters.summaryLine) queue_dropped=\(drops) spool_records=\(st.count) spool_dropped=\(st.dropped) upstream_reconnects=\(up.reconnects)")
+                log(.info, "counters: \(gate.run { $0.counters.summaryLine }) queue_dropped=\(drops) spool_records=\(st.count) spool_dropped=\(st.dropped) upstream_reconnects=\(up.reconnects)")
                 if drops > reportedDrops { log(.warning, "input queue overflow: \(drops - reportedDrops) frames dropped (policy \(agent.queue.overflow.rawValue))"); reportedDrops = drops }
             }
         }
@@ -215,9 +233,11 @@ public final class Agent: @unchecked Sendable {
             }
             log(.info, line)
         }
-        while let f = queue.pop(timeoutMs: 0) { ingest(f, pipeline) }
+        gate.run { p in
+            while let f = queue.pop(timeoutMs: 0) { ingest(f, p) }
+        }
         if queue.rejectedAfterClose > 0 { log(.warning, "\(queue.rejectedAfterClose) frames arrived after the stop began and were not processed") }
-        pipeline.finish()  // partial summaries for open windows; commits
+        gate.run { $0.finish() }  // partial summaries for open windows; commits
         let deadline = Clock.monotonicNs() + drainTimeoutNs
         let drained = forwarder.drain(deadlineNs: deadline)
         let st = spool.stats
@@ -229,18 +249,11 @@ public final class Agent: @unchecked Sendable {
             Clock.sleep(ns: 100_000_000)
         }
         up.stop()
-        log(.info, "stopped: \(pipeline.counters.summaryLine) queue_dropped=\(queue.dropped)")
+        log(.info, "stopped: \(gate.run { $0.counters.summaryLine }) queue_dropped=\(queue.dropped)")
     }
 
     private func ingest(_ f: InputFrame, _ p: Pipeline) {
-        if f.binding >= 0 {
-            f.bytes.withUnsafeBytes { p.ingest(binding: f.binding, payload: $0, arrivalNs: f.arrivalNs) }
-            return
-        }
-        f.bytes.withUnsafeBytes { b in
-            p.ingestMQTT(topic: UnsafeRawBufferPointer(rebasing: b[0..<f.topicLength]),
-                         payload: UnsafeRawBufferPointer(rebasing: b[f.topicLength...]), arrivalNs: f.arrivalNs)
-        }
+        f.bytes.withUnsafeBytes { p.ingest(binding: f.binding, payload: $0, arrivalNs: f.arrivalNs) }
     }
 }
 

@@ -25,7 +25,14 @@ enum AgentLoader {
                 if v < 1 << 16 { r.error(d.value, "spool.max_bytes", "expected at least 64KiB, found \(v) bytes") } else { a.spool.maxBytes = v }
             }
         }
-        if let n = m["input"]?.value, let b = broker(n, "input", extra: [], r) { a.input = b.0 }
+        if let n = m["input"]?.value, let (b, im) = broker(n, "input", extra: ["batch_wait"], r) {
+            a.input = b
+            a.input.batchWaitMs = 1
+            // input.batch_wait: sleep after a pass that read few messages (default 1ms; 0 = wake per message)
+            if let v = im["batch_wait"], let d = r.durationMs(v.value, "input.batch_wait") {
+                if d < 0 || d > 100 { r.error(v.value, "input.batch_wait", "expected 0ms to 100ms, found \(d)ms") } else { a.input.batchWaitMs = d }
+            }
+        }
         if let n = m["upstream"]?.value, let (b, um) = broker(n, "upstream", extra: ["topic_prefix", "qos", "max_inflight", "summary_topic", "alert_topic", "status_topic"], r) {
             a.upstream.broker = b
             if let v = um["topic_prefix"], let s = r.string(v.value, "upstream.topic_prefix") { a.upstream.topicPrefix = s }

@@ -12,7 +12,7 @@ public struct AgentSpec: Sendable, Equatable {
     public var defaultWindow: WindowSpec
 
     public init(agentId: String, devicesDir: String = "devices", logLevel: LogLevel = .info,
-                spool: SpoolSpec = SpoolSpec(), input: BrokerSpec = BrokerSpec(),
+                spool: SpoolSpec = SpoolSpec(), input: BrokerSpec = BrokerSpec(batchWaitMs: 1),
                 upstream: UpstreamSpec = UpstreamSpec(), queue: QueueSpec = QueueSpec(),
                 defaultWindow: WindowSpec = WindowSpec()) {
         self.agentId = agentId; self.devicesDir = devicesDir; self.logLevel = logLevel; self.spool = spool
@@ -41,12 +41,15 @@ public struct BrokerSpec: Sendable, Equatable {
     public var tls: TLSSpec?
     public var mqttVersion: Int
     public var keepaliveS: Int
+    /// Input only (`input.batch_wait`): how long the network thread sleeps after a pass that read
+    /// only a few messages, so that the next pass reads a batch. 0 wakes once per message.
+    public var batchWaitMs: Int64
     public init(host: String = "127.0.0.1", port: Int = 1883, clientId: String? = nil, username: String? = nil,
                 passwordFile: String? = nil, passwordEnv: String? = nil, tls: TLSSpec? = nil, mqttVersion: Int = 4,
-                keepaliveS: Int = 30) {
+                keepaliveS: Int = 30, batchWaitMs: Int64 = 0) {
         self.host = host; self.port = port; self.clientId = clientId; self.username = username
         self.passwordFile = passwordFile; self.passwordEnv = passwordEnv; self.tls = tls
-        self.mqttVersion = mqttVersion; self.keepaliveS = keepaliveS
+        self.mqttVersion = mqttVersion; self.keepaliveS = keepaliveS; self.batchWaitMs = batchWaitMs
     }
 }
 

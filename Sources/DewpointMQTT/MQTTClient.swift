@@ -21,8 +21,9 @@ public struct MQTTError: Error, CustomStringConvertible, Sendable {
 ///   thread.
 /// - Reconnection: the `ConnectionStateMachine` decides; backoff is jittered and exponential.
 ///   `onConnected` runs after every CONNACK, so subscriptions and the online status are renewed.
-/// - Backpressure: `onMessage` copies the message out (libmosquitto frees it after the callback);
-///   where it goes next (a bounded queue) decides what happens when the agent falls behind.
+/// - Backpressure: the message bytes passed to `onMessage` live only during the call (libmosquitto
+///   frees them after it). While `onMessage` runs the client reads nothing more, so a slow handler
+///   leaves the backlog in TCP buffers and the broker, within the broker's queue limits.
 /// - Cancellation: `stop()` disconnects cleanly (no last will) and joins the thread.
 public final class MQTTClient: @unchecked Sendable {
     // @unchecked: handlers are set before `start()`; mutable state is behind `lock`.
@@ -40,12 +41,21 @@ public final class MQTTClient: @unchecked Sendable {
         public var keepaliveS: Int
         public var will: Will?
         public var backoff: ConnectionStateMachine.Backoff
+        /// After a pass that delivered a few messages (fewer than a quarter of `batchSize`), the network thread
+        /// sleeps this long before it waits on the socket again, so that the next pass finds a
+        /// batch. 0 (the default) waits at once: lowest latency, one wakeup per message.
+        /// A busy input connection trades up to this much latency for far fewer wakeups.
+        public var batchWaitNs: UInt64
+        /// The most packets one pass reads before it writes what they queued (PUBACKs).
+        public var batchSize: Int
         public init(host: String, port: Int, clientId: String? = nil, cleanSession: Bool = true, username: String? = nil,
                     password: String? = nil, tls: TLSSpec? = nil, protocolVersion: Int = 4, keepaliveS: Int = 30,
-                    will: Will? = nil, backoff: ConnectionStateMachine.Backoff = .init()) {
+                    will: Will? = nil, backoff: ConnectionStateMachine.Backoff = .init(), batchWaitNs: UInt64 = 0,
+                    batchSize: Int = 256) {
             self.host = host; self.port = port; self.clientId = clientId; self.cleanSession = cleanSession
             self.username = username; self.password = password; self.tls = tls; self.protocolVersion = protocolVersion
             self.keepaliveS = keepaliveS; self.will = will; self.backoff = backoff
+            self.batchWaitNs = batchWaitNs; self.batchSize = max(1, batchSize)
         }
     }
 
@@ -63,6 +73,9 @@ public final class MQTTClient: @unchecked Sendable {
     public var onMessage: (@Sendable (_ topic: UnsafeRawBufferPointer, _ payload: UnsafeRawBufferPointer) -> Void)?
     public var onConnected: (@Sendable () -> Void)?
     public var onDisconnected: (@Sendable (_ reason: String) -> Void)?
+    /// After a pass of the network loop that delivered messages to `onMessage` (on the network
+    /// thread): the place to finish work batched across those messages.
+    public var onBatchEnd: (@Sendable () -> Void)?
     /// PUBACK (QoS 1) or PUBCOMP (QoS 2) for a message id returned by `publish`.
     public var onPublished: (@Sendable (_ mid: Int32) -> Void)?
     public var log: @Sendable (String) -> Void = { _ in }
@@ -74,6 +87,8 @@ public final class MQTTClient: @unchecked Sendable {
     private var connack: Int32? = nil
     private var thread: OSThread?
     private var machine: ConnectionStateMachine
+    /// Messages delivered to `onMessage`; touched by the network thread only.
+    private var delivered = 0
 
     public init(_ options: Options) throws(MQTTError) {
         self.options = options
@@ -139,8 +154,12 @@ public final class MQTTClient: @unchecked Sendable {
             case .none:
                 break
             }
-            let rc = mosq.loop(timeoutMs: 50)
+            let before = delivered
+            let rc = mosq.loop(timeoutMs: 50, maxPackets: options.batchSize).rc
             let now = Clock.monotonicNs()
+            let n = delivered &- before
+            if n > 0 { onBatchEnd?() }
+            if rc == 0 && n > 0 && n < options.batchSize / 4 && options.batchWaitNs > 0 { Clock.sleep(ns: options.batchWaitNs) }
             let ack = lock.withLock { () -> Int32? in let a = connack; connack = nil; return a }
             if let ack {
                 if ack != 0 { log("broker \(options.host):\(options.port) refused the connection: \(Mosquitto.connackString(ack))") }
@@ -154,14 +173,17 @@ public final class MQTTClient: @unchecked Sendable {
         }
         if lock.withLock({ connected }) {
             mosq.disconnect()
-            _ = mosq.loop(timeoutMs: 10)
+            _ = mosq.loop(timeoutMs: 10, maxPackets: 1)
         }
         lock.withLock { connected = false; machine.stop() }
     }
 
     // Called by the C callbacks on the network thread.
     func handleConnack(_ rc: Int32) { lock.withLock { connack = rc } }
-    func handleMessage(_ topic: UnsafeRawBufferPointer, _ payload: UnsafeRawBufferPointer) { onMessage?(topic, payload) }
+    func handleMessage(_ topic: UnsafeRawBufferPointer, _ payload: UnsafeRawBufferPointer) {
+        delivered &+= 1
+        onMessage?(topic, payload)
+    }
     func handlePublished(_ mid: Int32) { onPublished?(mid) }
     func handleLibraryLog(_ text: String) { log("libmosquitto: \(text)") }
 }

@@ -103,9 +103,29 @@ final class Mosquitto: @unchecked Sendable {
         try check(rc, "connect")
     }
 
-    /// One iteration of network I/O; returns a libmosquitto error code (0 = success).
-    func loop(timeoutMs: Int32) -> Int32 {
-        mosquitto_loop(handle, timeoutMs, 1)
+    /// One iteration of network I/O; returns a libmosquitto error code (0 = success) and the
+    /// packets read.
+    ///
+    /// `mosquitto_loop` waits in `pselect` and then reads a single packet (its `max_packets` is
+    /// ignored since 2.0), so a busy connection costs one `pselect` per message. After it, this
+    /// reads on with `mosquitto_loop_read` until the socket would block (errno EAGAIN, read at once)
+    /// or `maxPackets` were read, then writes what the reads queued (PUBACKs) in one pass.
+    func loop(timeoutMs: Int32, maxPackets: Int) -> (rc: Int32, packets: Int) {
+        var rc = mosquitto_loop(handle, timeoutMs, 1)
+        var packets = 1
+        guard rc == MOSQ_ERR_SUCCESS.rawValue, maxPackets > 1 else { return (rc, packets) }
+        while packets < maxPackets {
+            errno = 0
+            rc = mosquitto_loop_read(handle, 1)
+            let e = errno
+            if rc != MOSQ_ERR_SUCCESS.rawValue { return (rc, packets) }
+            if e == EAGAIN || e == EWOULDBLOCK { break }
+            packets += 1
+        }
+        if mosquitto_want_write(handle) {
+            rc = mosquitto_loop_write(handle, 1)
+        }
+        return (rc, packets)
     }
 
     func disconnect() { _ = mosquitto_disconnect(handle) }

@@ -19,6 +19,7 @@ public final class BoundedQueue<Element>: @unchecked Sendable {
     private var head = 0
     private var count = 0
     private var closed = false
+    private var interrupted = false
     private var _dropped = 0
     private var _rejected = 0
     private let policy: OverflowPolicy
@@ -81,7 +82,8 @@ public final class BoundedQueue<Element>: @unchecked Sendable {
         return true
     }
 
-    /// Waits up to `timeoutMs` for an element. Returns nil on timeout or when closed and empty.
+    /// Waits up to `timeoutMs` for an element. Returns nil on timeout, after `interrupt()`, or when
+    /// closed and empty.
     public func pop(timeoutMs: Int) -> Element? {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
@@ -92,10 +94,11 @@ public final class BoundedQueue<Element>: @unchecked Sendable {
             deadline.tv_sec += timeoutMs / 1000
             deadline.tv_nsec += (timeoutMs % 1000) * 1_000_000
             if deadline.tv_nsec >= 1_000_000_000 { deadline.tv_sec += 1; deadline.tv_nsec -= 1_000_000_000 }
-            while count == 0 && !closed {
+            while count == 0 && !closed && !interrupted {
                 if pthread_cond_timedwait(notEmpty, mutex, &deadline) == ETIMEDOUT { break }
             }
         }
+        interrupted = false
         guard count > 0 else { return nil }
         let e = ring[head]
         ring[head] = nil
@@ -103,6 +106,15 @@ public final class BoundedQueue<Element>: @unchecked Sendable {
         count -= 1
         pthread_cond_signal(notFull)
         return e
+    }
+
+    /// Ends the consumer's current (or next) wait in `pop` early, without an element: for work the
+    /// consumer must do that did not come through the queue.
+    public func interrupt() {
+        locked {
+            interrupted = true
+            pthread_cond_signal(notEmpty)
+        }
     }
 
     public func close() {

@@ -170,8 +170,13 @@ public final class SpoolSink: RecordSink {
     public var onError: (SpoolError) -> Void = { _ in }
     public init(spool: SpoolQueue, topics: UpstreamTopics) { self.spool = spool; self.topics = topics }
 
+    /// Called after every record is appended (on the thread that runs the pipeline), so that the
+    /// agent can commit it and wake the forwarder without polling.
+    public var onRecord: () -> Void = {}
+
     public func write(kind: RecordKind, device: String, seq: UInt64, json: UnsafeRawBufferPointer) {
         spool.append(seq: seq, topic: topics.topic(kind: kind, device: device), payload: Array(json))
+        onRecord()
     }
 
     /// Commit failures (a full or failing disk) are retried at most once a second, and logged for
@@ -197,7 +202,7 @@ public final class SpoolSink: RecordSink {
 /// Upstream topics from the templates (default `<prefix>/<agent>/<device>/summary|alert` and
 /// `<prefix>/<agent>/status`). Topics are built once per device and cached.
 public final class UpstreamTopics: @unchecked Sendable {
-    // @unchecked: the cache is only used from the pipeline thread.
+    // @unchecked: the cache is only used by the pipeline, which runs on one thread at a time.
     public let prefix: String
     public let agent: String
     let summaryTemplate: String

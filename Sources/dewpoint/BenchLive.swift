@@ -12,7 +12,7 @@ struct BenchLive: ParsableCommand {
         commandName: "bench-live",
         abstract: "Publish JSON readings at a fixed rate to a broker and time alerts coming back upstream.",
         discussion: """
-        Publishes {"ts":ms,"v":x} on --topic at --rate messages/s for --seconds. Every --alert-every-th \
+        Publishes {"ts":ms,"v":x,"a":..,"b":..,"c":..} (4 channels) on --topic at --rate messages/s for --seconds. Every --alert-every-th \
         message carries v=100+k/1000 (the agent's threshold detector must raise on v > 50) and the next one \
         v=0 (clears). Prints messages sent and the latency from publishing a raising message to its \
         alert arriving on dewpoint/+/+/alert, as p50/p99/max.
@@ -70,7 +70,7 @@ struct BenchLive: ParsableCommand {
             buf.removeAll(keepingCapacity: true)
             buf.append(contentsOf: #"{"ts":"#.utf8)
             JSONText.integer(Clock.wallNs() / 1_000_000, into: &buf)
-            buf.append(contentsOf: #","v":\#(v)}"#.utf8)
+            buf.append(contentsOf: #","v":\#(v),"a":\#(i % 50),"b":-3.25,"c":\#(i & 1023)}"#.utf8)
             if k >= 0 { let t = Clock.monotonicNs(); lock.withLock { sentAt[k] = t } }
             if (try? buf.withUnsafeBytes({ try pub.publish(topic: topic, payload: $0, qos: 1, retain: false) })) != nil { sent += 1 }
         }

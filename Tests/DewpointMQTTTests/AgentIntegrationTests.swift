@@ -130,6 +130,38 @@ import Testing
     }
 
     /// Garbage payloads are counted as decode errors and never stop the stream.
+    /// A QoS 0 subscription with `input.batch_wait`: the network thread sleeps between passes and
+    /// reads messages in batches. Every message still reaches a summary, and an alert still
+    /// arrives upstream while the input keeps flowing.
+    @Test func batchedQoS0InputLosesNothing() throws {
+        let broker = Broker()
+        broker.start()
+        let collector = try Collector(port: broker.port)
+        let dir = scratchDir("batched")
+        AgentProcess.writeConfig(dir: dir, inputPort: broker.port, upstreamPort: broker.port,
+                                 detectors: "    detectors: [{kind: threshold, above: 500}]",
+                                 inputExtra: "  batch_wait: 5ms", qos: 0)
+        let agent = AgentProcess(dir: dir)
+        try agent.start()
+        #expect(waitUntil(5) { agent.log.contains("input connected") })
+        #expect(!agent.log.contains("batch_wait is not used"))
+        let pub = try Publisher(port: broker.port)
+        let start = Date()
+        for i in 0..<4_000 {
+            try pub.send(ts: nowMs(), v: i == 2_000 ? 1_000 : Double(i % 100))
+            let wait = start.addingTimeInterval(Double(i) / 4000).timeIntervalSinceNow
+            if wait > 0 { usleep(UInt32(wait * 1e6)) }
+        }
+        #expect(waitUntil(5) { collector.records("alert").contains { $0["state"] as? String == "raised" } })
+        usleep(300_000)
+        agent.terminate()
+        pub.stop()
+        #expect(waitUntil(10) { samples(deduplicated(collector.records("summary")).records) >= 4_000 })
+        collector.stop()
+        #expect(samples(deduplicated(collector.records("summary")).records) == 4_000, "\(agent.log)")
+        #expect(agent.log.contains("frames=4000"), "\(agent.log)")
+    }
+
     @Test func badPayloadsAreCountedNotFatal() throws {
         let broker = Broker()
         broker.start()

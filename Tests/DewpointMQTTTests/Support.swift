@@ -129,7 +129,7 @@ final class AgentProcess {
 
     /// Writes `dewpoint.yaml` and one binding, `env.yaml`: JSON `{"ts":ms,"v":x}` on `t/env`.
     static func writeConfig(dir: String, inputPort: Int, upstreamPort: Int, window: String = "1s", lateness: String = "200ms",
-                            upstreamTLS: String = "", detectors: String = "", inputExtra: String = "") {
+                            upstreamTLS: String = "", detectors: String = "", inputExtra: String = "", qos: Int = 1) {
         try? FileManager.default.createDirectory(atPath: dir + "/devices", withIntermediateDirectories: true)
         let agent = """
         agent: gw-test
@@ -156,7 +156,7 @@ final class AgentProcess {
         transport: mqtt
         mqtt:
           topic: t/env
-          qos: 1
+          qos: \(qos)
         decoder: json
         timestamp:
           pointer: /ts
