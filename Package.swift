@@ -10,6 +10,14 @@ let strict: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
 ]
 
+// Code generation for the wide kernels (`DewpointSignalAVX512`). It is decided by the machine that
+// builds: cross-compiling from x86_64 to aarch64 needs this set to [].
+#if arch(x86_64)
+let avx512: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "skylake-avx512"])]
+#else
+let avx512: [SwiftSetting] = []
+#endif
+
 let package = Package(
     name: "dewpoint",
     products: [
@@ -24,7 +32,9 @@ let package = Package(
     ],
     targets: [
         .target(name: "DewpointCore", swiftSettings: strict),
-        .target(name: "DewpointSignal", swiftSettings: strict),
+        .target(name: "DewpointSignal", dependencies: ["DewpointSignalAVX512"], swiftSettings: strict),
+        // the FIR kernel again, compiled for AVX-512; DewpointSignal calls it only where the CPU has it
+        .target(name: "DewpointSignalAVX512", swiftSettings: strict + avx512),
         .target(name: "DewpointDecode", dependencies: ["DewpointCore"], swiftSettings: strict),
         .target(name: "DewpointConfig",
                 dependencies: ["DewpointCore", "DewpointDecode", .product(name: "Yams", package: "Yams")],

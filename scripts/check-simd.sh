@@ -10,7 +10,7 @@ set -euo pipefail
 bin=${1:-.build/release/dewpoint}
 [ -x "$bin" ] || { echo "no $bin: build it first (swift build -c release)" >&2; exit 2; }
 case "$(uname -m)" in
-  x86_64) packed='\s(add|sub|mul|min|max|div)ps\s|\smovups\s' ;;
+  x86_64) packed='\sv?(add|sub|mul|min|max|div)ps\s|\sv?movups\s' ;;
   aarch64|arm64) packed='\s(fadd|fsub|fmul|fmla|fmin|fmax|fminnm|fmaxnm)\s+v[0-9]+\.4s' ;;
   *) echo "unknown architecture $(uname -m)" >&2; exit 2 ;;
 esac
@@ -29,6 +29,7 @@ while IFS='|' read -r name pattern; do
   [ "$count" -gt 0 ] || status=1
 done <<'LIST'
 FIR (across time)|DewpointSignal.FIRFilter.process\(
+FIR, AVX-512 kernel|DewpointSignalAVX512.firSteps128\(
 Butterworth (8 channels)|DewpointSignal.BiquadCascade8.process\(
 window statistics (block)|DewpointSignal.WindowStats.add\(uniform:
 decimation|DewpointSignal.Decimator.process\(

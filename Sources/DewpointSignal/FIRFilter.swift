@@ -1,15 +1,21 @@
+import DewpointSignalAVX512
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// A streaming FIR filter. `process` runs across time with `SIMD16<Float>` (32 outputs per
-/// step, one tap at a time, then 8 per step for the rest of a block); every output sums its taps
-/// in the same order on every path, so block boundaries do not change a bit; `processScalar` is the reference. Processing a signal in blocks of
-/// any size gives the same output as processing it whole: the last `taps - 1` inputs carry over.
+/// A streaming FIR filter. `process` runs across time with `SIMD16<Float>`: 128 outputs per step
+/// on CPUs with AVX-512 (`firSteps128`, 8 zmm accumulators), then 32 per step, then 8, then one.
+/// Every output sums its taps in the same order with a separate multiply and add on every path,
+/// so neither block boundaries nor the kernel chosen change a bit; `processScalar` is the
+/// reference. Processing a signal in blocks of any size gives the same output as processing it
+/// whole: the last `taps - 1` inputs carry over.
 public struct FIRFilter: Sendable {
     public let taps: [Float]
     /// History (taps - 1 samples) followed by the current block.
     private var work: [Float]
+    /// Use the AVX-512 kernel where the CPU has it (`CPUFeatures.avx512`); false forces the
+    /// baseline kernel (tests compare the two, and the benchmark reports both).
+    public var wide: Bool = CPUFeatures.avx512
 
     public init(taps: [Float]) {
         precondition(!taps.isEmpty, "an FIR filter needs at least one tap")
@@ -46,55 +52,68 @@ public struct FIRFilter: Sendable {
         return h.map { Float($0 / s) }
     }
 
-    /// Filters `x` into `y` (same count) with `SIMD8<Float>` across time.
+    /// Filters `x` into `y` (same count) across time. `x` and `y` may be the same buffer: the
+    /// block is copied after the history before any output is written. (Filtering in place from
+    /// the end of the block backwards, without the copy, measured no faster.)
     /// Not inlined: called once per block, and kept as one symbol so its code can be inspected
     /// (`scripts/check-simd.sh`).
     @inline(never)
     public mutating func process(_ x: UnsafeBufferPointer<Float>, into y: UnsafeMutableBufferPointer<Float>) {
-        let nt = taps.count
-        let h = nt - 1
         let n = x.count
+        guard n > 0 else { return }
+        let wideOK = wide && CPUFeatures.avx512
         work.append(contentsOf: x)
         work.withUnsafeBufferPointer { w in
-            taps.withUnsafeBufferPointer { t in
-                let wb = UnsafeRawPointer(w.baseAddress!)
-                var i = 0
-                // 32 outputs per step in two SIMD16 accumulators (8 SSE or 4 NEON registers of
-                // independent sums, one broadcast tap shared): 1.6× the 8-wide loop on x86
-                while i + 32 <= n {
-                    var a = SIMD16<Float>(repeating: 0), b = SIMD16<Float>(repeating: 0)
-                    var k = 0
-                    while k < nt {
-                        let tk = SIMD16<Float>(repeating: t[k])
-                        a += tk * wb.loadUnaligned(fromByteOffset: (h + i - k) * 4, as: SIMD16<Float>.self)
-                        b += tk * wb.loadUnaligned(fromByteOffset: (h + i + 16 - k) * 4, as: SIMD16<Float>.self)
-                        k += 1
-                    }
-                    let yb = UnsafeMutableRawPointer(y.baseAddress! + i)
-                    yb.storeBytes(of: a, as: SIMD16<Float>.self)
-                    yb.storeBytes(of: b, toByteOffset: 64, as: SIMD16<Float>.self)
-                    i += 32
-                }
-                while i + 8 <= n {
-                    var acc = SIMD8<Float>(repeating: 0)
-                    var k = 0
-                    while k < nt {
-                        let v = wb.loadUnaligned(fromByteOffset: (h + i - k) * 4, as: SIMD8<Float>.self)
-                        acc += SIMD8<Float>(repeating: t[k]) * v
-                        k += 1
-                    }
-                    UnsafeMutableRawPointer(y.baseAddress! + i).storeBytes(of: acc, as: SIMD8<Float>.self)
-                    i += 8
-                }
-                while i < n {
-                    var acc: Float = 0
-                    for k in 0..<nt { acc += t[k] * w[h + i - k] }
-                    y[i] = acc
-                    i += 1
-                }
-            }
+            taps.withUnsafeBufferPointer { t in Self.kernel(w.baseAddress!, t, count: n, out: y.baseAddress!, wide: wideOK) }
         }
         work.removeFirst(n)
+    }
+
+    /// `out[j] = Σ taps[k] · base[taps - 1 + j - k]` for j in 0..<count: 128 outputs per step on
+    /// AVX-512, then 32, 8 and 1, each summing in tap order with a separate multiply and add.
+    @inline(__always)
+    static func kernel(_ base: UnsafePointer<Float>, _ t: UnsafeBufferPointer<Float>, count n: Int,
+                       out y: UnsafeMutablePointer<Float>, wide: Bool) {
+        let nt = t.count
+        let h = nt - 1
+        let wb = UnsafeRawPointer(base)
+        var i = 0
+        if wide && n >= 128 {
+            i = firSteps128(history: base, taps: t.baseAddress!, tapCount: nt, count: n, out: y)
+        }
+        // 32 outputs per step in two SIMD16 accumulators (8 SSE or 4 NEON registers of
+        // independent sums, one broadcast tap shared): 1.6× the 8-wide loop on x86
+        while i + 32 <= n {
+            var a = SIMD16<Float>(repeating: 0), b = SIMD16<Float>(repeating: 0)
+            var k = 0
+            while k < nt {
+                let tk = SIMD16<Float>(repeating: t[k])
+                a += tk * wb.loadUnaligned(fromByteOffset: (h + i - k) * 4, as: SIMD16<Float>.self)
+                b += tk * wb.loadUnaligned(fromByteOffset: (h + i + 16 - k) * 4, as: SIMD16<Float>.self)
+                k += 1
+            }
+            let yb = UnsafeMutableRawPointer(y + i)
+            yb.storeBytes(of: a, as: SIMD16<Float>.self)
+            yb.storeBytes(of: b, toByteOffset: 64, as: SIMD16<Float>.self)
+            i += 32
+        }
+        while i + 8 <= n {
+            var acc = SIMD8<Float>(repeating: 0)
+            var k = 0
+            while k < nt {
+                let v = wb.loadUnaligned(fromByteOffset: (h + i - k) * 4, as: SIMD8<Float>.self)
+                acc += SIMD8<Float>(repeating: t[k]) * v
+                k += 1
+            }
+            UnsafeMutableRawPointer(y + i).storeBytes(of: acc, as: SIMD8<Float>.self)
+            i += 8
+        }
+        while i < n {
+            var acc: Float = 0
+            for k in 0..<nt { acc += t[k] * base[h + i - k] }
+            y[i] = acc
+            i += 1
+        }
     }
 
     /// The scalar reference: the same sums, one output at a time.

@@ -21,7 +21,7 @@ struct Bench: ParsableCommand {
         state_bytes is the per-channel state of detectors (null otherwise). capacity is present \
         with --binding: for each channel of the binding with filters, window statistics or \
         detectors, the samples/s one core carries through that channel's chain (decoding \
-        excluded; see bench-decode), and how many such channels fit at --rate Hz.
+        excluded; see bench-decode), and how many such channels fit at --rate Hz. On x86_64 CPUs         with AVX-512, fir_64 runs the AVX-512 kernel and fir_64_baseline the one every x86_64         runs (DEWPOINT_SIMD=baseline turns the AVX-512 kernel off everywhere).
         """)
 
     @Flag(help: "Machine-readable output.") var json = false
@@ -105,6 +105,16 @@ struct Bench: ParsableCommand {
             while i < quarter { let m = min(4096, quarter - i); f.processScalar(UnsafeBufferPointer(rebasing: xs[i..<(i + m)]), into: UnsafeMutableBufferPointer(rebasing: ys[i..<(i + m)])); i += m }
         }
         out.append(Row(name: "fir_64", layout: "time", rate: fir, scalar: firScalar))
+        if CPUFeatures.avx512 {
+            // the kernel every x86_64 runs, for comparison with the AVX-512 one above
+            let baseline = Self.time(n) {
+                var ff = FIRFilter(taps: taps)
+                ff.wide = false
+                var f = ChannelFilter.fir(ff)
+                Self.blocks(xs, ys, rs, n, &f)
+            }
+            out.append(Row(name: "fir_64_baseline", layout: "time", rate: baseline, scalar: firScalar))
+        }
         // 4th-order Butterworth: one channel, and 8 channels per SIMD lane
         let sos = SOSCoefficients.butterworth(order: 4, .lowpass(0.1))
         let one = Self.time(n) { var c = BiquadCascade(sos); c.process(xs, into: ys) }

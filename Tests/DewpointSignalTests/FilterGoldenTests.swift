@@ -48,8 +48,9 @@ func run(_ x: [Double], blocks: [Int], _ body: (UnsafeBufferPointer<Float>, Unsa
         }
     }
 
-    /// Output matches scipy.signal.lfilter (rel 1e-5 of the signal scale) for the SIMD kernel and
-    /// the scalar reference, and any block sizes give the same output as one block.
+    /// Output matches scipy.signal.lfilter (rel 1e-5 of the signal scale) for the SIMD kernels and
+    /// the scalar reference, any block sizes give the same output as one block, and the AVX-512,
+    /// baseline and scalar kernels agree bit for bit.
     @Test func outputMatchesLfilterAndIsBlockInvariant() throws {
         for (name, _, _) in Self.designs {
             let taps = try #require(Golden.fir["taps_\(name)"]).map(Float.init)
@@ -58,10 +59,17 @@ func run(_ x: [Double], blocks: [Int], _ body: (UnsafeBufferPointer<Float>, Unsa
                 let want = try #require(Golden.fir["out_\(name)_\(input)"])
                 let scale = max(1, want.map(abs).max()!)
                 var f1 = FIRFilter(taps: taps), f2 = FIRFilter(taps: taps), f3 = FIRFilter(taps: taps)
+                var f4 = FIRFilter(taps: taps)
+                f4.wide = false
                 let whole = run(x, blocks: [x.count]) { f1.process($0, into: $1) }
                 let pieces = run(x, blocks: [1, 7, 64, 3, 200]) { f2.process($0, into: $1) }
                 let scalar = run(x, blocks: [13]) { f3.processScalar($0, into: $1) }
+                let baseline = run(x, blocks: [x.count]) { f4.process($0, into: $1) }
                 #expect(whole == pieces, "\(name) \(input): block sizes changed the output")
+                // the same multiplies and adds in the same order on every kernel: identical bits,
+                // whether or not this machine ran the AVX-512 kernel (CPUFeatures.avx512)
+                #expect(whole == baseline, "\(name) \(input): the AVX-512 kernel differs from the baseline one")
+                #expect(whole == scalar, "\(name) \(input): the SIMD kernel differs from the scalar reference")
                 for i in 0..<x.count {
                     #expect(abs(Double(whole[i]) - want[i]) <= 1e-5 * scale, "\(name) \(input) [\(i)]")
                     #expect(abs(Double(scalar[i]) - want[i]) <= 1e-5 * scale)
