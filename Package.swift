@@ -3,7 +3,7 @@ import PackageDescription
 
 // Modules are split by how heavy their dependencies are:
 //  - DewpointCore, DewpointSignal, DewpointDecode, DewpointPipeline: pure Swift, no C library.
-//  - DewpointConfig: YAML (Yams) → the typed model of DewpointCore.
+//  - DewpointConfig: YAML (libyaml, through CYAML) → the typed model of DewpointCore.
 //  - dewpoint: the thin command-line executable.
 let strict: [SwiftSetting] = [
     .swiftLanguageMode(.v6),
@@ -27,7 +27,6 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
-        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
@@ -37,10 +36,11 @@ let package = Package(
         .target(name: "DewpointSignalAVX512", swiftSettings: strict + avx512),
         .target(name: "DewpointDecode", dependencies: ["DewpointCore"], swiftSettings: strict),
         .target(name: "DewpointConfig",
-                dependencies: ["DewpointCore", "DewpointDecode", .product(name: "Yams", package: "Yams")],
+                dependencies: ["CYAML", "DewpointCore", "DewpointDecode"],
                 swiftSettings: strict),
         .systemLibrary(name: "CMosquitto", pkgConfig: "libmosquitto",
                        providers: [.apt(["libmosquitto-dev"])]),
+        .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .target(name: "DewpointMQTT", dependencies: ["CMosquitto", "DewpointCore"], exclude: ["README.md"],
                 swiftSettings: strict),

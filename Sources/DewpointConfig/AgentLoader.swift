@@ -1,5 +1,4 @@
 import DewpointCore
-import Yams
 
 /// Reads the agent file (`dewpoint.yaml`). Every key is documented in `docs/configuration.md`.
 enum AgentLoader {

@@ -1,6 +1,5 @@
 import DewpointCore
 import DewpointDecode
-import Yams
 
 /// Reads one device binding (`devices/*.yaml`). Every key is documented in `docs/configuration.md`.
 enum BindingLoader {
@@ -113,7 +112,7 @@ enum BindingLoader {
                 for (i, item) in seq.enumerated() {
                     guard let c = ChannelLoader.load(item, "channels[\(i)]", decoder: decoder, reader: r) else { continue }
                     if let prev = seen[c.name] {
-                        r.error(item, "channels[\(i)].name", "duplicate channel '\(c.name)' (first defined at line \(prev.mark?.line ?? 0))")
+                        r.error(item, "channels[\(i)].name", "duplicate channel '\(c.name)' (first defined at line \(prev.mark.line))")
                     }
                     seen[c.name] = item
                     channels.append(c)

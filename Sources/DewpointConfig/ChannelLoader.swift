@@ -1,5 +1,4 @@
 import DewpointCore
-import Yams
 
 /// Reads one entry of a binding's `channels` list.
 enum ChannelLoader {

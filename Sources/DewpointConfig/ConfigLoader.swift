@@ -1,5 +1,4 @@
 import DewpointCore
-import Yams
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -73,33 +72,14 @@ public enum ConfigLoader {
             return nil
         }
         do {
-            guard let node = try Yams.compose(yaml: text) else {
+            guard let node = try YAMLDocument.compose(text) else {
                 diags.append(ConfigDiagnostic(file: file, line: 1, column: 1, key: "", message: "the file is empty"))
                 return nil
             }
             return (node, text)
-        } catch let e as YamlError {
-            diags.append(yamlDiagnostic(file, e))
-            return nil
         } catch {
-            diags.append(ConfigDiagnostic(file: file, line: 1, column: 1, key: "", message: "\(error)"))
+            diags.append(ConfigDiagnostic(file: file, line: error.mark.line, column: error.mark.column, key: "", message: "invalid YAML: \(error.message)"))
             return nil
-        }
-    }
-
-    static func yamlDiagnostic(_ file: String, _ e: YamlError) -> ConfigDiagnostic {
-        switch e {
-        case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _):
-            let ctx = context.map { "\($0.text) " } ?? ""
-            return ConfigDiagnostic(file: file, line: mark.line, column: mark.column, key: "", message: "invalid YAML: \(ctx)\(problem)")
-        case .composer(let context, let problem, let mark, _):
-            let ctx = context.map { "\($0.text) " } ?? ""
-            return ConfigDiagnostic(file: file, line: mark.line, column: mark.column, key: "", message: "invalid YAML: \(ctx)\(problem)")
-        case .duplicatedKeysInMapping(let duplicates, let context):
-            return ConfigDiagnostic(file: file, line: context.mark.line, column: context.mark.column,
-                                    key: duplicates.sorted().joined(separator: ", "), message: "duplicate key in this mapping")
-        default:
-            return ConfigDiagnostic(file: file, line: 1, column: 1, key: "", message: "invalid YAML: \(e)")
         }
     }
 
@@ -111,7 +91,7 @@ public enum ConfigLoader {
             var node: Node? = m[key]
             if key == "mqtt.topic" { node = m["mqtt"]?.mapping?["topic"] }
             if key == "device" { node = m["device"] }
-            return (node?.mark?.line ?? 1, node?.mark?.column ?? 1)
+            return (node?.mark.line ?? 1, node?.mark.column ?? 1)
         }
         var seen: [String: BindingSpec] = [:]
         for b in bindings {

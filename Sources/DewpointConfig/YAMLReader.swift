@@ -1,4 +1,3 @@
-import Yams
 
 /// Typed access to a composed YAML tree that records a located diagnostic for every problem
 /// instead of stopping at the first one.
@@ -20,7 +19,6 @@ final class YAMLReader {
             return "'\(s.string)'"
         case .mapping: return "a mapping"
         case .sequence: return "a list"
-        case .alias: return "an alias"
         }
     }
 

@@ -37,7 +37,7 @@ struct BenchLive: ParsableCommand {
         sub.onMessage = { _, payload in
             let now = Clock.monotonicNs()
             let text = String(decoding: payload, as: UTF8.self)
-            guard text.contains("\"state\":\"raised\""), let r = text.range(of: "\"value\":") else { return }
+            guard text.contains("\"state\":\"raised\""), let r = text.firstRange(of: "\"value\":") else { return }
             let num = text[r.upperBound...].prefix { $0 == "." || $0.isNumber }
             guard let v = Double(num), v >= 100 else { return }
             let k = Int(((v - 100) * 1000).rounded())

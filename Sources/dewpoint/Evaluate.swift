@@ -4,7 +4,7 @@ import DewpointCore
 import DewpointDecode
 import DewpointPipeline
 import DewpointSignal
-import Foundation
+import FoundationEssentials
 
 /// Detector selection shared by `score` and `evaluate`.
 struct DetectorOptions: ParsableArguments {
@@ -135,14 +135,18 @@ struct Evaluate: ParsableCommand {
     @OptionGroup var detector: DetectorOptions
 
     func run() throws {
-        guard let obj = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: labels))) as? [String: [[String]]] else {
+        // FoundationEssentials' JSONDecoder: full Foundation (ICU) stays out of the executable
+        guard let obj = try? JSONDecoder().decode([String: [[String]]].self, from: Data(contentsOf: URL(fileURLWithPath: labels))) else {
             throw ValidationError("\(labels): expected {\"file.csv\": [[\"start\", \"end\"], ...]}")
         }
         var profileList: [NABScore.Profile] = [.standard, .rewardLowFP, .rewardLowFN]
         if let profiles {
-            let p = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: profiles))) as? [String: [String: [String: Double]]] ?? [:]
+            struct Profile: Decodable { var CostMatrix: [String: Double] }
+            guard let p = try? JSONDecoder().decode([String: Profile].self, from: Data(contentsOf: URL(fileURLWithPath: profiles))) else {
+                throw ValidationError("\(profiles): expected {\"name\": {\"CostMatrix\": {\"tpWeight\": …, \"fnWeight\": …, \"fpWeight\": …}}}")
+            }
             profileList = p.keys.sorted().compactMap { name in
-                guard let c = p[name]?["CostMatrix"], let tp = c["tpWeight"], let fn = c["fnWeight"], let fp = c["fpWeight"] else { return nil }
+                guard let c = p[name]?.CostMatrix, let tp = c["tpWeight"], let fn = c["fnWeight"], let fp = c["fpWeight"] else { return nil }
                 return NABScore.Profile(name: name, tpWeight: tp, fnWeight: fn, fpWeight: fp)
             }
         }
@@ -164,16 +168,30 @@ struct Evaluate: ParsableCommand {
             files.append(NABScore.File(name: rel, scores: scores, windows: windows))
             if let results {
                 let path = results + "/" + rel
-                try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+                let url = URL(fileURLWithPath: path)
+                try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
                 var out = "timestamp,value,anomaly_score\n"
                 for i in 0..<scores.count { out += "\(s.timeText[i]),\(s.valueText[i]),\(scores[i])\n" }
-                try out.write(toFile: path, atomically: true, encoding: .utf8)
+                try Data(out.utf8).write(to: url, options: .atomic)
             }
         }
         let nWindows = files.reduce(0) { $0 + $1.windows.count }
         for p in profileList {
             let r = NABScore.score(files, profile: p)
-            print("\(p.name): \(String(format: "%.2f", r.normalised))  (raw \(String(format: "%.3f", r.raw)), threshold \(r.threshold), files \(files.count), windows \(nWindows))")
+            print("\(p.name): \(fixed(r.normalised, 2))  (raw \(fixed(r.raw, 3)), threshold \(r.threshold), files \(files.count), windows \(nWindows))")
         }
     }
+}
+
+/// `x` with exactly `digits` decimals, rounded half away from zero (as printf's %.Nf for these
+/// magnitudes).
+func fixed(_ x: Double, _ digits: Int) -> String {
+    guard x.isFinite else { return "\(x)" }
+    var scale = 1.0
+    for _ in 0..<digits { scale *= 10 }
+    let n = Int64((abs(x) * scale).rounded())
+    let whole = n / Int64(scale), frac = n % Int64(scale)
+    var f = String(frac)
+    while f.count < digits { f = "0" + f }
+    return (x < 0 && n != 0 ? "-" : "") + String(whole) + (digits > 0 ? "." + f : "")
 }
