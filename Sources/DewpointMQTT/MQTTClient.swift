@@ -41,7 +41,7 @@ public final class MQTTClient: @unchecked Sendable {
         public var keepaliveS: Int
         public var will: Will?
         public var backoff: ConnectionStateMachine.Backoff
-        /// After a pass that delivered a few messages (fewer than a quarter of `batchSize`), the network thread
+        /// After a pass that delivered messages but emptied the socket (fewer than `batchSize`), the network thread
         /// sleeps this long before it waits on the socket again, so that the next pass finds a
         /// batch. 0 (the default) waits at once: lowest latency, one wakeup per message.
         /// A busy input connection trades up to this much latency for far fewer wakeups.
@@ -159,7 +159,8 @@ public final class MQTTClient: @unchecked Sendable {
             let now = Clock.monotonicNs()
             let n = delivered &- before
             if n > 0 { onBatchEnd?() }
-            if rc == 0 && n > 0 && n < options.batchSize / 4 && options.batchWaitNs > 0 { Clock.sleep(ns: options.batchWaitNs) }
+            // a pass that stopped at batchSize left data in the socket: read on at once
+            if rc == 0 && n > 0 && n < options.batchSize && options.batchWaitNs > 0 { Clock.sleep(ns: options.batchWaitNs) }
             let ack = lock.withLock { () -> Int32? in let a = connack; connack = nil; return a }
             if let ack {
                 if ack != 0 { log("broker \(options.host):\(options.port) refused the connection: \(Mosquitto.connackString(ack))") }
