@@ -210,6 +210,7 @@ public final class Agent: @unchecked Sendable {
                 let drops = queue.dropped
                 let st = spool.stats
                 log(.info, "counters: \(gate.run { $0.counters.summaryLine }) queue_dropped=\(drops) spool_records=\(st.count) spool_dropped=\(st.dropped) upstream_reconnects=\(up.reconnects)")
+                for l in serialLinks { log(.info, Agent.serialCounters(l)) }
                 if drops > reportedDrops { log(.warning, "input queue overflow: \(drops - reportedDrops) frames dropped (policy \(agent.queue.overflow.rawValue))"); reportedDrops = drops }
             }
         }
@@ -225,13 +226,7 @@ public final class Agent: @unchecked Sendable {
         }
         for l in serialLinks {
             l.stop()
-            let f = l.framing
-            var line = "serial \(l.spec.port): bytes=\(l.bytes) frames=\(f.frames) corrupt=\(f.corrupt) oversize=\(f.oversize) garbage_bytes=\(f.garbageBytes) hangups=\(l.hangups) returns=\(l.returns)"
-            if l.spec.poll != nil {
-                let p = l.pollCounters
-                line += " requests=\(p.requests) replies=\(p.replies) timeouts=\(p.timeouts) crc_errors=\(p.crcErrors) exceptions=\(p.exceptions) mismatches=\(p.mismatches)"
-            }
-            log(.info, line)
+            log(.info, Agent.serialCounters(l))
         }
         gate.run { p in
             while let f = queue.pop(timeoutMs: 0) { ingest(f, p) }
@@ -250,6 +245,17 @@ public final class Agent: @unchecked Sendable {
         }
         up.stop()
         log(.info, "stopped: \(gate.run { $0.counters.summaryLine }) queue_dropped=\(queue.dropped)")
+    }
+
+    /// One log line with a serial link's counters: every 60 s and at stop.
+    static func serialCounters(_ l: SerialLink) -> String {
+        let f = l.framing
+        var line = "serial \(l.spec.port): bytes=\(l.bytes) frames=\(f.frames) corrupt=\(f.corrupt) oversize=\(f.oversize) garbage_bytes=\(f.garbageBytes) hangups=\(l.hangups) returns=\(l.returns)"
+        if l.spec.poll != nil {
+            let p = l.pollCounters
+            line += " requests=\(p.requests) replies=\(p.replies) timeouts=\(p.timeouts) crc_errors=\(p.crcErrors) exceptions=\(p.exceptions) mismatches=\(p.mismatches)"
+        }
+        return line
     }
 
     private func ingest(_ f: InputFrame, _ p: Pipeline) {

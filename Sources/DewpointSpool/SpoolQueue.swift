@@ -19,7 +19,9 @@ import DewpointPipeline
 /// - Order: records are read back in `seq` order. `seq` is strictly increasing across restarts:
 ///   it resumes after the highest value ever committed.
 /// - Bounds: when the stored bytes exceed `maxBytes`, the oldest records are deleted and counted
-///   in `dropped` (persisted).
+///   in `dropped` (persisted). Records waiting for a commit are bounded the same way: while
+///   commits fail (a full or failing disk), at most `maxBytes` of them stay in memory and the
+///   oldest are dropped and counted, so a long disk failure cannot exhaust memory.
 public final class SpoolQueue: SeqAllocator, @unchecked Sendable {
     // @unchecked: every stored property is guarded by `lock`.
     public struct Record: Sendable, Equatable {
@@ -32,6 +34,9 @@ public final class SpoolQueue: SeqAllocator, @unchecked Sendable {
     private let lock = Lock()
     private let maxBytes: Int64
     private var pending: [Record] = []
+    private var pendingBytes: Int64 = 0
+    /// Pending records dropped by the bound above, not yet persisted in `dropped`.
+    private var pendingDropped: Int64 = 0
     private var lastSeq: UInt64
     private var committedSeq: UInt64
     private var bytes: Int64
@@ -75,11 +80,23 @@ public final class SpoolQueue: SeqAllocator, @unchecked Sendable {
     public func next() -> UInt64 { lock.withLock { lastSeq += 1; return lastSeq } }
 
     public func append(seq: UInt64, topic: String, payload: [UInt8]) {
-        lock.withLock { pending.append(Record(seq: seq, topic: topic, payload: payload)) }
+        lock.withLock {
+            pending.append(Record(seq: seq, topic: topic, payload: payload))
+            pendingBytes += Int64(payload.count + topic.utf8.count)
+            guard pendingBytes > maxBytes else { return }
+            var k = 0
+            while pendingBytes > maxBytes && k < pending.count - 1 {
+                pendingBytes -= Int64(pending[k].payload.count + pending[k].topic.utf8.count)
+                k += 1
+            }
+            pending.removeFirst(k)
+            pendingDropped += Int64(k)
+        }
     }
 
+    /// `dropped` includes pending records dropped while commits failed.
     public var stats: (count: Int, bytes: Int64, dropped: Int64, pending: Int) {
-        lock.withLock { (count, bytes, dropped, pending.count) }
+        lock.withLock { (count, bytes, dropped + pendingDropped, pending.count) }
     }
 
     /// Writes buffered records in one transaction (see the type's durability contract).
@@ -97,7 +114,7 @@ public final class SpoolQueue: SeqAllocator, @unchecked Sendable {
                     newBytes += Int64(r.payload.count + r.topic.utf8.count)
                     newCount += 1
                 }
-                var droppedNow: Int64 = 0
+                var droppedNow: Int64 = pendingDropped
                 while newBytes > maxBytes && newCount > 0 {
                     oldest.reset()
                     guard try oldest.step() else { break }
@@ -115,6 +132,8 @@ public final class SpoolQueue: SeqAllocator, @unchecked Sendable {
                 count = newCount
                 dropped += droppedNow
                 pending.removeAll(keepingCapacity: true)
+                pendingBytes = 0
+                pendingDropped = 0
                 committedSeq = lastSeq
             } catch {
                 try? db.exec("ROLLBACK")

@@ -40,4 +40,21 @@ func scratchDir(_ name: String) -> String {
         #expect(s.dropped == 20)
         #expect(try q.read(after: 0, limit: 100).map(\.seq) == Array(21...30))
     }
+
+    /// Records waiting for a commit (as while the disk fails) are bounded by the same byte limit:
+    /// the oldest go first, are counted at once, and the count is persisted by the next commit.
+    @Test func pendingRecordsAreBoundedWhileNothingCommits() throws {
+        let path = scratchDir("pending") + "/spool.db"
+        do {
+            let q = try SpoolQueue(path: path, maxBytes: 1000)
+            for _ in 0..<30 { q.append(seq: q.next(), topic: "t", payload: [UInt8](repeating: 7, count: 99)) }
+            #expect(q.stats.pending == 10)
+            #expect(q.stats.dropped == 20)
+            try q.commit()
+            #expect(q.stats.count == 10 && q.stats.dropped == 20)
+            #expect(try q.read(after: 0, limit: 100).map(\.seq) == Array(21...30))
+        }
+        let again = try SpoolQueue(path: path, maxBytes: 1000)
+        #expect(again.stats.dropped == 20)
+    }
 }
