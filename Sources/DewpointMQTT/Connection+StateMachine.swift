@@ -45,20 +45,17 @@ public struct ConnectionStateMachine: Sendable {
     public private(set) var reconnects = 0
     private var everConnected = false
     public let backoff: Backoff
-    private var rng: SplitMix64
+    private var waits: ExponentialBackoff
 
     public init(backoff: Backoff = Backoff(), seed: UInt64 = 0x5EED) {
         self.backoff = backoff
-        self.rng = SplitMix64(seed: seed)
+        self.waits = ExponentialBackoff(initialNs: backoff.initialNs, maxNs: backoff.maxNs, jitter: true, seed: seed)
     }
 
-    /// Full-jitter exponential backoff: a delay drawn from [d/2, d], d = initial·2^(failures-1),
-    /// capped. The jitter spreads a fleet's reconnections after a broker restart.
-    public mutating func nextDelayNs() -> UInt64 {
-        let shift = UInt64(Swift.min(failures - 1, 20))
-        let d = Swift.min(backoff.maxNs, backoff.initialNs << Swift.max(0, shift))
-        return d / 2 + rng.next() % (d / 2 + 1)
-    }
+    /// Exponential backoff with jitter (`ExponentialBackoff`): a delay drawn from [d/2, d],
+    /// d = initial·2^(failures-1), capped. The jitter spreads a fleet's reconnections after a
+    /// broker restart.
+    public mutating func nextDelayNs() -> UInt64 { waits.delayNs(failures: failures) }
 
     public mutating func start(nowNs: UInt64) -> Action {
         guard state == .disconnected else { return .none }

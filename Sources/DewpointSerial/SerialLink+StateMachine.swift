@@ -1,3 +1,5 @@
+import DewpointCore
+
 /// The life of a serial link, as an explicit state machine driven by events and a clock:
 ///
 ///     closed ──start──► opening ──opened──► open ──hang-up──► backoff ──deadline──► opening
@@ -26,15 +28,14 @@ public struct SerialLinkStateMachine: Sendable, Equatable {
     public private(set) var returns = 0
     public private(set) var hangups = 0
     private var wasOpen = false
-    public let initialNs: UInt64
-    public let maxNs: UInt64
+    /// No jitter: one gateway's own device, nothing to spread.
+    private var waits: ExponentialBackoff
 
     public init(initialNs: UInt64 = 100_000_000, maxNs: UInt64 = 2_000_000_000) {
-        self.initialNs = initialNs
-        self.maxNs = maxNs
+        waits = ExponentialBackoff(initialNs: initialNs, maxNs: maxNs, jitter: false)
     }
 
-    public var delayNs: UInt64 { min(maxNs, initialNs << UInt64(min(max(failures - 1, 0), 20))) }
+    public var delayNs: UInt64 { waits.ceilingNs(failures: failures) }
 
     public mutating func start() -> Action {
         guard state == .closed else { return .none }

@@ -66,3 +66,30 @@ import Testing
         #expect(m.state == .disconnected)
     }
 }
+
+import DewpointCore
+
+/// The backoff both state machines use (MQTT with jitter, serial without).
+@Suite struct ExponentialBackoffTests {
+    @Test func doublesUpToTheCapWithoutJitter() {
+        var b = ExponentialBackoff(initialNs: 100, maxNs: 1_000, jitter: false)
+        #expect((1...6).map { b.delayNs(failures: $0) } == [100, 200, 400, 800, 1_000, 1_000])
+        #expect(b.delayNs(failures: 0) == 100)
+        #expect(b.delayNs(failures: 10_000) == 1_000)  // no overflow from a huge shift
+    }
+
+    @Test func jitterStaysWithinHalfToFullAndVaries() {
+        var b = ExponentialBackoff(initialNs: 1_000, maxNs: 8_000, jitter: true, seed: 7)
+        var seen = Set<UInt64>()
+        for f in 1...50 {
+            let d = b.delayNs(failures: f)
+            let top = b.ceilingNs(failures: f)
+            #expect(d >= top / 2 && d <= top)
+            seen.insert(d)
+        }
+        #expect(seen.count > 10)
+        var again = ExponentialBackoff(initialNs: 1_000, maxNs: 8_000, jitter: true, seed: 7)
+        var same = ExponentialBackoff(initialNs: 1_000, maxNs: 8_000, jitter: true, seed: 7)
+        #expect((1...20).map { again.delayNs(failures: $0) } == (1...20).map { same.delayNs(failures: $0) })
+    }
+}
