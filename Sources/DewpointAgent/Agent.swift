@@ -112,15 +112,7 @@ public final class Agent: @unchecked Sendable {
         }
         var input: MQTTClient? = nil
         if !filters.isEmpty {
-            var inputBroker = agent.input
-            // input.batch_wait applies to QoS 0 subscriptions only. With QoS 1 or 2 the broker
-            // releases further messages as acknowledgements arrive (mosquitto 2.0 measured: a 1 ms
-            // wait capped delivery near 2,500 messages/s and the backlog grew without bound).
-            if inputBroker.batchWaitMs > 0, let q = filters.first(where: { $0.1 > 0 }) {
-                log(.info, "input.batch_wait is not used: \(q.0) is subscribed with QoS \(q.1); the input connection wakes once per message")
-                inputBroker.batchWaitMs = 0
-            }
-            let c = try MQTTClient(Agent.options(inputBroker, clientId: "dewpoint-\(agent.agentId)-in", cleanSession: false, will: nil))
+            let c = try MQTTClient(Agent.options(agent.input, clientId: "dewpoint-\(agent.agentId)-in", cleanSession: false, will: nil))
             c.log = { [log] in log(.warning, "input: \($0)") }
             c.onMessage = { topic, payload in
                 let now = Clock.wallNs()

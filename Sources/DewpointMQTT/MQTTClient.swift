@@ -155,7 +155,7 @@ public final class MQTTClient: @unchecked Sendable {
                 break
             }
             let before = delivered
-            let rc = mosq.loop(timeoutMs: 50, maxPackets: options.batchSize).rc
+            let rc = mosq.loop(timeoutMs: 50, maxPackets: options.batchSize) { delivered }.rc
             let now = Clock.monotonicNs()
             let n = delivered &- before
             if n > 0 { onBatchEnd?() }
@@ -174,7 +174,7 @@ public final class MQTTClient: @unchecked Sendable {
         }
         if lock.withLock({ connected }) {
             mosq.disconnect()
-            _ = mosq.loop(timeoutMs: 10, maxPackets: 1)
+            _ = mosq.loop(timeoutMs: 10, maxPackets: 1) { delivered }
         }
         lock.withLock { connected = false; machine.stop() }
     }

@@ -108,18 +108,25 @@ final class Mosquitto: @unchecked Sendable {
     ///
     /// `mosquitto_loop` waits in `pselect` and then reads a single packet (its `max_packets` is
     /// ignored since 2.0), so a busy connection costs one `pselect` per message. After it, this
-    /// reads on with `mosquitto_loop_read` until the socket would block (errno EAGAIN, read at once)
-    /// or `maxPackets` were read, then writes what the reads queued (PUBACKs) in one pass.
-    func loop(timeoutMs: Int32, maxPackets: Int) -> (rc: Int32, packets: Int) {
+    /// reads on with `mosquitto_loop_read`, one packet per call, while each call delivers a
+    /// message (`delivered` counts them) and at most `maxPackets` in all, then writes what the
+    /// reads queued (PUBACKs) in one pass.
+    ///
+    /// errno cannot tell when the socket is drained: queueing each PUBACK writes a byte to
+    /// libmosquitto's internal wake-up socket pair, which fills after a few hundred messages (only
+    /// `mosquitto_loop` reads it, a byte per call), and the failed write leaves EAGAIN in errno
+    /// although more messages are waiting. Stopping on that capped a QoS 1 input at a few messages
+    /// per pass. A call that delivers nothing ends the pass instead (drained, half a packet, or a
+    /// packet that is not a message).
+    func loop(timeoutMs: Int32, maxPackets: Int, delivered: () -> Int) -> (rc: Int32, packets: Int) {
         var rc = mosquitto_loop(handle, timeoutMs, 1)
         var packets = 1
         guard rc == MOSQ_ERR_SUCCESS.rawValue, maxPackets > 1 else { return (rc, packets) }
         while packets < maxPackets {
-            errno = 0
+            let before = delivered()
             rc = mosquitto_loop_read(handle, 1)
-            let e = errno
             if rc != MOSQ_ERR_SUCCESS.rawValue { return (rc, packets) }
-            if e == EAGAIN || e == EWOULDBLOCK { break }
+            if delivered() == before { break }
             packets += 1
         }
         if mosquitto_want_write(handle) {
