@@ -14,8 +14,10 @@ let strict: [SwiftSetting] = [
 // builds: cross-compiling from x86_64 to aarch64 needs this set to [].
 #if arch(x86_64)
 let avx512: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "skylake-avx512"])]
+let avx2: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"])]
 #else
 let avx512: [SwiftSetting] = []
+let avx2: [SwiftSetting] = []
 #endif
 
 let package = Package(
@@ -31,9 +33,11 @@ let package = Package(
     ],
     targets: [
         .target(name: "DewpointCore", swiftSettings: strict),
-        .target(name: "DewpointSignal", dependencies: ["DewpointSignalAVX512"], swiftSettings: strict),
-        // the FIR kernel again, compiled for AVX-512; DewpointSignal calls it only where the CPU has it
-        .target(name: "DewpointSignalAVX512", swiftSettings: strict + avx512),
+        .target(name: "DewpointSignal", dependencies: ["DewpointSignalAVX512", "DewpointSignalAVX2"], swiftSettings: strict),
+        // the FIR kernel again, compiled for AVX-512 and for AVX2 (one source file, linked);
+        // DewpointSignal calls one only where the CPU has its features
+        .target(name: "DewpointSignalAVX512", swiftSettings: strict + avx512 + [.define("FIR_STEP_128")]),
+        .target(name: "DewpointSignalAVX2", swiftSettings: strict + avx2),
         .target(name: "DewpointDecode", dependencies: ["DewpointCore"], swiftSettings: strict),
         .target(name: "DewpointConfig",
                 dependencies: ["CYAML", "DewpointCore", "DewpointDecode"],

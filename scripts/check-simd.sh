@@ -29,7 +29,8 @@ while IFS='|' read -r name pattern; do
   [ "$count" -gt 0 ] || status=1
 done <<'LIST'
 FIR (across time)|DewpointSignal.FIRFilter.process\(
-FIR, AVX-512 kernel|DewpointSignalAVX512.firSteps128\(
+FIR, AVX-512 kernel|DewpointSignalAVX512.firSteps\(
+FIR, AVX2 kernel|DewpointSignalAVX2.firSteps\(
 Butterworth (8 channels)|DewpointSignal.BiquadCascade8.process\(
 window statistics (block)|DewpointSignal.WindowStats.add\(uniform:
 decimation|DewpointSignal.Decimator.process\(

@@ -1,10 +1,12 @@
+import DewpointSignalAVX2
 import DewpointSignalAVX512
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// A streaming FIR filter. `process` runs across time with `SIMD16<Float>`: 128 outputs per step
-/// on CPUs with AVX-512 (`firSteps128`, 8 zmm accumulators), then 32 per step, then 8, then one.
+/// on CPUs with AVX-512 (8 zmm accumulators) or 64 with AVX2 (8 ymm), from a build of
+/// `firSteps` for that level; then 32 per step, then 8, then one.
 /// Every output sums its taps in the same order with a separate multiply and add on every path,
 /// so neither block boundaries nor the kernel chosen change a bit; `processScalar` is the
 /// reference. Processing a signal in blocks of any size gives the same output as processing it
@@ -13,9 +15,9 @@ public struct FIRFilter: Sendable {
     public let taps: [Float]
     /// History (taps - 1 samples) followed by the current block.
     private var work: [Float]
-    /// Use the AVX-512 kernel where the CPU has it (`CPUFeatures.avx512`); false forces the
-    /// baseline kernel (tests compare the two, and the benchmark reports both).
-    public var wide: Bool = CPUFeatures.avx512
+    /// The kernel level (`CPUFeatures.level` by default); a lower one may be chosen (tests compare
+    /// them, and the benchmark reports each), a level the CPU lacks falls back to the best it has.
+    public var level: SIMDLevel = CPUFeatures.level
 
     public init(taps: [Float]) {
         precondition(!taps.isEmpty, "an FIR filter needs at least one tap")
@@ -61,25 +63,31 @@ public struct FIRFilter: Sendable {
     public mutating func process(_ x: UnsafeBufferPointer<Float>, into y: UnsafeMutableBufferPointer<Float>) {
         let n = x.count
         guard n > 0 else { return }
-        let wideOK = wide && CPUFeatures.avx512
+        let lv = min(level, CPUFeatures.supported)
         work.append(contentsOf: x)
         work.withUnsafeBufferPointer { w in
-            taps.withUnsafeBufferPointer { t in Self.kernel(w.baseAddress!, t, count: n, out: y.baseAddress!, wide: wideOK) }
+            taps.withUnsafeBufferPointer { t in Self.kernel(w.baseAddress!, t, count: n, out: y.baseAddress!, level: lv) }
         }
         work.removeFirst(n)
     }
 
     /// `out[j] = Σ taps[k] · base[taps - 1 + j - k]` for j in 0..<count: 128 outputs per step on
-    /// AVX-512, then 32, 8 and 1, each summing in tap order with a separate multiply and add.
+    /// AVX-512 or 64 on AVX2, then 32, 8 and 1, each summing in tap order with a separate multiply
+    /// and add.
     @inline(__always)
     static func kernel(_ base: UnsafePointer<Float>, _ t: UnsafeBufferPointer<Float>, count n: Int,
-                       out y: UnsafeMutablePointer<Float>, wide: Bool) {
+                       out y: UnsafeMutablePointer<Float>, level: SIMDLevel) {
         let nt = t.count
         let h = nt - 1
         let wb = UnsafeRawPointer(base)
         var i = 0
-        if wide && n >= 128 {
-            i = firSteps128(history: base, taps: t.baseAddress!, tapCount: nt, count: n, out: y)
+        switch level {
+        case .avx512:
+            i = DewpointSignalAVX512.firSteps(history: base, taps: t.baseAddress!, tapCount: nt, count: n, out: y)
+        case .avx2:
+            i = DewpointSignalAVX2.firSteps(history: base, taps: t.baseAddress!, tapCount: nt, count: n, out: y)
+        case .baseline:
+            break
         }
         // 32 outputs per step in two SIMD16 accumulators (8 SSE or 4 NEON registers of
         // independent sums, one broadcast tap shared): 1.6× the 8-wide loop on x86

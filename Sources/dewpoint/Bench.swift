@@ -105,15 +105,15 @@ struct Bench: ParsableCommand {
             while i < quarter { let m = min(4096, quarter - i); f.processScalar(UnsafeBufferPointer(rebasing: xs[i..<(i + m)]), into: UnsafeMutableBufferPointer(rebasing: ys[i..<(i + m)])); i += m }
         }
         out.append(Row(name: "fir_64", layout: "time", rate: fir, scalar: firScalar))
-        if CPUFeatures.avx512 {
-            // the kernel every x86_64 runs, for comparison with the AVX-512 one above
-            let baseline = Self.time(n) {
+        // the lower kernels this CPU also runs, for comparison with the one above
+        for lower in SIMDLevel.allCases where lower < CPUFeatures.level {
+            let r = Self.time(n) {
                 var ff = FIRFilter(taps: taps)
-                ff.wide = false
+                ff.level = lower
                 var f = ChannelFilter.fir(ff)
                 Self.blocks(xs, ys, rs, n, &f)
             }
-            out.append(Row(name: "fir_64_baseline", layout: "time", rate: baseline, scalar: firScalar))
+            out.append(Row(name: "fir_64_\(lower.name)", layout: "time", rate: r, scalar: firScalar))
         }
         // 4th-order Butterworth: one channel, and 8 channels per SIMD lane
         let sos = SOSCoefficients.butterworth(order: 4, .lowpass(0.1))

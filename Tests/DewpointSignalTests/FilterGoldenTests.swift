@@ -60,15 +60,20 @@ func run(_ x: [Double], blocks: [Int], _ body: (UnsafeBufferPointer<Float>, Unsa
                 let scale = max(1, want.map(abs).max()!)
                 var f1 = FIRFilter(taps: taps), f2 = FIRFilter(taps: taps), f3 = FIRFilter(taps: taps)
                 var f4 = FIRFilter(taps: taps)
-                f4.wide = false
+                f4.level = .baseline
                 let whole = run(x, blocks: [x.count]) { f1.process($0, into: $1) }
                 let pieces = run(x, blocks: [1, 7, 64, 3, 200]) { f2.process($0, into: $1) }
                 let scalar = run(x, blocks: [13]) { f3.processScalar($0, into: $1) }
                 let baseline = run(x, blocks: [x.count]) { f4.process($0, into: $1) }
+                var f5 = FIRFilter(taps: taps)
+                f5.level = .avx2
+                let avx2 = run(x, blocks: [x.count]) { f5.process($0, into: $1) }
                 #expect(whole == pieces, "\(name) \(input): block sizes changed the output")
                 // the same multiplies and adds in the same order on every kernel: identical bits,
-                // whether or not this machine ran the AVX-512 kernel (CPUFeatures.avx512)
-                #expect(whole == baseline, "\(name) \(input): the AVX-512 kernel differs from the baseline one")
+                // for each level this machine runs (CPUFeatures.supported; a level it lacks falls
+                // back to the best it has)
+                #expect(whole == baseline, "\(name) \(input): the \(CPUFeatures.level.name) kernel differs from the baseline one")
+                #expect(avx2 == baseline, "\(name) \(input): the AVX2 kernel differs from the baseline one")
                 #expect(whole == scalar, "\(name) \(input): the SIMD kernel differs from the scalar reference")
                 for i in 0..<x.count {
                     #expect(abs(Double(whole[i]) - want[i]) <= 1e-5 * scale, "\(name) \(input) [\(i)]")

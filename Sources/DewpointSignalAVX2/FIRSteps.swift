@@ -1,0 +1,1 @@
+../DewpointSignalAVX512/FIRSteps.swift
