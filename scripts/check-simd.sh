@@ -31,6 +31,7 @@ done <<'LIST'
 FIR (across time)|DewpointSignal.FIRFilter.process\(
 FIR, AVX-512 kernel|DewpointSignalAVX512.firSteps\(
 FIR, AVX2 kernel|DewpointSignalAVX2.firSteps\(
+FIR, AVX-512, 33-64 taps|DewpointSignalAVX512.firBlocked64\(
 Butterworth (8 channels)|DewpointSignal.BiquadCascade8.process\(
 window statistics (block)|DewpointSignal.WindowStats.add\(uniform:
 decimation|DewpointSignal.Decimator.process\(
