@@ -37,15 +37,7 @@ public func firBlocked64(history: UnsafePointer<Float>, taps: UnsafePointer<Floa
             a0 += t3 * m3; a1 += t3 * m2; a2 += t3 * m1; a3 += t3 * l0; a4 += t3 * l1; a5 += t3 * l2; a6 += t3 * l3; a7 += t3 * l4
             k += 1
         }
-        let yb = UnsafeMutableRawPointer(y + i)
-        yb.storeBytes(of: a0, as: SIMD16<Float>.self)
-        yb.storeBytes(of: a1, toByteOffset: 64, as: SIMD16<Float>.self)
-        yb.storeBytes(of: a2, toByteOffset: 128, as: SIMD16<Float>.self)
-        yb.storeBytes(of: a3, toByteOffset: 192, as: SIMD16<Float>.self)
-        yb.storeBytes(of: a4, toByteOffset: 256, as: SIMD16<Float>.self)
-        yb.storeBytes(of: a5, toByteOffset: 320, as: SIMD16<Float>.self)
-        yb.storeBytes(of: a6, toByteOffset: 384, as: SIMD16<Float>.self)
-        yb.storeBytes(of: a7, toByteOffset: 448, as: SIMD16<Float>.self)
+        store(y + i, a0, a1, a2, a3, a4, a5, a6, a7)
         i += 128
     }
     // the rest in the same order: 16 outputs per vector, then one at a time

@@ -52,18 +52,30 @@ public func firSteps(history: UnsafePointer<Float>, taps: UnsafePointer<Float>, 
             #endif
             k += 1
         }
-        let yb = UnsafeMutableRawPointer(y + i)
-        yb.storeBytes(of: a0, as: SIMD16<Float>.self)
-        yb.storeBytes(of: a1, toByteOffset: 64, as: SIMD16<Float>.self)
-        yb.storeBytes(of: a2, toByteOffset: 128, as: SIMD16<Float>.self)
-        yb.storeBytes(of: a3, toByteOffset: 192, as: SIMD16<Float>.self)
         #if FIR_STEP_128
-        yb.storeBytes(of: a4, toByteOffset: 256, as: SIMD16<Float>.self)
-        yb.storeBytes(of: a5, toByteOffset: 320, as: SIMD16<Float>.self)
-        yb.storeBytes(of: a6, toByteOffset: 384, as: SIMD16<Float>.self)
-        yb.storeBytes(of: a7, toByteOffset: 448, as: SIMD16<Float>.self)
+        store(y + i, a0, a1, a2, a3, a4, a5, a6, a7)
+        #else
+        store(y + i, a0, a1, a2, a3)
         #endif
         i += firStepOutputs
     }
     return i
+}
+
+/// Stores 4 accumulators of 16 outputs each at `y` (fixed arity: no array in the hot loop).
+@inline(__always)
+func store(_ y: UnsafeMutablePointer<Float>, _ a0: SIMD16<Float>, _ a1: SIMD16<Float>, _ a2: SIMD16<Float>, _ a3: SIMD16<Float>) {
+    let yb = UnsafeMutableRawPointer(y)
+    yb.storeBytes(of: a0, as: SIMD16<Float>.self)
+    yb.storeBytes(of: a1, toByteOffset: 64, as: SIMD16<Float>.self)
+    yb.storeBytes(of: a2, toByteOffset: 128, as: SIMD16<Float>.self)
+    yb.storeBytes(of: a3, toByteOffset: 192, as: SIMD16<Float>.self)
+}
+
+/// Stores 8 accumulators of 16 outputs each at `y`.
+@inline(__always)
+func store(_ y: UnsafeMutablePointer<Float>, _ a0: SIMD16<Float>, _ a1: SIMD16<Float>, _ a2: SIMD16<Float>, _ a3: SIMD16<Float>,
+           _ a4: SIMD16<Float>, _ a5: SIMD16<Float>, _ a6: SIMD16<Float>, _ a7: SIMD16<Float>) {
+    store(y, a0, a1, a2, a3)
+    store(y + 64, a4, a5, a6, a7)
 }
