@@ -80,27 +80,44 @@ public struct SOSCoefficients: Sendable, Equatable {
     }
 }
 
-/// A biquad cascade (direct form II transposed) for one channel; Float state, streaming.
-public struct BiquadCascade: Sendable {
+/// The Float coefficients of a cascade (normalised by a0), shared by the one-channel and 8-lane
+/// cascades.
+struct BiquadSections: Sendable {
     let b0: [Float], b1: [Float], b2: [Float], a1: [Float], a2: [Float]
-    var z1: [Float], z2: [Float]
 
-    public init(_ c: SOSCoefficients) {
+    init(_ c: SOSCoefficients) {
         b0 = c.sections.map { Float($0[0] / $0[3]) }; b1 = c.sections.map { Float($0[1] / $0[3]) }
         b2 = c.sections.map { Float($0[2] / $0[3]) }; a1 = c.sections.map { Float($0[4] / $0[3]) }
         a2 = c.sections.map { Float($0[5] / $0[3]) }
+    }
+
+    var count: Int { b0.count }
+
+    /// One sample through section `s` (direct form II transposed). The 8-lane cascade steps a
+    /// single lane with this too, so that both give the same bits.
+    @inline(__always)
+    func section(_ s: Int, _ v: Float, _ z1: inout Float, _ z2: inout Float) -> Float {
+        let out = b0[s] * v + z1
+        z1 = b1[s] * v - a1[s] * out + z2
+        z2 = b2[s] * v - a2[s] * out
+        return out
+    }
+}
+
+/// A biquad cascade (direct form II transposed) for one channel; Float state, streaming.
+public struct BiquadCascade: Sendable {
+    let c: BiquadSections
+    var z1: [Float], z2: [Float]
+
+    public init(_ c: SOSCoefficients) {
+        self.c = BiquadSections(c)
         z1 = Array(repeating: 0, count: c.sections.count); z2 = z1
     }
 
     public mutating func process(_ x: UnsafeBufferPointer<Float>, into y: UnsafeMutableBufferPointer<Float>) {
         for i in 0..<x.count {
             var v = x[i]
-            for s in 0..<b0.count {
-                let out = b0[s] * v + z1[s]
-                z1[s] = b1[s] * v - a1[s] * out + z2[s]
-                z2[s] = b2[s] * v - a2[s] * out
-                v = out
-            }
+            for s in 0..<c.count { v = c.section(s, v, &z1[s], &z2[s]) }
             y[i] = v
         }
     }
@@ -109,12 +126,11 @@ public struct BiquadCascade: Sendable {
 /// The same cascade over 8 channels at once, one channel per lane of `SIMD8<Float>` (many slow
 /// channels of one device filtered together).
 public struct BiquadCascade8: Sendable {
-    let b0: [Float], b1: [Float], b2: [Float], a1: [Float], a2: [Float]
+    let c: BiquadSections
     var z1: [SIMD8<Float>], z2: [SIMD8<Float>]
 
     public init(_ c: SOSCoefficients) {
-        let one = BiquadCascade(c)
-        b0 = one.b0; b1 = one.b1; b2 = one.b2; a1 = one.a1; a2 = one.a2
+        self.c = BiquadSections(c)
         z1 = Array(repeating: .zero, count: c.sections.count); z2 = z1
     }
 
@@ -123,17 +139,13 @@ public struct BiquadCascade8: Sendable {
     /// gives the same output whichever path its samples take.
     public mutating func step(lane: Int, _ x: Float) -> Float {
         var v = x
-        for s in 0..<b0.count {
-            let out = b0[s] * v + z1[s][lane]
-            z1[s][lane] = b1[s] * v - a1[s] * out + z2[s][lane]
-            z2[s][lane] = b2[s] * v - a2[s] * out
-            v = out
-        }
+        for s in 0..<c.count { v = c.section(s, v, &z1[s][lane], &z2[s][lane]) }
         return v
     }
 
     /// `x` and `y` hold `count` frames of 8 channels, channel-interleaved.
     public mutating func process(_ x: UnsafePointer<SIMD8<Float>>, into y: UnsafeMutablePointer<SIMD8<Float>>, count: Int) {
+        let b0 = c.b0, b1 = c.b1, b2 = c.b2, a1 = c.a1, a2 = c.a2
         for i in 0..<count {
             var v = x[i]
             for s in 0..<b0.count {
