@@ -97,8 +97,8 @@ public final class BoundedQueue<Element>: @unchecked Sendable {
             while count == 0 && !closed && !interrupted {
                 if pthread_cond_timedwait(notEmpty, mutex, &deadline) == ETIMEDOUT { break }
             }
+            interrupted = false  // only a wait consumes it: a pop(timeoutMs: 0) leaves it for the next
         }
-        interrupted = false
         guard count > 0 else { return nil }
         let e = ring[head]
         ring[head] = nil

@@ -148,6 +148,27 @@ func feed(_ p: Pipeline, _ topic: String, _ payload: String, _ arrival: Int64 = 
         #expect(done.wait(timeout: .now() + 5) == .success)
         #expect(q.rejectedAfterClose == 1)
     }
+
+    /// `interrupt` ends the current or the next wait without an element; a pop that does not wait
+    /// leaves it for the next wait.
+    @Test func interruptEndsTheNextWaitEarly() {
+        let q = BoundedQueue<Int>(capacity: 4, policy: .block)
+        q.interrupt()
+        #expect(q.pop(timeoutMs: 0) == nil)  // no wait: the interrupt stays pending
+        var t0 = DispatchTime.now()
+        #expect(q.pop(timeoutMs: 5_000) == nil)
+        #expect(DispatchTime.now().uptimeNanoseconds - t0.uptimeNanoseconds < 2_000_000_000)
+        // consumed: the next wait runs to its timeout
+        t0 = DispatchTime.now()
+        #expect(q.pop(timeoutMs: 50) == nil)
+        #expect(DispatchTime.now().uptimeNanoseconds - t0.uptimeNanoseconds >= 40_000_000)
+        // from another thread, while waiting
+        let t = Thread { usleep(50_000); q.interrupt() }
+        t.start()
+        t0 = DispatchTime.now()
+        #expect(q.pop(timeoutMs: 5_000) == nil)
+        #expect(DispatchTime.now().uptimeNanoseconds - t0.uptimeNanoseconds < 2_000_000_000)
+    }
 }
 
 @Suite struct BatchBoundaryTests {
