@@ -58,6 +58,14 @@ public enum TimeParser {
         return o2 ? nil : t
     }
 
+    /// A CSV timestamp: ISO-8601, else integer epoch milliseconds (within ±292 years of 1970, so
+    /// that nanoseconds fit in Int64). Used by `replay` and by `score`/`evaluate`.
+    public static func parseISO8601OrEpochMs(_ s: UnsafeRawBufferPointer) -> Int64? {
+        if let ns = parseISO8601(s) { return ns }
+        guard let ms = NumberParser.parseInt(s), abs(ms) < Int64.max / 1_000_000 else { return nil }
+        return ms * 1_000_000
+    }
+
     /// Parses `YYYY-MM-DD[T| ]hh:mm[:ss[.fraction]][Z|±hh:mm|±hhmm]` into ns since the epoch.
     /// A time without a zone is taken as UTC (as in NAB's CSV files). A bare date is midnight UTC.
     public static func parseISO8601(_ s: UnsafeRawBufferPointer) -> Int64? {

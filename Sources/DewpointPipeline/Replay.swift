@@ -116,12 +116,7 @@ public final class ReplayReader {
             }
             guard tsColumn < splitter.fields.count else { bad(path, reader.lineNumber, "no timestamp column"); return }
             let tsBytes = UnsafeRawBufferPointer(rebasing: line[splitter.fields[tsColumn]])
-            let tsNs: Int64
-            if let ns = TimeParser.parseISO8601(tsBytes) {
-                tsNs = ns
-            } else if let ms = NumberParser.parseInt(tsBytes), abs(ms) < Int64.max / 1_000_000 {
-                tsNs = ms * 1_000_000
-            } else {
+            guard let tsNs = TimeParser.parseISO8601OrEpochMs(tsBytes) else {
                 bad(path, reader.lineNumber, "timestamp '\(String(decoding: tsBytes.prefix(40), as: UTF8.self))' is neither ISO-8601 nor epoch ms")
                 return
             }

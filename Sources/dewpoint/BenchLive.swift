@@ -86,4 +86,4 @@ struct BenchLive: ParsableCommand {
     }
 }
 
-func fmt2(_ x: Double) -> String { String((x * 100).rounded() / 100) }
+func fmt2(_ x: Double) -> String { fixed(x, 2) }

@@ -69,7 +69,7 @@ struct Series {
             guard splitter.fields.count >= 2 else { problem = "\(path):\(reader.lineNumber): expected timestamp,value"; return }
             let t = UnsafeRawBufferPointer(rebasing: line[splitter.fields[0]])
             let v = UnsafeRawBufferPointer(rebasing: line[splitter.fields[1]])
-            guard let ns = TimeParser.parseISO8601(t) ?? NumberParser.parseInt(t).map({ $0 * 1_000_000 }) else {
+            guard let ns = TimeParser.parseISO8601OrEpochMs(t) else {
                 problem = "\(path):\(reader.lineNumber): timestamp is neither ISO-8601 nor epoch ms"; return
             }
             guard let x = NumberParser.parseDouble(v) else { problem = "\(path):\(reader.lineNumber): value is not a number"; return }
@@ -79,7 +79,18 @@ struct Series {
             s.values.append(x)
         }
         if let problem { throw ValidationError(problem) }
+        if reader.overlongLines > 0 { throw ValidationError("\(path): \(reader.overlongLines) lines longer than 1 MiB") }
         return s
+    }
+
+    /// NAB's results format (`timestamp,value,anomaly_score`, input order) to `path`, or stdout.
+    func writeScores(_ scores: [Double], to path: String?) throws {
+        var out = "timestamp,value,anomaly_score\n"
+        for i in 0..<scores.count { out += "\(timeText[i]),\(valueText[i]),\(scores[i])\n" }
+        guard let path else { print(out, terminator: ""); return }
+        let url = URL(fileURLWithPath: path)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try Data(out.utf8).write(to: url, options: .atomic)
     }
 
     func scores(_ d: DetectorOptions) throws -> [Double] {
@@ -109,10 +120,7 @@ struct Score: ParsableCommand {
 
     func run() throws {
         let s = try Series.read(input)
-        let scores = try s.scores(detector)
-        var out = "timestamp,value,anomaly_score\n"
-        for i in 0..<scores.count { out += "\(s.timeText[i]),\(s.valueText[i]),\(scores[i])\n" }
-        if let output { try out.write(toFile: output, atomically: true, encoding: .utf8) } else { print(out, terminator: "") }
+        try s.writeScores(try s.scores(detector), to: output)
     }
 }
 
@@ -135,20 +143,26 @@ struct Evaluate: ParsableCommand {
     @OptionGroup var detector: DetectorOptions
 
     func run() throws {
-        // FoundationEssentials' JSONDecoder: full Foundation (ICU) stays out of the executable
-        guard let obj = try? JSONDecoder().decode([String: [[String]]].self, from: Data(contentsOf: URL(fileURLWithPath: labels))) else {
-            throw ValidationError("\(labels): expected {\"file.csv\": [[\"start\", \"end\"], ...]}")
+        // FoundationEssentials' JSONDecoder: full Foundation (ICU) stays out of the executable.
+        // Reading and decoding fail separately, so a missing file is not reported as bad JSON.
+        func json<T: Decodable>(_ path: String, _ type: T.Type, expected: String) throws -> T {
+            guard let data = try? Data(contentsOf: URL(fileURLWithPath: path)) else { throw ValidationError("cannot read \(path)") }
+            guard let v = try? JSONDecoder().decode(type, from: data) else { throw ValidationError("\(path): expected \(expected)") }
+            return v
         }
+        let obj = try json(labels, [String: [[String]]].self, expected: #"{"file.csv": [["start", "end"], ...]}"#)
         var profileList: [NABScore.Profile] = [.standard, .rewardLowFP, .rewardLowFN]
         if let profiles {
             struct Profile: Decodable { var CostMatrix: [String: Double] }
-            guard let p = try? JSONDecoder().decode([String: Profile].self, from: Data(contentsOf: URL(fileURLWithPath: profiles))) else {
-                throw ValidationError("\(profiles): expected {\"name\": {\"CostMatrix\": {\"tpWeight\": …, \"fnWeight\": …, \"fpWeight\": …}}}")
-            }
-            profileList = p.keys.sorted().compactMap { name in
-                guard let c = p[name]?.CostMatrix, let tp = c["tpWeight"], let fn = c["fnWeight"], let fp = c["fpWeight"] else { return nil }
+            let p = try json(profiles, [String: Profile].self, expected: #"{"name": {"CostMatrix": {"tpWeight": …, "fnWeight": …, "fpWeight": …}}}"#)
+            profileList = try p.keys.sorted().map { name in
+                let c = p[name]!.CostMatrix
+                guard let tp = c["tpWeight"], let fn = c["fnWeight"], let fp = c["fpWeight"] else {
+                    throw ValidationError("\(profiles): profile \(name) needs tpWeight, fnWeight and fpWeight")
+                }
                 return NABScore.Profile(name: name, tpWeight: tp, fnWeight: fn, fpWeight: fp)
             }
+            guard !profileList.isEmpty else { throw ValidationError("\(profiles): no profile") }
         }
         var files: [NABScore.File] = []
         for rel in obj.keys.sorted() {
@@ -163,17 +177,11 @@ struct Evaluate: ParsableCommand {
                 guard let a = b[0], let e = b[1], let ia = index[a], let ie = index[e] else {
                     throw ValidationError("\(labels): \(rel): window \(w) does not start and end on timestamps of the file")
                 }
+                guard ia <= ie else { throw ValidationError("\(labels): \(rel): window \(w) ends before it starts") }
                 windows.append(ia...ie)
             }
             files.append(NABScore.File(name: rel, scores: scores, windows: windows))
-            if let results {
-                let path = results + "/" + rel
-                let url = URL(fileURLWithPath: path)
-                try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-                var out = "timestamp,value,anomaly_score\n"
-                for i in 0..<scores.count { out += "\(s.timeText[i]),\(s.valueText[i]),\(scores[i])\n" }
-                try Data(out.utf8).write(to: url, options: .atomic)
-            }
+            if let results { try s.writeScores(scores, to: results + "/" + rel) }
         }
         let nWindows = files.reduce(0) { $0 + $1.windows.count }
         for p in profileList {
@@ -184,9 +192,10 @@ struct Evaluate: ParsableCommand {
 }
 
 /// `x` with exactly `digits` decimals, rounded half away from zero (as printf's %.Nf for these
-/// magnitudes).
+/// magnitudes); the one formatter of the command-line output (`fmt2` is 2 decimals). Beyond
+/// 1e15 it falls back to `numberText`.
 func fixed(_ x: Double, _ digits: Int) -> String {
-    guard x.isFinite else { return "\(x)" }
+    guard x.isFinite, abs(x) < 1e15 else { return numberText(x) }
     var scale = 1.0
     for _ in 0..<digits { scale *= 10 }
     let n = Int64((abs(x) * scale).rounded())

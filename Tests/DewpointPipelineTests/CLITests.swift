@@ -84,6 +84,59 @@ struct CLI {
     }
 }
 
+/// `evaluate` and `score` on a small corpus the test writes, so they are checked on every
+/// checkout (the NAB figures below need ../shared).
+@Suite(.serialized) struct EvaluateSyntheticTests {
+    /// 2,000 rows a minute apart with one spike at row 1,500, labelled by a window around it.
+    static func corpus() throws -> (data: URL, labels: URL) {
+        let dir = tempFile("eval-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("data/set"), withIntermediateDirectories: true)
+        func ts(_ i: Int) -> String {
+            let m = i % 60, h = (i / 60) % 24, d = 1 + i / 1440
+            return "2025-01-\(d < 10 ? "0" : "")\(d) \(h < 10 ? "0" : "")\(h):\(m < 10 ? "0" : "")\(m):00"
+        }
+        var csv = "timestamp,value\n"
+        for i in 0..<2000 { csv += "\(ts(i)),\(i == 1500 ? 500.0 : 10 + Double(i % 7) * 0.1)\n" }
+        try csv.write(to: dir.appendingPathComponent("data/set/one.csv"), atomically: true, encoding: .utf8)
+        let labels = dir.appendingPathComponent("labels.json")
+        try #"{"set/one.csv": [["\#(ts(1490)).000000", "\#(ts(1560)).000000"]]}"#.write(to: labels, atomically: true, encoding: .utf8)
+        return (dir.appendingPathComponent("data"), labels)
+    }
+
+    @Test func aDetectedSpikeScoresAndResultsAreWritten() throws {
+        let (data, labels) = try Self.corpus()
+        let results = data.deletingLastPathComponent().appendingPathComponent("results")
+        let r = try CLI.run(["evaluate", "--data", data.path, "--labels", labels.path, "--detector", "zscore", "--window", "288",
+                             "--results", results.path])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("files 1, windows 1"), "\(r.stdout)")
+        // the spike is the only high score and lies early in its window: close to the perfect 100
+        let standard = r.stdout.split(separator: "\n").first { $0.hasPrefix("standard: ") }
+        let value = standard.flatMap { Double($0.dropFirst("standard: ".count).prefix { $0 != " " }) }
+        #expect((value ?? 0) > 80 && (value ?? 0) <= 100, "\(r.stdout)")
+        let written = try String(contentsOf: results.appendingPathComponent("set/one.csv"), encoding: .utf8)
+        #expect(written.split(separator: "\n").count == 2001 && written.hasPrefix("timestamp,value,anomaly_score\n"))
+        // score writes the same rows
+        let scored = try CLI.run(["score", "--input", data.appendingPathComponent("set/one.csv").path, "--detector", "zscore", "--window", "288"])
+        #expect(scored.stdout == written)
+    }
+
+    @Test func badLabelsAndTimestampsAreErrorsNotCrashes() throws {
+        let (data, labels) = try Self.corpus()
+        let reversed = labels.deletingLastPathComponent().appendingPathComponent("reversed.json")
+        try #"{"set/one.csv": [["2025-01-02 01:00:00", "2025-01-02 00:10:00"]]}"#.write(to: reversed, atomically: true, encoding: .utf8)
+        let r1 = try CLI.run(["evaluate", "--data", data.path, "--labels", reversed.path])
+        #expect(r1.status != 0 && r1.stderr.contains("ends before it starts"), "\(r1.stderr)")
+        let r2 = try CLI.run(["evaluate", "--data", data.path, "--labels", "/nonexistent/labels.json"])
+        #expect(r2.status != 0 && r2.stderr.contains("cannot read /nonexistent/labels.json"), "\(r2.stderr)")
+        // epoch microseconds overflow nanoseconds: a located error, not a trap
+        let micro = labels.deletingLastPathComponent().appendingPathComponent("micro.csv")
+        try "timestamp,value\n1764000000000000,1\n".write(to: micro, atomically: true, encoding: .utf8)
+        let r3 = try CLI.run(["score", "--input", micro.path])
+        #expect(r3.status != 0 && r3.stderr.contains("micro.csv:2: timestamp is neither ISO-8601 nor epoch ms"), "\(r3.stderr)")
+    }
+}
+
 @Suite(.serialized) struct EvaluateCLITests {
     static let nab = CLI.root.appendingPathComponent("../shared/data/NAB").standardized.path
     static var present: Bool { FileManager.default.fileExists(atPath: nab + "/labels/combined_windows.json") }
