@@ -173,10 +173,16 @@ public final class Agent: @unchecked Sendable {
         var lastReport = lastCommit
         var reportedDrops = 0
         while !stopRequested {
-            // Wait for a queued frame, a new record (`interrupt`), the next commit or 20 ms.
-            let pending = spool.stats.pending > 0
-            let sinceCommitMs = Int((Clock.monotonicNs() - lastCommit) / 1_000_000)
-            if let f = queue.pop(timeoutMs: pending ? max(0, 5 - sinceCommitMs) : 20) {
+            // Wait for a queued frame, a new record (`interrupt`), the next commit or 20 ms. After a
+            // failed commit the next one waits for `sink.retryAtNs`, so a failing disk costs one
+            // attempt a second, not a wakeup every 5 ms.
+            var waitMs = 20
+            if spool.stats.pending > 0 {
+                let t = Clock.monotonicNs()
+                let due = max(lastCommit + 5_000_000, sink.retryAtNs)
+                waitMs = due > t ? Int((due - t + 999_999) / 1_000_000) : 0
+            }
+            if let f = queue.pop(timeoutMs: waitMs) {
                 var n = 0
                 gate.run { p in
                     ingest(f, p)
@@ -192,10 +198,9 @@ public final class Agent: @unchecked Sendable {
             // and alerts), at most every 5 ms so that bursts share one transaction; then wake the
             // forwarder. An alert thus reaches the broker within milliseconds.
             let now = Clock.monotonicNs()
-            if spool.stats.pending > 0 && now - lastCommit >= 5_000_000 {
-                sink.flush()
+            if spool.stats.pending > 0 && now - lastCommit >= 5_000_000 && now >= sink.retryAtNs {
                 lastCommit = now
-                forwarder.wakeup.signal()
+                if sink.commit() { forwarder.wakeup.signal() }
             }
             if now - lastReport >= 60_000_000_000 {
                 lastReport = now
@@ -225,6 +230,10 @@ public final class Agent: @unchecked Sendable {
         }
         if queue.rejectedAfterClose > 0 { log(.warning, "\(queue.rejectedAfterClose) frames arrived after the stop began and were not processed") }
         gate.run { $0.finish() }  // partial summaries for open windows; commits
+        let uncommitted = spool.stats.pending
+        if uncommitted > 0 {
+            log(.error, "spool: the last commit failed; \(uncommitted) records that were never written to disk are lost")
+        }
         let deadline = Clock.monotonicNs() + drainTimeoutNs
         let drained = forwarder.drain(deadlineNs: deadline)
         let st = spool.stats

@@ -71,7 +71,9 @@ public final class Forwarder: @unchecked Sendable {
     public func drain(deadlineNs: UInt64) -> Bool {
         while Clock.monotonicNs() < deadlineNs {
             let s = spool.stats
-            if s.count == 0 && s.pending == 0 && inflightCount == 0 { return true }
+            // records still pending here failed their final commit (the agent logs them): only
+            // what is on disk can be sent
+            if s.count == 0 && inflightCount == 0 { return true }
             Clock.sleep(ns: 10_000_000)
         }
         return false

@@ -198,24 +198,31 @@ public final class SpoolSink: RecordSink {
         onRecord()
     }
 
-    /// Commit failures (a full or failing disk) are retried at most once a second, and logged for
-    /// the first failure and every 60th after it, so that they cannot flood the journal. Nothing is
-    /// lost meanwhile: records stay pending in memory until a commit succeeds.
+    /// Commit failures (a full or failing disk) are logged for the first failure and every 60th
+    /// after it, so that they cannot flood the journal. Nothing is lost meanwhile: records stay
+    /// pending in memory (bounded by the spool's size) until a commit succeeds.
     private var failures = 0
-    private var retryAtNs: UInt64 = 0
+    /// When the agent should try again after a failed commit (a second later); 0 after a success.
+    public private(set) var retryAtNs: UInt64 = 0
 
-    public func flush() {
-        let now = Clock.monotonicNs()
-        if failures > 0 && now < retryAtNs { return }
+    /// Commits what is pending now; true if it did (or nothing was pending).
+    @discardableResult
+    public func commit() -> Bool {
         do {
             try spool.commit()
             failures = 0
+            retryAtNs = 0
+            return true
         } catch {
             failures += 1
-            retryAtNs = now + 1_000_000_000
+            retryAtNs = Clock.monotonicNs() + 1_000_000_000
             if failures == 1 || failures % 60 == 0 { onError(error) }
+            return false
         }
     }
+
+    /// The pipeline's idle or final flush: always tries, whatever `retryAtNs` says.
+    public func flush() { commit() }
 }
 
 /// Upstream topics from the templates (default `<prefix>/<agent>/<device>/summary|alert` and
