@@ -15,24 +15,21 @@ public enum ChannelFilter: Sendable {
     /// Removes all but one sample in `factor`.
     case decimate(Decimator)
 
-    /// Whether the stage can remove samples from a block.
-    public var removesSamples: Bool {
-        switch self {
-        case .deadband, .decimate: true
-        default: false
-        }
-    }
-
     /// Filters `x` in place (contiguous samples of one channel, in time order). Stages that
     /// remove samples compact `x` and `positions` (the caller's row of each sample) to the
     /// samples that remain. Returns the number of samples left.
     public mutating func process(_ x: UnsafeMutableBufferPointer<Float>, positions: UnsafeMutableBufferPointer<Int32>) -> Int {
+        // A stage bound with `case .x(var f)` shares its arrays with `self` until `self` is
+        // replaced, so mutating `f` first would copy them on every call: `park()` puts a
+        // stateless value in `self` before `f` is mutated (as AnomalyScorer does).
         switch self {
         case .fir(var f):
+            park()
             // in place is safe: the FIR copies the block into its history before writing outputs
             f.process(UnsafeBufferPointer(x), into: x)
             self = .fir(f)
         case .biquad(var b):
+            park()
             // in place is safe: each output is written after its own input is read
             b.process(UnsafeBufferPointer(x), into: x)
             self = .biquad(b)
@@ -47,18 +44,26 @@ public enum ChannelFilter: Sendable {
         case .clamp(let lo, let hi):
             for i in 0..<x.count { x[i] = min(hi, max(lo, x[i])) }
         case .movingAverage(var f):
+            park()
             f.process(x); self = .movingAverage(f)
         case .rateLimit(var f):
+            park()
             f.process(x); self = .rateLimit(f)
         case .median(var f):
+            park()
             f.process(x); self = .median(f)
         case .deadband(var f):
+            park()
             let n = f.process(x, positions: positions); self = .deadband(f); return n
         case .decimate(var f):
+            park()
             let n = f.process(x, positions: positions); self = .decimate(f); return n
         }
         return x.count
     }
+
+    @inline(__always)
+    private mutating func park() { self = .clamp(lo: -.infinity, hi: .infinity) }
 }
 
 /// Exponential moving averages of 8 channels at once, one channel per lane of `SIMD8<Float>`;
