@@ -24,6 +24,9 @@ public enum AnomalyScorer: Sendable {
     @inline(__always)
     static func tail(_ z: Double) -> Double { 0.5 * erfc(z / 2.0.squareRoot()) }
 
+    /// Samples a scorer learns from before it scores (the Gaussian scorers).
+    static let warmUp = 30
+
     /// Holds self's place while a payload with buffers is mutated (a payload-free case).
     static let placeholder = AnomalyScorer.ewma(alpha: 0, mean: 0, variance: 0, seen: 0)
 
@@ -36,7 +39,8 @@ public enum AnomalyScorer: Sendable {
             // mutated in place instead of copied on every sample
             self = Self.placeholder
             var s = 0.0
-            if w.count >= 2 {
+            // a spread from a handful of samples flags ordinary noise: score from 30 (or the window)
+            if w.count >= min(w.capacity, AnomalyScorer.warmUp) && w.count >= 2 {
                 let sd = w.std
                 s = sd > 0 ? 1 - AnomalyScorer.tail(abs(x - w.mean) / sd) : (x == w.mean ? 0 : 1)
             }
@@ -45,14 +49,17 @@ public enum AnomalyScorer: Sendable {
             return s
         case .ewma(let a, var mean, var variance, var seen):
             var s = 0.0
-            if seen >= 2 {
+            if seen >= AnomalyScorer.warmUp {
                 let sd = variance.squareRoot()
                 s = sd > 0 ? 1 - AnomalyScorer.tail(abs(x - mean) / sd) : (x == mean ? 0 : 1)
             }
             if seen == 0 { mean = x } else {
+                // 1/(n+1) until it falls below alpha: a plain mean of the first samples, so the
+                // variance does not start near 0 (as CUSUM and the seasonal scorer do)
+                let w = max(a, 1 / Double(seen + 1))
                 let d = x - mean
-                mean += a * d
-                variance = (1 - a) * (variance + a * d * d)
+                mean += w * d
+                variance = (1 - w) * (variance + w * d * d)
             }
             seen += 1
             self = .ewma(alpha: a, mean: mean, variance: variance, seen: seen)
@@ -143,13 +150,18 @@ public enum AnomalyScorer: Sendable {
     }
 }
 
-/// The last `capacity` values with their running mean and variance (recomputed periodically
-/// from the buffer so that rounding does not drift).
+/// The last `capacity` values with their running mean and variance.
+///
+/// The sums are of `x - shift`, with `shift` near the data (its first value, then the window's
+/// mean each time the sums are recomputed from the buffer), so that a large offset with a small
+/// spread (pressure in Pa, say) does not cancel away the variance: `E[x²] − E[x]²` on raw values
+/// would. The periodic recompute also keeps rounding from drifting.
 public struct RollingWindow: Sendable {
     public let capacity: Int
     private var values: [Double]
     private var head = 0
     public private(set) var count = 0
+    private var shift = 0.0
     private var sum = 0.0
     private var sumSq = 0.0
     private var pushes = 0
@@ -160,26 +172,29 @@ public struct RollingWindow: Sendable {
     }
 
     public mutating func push(_ x: Double) {
+        if pushes == 0 { shift = x }
         if count == capacity {
-            let old = values[head]
+            let old = values[head] - shift
             sum -= old; sumSq -= old * old
         } else {
             count += 1
         }
         values[head] = x
-        sum += x; sumSq += x * x
+        let d = x - shift
+        sum += d; sumSq += d * d
         head = (head + 1) % capacity
         pushes += 1
         if pushes % (capacity * 4 + 1) == 0 {
+            shift = mean
             sum = 0; sumSq = 0
-            for i in 0..<count { sum += values[i]; sumSq += values[i] * values[i] }
+            for i in 0..<count { let d = values[i] - shift; sum += d; sumSq += d * d }
         }
     }
 
-    public var mean: Double { count > 0 ? sum / Double(count) : 0 }
+    public var mean: Double { count > 0 ? shift + sum / Double(count) : 0 }
     public var std: Double {
         guard count > 1 else { return 0 }
-        let m = mean
+        let m = sum / Double(count)
         return max(0, sumSq / Double(count) - m * m).squareRoot()
     }
 }

@@ -104,6 +104,39 @@ import Testing
         #expect(last > 0.999999)
         #expect(AnomalyScorer.windowedGaussian(window: 200).stateBytes <= 4096)
     }
+
+    /// On plain noise, the Gaussian scorers do not raise (score ≥ 0.999, |z| ≳ 3.3) in their first
+    /// samples, where a spread estimated from 2 or 3 values would flag ordinary noise.
+    @Test(arguments: ["zscore", "ewma"]) func freshChannelOnNoiseStaysQuiet(_ name: String) {
+        for seed in UInt64(1)...20 {
+            var s = name == "zscore" ? AnomalyScorer.windowedGaussian(window: 288) : .ewma(alpha: 0.01)
+            var rng = SplitMix(seed: seed)
+            // sum of 4 uniforms: near-Gaussian noise around 20 with sd ≈ 0.58
+            let scores = (0..<200).map { i -> Double in
+                let x = 20 + (0..<4).reduce(0.0) { acc, _ in acc + Double(rng.next() % 1000) / 1000 } - 2
+                return s.score(x, tsNs: Int64(i))
+            }
+            #expect(scores.prefix(AnomalyScorer.warmUp).allSatisfy { $0 == 0 }, "\(name) seed \(seed): scored during warm-up")
+            #expect(scores.filter { $0 >= 0.999 }.count <= 1, "\(name) seed \(seed): \(scores.filter { $0 >= 0.999 }.count) raises")
+        }
+    }
+
+    /// A large offset with a small spread (1e5 ± 0.004): the rolling variance matches the exact
+    /// one instead of cancelling to 0, so ordinary samples do not score 1.
+    @Test func rollingWindowKeepsASmallSpreadOnALargeOffset() {
+        var w = RollingWindow(capacity: 288)
+        var rng = SplitMix(seed: 9)
+        var xs: [Double] = []
+        for _ in 0..<2000 {
+            let x = Double(Float(100_000 + Double(rng.next() % 1000) / 1000 * 0.014))
+            w.push(x); xs.append(x)
+            if xs.count > 288 { xs.removeFirst() }
+        }
+        let m = xs.reduce(0, +) / Double(xs.count)
+        let sd = (xs.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(xs.count)).squareRoot()
+        #expect(abs(w.mean - m) < 1e-9)
+        #expect(abs(w.std - sd) <= 1e-6 * sd, "std \(w.std) vs exact \(sd)")
+    }
 }
 
 @Suite struct NoveltyDetectorTests {
