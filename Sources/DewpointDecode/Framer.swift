@@ -203,6 +203,8 @@ public final class Framer {
         if buf.count > limit + delim.count {
             counters.oversize += 1
             discarding = true
+            // keep the last bytes: a delimiter may have begun at the overflow point
+            discardTail = Array(buf.suffix(delim.count - 1))
             buf.removeAll(keepingCapacity: true)
         }
     }

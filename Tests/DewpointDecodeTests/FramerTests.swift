@@ -100,6 +100,17 @@ private func nmea(_ body: String) -> [UInt8] {
         #expect(c.oversize == 1)
     }
 
+    /// The byte that overflows the limit is the CR of CR LF: the LF that follows still ends the
+    /// oversize frame, and the next good frame is kept.
+    @Test func oversizeFrameWhoseDelimiterStartsAtTheOverflow() {
+        for chunk in [1, 5, 64] {
+            let s = [UInt8](repeating: 7, count: 18) + [0x0D, 0x0A, 1, 2, 3, 0x0D, 0x0A]
+            let (f, c) = frames(.delimiter([0x0D, 0x0A], maxLength: 16), s, chunk: chunk)
+            #expect(f == [[1, 2, 3]], "chunk \(chunk)")
+            #expect(c.oversize == 1)
+        }
+    }
+
     @Test func delimiterAndByteChecksums() {
         let payload: [UInt8] = [10, 20, 30]
         let sum = payload.reduce(0, &+), xor = payload.reduce(0, ^)
