@@ -20,6 +20,8 @@ public final class CaptureRouter {
     private var routes: [Route] = []
     public private(set) var drops: [PacketParser.DropReason: Int] = [:]
     public private(set) var unmatched = 0
+    /// Matched packets without payload (TCP SYN/ACK/FIN), not passed to the decoder.
+    public private(set) var emptyPayloads = 0
     public private(set) var packets = 0
     public let linkType: Int32
 
@@ -64,6 +66,8 @@ public final class CaptureRouter {
                 if let sp = r.srcPort, sp != p.srcPort { continue }
                 if let dp = r.dstPort, dp != p.dstPort { continue }
                 if let et = r.ethertype, et != p.ethertype { continue }
+                // TCP segments with no data (SYN, ACK, FIN) carry nothing to decode
+                if p.payload.isEmpty { emptyPayloads += 1; return }
                 emit(r.binding, UnsafeRawBufferPointer(rebasing: bytes[p.payload]))
                 return
             }
@@ -73,6 +77,6 @@ public final class CaptureRouter {
 
     public var summary: String {
         let reasons = PacketParser.DropReason.allCases.map { "\($0.rawValue)=\(drops[$0] ?? 0)" }.joined(separator: " ")
-        return "packets=\(packets) unmatched=\(unmatched) \(reasons)"
+        return "packets=\(packets) unmatched=\(unmatched) empty=\(emptyPayloads) \(reasons)"
     }
 }

@@ -452,8 +452,12 @@ public final class FrameDecoder {
         // a request: fc, start address, count (length 6) — remember it
         if length == 6 && (fc == 3 || fc == 4) && b.count >= 12 {
             let start = UInt16(b[8]) << 8 | UInt16(b[9])
-            modbusRequests[tid] = (b[6], fc, start)
-            if modbusRequests.count > 1024 { modbusRequests.removeAll() }  // bounded: transactions are short-lived
+            // only the binding's own read is remembered; the table is bounded (transactions are
+            // short-lived, so an overflow means unanswered requests: those are forgotten)
+            if b[6] == unit && fc == function && start == address {
+                if modbusRequests.count >= 1024 { modbusRequests.removeAll(keepingCapacity: true) }
+                modbusRequests[tid] = (b[6], fc, start)
+            }
             throw DecodeError("Modbus/TCP request", offset: 0, ignorable: true)
         }
         guard fc == 3 || fc == 4, b.count >= 9 else { throw DecodeError("Modbus/TCP: not a register read", offset: 7, ignorable: true) }

@@ -261,6 +261,7 @@ func scratch(_ name: String) -> String {
         send(Self.request(tid: 99, unit: 1, fc: 3, address: 500, count: 1), toServer: true)  // another read
         send(Self.response(tid: 99, unit: 1, fc: 3, registers: [7]), toServer: false)
         send(Self.response(tid: 77, unit: 1, fc: 3, registers: [7, 7, 7]), toServer: false)  // no request seen
+        for _ in 0..<3 { send([], toServer: true) }  // pure ACKs: no payload, nothing to decode
         w.close()
         let spec = CaptureSpec(file: path, bpf: "tcp port 502")
         let b = BindingSpec(name: "plc", transport: .capture(spec), decoder: .modbusTCP(unit: 1, function: 3, address: 100), channels: [
@@ -269,10 +270,11 @@ func scratch(_ name: String) -> String {
         ], window: WindowSpec(lengthMs: 60_000, latenessMs: 0))
         let sink = MemorySink()
         let p = try Pipeline(agentId: "gw", bindings: [b], sink: sink, seq: CountingSeq())
-        _ = try ReplayReader().replayCapture(path: path, bindings: [(0, spec)], into: p)
+        let summary = try ReplayReader().replayCapture(path: path, bindings: [(0, spec)], into: p)
         p.finish()
         #expect(p.counters.ignoredFrames == 13)  // 11 requests, 2 responses to other reads
         #expect(p.counters.decodeErrors == 0)
+        #expect(summary.contains("empty=3"), "\(summary)")
         let rec = try JSONSerialization.jsonObject(with: Data(sink.lines[0].utf8)) as! [String: Any]
         let ch = rec["channels"] as! [String: [String: Any]]
         #expect(ch["temp"]!["n"] as! Int == 10 && ch["temp"]!["min"] as! Double == 20 && ch["temp"]!["max"] as! Double == 20.9)
