@@ -168,7 +168,11 @@ public final class SerialLink: @unchecked Sendable {
                     if !got { got = true; onFrame(f, now) }
                 }
             }
-            if got { lock.withLock { _poll.replies += 1 } }
+            let c = framer.counters
+            lock.withLock {
+                _framing = c
+                if got { _poll.replies += 1 }
+            }
             return got
         }
     }

@@ -234,6 +234,47 @@ extension String {
     }
 }
 
+/// Polling with a byte request: the framer's counters (frames, corrupt) reach `framing`, as they
+/// do when the link only listens.
+@Suite(.serialized) struct BytePollTests {
+    @Test func bytePollRepliesAreCountedByTheFramer() throws {
+        let pty = try PTY()
+        defer { pty.close() }
+        let lock = Lock()
+        nonisolated(unsafe) var stop = false
+        nonisolated(unsafe) var answered = 0
+        nonisolated(unsafe) let master = pty
+        // a device that answers each "R\n" with an NMEA-checked line, every third one corrupt
+        let device = OSThread(name: "byte-device") {
+            var buf = [UInt8](repeating: 0, count: 64)
+            while !lock.withLock({ stop }) {
+                var p = pollfd(fd: master.pty.master, events: Int16(POLLIN), revents: 0)
+                guard poll(&p, 1, 50) > 0 else { continue }
+                let n = buf.withUnsafeMutableBytes { read(master.pty.master, $0.baseAddress, $0.count) }
+                guard n > 0, buf[0..<n].contains(UInt8(ascii: "\n")) else { continue }
+                let k = lock.withLock { () -> Int in answered += 1; return answered }
+                master.write(Array((k % 3 == 0 ? "$T,21.5*00\r\n" : "$T,21.5*60\r\n").utf8))
+            }
+        }
+        device.start()
+        let spec = SerialSpec(port: pty.slavePath, baud: 9600,
+                              poll: PollSpec(request: .bytes(Array("R\n".utf8)), intervalMs: 60, timeoutMs: 200))
+        let got = Lock()
+        nonisolated(unsafe) var frames = 0
+        let link = SerialLink(spec: spec, framing: .line(maxLength: 64, start: UInt8(ascii: "$"), checksum: .nmea)) { _, _ in
+            got.withLock { frames += 1 }
+        }
+        link.start()
+        #expect(wait(5) { link.framing.corrupt >= 1 && link.framing.frames >= 3 })
+        link.stop()
+        lock.withLock { stop = true }
+        device.join()
+        let c = link.framing
+        #expect(c.frames == got.withLock { frames }, "\(c)")
+        #expect(link.pollCounters.replies == c.frames)
+    }
+}
+
 /// A Modbus RTU slave on the master side of a pty, written for the tests: answers reads of
 /// holding registers, with a scripted fault for some requests.
 final class ModbusSlave: @unchecked Sendable {
