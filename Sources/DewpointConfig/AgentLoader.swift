@@ -25,11 +25,12 @@ enum AgentLoader {
             }
         }
         if let n = m["input"]?.value, let (b, im) = broker(n, "input", extra: ["batch_wait"], r) {
+            let defaultWait = a.input.batchWaitMs  // from AgentSpec
             a.input = b
-            a.input.batchWaitMs = 1
-            // input.batch_wait: sleep after a pass that read few messages (default 1ms; 0 = wake per message)
+            a.input.batchWaitMs = defaultWait
+            // input.batch_wait: sleep after a pass that emptied the socket (0 = wake per message)
             if let v = im["batch_wait"], let d = r.durationMs(v.value, "input.batch_wait") {
-                if d < 0 || d > 100 { r.error(v.value, "input.batch_wait", "expected 0ms to 100ms, found \(d)ms") } else { a.input.batchWaitMs = d }
+                if d > 100 { r.error(v.value, "input.batch_wait", "expected 0ms to 100ms, found \(d)ms") } else { a.input.batchWaitMs = d }
             }
         }
         if let n = m["upstream"]?.value, let (b, um) = broker(n, "upstream", extra: ["topic_prefix", "qos", "max_inflight", "summary_topic", "alert_topic", "status_topic"], r) {

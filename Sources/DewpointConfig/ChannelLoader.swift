@@ -121,8 +121,8 @@ enum ChannelLoader {
             var rate: Double?
             if case .binary(let f) = c.locator { rate = f.sampleRateHz > 0 ? f.sampleRateHz : nil }
             // decimation stages before the features lower the rate they see
-            let factor = c.filters.reduce(1) { q, f in if case .decimate(let k) = f { return q * k } else { return q } }
-            rate = rate.map { $0 / Double(factor) }
+            let factor = c.filters.reduce(1.0) { q, f in if case .decimate(let k) = f { return q * Double(k) } else { return q } }
+            rate = rate.map { $0 / factor }
             c.vibration = vibration(vn.value, "\(path).vibration", fieldRate: rate, r)
         }
         if let dn = m["detectors"] {
@@ -221,10 +221,10 @@ enum ChannelLoader {
         var d = DetectorSpec(kind: spec, severity: severity, minSamples: kind == .stuck || kind == .dropout ? 1 : minSamples,
                              hysteresis: hysteresis, raiseAt: raise, clearBelow: clear)
         // cooldown: after a clear, no new raise for this long; min_duration: how long the condition must hold
-        if let c = m["cooldown"], let ms = r.durationMs(c.value, "\(path).cooldown") { d.cooldownMs = max(0, ms) }
-        if let c = m["min_duration"], let ms = r.durationMs(c.value, "\(path).min_duration") { d.minDurationMs = max(0, ms) }
+        if let c = m["cooldown"], let ms = r.durationMs(c.value, "\(path).cooldown") { d.cooldownMs = ms }
+        if let c = m["min_duration"], let ms = r.durationMs(c.value, "\(path).min_duration") { d.minDurationMs = ms }
         // hold: once raised, stay raised at least this long
-        if let c = m["hold"], let ms = r.durationMs(c.value, "\(path).hold") { d.holdMs = max(0, ms) }
+        if let c = m["hold"], let ms = r.durationMs(c.value, "\(path).hold") { d.holdMs = ms }
         return d
     }
 

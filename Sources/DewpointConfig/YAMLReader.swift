@@ -105,7 +105,12 @@ final class YAMLReader {
         let units: [(String, Int64)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000)]
         for (u, mult) in units where s.hasSuffix(u) {
             let num = s.dropLast(u.count).trimmingPrefix(" ")
-            if let v = Double(num.trimmingSuffix(" ")), v >= 0, v * Double(mult) < 1e15 {
+            if let v = Double(num.trimmingSuffix(" ")), v >= 0 {
+                // at most 100 years: in nanoseconds, added to today's time, it still fits Int64
+                guard v * Double(mult) <= 3_153_600_000_000 else {
+                    error(node, path, "expected a duration of at most 100 years, found '\(s)'")
+                    return nil
+                }
                 return Int64((v * Double(mult)).rounded())
             }
         }

@@ -36,6 +36,13 @@ public final class OSThread: @unchecked Sendable {
 
 /// Monotonic and wall clocks in ns.
 public enum Clock {
+    /// Milliseconds as nanoseconds, saturating at Int64.max (about 292 years), so that an
+    /// absurd configured duration cannot trap.
+    @inline(__always)
+    public static func ns(ms: Int64) -> Int64 {
+        ms >= Int64.max / 1_000_000 ? .max : (ms <= Int64.min / 1_000_000 ? .min : ms * 1_000_000)
+    }
+
     public static func monotonicNs() -> UInt64 {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)

@@ -87,8 +87,8 @@ final class DeviceState {
     init(name: String, binding: Int, spec: BindingSpec) {
         self.name = name
         self.binding = binding
-        self.lengthNs = spec.window.lengthMs * 1_000_000
-        self.latenessNs = spec.window.latenessMs * 1_000_000
+        self.lengthNs = Clock.ns(ms: spec.window.lengthMs)
+        self.latenessNs = Clock.ns(ms: spec.window.latenessMs)
         self.maxSkewNs = spec.timestamp.maxSkewNs
         self.channelCount = spec.channels.count
         self.quantiles = spec.window.percentiles.map { $0 / 100 }
@@ -102,10 +102,9 @@ final class DeviceState {
         self.watches = spec.channels.map { ch in
             ch.detectors.map { d in
                 let det = ChannelDetector(d)
-                // saturating: a duration of centuries must not trap
-                func ns(_ ms: Int64) -> Int64 { ms >= Int64.max / 1_000_000 ? Int64.max : ms * 1_000_000 }
                 let machine = AlertStateMachine(raiseAt: d.raiseAt, clearBelow: d.clearBelow, minSamples: d.minSamples,
-                                                minDurationNs: ns(d.minDurationMs), cooldownNs: ns(d.cooldownMs), holdNs: ns(d.holdMs))
+                                                minDurationNs: Clock.ns(ms: d.minDurationMs), cooldownNs: Clock.ns(ms: d.cooldownMs),
+                                                holdNs: Clock.ns(ms: d.holdMs))
                 return Watch(detector: det, machine: machine,
                              severity: d.severity)
             }
@@ -217,7 +216,7 @@ extension ChannelDetector {
         case .threshold(let above, let below): self = .threshold(above: above, below: below, hysteresis: d.hysteresis)
         case .rateOfChange(let m): self = .rateOfChange(max: m)
         case .stuck(let eps, let n): self = .stuck(epsilon: eps, samples: n)
-        case .dropout(let ms, let n): self = .dropout(afterNs: ms * 1_000_000, intervals: n, limitNs: ms * 1_000_000)
+        case .dropout(let ms, let n): self = .dropout(afterNs: Clock.ns(ms: ms), intervals: n, limitNs: Clock.ns(ms: ms))
         case .timestamps: self = .timestamps()
         case .zscore(let w): self = .scored(ScorerBox(.windowedGaussian(window: w)))
         case .ewma(let a): self = .scored(ScorerBox(.ewma(alpha: a)))

@@ -75,8 +75,9 @@ private func expectOne(_ d: [ConfigDiagnostic], file: String, line: Int, column:
 
     @Test func agentFileProblemsAreAllReported() {
         let d = diagnostics("bad-agent")
-        #expect(d.count == 5)
-        expectOne(d, file: "bad-agent/dewpoint.yaml", line: 12, column: 15, key: "input.batch_wait", contains: "expected 0ms to 100ms, found 2000ms")
+        #expect(d.count == 6)
+        expectOne(d, file: "bad-agent/dewpoint.yaml", line: 13, column: 15, key: "input.batch_wait", contains: "expected 0ms to 100ms, found 2000ms")
+        expectOne(d, file: "bad-agent/dewpoint.yaml", line: 11, column: 13, key: "defaults.lateness", contains: "at most 100 years")
         expectOne(d, file: "bad-agent/dewpoint.yaml", line: 3, column: 14, key: "spool.max_bytes", contains: "found 'lots'")
         expectOne(d, file: "bad-agent/dewpoint.yaml", line: 6, column: 3, key: "upstream.password", contains: "never read from the YAML")
         expectOne(d, file: "bad-agent/dewpoint.yaml", line: 8, column: 13, key: "queue.overflow", contains: "did you mean 'drop_oldest'?")
