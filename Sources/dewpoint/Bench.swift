@@ -21,13 +21,20 @@ struct Bench: ParsableCommand {
         state_bytes is the per-channel state of detectors (null otherwise). capacity is present \
         with --binding: for each channel of the binding with filters, window statistics or \
         detectors, the samples/s one core carries through that channel's chain (decoding \
-        excluded; see bench-decode), and how many such channels fit at --rate Hz. On x86_64 CPUs         with AVX-512, fir_64 runs the AVX-512 kernel and fir_64_baseline the one every x86_64         runs (DEWPOINT_SIMD=baseline turns the AVX-512 kernel off everywhere).
+        excluded; see bench-decode), and how many such channels fit at --rate Hz. fir_64 runs the \
+        best FIR kernel this CPU has (AVX-512, AVX2 or baseline); fir_64_avx2 and fir_64_baseline \
+        are the lower ones it also runs. DEWPOINT_SIMD=baseline or avx2 caps the level everywhere.
         """)
 
     @Flag(help: "Machine-readable output.") var json = false
     @Option(help: "Samples per measurement.") var samples = 4_000_000
     @Option(help: ArgumentHelp("Report the channels one core can carry for this binding.", valueName: "file")) var binding: String?
     @Option(help: "Sample rate per channel (Hz) for the capacity report.") var rate = 100.0
+
+    func validate() throws {
+        guard samples >= 65_536 else { throw ValidationError("--samples must be at least 65536 (a shorter run is too short to time)") }
+        guard rate > 0, rate.isFinite else { throw ValidationError("--rate must be above 0") }
+    }
 
     struct Row { var name: String; var layout: String; var rate: Double; var scalar: Double?; var stateBytes: Int? = nil }
     struct Capacity { var channel: String; var rate: Double }
@@ -71,16 +78,34 @@ struct Bench: ParsableCommand {
         var capacity: [Capacity] = []
         if let binding { capacity = try Self.capacity(binding, x) }
         if json {
-            let items = out.map { r -> String in
-                let ratio = r.scalar.map { String(r.rate / $0) } ?? "null"
-                let scalar = r.scalar.map { String(Int($0)) } ?? "null"
-                let bytes = r.stateBytes.map(String.init) ?? "null"
-                return #"{"name":"\#(r.name)","layout":"\#(r.layout)","ns_per_sample":\#(1e9 / r.rate),"samples_per_s":\#(Int(r.rate)),"scalar_samples_per_s":\#(scalar),"ratio":\#(ratio),"state_bytes":\#(bytes)}"#
+            // JSONText escapes names and writes null for a rate that is not finite
+            var o: [UInt8] = Array(#"{"kernels":["#.utf8)
+            func key(_ k: String, first: Bool = false) { o += Array(((first ? "" : ",") + "\"\(k)\":").utf8) }
+            func optional(_ v: Double?) { if let v { JSONText.double(v, into: &o) } else { o += Array("null".utf8) } }
+            for (i, r) in out.enumerated() {
+                o += Array((i == 0 ? "{" : ",{").utf8)
+                key("name", first: true); JSONText.string(r.name, into: &o)
+                key("layout"); JSONText.string(r.layout, into: &o)
+                key("ns_per_sample"); JSONText.double(1e9 / r.rate, into: &o)
+                key("samples_per_s"); JSONText.double(r.rate.rounded(.down), into: &o)
+                key("scalar_samples_per_s"); optional(r.scalar.map { $0.rounded(.down) })
+                key("ratio"); optional(r.scalar.map { r.rate / $0 })
+                key("state_bytes"); optional(r.stateBytes.map(Double.init))
+                o.append(UInt8(ascii: "}"))
             }
-            let caps = capacity.map { c in
-                #"{"binding":"\#(binding ?? "")","channel":"\#(c.channel)","ns_per_sample":\#(1e9 / c.rate),"samples_per_s":\#(Int(c.rate)),"rate_hz":\#(rate),"channels":\#(Int(c.rate / rate))}"#
+            o += Array(#"],"capacity":["#.utf8)
+            for (i, c) in capacity.enumerated() {
+                o += Array((i == 0 ? "{" : ",{").utf8)
+                key("binding", first: true); JSONText.string(binding ?? "", into: &o)
+                key("channel"); JSONText.string(c.channel, into: &o)
+                key("ns_per_sample"); JSONText.double(1e9 / c.rate, into: &o)
+                key("samples_per_s"); JSONText.double(c.rate.rounded(.down), into: &o)
+                key("rate_hz"); JSONText.double(rate, into: &o)
+                key("channels"); JSONText.double((c.rate / rate).rounded(.down), into: &o)
+                o.append(UInt8(ascii: "}"))
             }
-            print(#"{"kernels":[\#(items.joined(separator: ","))],"capacity":[\#(caps.joined(separator: ","))]}"#)
+            o += Array("]}".utf8)
+            print(String(decoding: o, as: UTF8.self))
         } else {
             for r in out {
                 let ratio = r.scalar.map { " (scalar \(Int($0))/s, ×\(fmt2(r.rate / $0)))" } ?? ""
@@ -88,7 +113,7 @@ struct Bench: ParsableCommand {
                 print("\(r.name) [\(r.layout)]: \(fmt2(1e9 / r.rate)) ns/sample, \(Int(r.rate)) samples/s\(ratio)\(bytes)")
             }
             for c in capacity {
-                print("capacity \(binding ?? "") \(c.channel): \(fmt2(1e9 / c.rate)) ns/sample, \(Int(c.rate)) samples/s per core = \(Int(c.rate / rate)) channels at \(fmt2(rate)) Hz")
+                print("capacity \(binding ?? "") \(c.channel): \(fmt2(1e9 / c.rate)) ns/sample, \(Int(c.rate)) samples/s per core = \(fixed((c.rate / rate).rounded(.down), 0)) channels at \(fmt2(rate)) Hz")
             }
         }
     }

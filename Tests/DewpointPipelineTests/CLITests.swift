@@ -84,6 +84,29 @@ struct CLI {
     }
 }
 
+/// `bench --json` is valid JSON with the documented keys, also for a binding's capacity; bad
+/// options are refused.
+@Suite(.serialized) struct BenchCLITests {
+    @Test func jsonOutputParsesWithTheDocumentedKeys() throws {
+        let r = try CLI.run(["bench", "--json", "--samples", "65536", "--binding", "devices/pump-vibration.yaml", "--rate", "3200"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let o = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let kernels = try #require(o["kernels"] as? [[String: Any]])
+        let keys: Set = ["name", "layout", "ns_per_sample", "samples_per_s", "scalar_samples_per_s", "ratio", "state_bytes"]
+        #expect(kernels.allSatisfy { Set($0.keys) == keys })
+        let fir = try #require(kernels.first { $0["name"] as? String == "fir_64" })
+        #expect((fir["ratio"] as? Double ?? 0) > 0 && fir["samples_per_s"] is Int)
+        let caps = try #require(o["capacity"] as? [[String: Any]])
+        #expect(caps.map { $0["channel"] as? String } == ["housing_temp", "accel"])
+        #expect(caps.allSatisfy { ($0["channels"] as? Int ?? -1) >= 0 && $0["rate_hz"] as? Int == 3200 })
+    }
+
+    @Test func badOptionsAreRefused() throws {
+        #expect(try CLI.run(["bench", "--rate", "0"]).status != 0)
+        #expect(try CLI.run(["bench", "--samples", "3"]).status != 0)
+    }
+}
+
 /// `evaluate` and `score` on a small corpus the test writes, so they are checked on every
 /// checkout (the NAB figures below need ../shared).
 @Suite(.serialized) struct EvaluateSyntheticTests {
