@@ -24,8 +24,4 @@ public struct ExponentialBackoff: Sendable, Equatable {
         let d = ceilingNs(failures: failures)
         return jitter ? d / 2 + rng.next() % (d / 2 + 1) : d
     }
-
-    public static func == (a: Self, b: Self) -> Bool {
-        a.initialNs == b.initialNs && a.maxNs == b.maxNs && a.jitter == b.jitter && a.rng.state == b.rng.state
-    }
 }

@@ -1,6 +1,6 @@
 /// SplitMix64 (Steele, Lea and Flood): a small, fast, seedable generator. Used where runs must be
 /// reproducible (the simulator, backoff jitter in tests) and by the tests' data generators.
-public struct SplitMix64: RandomNumberGenerator, Sendable {
+public struct SplitMix64: RandomNumberGenerator, Sendable, Equatable {
     public var state: UInt64
     public init(seed: UInt64) { state = seed }
 

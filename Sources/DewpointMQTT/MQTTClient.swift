@@ -155,7 +155,7 @@ public final class MQTTClient: @unchecked Sendable {
                 break
             }
             let before = delivered
-            let rc = mosq.loop(timeoutMs: 50, maxPackets: options.batchSize) { delivered }.rc
+            let rc = mosq.loop(timeoutMs: 50, maxPackets: options.batchSize) { delivered }
             let now = Clock.monotonicNs()
             let n = delivered &- before
             if n > 0 { onBatchEnd?() }

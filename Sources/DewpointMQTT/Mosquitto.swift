@@ -103,8 +103,7 @@ final class Mosquitto: @unchecked Sendable {
         try check(rc, "connect")
     }
 
-    /// One iteration of network I/O; returns a libmosquitto error code (0 = success) and the
-    /// packets read.
+    /// One iteration of network I/O; returns a libmosquitto error code (0 = success).
     ///
     /// `mosquitto_loop` waits in `pselect` and then reads a single packet (its `max_packets` is
     /// ignored since 2.0), so a busy connection costs one `pselect` per message. After it, this
@@ -118,21 +117,19 @@ final class Mosquitto: @unchecked Sendable {
     /// although more messages are waiting. Stopping on that capped a QoS 1 input at a few messages
     /// per pass. A call that delivers nothing ends the pass instead (drained, half a packet, or a
     /// packet that is not a message).
-    func loop(timeoutMs: Int32, maxPackets: Int, delivered: () -> Int) -> (rc: Int32, packets: Int) {
+    func loop(timeoutMs: Int32, maxPackets: Int, delivered: () -> Int) -> Int32 {
         var rc = mosquitto_loop(handle, timeoutMs, 1)
-        var packets = 1
-        guard rc == MOSQ_ERR_SUCCESS.rawValue, maxPackets > 1 else { return (rc, packets) }
-        while packets < maxPackets {
+        guard rc == MOSQ_ERR_SUCCESS.rawValue, maxPackets > 1 else { return rc }
+        for _ in 1..<maxPackets {
             let before = delivered()
             rc = mosquitto_loop_read(handle, 1)
-            if rc != MOSQ_ERR_SUCCESS.rawValue { return (rc, packets) }
+            if rc != MOSQ_ERR_SUCCESS.rawValue { return rc }
             if delivered() == before { break }
-            packets += 1
         }
         if mosquitto_want_write(handle) {
             rc = mosquitto_loop_write(handle, 1)
         }
-        return (rc, packets)
+        return rc
     }
 
     func disconnect() { _ = mosquitto_disconnect(handle) }

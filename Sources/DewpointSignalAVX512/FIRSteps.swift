@@ -14,9 +14,9 @@
 
 #if FIR_STEP_128
 /// Outputs per step of `firSteps`.
-public let firStepOutputs = 128
+let firStepOutputs = 128
 #else
-public let firStepOutputs = 64
+let firStepOutputs = 64
 #endif
 
 /// Filters `firStepOutputs` outputs per step and returns how many outputs it wrote (a multiple of
