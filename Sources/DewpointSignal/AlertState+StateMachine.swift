@@ -35,7 +35,7 @@ public struct AlertStateMachine: Sendable, Equatable {
 
     /// `ts` is the sample's time (ns); it matters only with a minimum duration or a cooldown.
     @inline(__always)
-    public mutating func observe(score: Double, ts: Int64 = 0) -> Transition {
+    public mutating func observe(score: Double, ts: Int64) -> Transition {
         if isRaised {
             let held = holdNs == 0 || ts &- raisedAtNs >= holdNs
             if score < clearBelow && held { isRaised = false; pending = 0; clearedAtNs = ts; return .cleared }

@@ -84,8 +84,10 @@ public struct NoveltyDetector: Sendable {
         todCount = Array(repeating: 0, count: Self.todBins)
     }
 
-    /// State per channel in bytes (tables and scalars, not counting array headers).
-    public static let stateBytes = (1 << contextBits) / 8 + 2 * todBins * 8 + todBins * 4 + 88
+    /// State per channel in bytes: the three tables, and the struct itself less their array
+    /// references.
+    public static let stateBytes = (1 << contextBits) / 8 + 2 * todBins * 8 + todBins * 4
+        + MemoryLayout<NoveltyDetector>.size - 3 * MemoryLayout<[UInt64]>.size
 
     /// The bin of the UTC time of day of `tsNs` among `bins` equal bins (floor-mod, so times
     /// before 1970 land in a bin too).

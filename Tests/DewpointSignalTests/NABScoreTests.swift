@@ -186,6 +186,9 @@ import Testing
 
     @Test func stateFitsTheBudget() {
         #expect(NoveltyDetector.stateBytes <= 4096)
-        #expect(NoveltyDetector.stateBytes == 2048 + 384 + 96 + 88)
+        // the tables (16,384 context bits, 24 hourly ranges and counts) plus the scalars, whose
+        // size the compiler reports: a field added later is counted
+        #expect(NoveltyDetector.stateBytes == 2048 + 384 + 96 + MemoryLayout<NoveltyDetector>.size - 24)
+        #expect(NoveltyDetector.stateBytes > 2048 + 384 + 96)
     }
 }

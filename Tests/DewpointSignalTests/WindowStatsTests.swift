@@ -96,7 +96,7 @@ import Testing
     @Test func hysteresisAndMinimumSamples() {
         var m = AlertStateMachine(raiseAt: 0.8, clearBelow: 0.3, minSamples: 2)
         let scores = [0.9, 0.1, 0.9, 0.95, 0.5, 0.4, 0.29, 0.9]
-        let got = scores.map { m.observe(score: $0) }
+        let got = scores.enumerated().map { m.observe(score: $1, ts: Int64($0)) }
         #expect(got == [.none, .none, .none, .raised, .none, .none, .cleared, .none])
         #expect(!m.isRaised)
     }
@@ -136,7 +136,7 @@ typealias SplitMix = SplitMix64
         var d = ChannelDetector.threshold(above: 18, below: nil, hysteresis: 0.5)
         var m = AlertStateMachine()
         let values: [Float] = [17.9, 18.1, 17.95, 18.05, 17.6, 17.4, 18.2]
-        let transitions = values.map { m.observe(score: d.score($0, ts: 0)) }
+        let transitions = values.map { m.observe(score: d.score($0, ts: 0), ts: 0) }
         #expect(transitions == [.none, .raised, .none, .none, .none, .cleared, .raised])
     }
 }
