@@ -180,6 +180,11 @@ struct Evaluate: ParsableCommand {
                 guard ia <= ie else { throw ValidationError("\(labels): \(rel): window \(w) ends before it starts") }
                 windows.append(ia...ie)
             }
+            // the scorer walks windows in order and would skip one that overlaps the one before
+            windows.sort { $0.lowerBound < $1.lowerBound }
+            for (a, b) in zip(windows, windows.dropFirst()) where b.lowerBound <= a.upperBound {
+                throw ValidationError("\(labels): \(rel): windows at rows \(a) and \(b) overlap")
+            }
             files.append(NABScore.File(name: rel, scores: scores, windows: windows))
             if let results { try s.writeScores(scores, to: results + "/" + rel) }
         }

@@ -150,6 +150,11 @@ struct CLI {
         try #"{"set/one.csv": [["2025-01-02 01:00:00", "2025-01-02 00:10:00"]]}"#.write(to: reversed, atomically: true, encoding: .utf8)
         let r1 = try CLI.run(["evaluate", "--data", data.path, "--labels", reversed.path])
         #expect(r1.status != 0 && r1.stderr.contains("ends before it starts"), "\(r1.stderr)")
+        let overlapping = labels.deletingLastPathComponent().appendingPathComponent("overlap.json")
+        try #"{"set/one.csv": [["2025-01-02 00:10:00", "2025-01-02 01:00:00"], ["2025-01-02 00:30:00", "2025-01-02 02:00:00"]]}"#
+            .write(to: overlapping, atomically: true, encoding: .utf8)
+        let r0 = try CLI.run(["evaluate", "--data", data.path, "--labels", overlapping.path])
+        #expect(r0.status != 0 && r0.stderr.contains("overlap"), "\(r0.stderr)")
         let r2 = try CLI.run(["evaluate", "--data", data.path, "--labels", "/nonexistent/labels.json"])
         #expect(r2.status != 0 && r2.stderr.contains("cannot read /nonexistent/labels.json"), "\(r2.stderr)")
         // epoch microseconds overflow nanoseconds: a located error, not a trap
