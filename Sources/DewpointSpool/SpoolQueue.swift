@@ -8,7 +8,10 @@ import DewpointPipeline
 /// spool needs four statements and GRDB would double the build time.
 ///
 /// Contract:
-/// - Threading: every method may be called from any thread; a lock serialises them.
+/// - Threading: every method may be called from any thread. Two locks: `lock` guards the
+///   in-memory state (pending records, seq, counters) and is held only for moments, so that
+///   `next`/`append` (the pipeline, possibly on the MQTT network thread) never wait for a disk;
+///   `dbLock` serialises the SQLite work (commit, read, remove), which may wait for an fsync.
 /// - Durability: `append` only buffers. `commit()` writes the buffered records, the `seq`
 ///   high-water mark and any overflow drops in one transaction with `synchronous=FULL`, so a
 ///   committed record survives `kill -9` and power loss. Records are read for sending only once
@@ -23,7 +26,8 @@ import DewpointPipeline
 ///   commits fail (a full or failing disk), at most `maxBytes` of them stay in memory and the
 ///   oldest are dropped and counted, so a long disk failure cannot exhaust memory.
 public final class SpoolQueue: SeqAllocator, @unchecked Sendable {
-    // @unchecked: every stored property is guarded by `lock`.
+    // @unchecked: the SQLite handle and statements are guarded by `dbLock`, everything else by
+    // `lock`; a thread holding `dbLock` may take `lock`, never the other way round.
     public struct Record: Sendable, Equatable {
         public var seq: UInt64
         public var topic: String
@@ -32,6 +36,7 @@ public final class SpoolQueue: SeqAllocator, @unchecked Sendable {
 
     private let db: SQLiteDB
     private let lock = Lock()
+    private let dbLock = Lock()
     private let maxBytes: Int64
     private var pending: [Record] = []
     private var pendingBytes: Int64 = 0
@@ -83,15 +88,20 @@ public final class SpoolQueue: SeqAllocator, @unchecked Sendable {
         lock.withLock {
             pending.append(Record(seq: seq, topic: topic, payload: payload))
             pendingBytes += Int64(payload.count + topic.utf8.count)
-            guard pendingBytes > maxBytes else { return }
-            var k = 0
-            while pendingBytes > maxBytes && k < pending.count - 1 {
-                pendingBytes -= Int64(pending[k].payload.count + pending[k].topic.utf8.count)
-                k += 1
-            }
-            pending.removeFirst(k)
-            pendingDropped += Int64(k)
+            trimPending()
         }
+    }
+
+    /// Keeps at most `maxBytes` pending (the newest), counting the rest as dropped. Under `lock`.
+    private func trimPending() {
+        guard pendingBytes > maxBytes else { return }
+        var k = 0
+        while pendingBytes > maxBytes && k < pending.count - 1 {
+            pendingBytes -= Int64(pending[k].payload.count + pending[k].topic.utf8.count)
+            k += 1
+        }
+        pending.removeFirst(k)
+        pendingDropped += Int64(k)
     }
 
     /// `dropped` includes pending records dropped while commits failed.
@@ -99,22 +109,31 @@ public final class SpoolQueue: SeqAllocator, @unchecked Sendable {
         lock.withLock { (count, bytes, dropped + pendingDropped, pending.count) }
     }
 
-    /// Writes buffered records in one transaction (see the type's durability contract).
+    /// Writes buffered records in one transaction (see the type's durability contract). The
+    /// batch is taken out of `pending` first, so appends go on meanwhile; if the transaction
+    /// fails it goes back in front of them.
     public func commit() throws(SpoolError) {
-        try lock.withLock { () throws(SpoolError) in
-            guard !pending.isEmpty || lastSeq != committedSeq else { return }
-            try db.exec("BEGIN IMMEDIATE")
+        try dbLock.withLock { () throws(SpoolError) in
+            let taken = lock.withLock { () -> (batch: [Record], bytes: Int64, dropped: Int64, seq: UInt64, total: Int64, count: Int, allDropped: Int64)? in
+                guard !pending.isEmpty || lastSeq != committedSeq else { return nil }
+                defer { pending = []; pendingBytes = 0; pendingDropped = 0 }
+                return (pending, pendingBytes, pendingDropped, lastSeq, bytes, count, dropped)
+            }
+            guard let t = taken else { return }
             // counters change only once the transaction commits (a failed commit is retried)
-            var newBytes = bytes, newCount = count
+            var newBytes = t.total, newCount = t.count
+            var begun = false
             do throws(SpoolError) {
-                for r in pending {
+                try db.exec("BEGIN IMMEDIATE")
+                begun = true
+                for r in t.batch {
                     insert.reset()
                     insert.bind(1, Int64(r.seq)); insert.bind(2, r.topic); insert.bind(3, r.payload)
                     _ = try insert.step()
                     newBytes += Int64(r.payload.count + r.topic.utf8.count)
                     newCount += 1
                 }
-                var droppedNow: Int64 = pendingDropped
+                var droppedNow: Int64 = t.dropped
                 while newBytes > maxBytes && newCount > 0 {
                     oldest.reset()
                     guard try oldest.step() else { break }
@@ -123,20 +142,26 @@ public final class SpoolQueue: SeqAllocator, @unchecked Sendable {
                     droppedNow += 1
                     _ = try oldest.step()
                 }
-                setMeta.reset(); setMeta.bind(1, "last_seq"); setMeta.bind(2, Int64(lastSeq)); _ = try setMeta.step()
+                setMeta.reset(); setMeta.bind(1, "last_seq"); setMeta.bind(2, Int64(t.seq)); _ = try setMeta.step()
                 if droppedNow > 0 {
-                    setMeta.reset(); setMeta.bind(1, "dropped"); setMeta.bind(2, dropped + droppedNow); _ = try setMeta.step()
+                    setMeta.reset(); setMeta.bind(1, "dropped"); setMeta.bind(2, t.allDropped + droppedNow); _ = try setMeta.step()
                 }
                 try db.exec("COMMIT")
-                bytes = newBytes
-                count = newCount
-                dropped += droppedNow
-                pending.removeAll(keepingCapacity: true)
-                pendingBytes = 0
-                pendingDropped = 0
-                committedSeq = lastSeq
+                lock.withLock {
+                    // only commit and remove change these, and both hold dbLock
+                    bytes = newBytes
+                    count = newCount
+                    dropped += droppedNow
+                    committedSeq = t.seq
+                }
             } catch {
-                try? db.exec("ROLLBACK")
+                if begun { try? db.exec("ROLLBACK") }
+                lock.withLock {
+                    pending = t.batch + pending
+                    pendingBytes += t.bytes
+                    pendingDropped += t.dropped
+                    trimPending()
+                }
                 throw error
             }
         }
@@ -144,7 +169,7 @@ public final class SpoolQueue: SeqAllocator, @unchecked Sendable {
 
     /// Committed records with `seq > after`, oldest first.
     public func read(after: UInt64, limit: Int) throws(SpoolError) -> [Record] {
-        try lock.withLock { () throws(SpoolError) -> [Record] in
+        try dbLock.withLock { () throws(SpoolError) -> [Record] in
             selectAfter.reset()
             selectAfter.bind(1, Int64(after)); selectAfter.bind(2, Int64(limit))
             var out: [Record] = []
@@ -158,9 +183,9 @@ public final class SpoolQueue: SeqAllocator, @unchecked Sendable {
     /// Deletes acknowledged records (one transaction).
     public func remove(_ seqs: [UInt64]) throws(SpoolError) {
         guard !seqs.isEmpty else { return }
-        try lock.withLock { () throws(SpoolError) in
+        try dbLock.withLock { () throws(SpoolError) in
+            var (newBytes, newCount) = lock.withLock { (bytes, count) }
             try db.exec("BEGIN IMMEDIATE")
-            var newBytes = bytes, newCount = count
             do throws(SpoolError) {
                 for s in seqs {
                     deleteOne.reset()
@@ -172,8 +197,7 @@ public final class SpoolQueue: SeqAllocator, @unchecked Sendable {
                     }
                 }
                 try db.exec("COMMIT")
-                bytes = newBytes
-                count = newCount
+                lock.withLock { bytes = newBytes; count = newCount }
             } catch {
                 try? db.exec("ROLLBACK")
                 throw error

@@ -57,4 +57,21 @@ func scratchDir(_ name: String) -> String {
         let again = try SpoolQueue(path: path, maxBytes: 1000)
         #expect(again.stats.dropped == 20)
     }
+
+    /// A commit that fails (the database is locked by another writer) puts its batch back in front
+    /// of what was appended since, and the next commit writes all of it in order.
+    @Test func aFailedCommitKeepsItsRecordsInOrder() throws {
+        let path = scratchDir("busy") + "/spool.db"
+        let q = try SpoolQueue(path: path, maxBytes: 1 << 20)
+        for _ in 0..<3 { q.append(seq: q.next(), topic: "t", payload: [1]) }
+        let other = try SQLiteDB(path: path)
+        try other.exec("BEGIN IMMEDIATE")
+        #expect(throws: SpoolError.self) { try q.commit() }  // waits out the busy timeout, then fails
+        #expect(q.stats.pending == 3 && q.stats.count == 0)
+        q.append(seq: q.next(), topic: "t", payload: [2])
+        try other.exec("ROLLBACK")
+        try q.commit()
+        #expect(q.stats.pending == 0 && q.stats.count == 4)
+        #expect(try q.read(after: 0, limit: 10).map(\.seq) == [1, 2, 3, 4])
+    }
 }
