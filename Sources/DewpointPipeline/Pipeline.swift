@@ -35,6 +35,9 @@ public final class Pipeline {
     private let decoders: [FrameDecoder]
     private var routes: [(filter: TopicFilter, binding: Int, deviceLevel: Int?, channelLevel: Int?)] = []
     private var devices: [DeviceState] = []
+    /// Devices whose batch became non-empty since the last `flush`, so that a flush after every
+    /// network pass visits those, not every device of a wildcard binding.
+    private var dirty: [DeviceState] = []
     /// Device per binding when the binding names exactly one device.
     private var fixedDevice: [DeviceState?]
     private var byName: [[String: DeviceState]]
@@ -209,6 +212,7 @@ public final class Pipeline {
             }
         }
         let r = device.batchCount
+        if r == 0 { dirty.append(device) }
         let cap = DeviceState.batchCapacity
         device.batchTs[r] = tsNs
         device.batchMark[r] = hot.pointee.watermarkNs
@@ -227,7 +231,8 @@ public final class Pipeline {
 
     /// Processes every pending batch (records reach the sink before this returns).
     public func flush() {
-        for d in devices where d.batchCount > 0 { processBatch(d) }
+        for d in dirty where d.batchCount > 0 { processBatch(d) }
+        dirty.removeAll(keepingCapacity: true)
     }
 
     /// Column stage (per channel, contiguous in time), then row stage (windows and detectors in
