@@ -100,7 +100,7 @@ public final class Agent: @unchecked Sendable {
             var online: [UInt8] = Array(#"{"state":"online","agent":"\#(agent.agentId)","ts_ms":"#.utf8)
             JSONText.integer(Clock.wallNs() / 1_000_000, into: &online)
             online.append(UInt8(ascii: "}"))
-            _ = try? online.withUnsafeBytes { try up.publish(topic: topics.status, payload: $0, qos: 1, retain: true) }
+            _ = try? online.withUnsafeBytes { try forwarder.publishUntracked(topic: topics.status, payload: $0, qos: 1, retain: true) }
             log(.info, "upstream connected to \(agent.upstream.broker.host):\(agent.upstream.broker.port)")
         }
 
@@ -241,7 +241,7 @@ public final class Agent: @unchecked Sendable {
         log(.info, "upstream: published=\(forwarder.published) acknowledged=\(forwarder.acknowledged) reconnects=\(up.reconnects) spool_dropped=\(st.dropped)")
         forwarder.stop()
         if up.isConnected {
-            _ = try? offline.withUnsafeBytes { try up.publish(topic: topics.status, payload: $0, qos: 1, retain: true) }
+            _ = try? offline.withUnsafeBytes { try forwarder.publishUntracked(topic: topics.status, payload: $0, qos: 1, retain: true) }
             Clock.sleep(ns: 100_000_000)
         }
         up.stop()

@@ -19,7 +19,11 @@ public final class Forwarder: @unchecked Sendable {
     private let maxInflight: Int
     private let lock = Lock()
     private var inflight: [Int32: UInt64] = [:]
+    /// Acks that arrived before their publish was registered (the network thread can be faster
+    /// than the thread that published).
     private var earlyAcks: Set<Int32> = []
+    /// Message ids of publishes that are not records (the status), whose acks are not records'.
+    private var untracked: Set<Int32> = []
     private var acks: [UInt64] = []
     private var resetRequested = false
     private var stopping = false
@@ -43,9 +47,22 @@ public final class Forwarder: @unchecked Sendable {
 
     public func acked(mid: Int32) {
         lock.withLock {
-            if let seq = inflight.removeValue(forKey: mid) { acks.append(seq) } else { earlyAcks.insert(mid) }
+            if let seq = inflight.removeValue(forKey: mid) { acks.append(seq) }
+            else if untracked.remove(mid) == nil { earlyAcks.insert(mid) }
         }
         wakeup.signal()
+    }
+
+    /// Publishes a message that is not a spool record (the retained status) on the same
+    /// connection: its acknowledgement is recognised and never taken for a record's.
+    public func publishUntracked(topic: String, payload: UnsafeRawBufferPointer, qos: Int, retain: Bool) throws(MQTTError) {
+        let mid = try client.publish(topic: topic, payload: payload, qos: qos, retain: retain)
+        guard qos > 0 else { return }
+        lock.withLock {
+            if earlyAcks.remove(mid) != nil { return }
+            if untracked.count >= 64 { untracked.removeAll() }  // acks lost with a connection
+            untracked.insert(mid)
+        }
     }
 
     public func connectionLost() {
@@ -86,6 +103,8 @@ public final class Forwarder: @unchecked Sendable {
                 let a = acks, r = resetRequested
                 acks.removeAll(keepingCapacity: true)
                 resetRequested = false
+                // `untracked` survives: the online status is registered right after a reconnect,
+                // before this reset runs
                 if r { inflight.removeAll(); earlyAcks.removeAll() }
                 return (a, r)
             }
@@ -109,10 +128,6 @@ public final class Forwarder: @unchecked Sendable {
                         lastSent = r.seq
                         worked = true
                     }
-                    // every real early ack has been matched by now; anything left is the ack of a
-                    // message that was never a record (the status) and must not match a later
-                    // publish that reuses its 16-bit message id
-                    lock.withLock { earlyAcks.removeAll(keepingCapacity: true) }
                 } catch {
                     log("upstream publish: \(error)")
                 }
