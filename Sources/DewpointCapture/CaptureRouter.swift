@@ -26,11 +26,13 @@ public final class CaptureRouter {
     public let linkType: Int32
 
     /// `bindings`: (binding index, its capture settings).
-    public init(bindings: [(Int, CaptureSpec)], linkType: Int32) throws(CaptureError) {
+    /// `kernelFiltered`: the handle already applies the one binding's BPF filter (live capture
+    /// with one binding), so it is not run again here for every packet.
+    public init(bindings: [(Int, CaptureSpec)], linkType: Int32, kernelFiltered: Bool = false) throws(CaptureError) {
         self.linkType = linkType
         for (i, c) in bindings {
             var r = Route(binding: i)
-            if let bpf = c.bpf, !bpf.isEmpty { r.filter = try PacketFilter(bpf, linkType: linkType) }
+            if let bpf = c.bpf, !bpf.isEmpty, !kernelFiltered { r.filter = try PacketFilter(bpf, linkType: linkType) }
             r.src = try c.srcHost.map { h throws(CaptureError) in try CaptureRouter.address(h) }
             r.dst = try c.dstHost.map { h throws(CaptureError) in try CaptureRouter.address(h) }
             r.srcPort = c.srcPort.map { UInt16($0) }

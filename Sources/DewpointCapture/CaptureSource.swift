@@ -26,8 +26,9 @@ public final class CaptureSource: @unchecked Sendable {
                 warning: (String) -> Void = { _ in }) throws(CaptureError) {
         self.interface = interface
         handle = try PcapHandle.openLive(interface: interface, warning: warning)
-        if bindings.count == 1, let bpf = bindings[0].1.bpf { try handle.setFilter(bpf) }
-        router = try CaptureRouter(bindings: bindings, linkType: handle.linkType)
+        let kernelFiltered = bindings.count == 1 && !(bindings[0].1.bpf ?? "").isEmpty
+        if kernelFiltered, let bpf = bindings[0].1.bpf { try handle.setFilter(bpf) }
+        router = try CaptureRouter(bindings: bindings, linkType: handle.linkType, kernelFiltered: kernelFiltered)
         self.onFrame = onFrame
     }
 

@@ -30,7 +30,8 @@ public struct FIRFilter: Sendable {
     public init(taps: [Float]) {
         precondition(!taps.isEmpty, "an FIR filter needs at least one tap")
         self.taps = taps
-        let blocked = (33...64).contains(taps.count)
+        // the phase kernel's history and padded taps only where it can run
+        let blocked = (33...64).contains(taps.count) && CPUFeatures.supported == .avx512
         historyCount = blocked ? 63 : taps.count - 1
         taps64 = blocked ? taps + Array(repeating: 0, count: 64 - taps.count) : []
         work = Array(repeating: 0, count: historyCount)

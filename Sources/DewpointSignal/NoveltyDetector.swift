@@ -170,9 +170,9 @@ public struct NoveltyDetector: Sendable {
         } else if range >= 1 {
             lastReason = .range(min: mn0, max: mx0)
         } else if out > 0 {
-            let parts = [Self.wContext * context, Self.wZ * ez, Self.wTod * todTerm]
-            lastReason = byTimeOfDay || (parts[2] >= parts[0] && parts[2] >= parts[1]) ? .timeOfDay(min: bmn, max: bmx)
-                : parts[0] >= parts[1] ? .pattern : .deviation(sigmas: z)
+            let pContext = Self.wContext * context, pZ = Self.wZ * ez, pTod = Self.wTod * todTerm
+            lastReason = byTimeOfDay || (pTod >= pContext && pTod >= pZ) ? .timeOfDay(min: bmn, max: bmx)
+                : pContext >= pZ ? .pattern : .deviation(sigmas: z)
         } else {
             lastReason = .none
         }
