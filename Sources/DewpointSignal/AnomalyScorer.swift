@@ -27,6 +27,18 @@ public enum AnomalyScorer: Sendable {
     /// Samples a scorer learns from before it scores (the Gaussian scorers).
     static let warmUp = 30
 
+    /// One step of an exponentially weighted mean and variance, weight max(alpha, 1/(n+1)): a
+    /// plain mean and variance of the first 1/alpha samples, so the variance does not start near
+    /// 0. Shared by `ewma`, `CUSUMScorer` and `SeasonalScorer`.
+    @inline(__always)
+    static func ewmUpdate(_ x: Double, alpha: Double, seen: Int, mean: inout Double, variance: inout Double) {
+        if seen == 0 { mean = x; return }
+        let w = max(alpha, 1 / Double(seen + 1))
+        let d = x - mean
+        mean += w * d
+        variance = (1 - w) * (variance + w * d * d)
+    }
+
     /// Holds self's place while a payload with buffers is mutated (a payload-free case).
     static let placeholder = AnomalyScorer.ewma(alpha: 0, mean: 0, variance: 0, seen: 0)
 
@@ -53,14 +65,7 @@ public enum AnomalyScorer: Sendable {
                 let sd = variance.squareRoot()
                 s = sd > 0 ? 1 - AnomalyScorer.tail(abs(x - mean) / sd) : (x == mean ? 0 : 1)
             }
-            if seen == 0 { mean = x } else {
-                // 1/(n+1) until it falls below alpha: a plain mean of the first samples, so the
-                // variance does not start near 0 (as CUSUM and the seasonal scorer do)
-                let w = max(a, 1 / Double(seen + 1))
-                let d = x - mean
-                mean += w * d
-                variance = (1 - w) * (variance + w * d * d)
-            }
+            AnomalyScorer.ewmUpdate(x, alpha: a, seen: seen, mean: &mean, variance: &variance)
             seen += 1
             self = .ewma(alpha: a, mean: mean, variance: variance, seen: seen)
             return s

@@ -98,13 +98,7 @@ public struct CUSUMScorer: Sendable {
             if up > h { up = 0 }
             if down > h { down = 0 }
         }
-        if seen == 0 { mean = x } else {
-            // warm-up: the plain mean and variance until 1/α samples, then exponential
-            let a = max(alpha, 1 / Double(seen + 1))
-            let d = x - mean
-            mean += a * d
-            variance = (1 - a) * (variance + a * d * d)
-        }
+        AnomalyScorer.ewmUpdate(x, alpha: alpha, seen: seen, mean: &mean, variance: &variance)
         seen += 1
         return s
     }
@@ -137,12 +131,7 @@ public struct SeasonalScorer: Sendable {
             lastMean = mean[b]; lastSigmas = z
             s = 1 - AnomalyScorer.tail(z)
         }
-        if count[b] == 0 { mean[b] = x } else {
-            let a = max(alpha, 1 / Double(count[b] + 1))
-            let d = x - mean[b]
-            mean[b] += a * d
-            variance[b] = (1 - a) * (variance[b] + a * d * d)
-        }
+        AnomalyScorer.ewmUpdate(x, alpha: alpha, seen: Int(count[b]), mean: &mean[b], variance: &variance[b])
         if count[b] < .max { count[b] += 1 }
         return s
     }
