@@ -46,7 +46,8 @@ let package = Package(
                        providers: [.apt(["libmosquitto-dev"])]),
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
-        .target(name: "DewpointMQTT", dependencies: ["CMosquitto", "DewpointCore"], exclude: ["README.md"],
+        .target(name: "CMosquittoShim"),
+        .target(name: "DewpointMQTT", dependencies: ["CMosquitto", "CMosquittoShim", "DewpointCore"], exclude: ["README.md"],
                 swiftSettings: strict),
         .target(name: "DewpointSpool", dependencies: ["CSQLite", "DewpointCore", "DewpointPipeline"], exclude: ["README.md"],
                 swiftSettings: strict),
@@ -82,7 +83,8 @@ let package = Package(
         .testTarget(name: "DewpointCaptureTests",
                     dependencies: ["DewpointCapture", "DewpointPipeline", "DewpointDecode", "DewpointCore"], swiftSettings: strict),
         .testTarget(name: "DewpointMQTTTests",
-                    dependencies: ["DewpointMQTT", "DewpointSpool", "DewpointAgent", "DewpointPipeline", "DewpointCore", "DewpointSerial"],
+                    dependencies: ["DewpointMQTT", "CMosquittoShim", "DewpointSpool", "DewpointAgent", "DewpointPipeline", "DewpointCore",
+                                   "DewpointSerial"],
                     swiftSettings: strict),
     ]
 )

@@ -97,6 +97,10 @@ public final class MQTTClient: @unchecked Sendable {
         try mosq.configure(options)
     }
 
+    /// Process-wide: reads libmosquitto asked of buffered sockets, and the read(2) calls that
+    /// served them (see `CMosquittoShim`).
+    public static var readBufferTotals: (requests: UInt64, syscalls: UInt64) { Mosquitto.readBufferTotals }
+
     public var isConnected: Bool { lock.withLock { connected } }
     public var reconnects: Int { lock.withLock { machine.reconnects } }
 
@@ -125,11 +129,15 @@ public final class MQTTClient: @unchecked Sendable {
     }
 
     private func run() {
+        if Mosquitto.readHook < 0 && options.tls == nil {
+            log("libmosquitto's reads are not buffered (code \(Mosquitto.readHook)): about three read(2) calls per message")
+        }
         var action = lock.withLock { machine.start(nowNs: Clock.monotonicNs()) }
         while true {
             if lock.withLock({ stopping }) { break }
             switch action {
             case .connect:
+                mosq.detachReadBuffer()
                 mosq.setLibraryLog(true)
                 do {
                     try mosq.connect(host: options.host, port: Int32(options.port), keepalive: Int32(options.keepaliveS))
@@ -147,6 +155,7 @@ public final class MQTTClient: @unchecked Sendable {
             case .closeAndWait(let until):
                 let was = lock.withLock { () -> Bool in let w = connected; connected = false; return w }
                 mosq.disconnect()
+                mosq.detachReadBuffer()
                 if was { onDisconnected?("connection lost") }
                 while Clock.monotonicNs() < until && !lock.withLock({ stopping }) { Clock.sleep(ns: 20_000_000) }
                 action = lock.withLock { machine.tick(nowNs: Clock.monotonicNs()) }
@@ -154,6 +163,7 @@ public final class MQTTClient: @unchecked Sendable {
             case .none:
                 break
             }
+            mosq.syncReadBuffer()
             let before = delivered
             let rc = mosq.loop(timeoutMs: 50, maxPackets: options.batchSize) { delivered }
             let now = Clock.monotonicNs()
@@ -176,6 +186,7 @@ public final class MQTTClient: @unchecked Sendable {
             mosq.disconnect()
             _ = mosq.loop(timeoutMs: 10, maxPackets: 1) { delivered }
         }
+        mosq.releaseReadBuffer()
         lock.withLock { connected = false; machine.stop() }
     }
 

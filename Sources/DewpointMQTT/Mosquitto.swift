@@ -1,4 +1,5 @@
 import CMosquitto
+import CMosquittoShim
 import DewpointCore
 #if canImport(Glibc)
 import Glibc
@@ -12,6 +13,17 @@ final class Mosquitto: @unchecked Sendable {
     private static let initialised: Bool = {
         mosquitto_lib_init()
         return true
+    }()
+
+    /// Whether libmosquitto's reads go through the network thread's buffer (`CMosquittoShim`): a
+    /// plain TCP connection, with the hook installed. TLS reads go through OpenSSL instead.
+    private(set) var readBuffered = false
+
+    /// 0, or why libmosquitto's `read` could not be redirected (see `mosquitto_read_buffer.h`).
+    /// `DEWPOINT_MQTT_READ_BUFFER=0` in the environment leaves it alone (1 is returned then).
+    static let readHook: Int32 = {
+        if let v = getenv("DEWPOINT_MQTT_READ_BUFFER"), String(cString: v) == "0" { return 1 }
+        return dp_mosquitto_read_hook_install()
     }()
 
     init(clientId: String?, cleanSession: Bool) throws(MQTTError) {
@@ -47,6 +59,7 @@ final class Mosquitto: @unchecked Sendable {
         if let user = o.username {
             try check(mosquitto_username_pw_set(handle, user, o.password), "username/password")
         }
+        readBuffered = o.tls == nil && Mosquitto.readHook == 0
         if let tls = o.tls {
             try check(mosquitto_tls_set(handle, tls.caFile, nil, tls.certFile, tls.keyFile, nil), "TLS files (\(tls.caFile))")
             // verify the server's certificate (1 = SSL_VERIFY_PEER), TLS 1.2 or newer
@@ -91,6 +104,26 @@ final class Mosquitto: @unchecked Sendable {
         }
     }
 
+    /// Points this thread's read buffer at the current socket (none while disconnected). Called by
+    /// the network thread before each pass: a new connection starts with an empty buffer, so a
+    /// reused fd never sees bytes of the old one.
+    func syncReadBuffer() {
+        guard readBuffered else { return }
+        let fd = mosquitto_socket(handle)
+        if fd != dp_read_buffer_fd() { _ = dp_read_buffer_attach(fd) }
+    }
+
+    /// Drops buffered bytes of a connection that is closing.
+    func detachReadBuffer() { if readBuffered { _ = dp_read_buffer_attach(-1) } }
+
+    /// At the end of the network thread.
+    func releaseReadBuffer() { dp_read_buffer_release() }
+
+    /// Process-wide: reads libmosquitto asked of buffered sockets, and the read(2) calls that served them.
+    static var readBufferTotals: (requests: UInt64, syscalls: UInt64) {
+        (UInt64(dp_read_buffer_requests()), UInt64(dp_read_buffer_syscalls()))
+    }
+
     func connect(host: String, port: Int32, keepalive: Int32) throws(MQTTError) {
         let rc = mosquitto_connect(handle, host, port, keepalive)
         let savedErrno = errno  // read at once: the next libc call may overwrite it
@@ -116,15 +149,16 @@ final class Mosquitto: @unchecked Sendable {
     /// `mosquitto_loop` reads it, a byte per call), and the failed write leaves EAGAIN in errno
     /// although more messages are waiting. Stopping on that capped a QoS 1 input at a few messages
     /// per pass. A call that delivers nothing ends the pass instead (drained, half a packet, or a
-    /// packet that is not a message).
+    /// packet that is not a message), unless the read buffer still holds bytes.
     func loop(timeoutMs: Int32, maxPackets: Int, delivered: () -> Int) -> Int32 {
-        var rc = mosquitto_loop(handle, timeoutMs, 1)
+        // select cannot see bytes already in the read buffer: do not wait while there are some
+        var rc = mosquitto_loop(handle, dp_read_buffer_pending() > 0 ? 0 : timeoutMs, 1)
         guard rc == MOSQ_ERR_SUCCESS.rawValue, maxPackets > 1 else { return rc }
         for _ in 1..<maxPackets {
             let before = delivered()
             rc = mosquitto_loop_read(handle, 1)
             if rc != MOSQ_ERR_SUCCESS.rawValue { return rc }
-            if delivered() == before { break }
+            if delivered() == before && dp_read_buffer_pending() == 0 { break }
         }
         if mosquitto_want_write(handle) {
             rc = mosquitto_loop_write(handle, 1)

@@ -134,16 +134,16 @@ import Testing
     /// batches, at QoS 0 and at QoS 1 (where each pass also acknowledges its batch). Every message
     /// still reaches a summary, and an alert still arrives upstream while the input keeps flowing.
     /// At QoS 1 this needs more than the few hundred messages after which libmosquitto's internal
-    /// wake-up pipe is full (see `Mosquitto.loop`).
-    @Test(arguments: [0, 1]) func batchedInputLosesNothing(qos: Int) throws {
+    /// wake-up pipe is full (see `Mosquitto.loop`). Also once with libmosquitto reading unbuffered.
+    @Test(arguments: [(0, true), (1, true), (1, false)]) func batchedInputLosesNothing(qos: Int, buffered: Bool) throws {
         let broker = Broker(extra: "max_queued_messages 0\n")
         broker.start()
         let collector = try Collector(port: broker.port)
-        let dir = scratchDir("batched-\(qos)")
+        let dir = scratchDir("batched-\(qos)-\(buffered)")
         AgentProcess.writeConfig(dir: dir, inputPort: broker.port, upstreamPort: broker.port,
                                  detectors: "    detectors: [{kind: threshold, above: 500}]",
                                  inputExtra: "  batch_wait: 5ms", qos: qos)
-        let agent = AgentProcess(dir: dir)
+        let agent = AgentProcess(dir: dir, environment: buffered ? [:] : ["DEWPOINT_MQTT_READ_BUFFER": "0"])
         try agent.start()
         #expect(waitUntil(5) { agent.log.contains("input connected") })
         let pub = try Publisher(port: broker.port)

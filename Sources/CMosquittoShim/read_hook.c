@@ -1,0 +1,132 @@
+#define _GNU_SOURCE
+#include "mosquitto_read_buffer.h"
+
+#include <elf.h>
+#include <link.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+// Rewrites libmosquitto's GOT slot for `read` (see the header for why). Only that library's
+// relocation table is searched, and only the slot of `read` is written, once, before any MQTT
+// thread starts reading. If anything is not as expected the slot is left alone and libmosquitto
+// reads unbuffered, as it would without this.
+
+#if defined(__x86_64__)
+#define DP_R_JUMP_SLOT R_X86_64_JUMP_SLOT
+#define DP_R_GLOB_DAT R_X86_64_GLOB_DAT
+#elif defined(__aarch64__)
+#define DP_R_JUMP_SLOT R_AARCH64_JUMP_SLOT
+#define DP_R_GLOB_DAT R_AARCH64_GLOB_DAT
+#endif
+
+struct search {
+    int result;
+};
+
+// libmosquitto.so.1, or a fleet's own build of it under another soname suffix
+static int is_libmosquitto(const char *path) {
+    if (path == NULL) return 0;
+    const char *name = strrchr(path, '/');
+    name = name ? name + 1 : path;
+    return strncmp(name, "libmosquitto.so", 15) == 0;
+}
+
+#ifdef DP_R_JUMP_SLOT
+static int patch_slot(void **slot, uintptr_t relro_start, uintptr_t relro_end) {
+    uintptr_t s = (uintptr_t)slot;
+    int in_relro = s >= relro_start && s < relro_end;
+    long page = sysconf(_SC_PAGESIZE);
+    void *page_start = (void *)(s & ~((uintptr_t)page - 1));
+    if (in_relro && mprotect(page_start, (size_t)page, PROT_READ | PROT_WRITE) != 0) return -3;
+    __atomic_store_n(slot, (void *)dp_buffered_read, __ATOMIC_RELEASE);
+    if (in_relro) mprotect(page_start, (size_t)page, PROT_READ);
+    return 0;
+}
+
+static int patch_table(uintptr_t base, const ElfW(Rela) *rela, size_t bytes, const ElfW(Sym) *symtab,
+                       const char *strtab, uintptr_t relro_start, uintptr_t relro_end) {
+    int patched = 0;
+    for (size_t i = 0; i < bytes / sizeof *rela; i++) {
+        unsigned long type = ELF64_R_TYPE(rela[i].r_info);
+        if (type != DP_R_JUMP_SLOT && type != DP_R_GLOB_DAT) continue;
+        const ElfW(Sym) *sym = &symtab[ELF64_R_SYM(rela[i].r_info)];
+        if (strcmp(strtab + sym->st_name, "read") != 0) continue;
+        int rc = patch_slot((void **)(base + rela[i].r_offset), relro_start, relro_end);
+        if (rc != 0) return rc;
+        patched++;
+    }
+    return patched;
+}
+#endif
+
+static int visit(struct dl_phdr_info *info, size_t size, void *data) {
+    (void)size;
+    struct search *s = data;
+    if (!is_libmosquitto(info->dlpi_name)) return 0;
+    uintptr_t base = info->dlpi_addr;
+    const ElfW(Dyn) *dyn = NULL;
+    uintptr_t relro_start = 0, relro_end = 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uintptr_t start = base + ph->p_vaddr;
+        if (ph->p_type == PT_DYNAMIC) dyn = (const ElfW(Dyn) *)start;
+        if (ph->p_type == PT_GNU_RELRO) { relro_start = start; relro_end = start + ph->p_memsz; }
+    }
+#ifndef DP_R_JUMP_SLOT
+    s->result = -4;
+    return 1;
+#else
+    if (dyn == NULL) { s->result = -1; return 1; }
+    const ElfW(Sym) *symtab = NULL;
+    const char *strtab = NULL;
+    const ElfW(Rela) *jmprel = NULL, *rela = NULL;
+    size_t jmprel_size = 0, rela_size = 0;
+    int plt_is_rela = 1;
+    // glibc relocates these d_ptr entries in place on x86_64 and aarch64; add the base if not
+    #define DP_PTR(v) ((uintptr_t)(v) < base ? base + (uintptr_t)(v) : (uintptr_t)(v))
+    for (const ElfW(Dyn) *d = dyn; d->d_tag != DT_NULL; d++) {
+        switch (d->d_tag) {
+        case DT_SYMTAB: symtab = (const ElfW(Sym) *)DP_PTR(d->d_un.d_ptr); break;
+        case DT_STRTAB: strtab = (const char *)DP_PTR(d->d_un.d_ptr); break;
+        case DT_JMPREL: jmprel = (const ElfW(Rela) *)DP_PTR(d->d_un.d_ptr); break;
+        case DT_PLTRELSZ: jmprel_size = d->d_un.d_val; break;
+        case DT_RELA: rela = (const ElfW(Rela) *)DP_PTR(d->d_un.d_ptr); break;
+        case DT_RELASZ: rela_size = d->d_un.d_val; break;
+        case DT_PLTREL: plt_is_rela = d->d_un.d_val == DT_RELA; break;
+        default: break;
+        }
+    }
+    #undef DP_PTR
+    if (symtab == NULL || strtab == NULL || !plt_is_rela) { s->result = -2; return 1; }
+    int total = 0;
+    if (jmprel) {
+        int rc = patch_table(base, jmprel, jmprel_size, symtab, strtab, relro_start, relro_end);
+        if (rc < 0) { s->result = rc; return 1; }
+        total += rc;
+    }
+    if (rela) {
+        int rc = patch_table(base, rela, rela_size, symtab, strtab, relro_start, relro_end);
+        if (rc < 0) { s->result = rc; return 1; }
+        total += rc;
+    }
+    s->result = total > 0 ? 0 : -2;
+    return 1;
+#endif
+}
+
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static int install_result = -1;
+
+static void install(void) {
+    struct search s = { .result = -1 };
+    dl_iterate_phdr(visit, &s);
+    install_result = s.result;
+}
+
+int dp_mosquitto_read_hook_install(void) {
+    pthread_once(&once, install);
+    return install_result;
+}

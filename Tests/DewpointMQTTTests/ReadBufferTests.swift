@@ -1,0 +1,166 @@
+import CMosquittoShim
+import DewpointCore
+import DewpointMQTT
+import Foundation
+import Testing
+
+/// The read buffer under libmosquitto (`CMosquittoShim`). The buffer is per thread, and these
+/// tests are synchronous, so each runs on one thread from attach to release.
+@Suite struct ReadBufferTests {
+    /// A connected, non-blocking stream socket pair: (reader, writer).
+    private func pair() -> (Int32, Int32) {
+        var fds: [Int32] = [-1, -1]
+        #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds) == 0)
+        _ = fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) | O_NONBLOCK)
+        return (fds[0], fds[1])
+    }
+
+    private func send(_ fd: Int32, _ bytes: [UInt8]) {
+        #expect(bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } == bytes.count)
+    }
+
+    private func read(_ fd: Int32, _ count: Int) -> (Int, [UInt8]) {
+        var buf = [UInt8](repeating: 0, count: count)
+        let n = buf.withUnsafeMutableBytes { dp_buffered_read(fd, $0.baseAddress, count) }
+        return (n, Array(buf.prefix(max(0, n))))
+    }
+
+    @Test func smallReadsAreServedFromOneReadOfTheSocket() {
+        let (r, w) = pair()
+        defer { close(r); close(w); dp_read_buffer_release() }
+        #expect(dp_read_buffer_attach(r) == 0)
+        send(w, Array("0123456789".utf8))
+        #expect(read(r, 1) == (1, Array("0".utf8)))
+        #expect(dp_read_buffer_pending() == 9)  // the first call read all ten bytes
+        send(w, Array("abc".utf8))  // behind the buffered bytes, in the socket
+        #expect(read(r, 3) == (3, Array("123".utf8)))
+        // a request larger than what is buffered gets what is buffered, like a short read(2)
+        #expect(read(r, 20) == (6, Array("456789".utf8)))
+        #expect(dp_read_buffer_pending() == 0)
+        #expect(read(r, 20) == (3, Array("abc".utf8)))
+        // drained: read(2)'s EAGAIN comes through, with errno
+        let (n, _) = read(r, 4)
+        let e = errno
+        #expect(n == -1 && (e == EAGAIN || e == EWOULDBLOCK))
+        close(w)
+        #expect(read(r, 4).0 == 0)  // end of stream comes through as 0
+    }
+
+    @Test func otherDescriptorsAndOtherThreadsPassThrough() {
+        let (r, w) = pair()
+        let (r2, w2) = pair()
+        defer { close(r); close(w); close(r2); close(w2); dp_read_buffer_release() }
+        #expect(dp_read_buffer_attach(r) == 0)
+        send(w2, Array("xyz".utf8))
+        #expect(read(r2, 1) == (1, Array("x".utf8)))
+        #expect(dp_read_buffer_pending() == 0)  // nothing of r2 was buffered
+        #expect(read(r2, 2) == (2, Array("yz".utf8)))
+        send(w, Array("hello".utf8))
+        let other = OSThread(name: "no-buffer") {
+            // no buffer on this thread: one byte, straight from the socket
+            var b: UInt8 = 0
+            _ = dp_buffered_read(r, &b, 1)
+            #expect(b == UInt8(ascii: "h") && dp_read_buffer_pending() == 0 && dp_read_buffer_fd() == -1)
+        }
+        other.start()
+        other.join()
+        #expect(read(r, 10) == (4, Array("ello".utf8)))
+    }
+
+    @Test func attachingAgainDiscardsBytesOfTheOldConnection() {
+        let (r, w) = pair()
+        defer { close(r); close(w); dp_read_buffer_release() }
+        #expect(dp_read_buffer_attach(r) == 0)
+        send(w, Array("old bytes".utf8))
+        #expect(read(r, 4) == (4, Array("old ".utf8)))
+        #expect(dp_read_buffer_attach(-1) == 0)  // connection closed
+        #expect(dp_read_buffer_fd() == -1 && dp_read_buffer_pending() == 0)
+        #expect(dp_read_buffer_attach(r) == 0)  // a new connection that got the same fd
+        send(w, Array("new".utf8))
+        #expect(read(r, 8) == (3, Array("new".utf8)))
+    }
+
+    @Test func aLargeReadGoesStraightToItsDestination() {
+        let (r, w) = pair()
+        defer { close(r); close(w); dp_read_buffer_release() }
+        var size: Int32 = 1 << 20
+        _ = setsockopt(w, SOL_SOCKET, SO_SNDBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        #expect(dp_read_buffer_attach(r) == 0)
+        let body = (0..<40_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        send(w, body)
+        var got: [UInt8] = []
+        while got.count < body.count {
+            let (n, bytes) = read(r, body.count - got.count)
+            #expect(dp_read_buffer_pending() == 0)
+            if n <= 0 { break }
+            got += bytes
+        }
+        #expect(got == body)
+    }
+
+    @Test func libmosquittoReadsAreRedirected() {
+        #if arch(x86_64) || arch(arm64)
+        #expect(dp_mosquitto_read_hook_install() == 0)
+        #expect(dp_mosquitto_read_hook_install() == 0)  // idempotent
+        #endif
+    }
+}
+
+/// Messages through a real broker with libmosquitto reading through the buffer: every byte
+/// arrives, in order, across packets that straddle the buffer's end, bodies of more than 127
+/// bytes (two-byte remaining length) and a body larger than the buffer.
+@Suite(.serialized) struct BufferedMQTTTests {
+    @Test func messagesArriveWholeAndInOrder() throws {
+        #expect(dp_mosquitto_read_hook_install() == 0)
+        let broker = Broker(extra: "max_queued_messages 0\n")
+        broker.start()
+        defer { broker.stop() }
+        let sizes = (0..<3_000).map { i in i == 1_500 ? 70_000 : [5, 90, 130, 600, 2_000][i % 5] }
+        func body(_ i: Int) -> [UInt8] {
+            var b = [UInt8](repeating: UInt8(truncatingIfNeeded: i), count: sizes[i])
+            withUnsafeBytes(of: UInt32(i).bigEndian) { b.replaceSubrange(0..<min(4, b.count), with: $0.prefix(min(4, b.count))) }
+            return b
+        }
+        let received = Lock()
+        nonisolated(unsafe) var got: [[UInt8]] = []
+        func subscriber() throws -> MQTTClient {
+            let sub = try MQTTClient(.init(host: "127.0.0.1", port: broker.port, clientId: "buffered-sub-\(getpid())",
+                                           cleanSession: false, batchWaitNs: 2_000_000))
+            sub.onMessage = { _, p in received.withLock { got.append(Array(p)) } }
+            sub.onConnected = { try? sub.subscribe("buffered/#", qos: 1) }
+            sub.start()
+            #expect(waitUntil(5) { sub.isConnected })
+            usleep(200_000)
+            return sub
+        }
+        // the session's subscription is made, then the messages queue in the broker while the
+        // subscriber is away, so that they arrive back to back when it returns
+        try subscriber().stop()
+        let pub = try MQTTClient(.init(host: "127.0.0.1", port: broker.port, clientId: "buffered-pub-\(getpid())"))
+        let acked = Lock()
+        nonisolated(unsafe) var acks = 0
+        pub.onPublished = { _ in acked.withLock { acks += 1 } }
+        pub.start()
+        #expect(waitUntil(5) { pub.isConnected })
+        for i in sizes.indices {
+            _ = try body(i).withUnsafeBytes { try pub.publish(topic: "buffered/\(i % 7)", payload: $0, qos: 1, retain: false) }
+        }
+        #expect(waitUntil(20) { acked.withLock { acks } == sizes.count })
+        pub.stop()
+        let before = MQTTClient.readBufferTotals
+        let sub = try subscriber()
+        defer { sub.stop() }
+        #expect(waitUntil(20) { received.withLock { got.count } >= sizes.count })
+        let all = received.withLock { got }
+        #expect(all.count == sizes.count)
+        for (i, m) in all.enumerated() where i < sizes.count && m != body(i) {
+            Issue.record("message \(i): \(m.count) bytes, expected \(sizes[i]) bytes of its own")
+            break
+        }
+        // each message is at least three reads for libmosquitto; far fewer reached the kernel
+        let after = MQTTClient.readBufferTotals
+        let requests = after.requests - before.requests, syscalls = after.syscalls - before.syscalls
+        #expect(requests >= UInt64(3 * sizes.count))
+        #expect(syscalls * 4 < requests, "\(syscalls) read(2) calls for \(requests) reads")
+    }
+}
