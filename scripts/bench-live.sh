@@ -11,6 +11,9 @@ SECONDS_PER_RUN=${SECONDS_PER_RUN:-10}
 BATCH_WAITS=${BATCH_WAITS:-"1ms"}
 # QoS of the input binding's subscription (the load generator publishes at QoS 1)
 QOS=${QOS:-1}
+# DEWPOINT_MQTT_READ_BUFFER values for the agent (1: libmosquitto reads through the buffer, the
+# default; 0: three read(2) calls per message). The load generator always uses the default.
+READ_BUFFERS=${READ_BUFFERS:-1}
 cd "$(dirname "$0")/.."
 MOSQUITTO=$(command -v mosquitto || echo /usr/sbin/mosquitto)
 tmp=$(mktemp -d)
@@ -45,29 +48,35 @@ window: {length: 1s, lateness: 100ms}
 EOC
 sed "s/QOS/$QOS/" "$tmp/devices/env.yaml.in" > "$tmp/devices/env.yaml"; rm "$tmp/devices/env.yaml.in"
 cp "$tmp/dewpoint.yaml" "$tmp/dewpoint.yaml.in"
+for rb in $READ_BUFFERS; do
 for wait in $BATCH_WAITS; do
 sed "s/BATCH_WAIT/$wait/" "$tmp/dewpoint.yaml.in" > "$tmp/dewpoint.yaml"
-echo "input.batch_wait $wait, input QoS $QOS"
+echo "input.batch_wait $wait, input QoS $QOS, DEWPOINT_MQTT_READ_BUFFER=$rb"
 for rate in $RATES; do
   rm -f "$tmp/spool.db"*
-  "$BIN" run --config "$tmp/dewpoint.yaml" 2> "$tmp/agent.log" & agent=$!
+  DEWPOINT_MQTT_READ_BUFFER=$rb "$BIN" run --config "$tmp/dewpoint.yaml" 2> "$tmp/agent.log" & agent=$!
   sleep 1
   read -r u0 s0 < <(awk '{print $14, $15}' /proc/$agent/stat)
+  read -r bu0 bs0 < <(awk '{print $14, $15}' /proc/$broker/stat)
   out=$("$BIN" bench-live --broker "127.0.0.1:$port" --topic bench/env --rate "$rate" --seconds "$SECONDS_PER_RUN")
   sleep 1
   read -r u1 s1 < <(awk '{print $14, $15}' /proc/$agent/stat)
+  read -r bu1 bs1 < <(awk '{print $14, $15}' /proc/$broker/stat)
   hwm=$(awk '/VmHWM/ {print $2}' /proc/$agent/status)
   kill -TERM $agent; wait $agent || true
   sent=$(echo "$out" | awk '/^sent/ {print $2}')
   frames=$(grep -o 'stopped: frames=[0-9]*' "$tmp/agent.log" | cut -d= -f2)
   tck=$(getconf CLK_TCK)
-  python3 - "$rate" "$sent" "$frames" "$u0" "$s0" "$u1" "$s1" "$tck" "$hwm" <<'EOP'
+  python3 - "$rate" "$sent" "$frames" "$u0" "$s0" "$u1" "$s1" "$tck" "$hwm" "$bu0" "$bs0" "$bu1" "$bs1" <<'EOP'
 import sys
-rate, sent, frames, u0, s0, u1, s1, tck, hwm = sys.argv[1:]
+rate, sent, frames, u0, s0, u1, s1, tck, hwm, bu0, bs0, bu1, bs1 = sys.argv[1:]
 cpu = (int(u1) + int(s1) - int(u0) - int(s0)) / int(tck)
+broker = (int(bu1) + int(bs1) - int(bu0) - int(bs0)) / int(tck)
 print(f"rate {rate}/s: sent {sent}, agent received {frames} ({'no loss' if sent == frames else 'LOSS'}), "
-      f"CPU {cpu:.2f} s = {cpu / int(sent) * 100000:.3f} CPU-s per 100k messages, peak RSS {int(hwm) / 1024:.1f} MiB")
+      f"CPU {cpu:.2f} s = {cpu / int(sent) * 100000:.3f} CPU-s per 100k messages, peak RSS {int(hwm) / 1024:.1f} MiB; "
+      f"broker {broker / int(sent) * 100000:.3f} CPU-s per 100k")
 EOP
   echo "  $(echo "$out" | tail -1)"
+done
 done
 done

@@ -155,7 +155,7 @@ public final class Agent: @unchecked Sendable {
                 let src = try CaptureSource(interface: iface, bindings: list, onFrame: { b, payload, ns in
                     queue.push(InputFrame(bytes: Array(payload), arrivalNs: ns, binding: b))
                 }, warning: { [log] in log(.warning, "capture: \($0)") })
-                src.log = { [log] in log(.error, $0) }
+                src.log = { [log] in log(.warning, $0) }
                 captures.append(src)
             } catch {
                 log(.error, "capture: \(error)")

@@ -86,6 +86,16 @@ public final class PcapHandle: @unchecked Sendable {
 
     public var lastError: String { String(cString: pcap_geterr(handle)) }
 
+    /// What the kernel counted since this handle was opened: packets that passed the filter,
+    /// packets dropped because the capture buffer was full, and packets the interface dropped
+    /// (`pcap_stats`; nil if it failed). Call it on the capture thread only: on Linux libpcap
+    /// accumulates the kernel's counters into the handle.
+    public func stats() -> (received: UInt64, dropped: UInt64, interfaceDropped: UInt64)? {
+        var st = pcap_stat()
+        guard pcap_stats(handle, &st) == 0 else { return nil }
+        return (UInt64(st.ps_recv), UInt64(st.ps_drop), UInt64(st.ps_ifdrop))
+    }
+
     /// Makes a running `dispatch` return (from any thread).
     public func breakLoop() { pcap_breakloop(handle) }
 }
