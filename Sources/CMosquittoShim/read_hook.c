@@ -9,9 +9,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-// Rewrites libmosquitto's GOT slot for `read` (see the header for why). Only that library's
-// relocation table is searched, and only the slot of `read` is written, once, before any MQTT
-// thread starts reading. If anything is not as expected the slot is left alone and libmosquitto
+// Rewrites libmosquitto's GOT slots for `read` and `write` (see the header for why). Only that
+// library's relocation tables are searched, and only those slots are written, once, before any
+// MQTT thread starts. If anything is not as expected the slot is left alone and libmosquitto
 // reads unbuffered, as it would without this.
 
 #if defined(__x86_64__)
@@ -35,30 +35,28 @@ static int is_libmosquitto(const char *path) {
 }
 
 #ifdef DP_R_JUMP_SLOT
-static int patch_slot(void **slot, uintptr_t relro_start, uintptr_t relro_end) {
+static int patch_slot(void **slot, void *replacement, uintptr_t relro_start, uintptr_t relro_end) {
     uintptr_t s = (uintptr_t)slot;
     int in_relro = s >= relro_start && s < relro_end;
     long page = sysconf(_SC_PAGESIZE);
     void *page_start = (void *)(s & ~((uintptr_t)page - 1));
     if (in_relro && mprotect(page_start, (size_t)page, PROT_READ | PROT_WRITE) != 0) return -3;
-    __atomic_store_n(slot, (void *)dp_buffered_read, __ATOMIC_RELEASE);
+    __atomic_store_n(slot, replacement, __ATOMIC_RELEASE);
     if (in_relro) mprotect(page_start, (size_t)page, PROT_READ);
     return 0;
 }
 
-static int patch_table(uintptr_t base, const ElfW(Rela) *rela, size_t bytes, const ElfW(Sym) *symtab,
-                       const char *strtab, uintptr_t relro_start, uintptr_t relro_end) {
-    int patched = 0;
-    for (size_t i = 0; i < bytes / sizeof *rela; i++) {
+static int find_slots(uintptr_t base, const ElfW(Rela) *rela, size_t bytes, const ElfW(Sym) *symtab,
+                      const char *strtab, const char *symbol, void ***out, int room) {
+    int n = 0;
+    for (size_t i = 0; i < bytes / sizeof *rela && n < room; i++) {
         unsigned long type = ELF64_R_TYPE(rela[i].r_info);
         if (type != DP_R_JUMP_SLOT && type != DP_R_GLOB_DAT) continue;
         const ElfW(Sym) *sym = &symtab[ELF64_R_SYM(rela[i].r_info)];
-        if (strcmp(strtab + sym->st_name, "read") != 0) continue;
-        int rc = patch_slot((void **)(base + rela[i].r_offset), relro_start, relro_end);
-        if (rc != 0) return rc;
-        patched++;
+        if (strcmp(strtab + sym->st_name, symbol) != 0) continue;
+        out[n++] = (void **)(base + rela[i].r_offset);
     }
-    return patched;
+    return n;
 }
 #endif
 
@@ -101,17 +99,26 @@ static int visit(struct dl_phdr_info *info, size_t size, void *data) {
     }
     #undef DP_PTR
     if (symtab == NULL || strtab == NULL || !plt_is_rela) { s->result = -2; return 1; }
-    int total = 0;
-    if (jmprel) {
-        int rc = patch_table(base, jmprel, jmprel_size, symtab, strtab, relro_start, relro_end);
-        if (rc < 0) { s->result = rc; return 1; }
-        total += rc;
+    // both or neither: coalesced writes are flushed by the code that buffers reads
+    static const char *const symbols[] = {"read", "write"};
+    void *const replacements[] = {(void *)dp_buffered_read, (void *)dp_coalesced_write};
+    void **slots[2][4];
+    int found[2] = {0, 0};
+    for (int k = 0; k < 2; k++) {
+        const ElfW(Rela) *tables[2] = {jmprel, rela};
+        size_t sizes[2] = {jmprel_size, rela_size};
+        for (int t = 0; t < 2; t++) {
+            if (tables[t] == NULL) continue;
+            found[k] += find_slots(base, tables[t], sizes[t], symtab, strtab, symbols[k], slots[k] + found[k], 4 - found[k]);
+        }
     }
-    if (rela) {
-        int rc = patch_table(base, rela, rela_size, symtab, strtab, relro_start, relro_end);
-        if (rc < 0) { s->result = rc; return 1; }
-        total += rc;
-    }
+    if (found[0] == 0 || found[1] == 0) { s->result = -2; return 1; }
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < found[k]; i++) {
+            int rc = patch_slot(slots[k][i], replacements[k], relro_start, relro_end);
+            if (rc != 0) { s->result = rc; return 1; }
+        }
+    int total = found[0];
     s->result = total > 0 ? 0 : -2;
     return 1;
 #endif

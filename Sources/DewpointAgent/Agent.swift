@@ -112,7 +112,9 @@ public final class Agent: @unchecked Sendable {
         }
         var input: MQTTClient? = nil
         if !filters.isEmpty {
-            let c = try MQTTClient(Agent.options(agent.input, clientId: "dewpoint-\(agent.agentId)-in", cleanSession: false, will: nil))
+            var o = try Agent.options(agent.input, clientId: "dewpoint-\(agent.agentId)-in", cleanSession: false, will: nil)
+            o.coalesceWrites = true  // a pass's PUBACKs in one write
+            let c = try MQTTClient(o)
             c.log = { [log] in log(.warning, "input: \($0)") }
             c.onMessage = { topic, payload in
                 let now = Clock.wallNs()

@@ -48,6 +48,10 @@ public final class MQTTClient: @unchecked Sendable {
         public var batchWaitNs: UInt64
         /// The most packets one pass reads before it writes what they queued (PUBACKs).
         public var batchSize: Int
+        /// Send the packets a pass queued (PUBACKs) in one write(2) instead of one each. The write
+        /// then waits up to 10 s for room in the socket, and the connection is dropped if it
+        /// cannot finish: for a nearby broker (the input), not for a slow uplink. Plain TCP only.
+        public var coalesceWrites = false
         public init(host: String, port: Int, clientId: String? = nil, cleanSession: Bool = true, username: String? = nil,
                     password: String? = nil, tls: TLSSpec? = nil, protocolVersion: Int = 4, keepaliveS: Int = 30,
                     will: Will? = nil, backoff: ConnectionStateMachine.Backoff = .init(), batchWaitNs: UInt64 = 0,
@@ -95,6 +99,7 @@ public final class MQTTClient: @unchecked Sendable {
         self.machine = ConnectionStateMachine(backoff: options.backoff, seed: UInt64(truncatingIfNeeded: Clock.wallNs()))
         mosq = try Mosquitto(clientId: options.clientId, cleanSession: options.cleanSession)
         try mosq.configure(options)
+        mosq.coalesceWrites = options.coalesceWrites
     }
 
     /// Process-wide: reads libmosquitto asked of buffered sockets, and the read(2) calls that

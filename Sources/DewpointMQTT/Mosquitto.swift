@@ -18,6 +18,8 @@ final class Mosquitto: @unchecked Sendable {
     /// Whether libmosquitto's reads go through the network thread's buffer (`CMosquittoShim`): a
     /// plain TCP connection, with the hook installed. TLS reads go through OpenSSL instead.
     private(set) var readBuffered = false
+    /// The PUBACKs of a pass go out in one write (see `mosquitto_read_buffer.h`); input only.
+    var coalesceWrites = false
 
     /// 0, or why libmosquitto's `read` could not be redirected (see `mosquitto_read_buffer.h`).
     /// `DEWPOINT_MQTT_READ_BUFFER=0` in the environment leaves it alone (1 is returned then).
@@ -161,7 +163,10 @@ final class Mosquitto: @unchecked Sendable {
             if delivered() == before && dp_read_buffer_pending() == 0 { break }
         }
         if mosquitto_want_write(handle) {
+            guard coalesceWrites && readBuffered else { return mosquitto_loop_write(handle, 1) }
+            dp_write_coalesce_begin()
             rc = mosquitto_loop_write(handle, 1)
+            if dp_write_coalesce_end() != 0 && rc == MOSQ_ERR_SUCCESS.rawValue { rc = MOSQ_ERR_ERRNO.rawValue }
         }
         return rc
     }

@@ -16,7 +16,7 @@ import Testing
     }
 
     private func send(_ fd: Int32, _ bytes: [UInt8]) {
-        #expect(bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } == bytes.count)
+        #expect(bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) } == bytes.count)
     }
 
     private func read(_ fd: Int32, _ count: Int) -> (Int, [UInt8]) {
@@ -98,10 +98,66 @@ import Testing
         #expect(got == body)
     }
 
+    private func write(_ fd: Int32, _ bytes: [UInt8]) -> Int {
+        bytes.withUnsafeBytes { dp_coalesced_write(fd, $0.baseAddress, $0.count) }
+    }
+
+    private func drain(_ fd: Int32) -> [UInt8] {
+        var out: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = buf.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n <= 0 { return out }
+            out += buf.prefix(n)
+        }
+    }
+
+    @Test func writesBetweenBeginAndEndGoOutTogetherInOrder() {
+        let (a, b) = pair()  // the agent's end (attached) and the broker's end
+        _ = fcntl(b, F_SETFL, fcntl(b, F_GETFL) | O_NONBLOCK)
+        let (o, p) = pair()
+        defer { close(a); close(b); close(o); close(p); dp_read_buffer_release() }
+        #expect(dp_read_buffer_attach(a) == 0)
+        #expect(write(a, [1]) == 1)  // not coalescing: straight out
+        #expect(drain(b) == [1])
+        dp_write_coalesce_begin()
+        #expect(write(a, [0x40, 2, 0, 1]) == 4)
+        #expect(write(a, [0x40, 2, 0, 2]) == 4)
+        #expect(write(p, [9]) == 1)  // another fd passes through at once
+        #expect(drain(o) == [9])
+        #expect(drain(b).isEmpty)  // held back until the end of the pass
+        #expect(write(a, [0x40, 2, 0, 3]) == 4)
+        #expect(dp_write_coalesce_end() == 0)
+        #expect(drain(b) == [0x40, 2, 0, 1, 0x40, 2, 0, 2, 0x40, 2, 0, 3])
+        // a packet larger than half the buffer flushes what is held, then goes out itself
+        dp_write_coalesce_begin()
+        #expect(write(a, [7, 7]) == 2)
+        let big = [UInt8](repeating: 5, count: 6000)
+        #expect(write(a, big) == big.count)
+        #expect(write(a, [8]) == 1)
+        #expect(dp_write_coalesce_end() == 0)
+        #expect(drain(b) == [7, 7] + big + [8])
+    }
+
+    @Test func aFlushThatFailsShutsTheSocketDown() {
+        signal(SIGPIPE, SIG_IGN)  // the agent ignores it too; EPIPE comes back instead
+        let (a, b) = pair()
+        defer { close(a); dp_read_buffer_release() }
+        #expect(dp_read_buffer_attach(a) == 0)
+        dp_write_coalesce_begin()
+        #expect(write(a, [0x40, 2, 0, 1]) == 4)
+        close(b)  // the peer is gone before the flush
+        #expect(dp_write_coalesce_end() == -1)
+        let e = errno
+        #expect(e == EPIPE || e == ECONNRESET)
+        var byte: UInt8 = 0
+        #expect(Glibc.read(a, &byte, 1) == 0)  // shut down: libmosquitto sees the connection end
+    }
+
     @Test func libmosquittoReadsAreRedirected() {
         #if arch(x86_64) || arch(arm64)
         #expect(dp_mosquitto_read_hook_install() == 0)
-        #expect(dp_mosquitto_read_hook_install() == 0)  // idempotent
+        #expect(dp_mosquitto_read_hook_install() == 0)  // idempotent (and write was found too: both or neither)
         #endif
     }
 }
@@ -124,8 +180,10 @@ import Testing
         let received = Lock()
         nonisolated(unsafe) var got: [[UInt8]] = []
         func subscriber() throws -> MQTTClient {
-            let sub = try MQTTClient(.init(host: "127.0.0.1", port: broker.port, clientId: "buffered-sub-\(getpid())",
-                                           cleanSession: false, batchWaitNs: 2_000_000))
+            var o = MQTTClient.Options(host: "127.0.0.1", port: broker.port, clientId: "buffered-sub-\(getpid())",
+                                       cleanSession: false, batchWaitNs: 2_000_000)
+            o.coalesceWrites = true
+            let sub = try MQTTClient(o)
             sub.onMessage = { _, p in received.withLock { got.append(Array(p)) } }
             sub.onConnected = { try? sub.subscribe("buffered/#", qos: 1) }
             sub.start()
@@ -148,9 +206,18 @@ import Testing
         #expect(waitUntil(20) { acked.withLock { acks } == sizes.count })
         pub.stop()
         let before = MQTTClient.readBufferTotals
+        let coalescedBefore = dp_writes_coalesced(), writesBefore = dp_write_syscalls()
         let sub = try subscriber()
-        defer { sub.stop() }
         #expect(waitUntil(20) { received.withLock { got.count } >= sizes.count })
+        usleep(200_000)
+        sub.stop()
+        // the PUBACKs went out gathered, and reached the broker: a new connection to the session
+        // gets nothing again
+        let coalesced = dp_writes_coalesced() - coalescedBefore, writes = dp_write_syscalls() - writesBefore
+        #expect(coalesced >= UInt64(sizes.count / 2) && writes * 4 < coalesced, "\(writes) write(2) calls for \(coalesced) packets")
+        let again = try subscriber()
+        usleep(500_000)
+        again.stop()
         let all = received.withLock { got }
         #expect(all.count == sizes.count)
         for (i, m) in all.enumerated() where i < sizes.count && m != body(i) {
