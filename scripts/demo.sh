@@ -19,10 +19,12 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+# Ctrl-C signals the terminal's whole foreground process group at once. The children run in
+# sessions of their own (setsid), so that only this script gets it and stops them in order.
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\n' "$port" > "$tmp/mosquitto.conf"
-"$MOSQUITTO" -c "$tmp/mosquitto.conf" > "$tmp/mosquitto.log" 2>&1 & pids+=($!)
+setsid "$MOSQUITTO" -c "$tmp/mosquitto.conf" > "$tmp/mosquitto.log" 2>&1 & pids+=($!)
 for _ in $(seq 50); do (echo > /dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
 
 # the example config, pointed at the private broker and a private spool
@@ -31,10 +33,10 @@ sed -e "s/port: 1883/port: $port/" -e "s|dir: /var/lib/dewpoint.*|dir: $tmp|" \
 "$BIN" check --config "$tmp/dewpoint.yaml"
 
 echo "== broker on 127.0.0.1:$port; upstream records below (Ctrl-C to stop)"
-mosquitto_sub -p "$port" -t 'dewpoint/#' -v & pids+=($!)
-"$BIN" run --config "$tmp/dewpoint.yaml" 2> >(sed 's/^<[0-9]>/agent: /' >&2) & pids+=($!)
+setsid mosquitto_sub -p "$port" -t 'dewpoint/#' -v & pids+=($!)
+setsid "$BIN" run --config "$tmp/dewpoint.yaml" 2> >(sed 's/^<[0-9]>/agent: /' >&2) & pids+=($!)
 # 10 readings per second per device; the fault schedule runs 20x faster than real time, so the
 # chiller's return temperature drifts past its threshold after about 30 s, the boiler room spikes
 # and its battery dips at 30 s, and the chiller drops out at 90 s.
-"$BIN" simulate --publish "127.0.0.1:$port" --rate 10 --fault-speed 20 --seconds "${DEMO_SECONDS:-86400}" & pids+=($!)
+setsid "$BIN" simulate --publish "127.0.0.1:$port" --rate 10 --fault-speed 20 --seconds "${DEMO_SECONDS:-86400}" & pids+=($!)
 wait "${pids[-1]}"
