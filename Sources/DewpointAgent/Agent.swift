@@ -126,7 +126,7 @@ public final class Agent: @unchecked Sendable {
                 for (f, q) in filters {
                     do { try c.subscribe(f, qos: q) } catch { log(.error, "subscribe \(f): \(error)") }
                 }
-                log(.info, "input connected to \(agent.input.host):\(agent.input.port), \(filters.count) subscriptions")
+                log(.info, "input connected to \(agent.input.host):\(agent.input.port), \(filters.count) subscriptions\(c.readsBuffered ? "" : ", reads unbuffered")")
             }
             input = c
         }

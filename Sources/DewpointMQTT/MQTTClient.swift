@@ -106,6 +106,10 @@ public final class MQTTClient: @unchecked Sendable {
     /// served them (see `CMosquittoShim`).
     public static var readBufferTotals: (requests: UInt64, syscalls: UInt64) { Mosquitto.readBufferTotals }
 
+    /// Whether libmosquitto's reads on this connection go through the read buffer (plain TCP,
+    /// hook installed, not turned off).
+    public var readsBuffered: Bool { mosq.readBuffered }
+
     public var isConnected: Bool { lock.withLock { connected } }
     public var reconnects: Int { lock.withLock { machine.reconnects } }
 

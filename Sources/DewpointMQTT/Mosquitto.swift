@@ -12,6 +12,7 @@ final class Mosquitto: @unchecked Sendable {
 
     private static let initialised: Bool = {
         mosquitto_lib_init()
+        _ = readHook  // before any network thread runs
         return true
     }()
 
