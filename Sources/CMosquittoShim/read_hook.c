@@ -23,22 +23,25 @@
 #endif
 
 struct search {
+    const char *prefix;  // of the file name: "libmosquitto.so" matches libmosquitto.so.1
     int result;
 };
 
-// libmosquitto.so.1, or a fleet's own build of it under another soname suffix
-static int is_libmosquitto(const char *path) {
+static int is_library(const char *path, const char *prefix) {
     if (path == NULL) return 0;
     const char *name = strrchr(path, '/');
     name = name ? name + 1 : path;
-    return strncmp(name, "libmosquitto.so", 15) == 0;
+    return strncmp(name, prefix, strlen(prefix)) == 0;
 }
 
 #ifdef DP_R_JUMP_SLOT
 static int patch_slot(void **slot, void *replacement, uintptr_t relro_start, uintptr_t relro_end) {
     uintptr_t s = (uintptr_t)slot;
-    int in_relro = s >= relro_start && s < relro_end;
     long page = sysconf(_SC_PAGESIZE);
+    // the loader makes read-only only the whole pages of PT_GNU_RELRO (both ends rounded down);
+    // a slot on the last, partial page stays writable, and so must that page
+    uintptr_t mask = ~((uintptr_t)page - 1);
+    int in_relro = s >= (relro_start & mask) && s < (relro_end & mask);
     void *page_start = (void *)(s & ~((uintptr_t)page - 1));
     if (in_relro && mprotect(page_start, (size_t)page, PROT_READ | PROT_WRITE) != 0) return -3;
     __atomic_store_n(slot, replacement, __ATOMIC_RELEASE);
@@ -63,7 +66,7 @@ static int find_slots(uintptr_t base, const ElfW(Rela) *rela, size_t bytes, cons
 static int visit(struct dl_phdr_info *info, size_t size, void *data) {
     (void)size;
     struct search *s = data;
-    if (!is_libmosquitto(info->dlpi_name)) return 0;
+    if (!is_library(info->dlpi_name, s->prefix)) return 0;
     uintptr_t base = info->dlpi_addr;
     const ElfW(Dyn) *dyn = NULL;
     uintptr_t relro_start = 0, relro_end = 0;
@@ -127,11 +130,13 @@ static int visit(struct dl_phdr_info *info, size_t size, void *data) {
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static int install_result = -1;
 
-static void install(void) {
-    struct search s = { .result = -1 };
+int dp_redirect_io_imports(const char *library_prefix) {
+    struct search s = { .prefix = library_prefix, .result = -1 };
     dl_iterate_phdr(visit, &s);
-    install_result = s.result;
+    return s.result;
 }
+
+static void install(void) { install_result = dp_redirect_io_imports("libmosquitto.so"); }
 
 int dp_mosquitto_read_hook_install(void) {
     pthread_once(&once, install);

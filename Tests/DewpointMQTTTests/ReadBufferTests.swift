@@ -154,12 +154,63 @@ import Testing
         #expect(Glibc.read(a, &byte, 1) == 0)  // shut down: libmosquitto sees the connection end
     }
 
+    /// Builds a small shared library that calls read(2) and write(2), linked as a hardened
+    /// distribution links libraries: full RELRO (the GOT read-only after loading), and once
+    /// without a PLT (GLOB_DAT slots). The redirection must find and rewrite its slots too.
+    @Test(arguments: [("plt", ""), ("noplt", "-fno-plt")])
+    func importsAreRedirectedInAFullRELROLibrary(name: String, flag: String) throws {
+        let dir = scratchDir("relro-\(name)")
+        let source = dir + "/io.c", library = dir + "/libdptestio\(name).so"
+        try """
+        #include <unistd.h>
+        ssize_t dptest_read(int fd, void *b, size_t n) { return read(fd, b, n); }
+        ssize_t dptest_write(int fd, const void *b, size_t n) { return write(fd, b, n); }
+        """.write(toFile: source, atomically: true, encoding: .utf8)
+        let cc = Process()
+        cc.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        cc.arguments = ["clang", "-shared", "-fPIC", "-O1"] + (flag.isEmpty ? [] : [flag]) + ["-Wl,-z,relro,-z,now", "-o", library, source]
+        try cc.run()
+        cc.waitUntilExit()
+        try #require(cc.terminationStatus == 0, "clang (from the Swift toolchain) could not build the test library")
+        let handle = try #require(dlopen(library, RTLD_NOW))
+        typealias IO = @convention(c) (Int32, UnsafeMutableRawPointer?, Int) -> Int
+        let readFn = unsafeBitCast(try #require(dlsym(handle, "dptest_read")), to: IO.self)
+        #expect(dp_redirect_io_imports("libdptestio\(name).so") == 0)
+
+        let (r, w) = pair()
+        defer { close(r); close(w); dp_read_buffer_release() }
+        #expect(dp_read_buffer_attach(r) == 0)
+        send(w, Array("redirected".utf8))
+        var byte: UInt8 = 0
+        #expect(readFn(r, &byte, 1) == 1 && byte == UInt8(ascii: "r"))
+        #expect(dp_read_buffer_pending() == 9)  // the library's read went through the buffer
+        // the RELRO page (the library's only read-only mapping: its code is r-x) is read-only again
+        let maps = procFile("/proc/self/maps")
+        let lines = maps.split(separator: "\n").filter { $0.hasSuffix("libdptestio\(name).so") }
+        #expect(lines.contains { $0.split(separator: " ")[1].hasPrefix("r--") }, "\(lines)")
+    }
+
     @Test func libmosquittoReadsAreRedirected() {
         #if arch(x86_64) || arch(arm64)
         #expect(dp_mosquitto_read_hook_install() == 0)
         #expect(dp_mosquitto_read_hook_install() == 0)  // idempotent (and write was found too: both or neither)
         #endif
     }
+}
+
+/// A /proc file, read to its end (its size shows as 0, so Foundation's readers give nothing).
+func procFile(_ path: String) -> String {
+    let fd = open(path, O_RDONLY)
+    guard fd >= 0 else { return "" }
+    defer { close(fd) }
+    var out: [UInt8] = []
+    var buf = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = buf.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+        if n <= 0 { break }
+        out += buf.prefix(n)
+    }
+    return String(decoding: out, as: UTF8.self)
 }
 
 /// Messages through a real broker with libmosquitto reading through the buffer: every byte

@@ -31,6 +31,10 @@
 /// -4 unsupported architecture.
 int dp_mosquitto_read_hook_install(void);
 
+/// The same for any loaded library whose file name starts with `library_prefix` (the tests use
+/// it on a library of their own, linked with full RELRO). Not idempotent: call it once a library.
+int dp_redirect_io_imports(const char *library_prefix);
+
 /// Buffers reads of `fd` on this thread, discarding any bytes buffered before. `fd < 0` stops
 /// buffering (call it whenever the connection closes, so that a reused fd never sees old bytes).
 /// Returns 0, or -1 if the buffer could not be allocated (reads then pass through).
