@@ -35,7 +35,10 @@ public final class FrameDecoder {
         case modbusTCP(registers: FrameDecoder)
     }
     /// Modbus/TCP requests seen, by transaction id: (unit, function, address).
-    private var modbusRequests: [UInt16: (UInt8, UInt8, UInt16)] = [:]
+    var modbusRequests: [UInt16: (UInt8, UInt8, UInt16)] = [:]
+    /// A problem in the part of the last frame after the rows it returned (a frame with several
+    /// Modbus/TCP ADUs, one of them bad): the caller counts it as a decode error and clears it.
+    public var trailingError: DecodeError?
     private var keyScratch: [UInt8] = []
     private lazy var timePattern: [UInt8]? = binding.timestamp.pattern.map { Array($0.utf8) }
 
@@ -132,6 +135,7 @@ public final class FrameDecoder {
                 if f.sampleRateHz > 0 { spacing = 1e9 / f.sampleRateHz }
             }
         }
+        if case .modbusTCP = binding.decoder { rows *= FrameDecoder.modbusMaxADUs }
         maxRows = Swift.max(rows, arrayItems)
         rowSpacingNs = spacing
         rowTimes = .allocate(capacity: maxRows)
@@ -161,10 +165,7 @@ public final class FrameDecoder {
             return (rows > 0 ? rowTimes[0] : arrivalNs, rows)
         }
         if case .modbusTCP(let registers) = plan {
-            let data = try modbusResponse(payload)
-            let (_, rows) = try registers.decodeRows(UnsafeRawBufferPointer(rebasing: payload[data]), arrivalNs: arrivalNs, into: values)
-            for r in 0..<rows { rowTimes[r] = registers.rowTimes[r] }
-            return (arrivalNs, rows)
+            return (arrivalNs, try decodeModbusTCP(payload, arrivalNs: arrivalNs, registers: registers, into: values))
         }
         guard case .binary(let minLength) = plan else {
             let ts = try decode(payload, arrivalNs: arrivalNs, onlyChannel: onlyChannel, into: values)
@@ -433,40 +434,6 @@ public final class FrameDecoder {
             if payload[p] == UInt8(ascii: ",") { p += 1 }
         }
         return rows
-    }
-
-    /// The register bytes of a Modbus/TCP response to the binding's read; requests are remembered
-    /// and reported as ignorable, as are responses to other reads.
-    private func modbusResponse(_ b: UnsafeRawBufferPointer) throws(DecodeError) -> Range<Int> {
-        guard case .modbusTCP(let unit, let function, let address) = binding.decoder else { return 0..<0 }
-        guard b.count >= 8 else { throw DecodeError("Modbus/TCP: frame shorter than the MBAP header and function code", offset: b.count) }
-        let tid = UInt16(b[0]) << 8 | UInt16(b[1])
-        guard b[2] == 0, b[3] == 0 else { throw DecodeError("Modbus/TCP: protocol id is not 0", offset: 2) }
-        let length = Int(b[4]) << 8 | Int(b[5])
-        guard length >= 2, 6 + length <= b.count else { throw DecodeError("Modbus/TCP: MBAP length \(length) does not fit the frame of \(b.count) bytes", offset: 4) }
-        let fc = b[7]
-        if fc & 0x80 != 0 {
-            modbusRequests[tid] = nil
-            throw DecodeError("Modbus/TCP: exception \(b.count > 8 ? b[8] : 0) for function \(fc & 0x7F)", offset: 7)
-        }
-        // a request: fc, start address, count (length 6) — remember it
-        if length == 6 && (fc == 3 || fc == 4) && b.count >= 12 {
-            let start = UInt16(b[8]) << 8 | UInt16(b[9])
-            // only the binding's own read is remembered; the table is bounded (transactions are
-            // short-lived, so an overflow means unanswered requests: those are forgotten)
-            if b[6] == unit && fc == function && start == address {
-                if modbusRequests.count >= 1024 { modbusRequests.removeAll(keepingCapacity: true) }
-                modbusRequests[tid] = (b[6], fc, start)
-            }
-            throw DecodeError("Modbus/TCP request", offset: 0, ignorable: true)
-        }
-        guard fc == 3 || fc == 4, b.count >= 9 else { throw DecodeError("Modbus/TCP: not a register read", offset: 7, ignorable: true) }
-        let n = Int(b[8])
-        guard 9 + n <= 6 + length else { throw DecodeError("Modbus/TCP: byte count \(n) exceeds the PDU", offset: 8) }
-        guard let req = modbusRequests.removeValue(forKey: tid), req.0 == unit, req.1 == function, req.2 == address, b[6] == unit, fc == function else {
-            throw DecodeError("Modbus/TCP response to another read", offset: 0, ignorable: true)
-        }
-        return 9..<(9 + n)
     }
 
     /// Whether a (possibly escaped) key in the frame equals `name`.

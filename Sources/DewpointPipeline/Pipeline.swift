@@ -164,6 +164,11 @@ public final class Pipeline {
             } else {
                 let (_, rows) = try decoder.decodeRows(payload, arrivalNs: arrivalNs, onlyChannel: onlyChannel, into: values)
                 for r in 0..<rows { accept(device: device, tsNs: checkSkew(decoder.rowTimes[r], arrivalNs, device), row: r) }
+                if let e = decoder.trailingError {  // rows came out, but part of the frame was bad
+                    decoder.trailingError = nil
+                    hot.pointee.counters.decodeErrors += 1
+                    note("decode_error", "device \(device.name): \(e)")
+                }
             }
         } catch {
             if error.ignorable {

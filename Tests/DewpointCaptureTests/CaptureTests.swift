@@ -380,6 +380,46 @@ final class TapDevice {
         return Build.be16(tid) + [0, 0] + Build.be16(3 + data.count) + [unit, fc, UInt8(data.count)] + data
     }
 
+    /// Several ADUs in one TCP segment (pipelined requests, responses back to back): every
+    /// response is decoded; a bad ADU after good ones keeps the good rows and counts one error.
+    @Test func severalADUsInOneSegment() throws {
+        let b = BindingSpec(name: "plc", transport: .capture(CaptureSpec(file: "-", bpf: "tcp port 502")),
+                            decoder: .modbusTCP(unit: 1, function: 3, address: 100),
+                            channels: [ChannelSpec(name: "v", locator: .binary(BinaryField(offset: 0, kind: .u16)))],
+                            window: WindowSpec(lengthMs: 60_000, latenessMs: 0))
+        let sink = MemorySink()
+        let p = try Pipeline(agentId: "gw", bindings: [b], sink: sink, seq: CountingSeq())
+        var t: Int64 = 1_764_000_000_000_000_000
+        func segment(_ adus: [[UInt8]]) {
+            Array(adus.joined()).withUnsafeBytes { p.ingest(binding: 0, payload: $0, arrivalNs: t) }
+            p.flush()  // counters are updated when the batch is processed
+            t += 1_000_000
+        }
+        func req(_ tid: Int) -> [UInt8] { Self.request(tid: tid, unit: 1, fc: 3, address: 100, count: 1) }
+        func resp(_ tid: Int, _ v: Int) -> [UInt8] { Self.response(tid: tid, unit: 1, fc: 3, registers: [v]) }
+        segment([req(1), req(2), req(3)])  // pipelined: all three remembered
+        segment([resp(1, 10), resp(2, 20), resp(3, 30)])  // three rows
+        #expect(p.counters.samples == 3 && p.counters.decodeErrors == 0 && p.counters.ignoredFrames == 1)
+        // an exception between two responses: both rows, one error
+        segment([req(4), req(5), req(6)])
+        segment([resp(4, 40), Build.be16(5) + [0, 0, 0, 3, 1, 0x83, 2], resp(6, 60)])
+        #expect(p.counters.samples == 5 && p.counters.decodeErrors == 1)
+        // a response, then the start of an ADU whose rest is in the next segment (not reassembled)
+        segment([req(7), req(8)])
+        let next = resp(8, 80)
+        segment([resp(7, 70), Array(next.prefix(5))])
+        segment([Array(next.dropFirst(5))])
+        #expect(p.counters.samples == 6 && p.counters.decodeErrors == 3)
+        // more responses than one segment may carry: the first 16 rows, and one error
+        segment((10..<27).map(req))
+        segment((10..<27).map { resp($0, $0) })
+        #expect(p.counters.samples == 22 && p.counters.decodeErrors == 4)
+        p.finish()
+        let rec = try JSONSerialization.jsonObject(with: Data(sink.lines[0].utf8)) as! [String: Any]
+        let v = (rec["channels"] as! [String: [String: Any]])["v"]!
+        #expect(v["n"] as! Int == 22 && v["min"] as! Double == 10 && v["max"] as! Double == 70)  // 80 was split
+    }
+
     /// Requests and responses captured between a SCADA client and a PLC: responses to the
     /// binding's read decode through its binary layout; other traffic is ignored and counted.
     @Test func responsesDecodeThroughTheBindingLayout() throws {

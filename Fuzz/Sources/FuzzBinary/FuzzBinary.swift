@@ -3,7 +3,7 @@ import DewpointCore
 import DewpointDecode
 
 /// Binary layouts: every type, word orders, bit fields, arrays and a conditional layout, on
-/// frames of any length.
+/// frames of any length; and the same layout behind Modbus/TCP.
 func field(_ o: Int, _ k: BinaryField.Kind, _ e: BinaryField.Endian = .big, _ w: BinaryField.WordOrder? = nil) -> BinaryField {
     BinaryField(offset: o, kind: k, endian: e, wordOrder: w)
 }
@@ -18,11 +18,21 @@ nonisolated(unsafe) let decoder: FrameDecoder = {
     return try! FrameDecoder(binding: BindingSpec(name: "f", transport: .file, decoder: .binary,
                                                   channels: fields.enumerated().map { ChannelSpec(name: "c\($0.offset)", locator: .binary($0.element)) }))
 }()
-nonisolated(unsafe) var values = [Float](repeating: 0, count: 11 * 8)
+/// Modbus/TCP segments (several ADUs, requests remembered across inputs) with the same layout.
+nonisolated(unsafe) let modbus: FrameDecoder = {
+    var b = decoder.binding
+    b.decoder = .modbusTCP(unit: 1, function: 3, address: 0)
+    return try! FrameDecoder(binding: b)
+}()
+nonisolated(unsafe) var values = [Float](repeating: 0, count: max(decoder.maxRows * decoder.channelCount, modbus.maxRows * modbus.channelCount))
 
 func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let buf = UnsafeRawBufferPointer(start: data, count: size)
-    values.withUnsafeMutableBufferPointer { v in _ = try? decoder.decodeRows(buf, arrivalNs: 0, into: v) }
+    values.withUnsafeMutableBufferPointer { v in
+        _ = try? decoder.decodeRows(buf, arrivalNs: 0, into: v)
+        _ = try? modbus.decodeRows(buf, arrivalNs: 0, into: v)
+        modbus.trailingError = nil
+    }
     return 0
 }
 
