@@ -26,9 +26,8 @@ public final class Forwarder: @unchecked Sendable {
     private var untracked: Set<Int32> = []
     private var acks: [UInt64] = []
     private var resetRequested = false
-    private var stopping = false
     private var lastSent: UInt64 = 0
-    private var thread: OSThread?
+    private let worker = StoppableThread()
     /// Signalled when there may be work: a commit, an acknowledgement, a (re)connection.
     public let wakeup = Wakeup()
     private var _published = 0
@@ -73,16 +72,10 @@ public final class Forwarder: @unchecked Sendable {
     public var inflightCount: Int { lock.withLock { inflight.count } }
 
     public func start() {
-        let t = OSThread(name: "forwarder") { [self] in run() }
-        thread = t
-        t.start()
+        worker.start(name: "forwarder") { [self] in run() }
     }
 
-    public func stop() {
-        lock.withLock { stopping = true }
-        wakeup.signal()
-        thread?.join()
-    }
+    public func stop() { worker.stop { wakeup.signal() } }
 
     /// Waits until everything committed is acknowledged, or the deadline passes. True if drained.
     public func drain(deadlineNs: UInt64) -> Bool {
@@ -97,7 +90,7 @@ public final class Forwarder: @unchecked Sendable {
     }
 
     private func run() {
-        while !lock.withLock({ stopping }) {
+        while !worker.isStopping {
             var worked = false
             let (done, reset) = lock.withLock { () -> ([UInt64], Bool) in
                 let a = acks, r = resetRequested

@@ -15,16 +15,15 @@ import DewpointPipeline
 /// the capture buffer was full (`pcap_stats`) are logged as a warning, at most once a minute, and
 /// counted in `summary`.
 public final class CaptureSource: @unchecked Sendable {
-    // @unchecked: `stopping`, `handle` (replaced on reopen) and the kernel counters are guarded by
-    // `lock`; the router is used by the capture thread only.
+    // @unchecked: `handle` (replaced on reopen) and the kernel counters are guarded by `lock`; the
+    // router is used by the capture thread only.
     public let interface: String
     private var handle: PcapHandle
     private let bpf: String?
     private let router: CaptureRouter
     private let onFrame: (Int, UnsafeRawBufferPointer, Int64) -> Void
     private let lock = Lock()
-    private var stopping = false
-    private var thread: OSThread?
+    private let worker = StoppableThread()
     /// Kernel counters of handles closed after a failure, and of the current one.
     private var closedDrops: (dropped: UInt64, interfaceDropped: UInt64) = (0, 0)
     private var currentDrops: (dropped: UInt64, interfaceDropped: UInt64) = (0, 0)
@@ -57,18 +56,14 @@ public final class CaptureSource: @unchecked Sendable {
         return h
     }
 
-    public func start() {
-        let t = OSThread(name: "capture") { [self] in run() }
-        thread = t
-        t.start()
-    }
+    public func start() { worker.start(name: "capture") { [self] in run() } }
 
     private func run() {
         var h = lock.withLock { handle }
         var lastStats = Clock.monotonicNs()
         var reportedDrops: UInt64 = 0
         var lastWarning: UInt64 = 0
-        while !lock.withLock({ stopping }) {
+        while !worker.isStopping {
             let rc = h.dispatch { bytes, wire, ns in
                 onPacket?(bytes, wire, ns)
                 router.route(bytes, wireLength: wire) { b, payload in onFrame(b, payload, ns) }
@@ -100,18 +95,15 @@ public final class CaptureSource: @unchecked Sendable {
         var lastError = ""
         while true {
             failures += 1
-            let until = Clock.monotonicNs() + waits.delayNs(failures: failures)
-            while Clock.monotonicNs() < until {
-                if lock.withLock({ stopping }) { return nil }
-                Clock.sleep(ns: 50_000_000)
-            }
+            guard worker.sleep(untilNs: Clock.monotonicNs() + waits.delayNs(failures: failures), sliceNs: 50_000_000) else { return nil }
             do throws(CaptureError) {
                 let h = try CaptureSource.open(interface, bpf: bpf, bufferBytes: bufferBytes, warning: { log("capture: \($0)") })
                 guard h.linkType == linkType else {
                     throw CaptureError(description: "\(interface): the link type changed from \(linkType) to \(h.linkType)")
                 }
+                // under the lock with the swap: `stop` breaks whichever handle is current after it
                 let done = lock.withLock { () -> Bool in
-                    if stopping { return true }
+                    if worker.isStopping { return true }
                     closedDrops.dropped += currentDrops.dropped
                     closedDrops.interfaceDropped += currentDrops.interfaceDropped
                     currentDrops = (0, 0)
@@ -129,12 +121,7 @@ public final class CaptureSource: @unchecked Sendable {
         }
     }
 
-    public func stop() {
-        let h = lock.withLock { stopping = true; return handle }
-        h.breakLoop()
-        thread?.join()
-        thread = nil
-    }
+    public func stop() { worker.stop { lock.withLock { handle }.breakLoop() } }
 
     /// Packets the kernel dropped because the capture buffer was full, over every handle so far.
     public var kernelDropped: UInt64 { lock.withLock { closedDrops.dropped + currentDrops.dropped } }

@@ -34,6 +34,46 @@ public final class OSThread: @unchecked Sendable {
     }
 }
 
+/// The loop thread of a source or sink, with its stop flag: `start` runs the loop, which checks
+/// `isStopping` (and waits with `sleep(untilNs:)`, which returns early on stop); `stop(wake:)`
+/// sets the flag, runs `wake` to interrupt a blocking call (`pcap_breakloop`, a signal to a
+/// waiting thread), and joins. Shared by the MQTT client, the serial link, the capture source and
+/// the forwarder.
+public final class StoppableThread: @unchecked Sendable {
+    // @unchecked: `stopping` is guarded by `lock`; `thread` is touched by the owner's start/stop.
+    private let lock = Lock()
+    private var stopping = false
+    private var thread: OSThread?
+
+    public init() {}
+
+    public var isStopping: Bool { lock.withLock { stopping } }
+
+    public func start(name: String, _ body: @escaping @Sendable () -> Void) {
+        let t = OSThread(name: name, body)
+        thread = t
+        t.start()
+    }
+
+    public func stop(wake: () -> Void = {}) {
+        lock.withLock { stopping = true }
+        wake()
+        thread?.join()
+        thread = nil
+    }
+
+    /// Sleeps until the monotonic clock reaches `deadlineNs`, in slices of `sliceNs` so that a stop
+    /// is noticed; false if it returned because of a stop.
+    @discardableResult
+    public func sleep(untilNs deadlineNs: UInt64, sliceNs: UInt64) -> Bool {
+        while Clock.monotonicNs() < deadlineNs {
+            if isStopping { return false }
+            Clock.sleep(ns: min(sliceNs, deadlineNs - Clock.monotonicNs() + 1))
+        }
+        return !isStopping
+    }
+}
+
 /// Monotonic and wall clocks in ns.
 public enum Clock {
     /// Milliseconds as nanoseconds, saturating at Int64.max (about 292 years), so that an

@@ -87,9 +87,8 @@ public final class MQTTClient: @unchecked Sendable {
     private let mosq: Mosquitto
     private let lock = Lock()
     private var connected = false
-    private var stopping = false
     private var connack: Int32? = nil
-    private var thread: OSThread?
+    private let worker = StoppableThread()
     private var machine: ConnectionStateMachine
     /// Messages delivered to `onMessage`; touched by the network thread only.
     private var delivered = 0
@@ -115,17 +114,11 @@ public final class MQTTClient: @unchecked Sendable {
 
     public func start() {
         mosq.setCallbacks(owner: Unmanaged.passUnretained(self).toOpaque())
-        let t = OSThread(name: "mqtt-\(options.port)") { [self] in run() }
-        thread = t
-        t.start()
+        worker.start(name: "mqtt-\(options.port)") { [self] in run() }
     }
 
     /// Disconnects cleanly and joins the network thread.
-    public func stop() {
-        lock.withLock { stopping = true }
-        thread?.join()
-        thread = nil
-    }
+    public func stop() { worker.stop() }
 
     public func subscribe(_ filter: String, qos: Int) throws(MQTTError) {
         try mosq.subscribe(filter, qos: Int32(qos))
@@ -143,7 +136,7 @@ public final class MQTTClient: @unchecked Sendable {
         }
         var action = lock.withLock { machine.start(nowNs: Clock.monotonicNs()) }
         while true {
-            if lock.withLock({ stopping }) { break }
+            if worker.isStopping { break }
             switch action {
             case .connect:
                 mosq.detachReadBuffer()
@@ -166,7 +159,7 @@ public final class MQTTClient: @unchecked Sendable {
                 mosq.disconnect()
                 mosq.detachReadBuffer()
                 if was { onDisconnected?("connection lost") }
-                while Clock.monotonicNs() < until && !lock.withLock({ stopping }) { Clock.sleep(ns: 20_000_000) }
+                worker.sleep(untilNs: until, sliceNs: 20_000_000)
                 action = lock.withLock { machine.tick(nowNs: Clock.monotonicNs()) }
                 continue
             case .none:

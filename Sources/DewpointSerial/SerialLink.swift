@@ -19,8 +19,7 @@ public final class SerialLink: @unchecked Sendable {
     public var log: @Sendable (String) -> Void = { _ in }
     private let lock = Lock()
     private var machine = SerialLinkStateMachine()
-    private var stopping = false
-    private var thread: OSThread?
+    private let worker = StoppableThread()
     private var _bytes = 0
     private var _settings: SerialSettings?
     private var _poll = PollCounters()
@@ -52,24 +51,16 @@ public final class SerialLink: @unchecked Sendable {
     /// The settings read back after the last successful open.
     public var settings: SerialSettings? { lock.withLock { _settings } }
 
-    public func start() {
-        let t = OSThread(name: "serial") { [self] in run() }
-        thread = t
-        t.start()
-    }
+    public func start() { worker.start(name: "serial") { [self] in run() } }
 
-    public func stop() {
-        lock.withLock { stopping = true }
-        thread?.join()
-        thread = nil
-    }
+    public func stop() { worker.stop() }
 
     private func run() {
         var action = lock.withLock { machine.start() }
         var lastError = ""
         let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 16)
         defer { buf.deallocate() }
-        while !lock.withLock({ stopping }) {
+        while !worker.isStopping {
             switch action {
             case .open:
                 do {
@@ -85,15 +76,16 @@ public final class SerialLink: @unchecked Sendable {
                     framer.reset()
                     if let poll = spec.poll { pollUntilHangup(port, buf, poll) } else { readUntilHangup(port, buf) }
                     port.close()
-                    action = lock.withLock { stopping ? .none : machine.hangup(nowNs: Clock.monotonicNs()) }
-                    if !lock.withLock({ stopping }) { log("\(spec.port) went away; reopening") }
+                    if worker.isStopping { action = .none; break }
+                    action = lock.withLock { machine.hangup(nowNs: Clock.monotonicNs()) }
+                    log("\(spec.port) went away; reopening")
                 } catch {
                     if error.description != lastError { log("cannot open: \(error)") }  // once per distinct error
                     lastError = error.description
                     action = lock.withLock { machine.openFailed(nowNs: Clock.monotonicNs()) }
                 }
             case .closeAndWait(let until):
-                while Clock.monotonicNs() < until && !lock.withLock({ stopping }) { Clock.sleep(ns: 10_000_000) }
+                worker.sleep(untilNs: until, sliceNs: 10_000_000)
                 action = lock.withLock { machine.tick(nowNs: Clock.monotonicNs()) }
             case .none:
                 action = lock.withLock { machine.tick(nowNs: Clock.monotonicNs()) }
@@ -108,7 +100,7 @@ public final class SerialLink: @unchecked Sendable {
         var next = Clock.monotonicNs()
         var reply: [UInt8] = []
         let gap = ModbusRTU.interFrameGapNs(baud: spec.baud)
-        while !lock.withLock({ stopping }) {
+        while !worker.isStopping {
             let now = Clock.monotonicNs()
             if now < next {
                 // drain anything unsolicited (a late reply) so that it cannot pass for the next one
@@ -196,7 +188,7 @@ public final class SerialLink: @unchecked Sendable {
     }
 
     private func readUntilHangup(_ port: SerialPort, _ buf: UnsafeMutableRawBufferPointer) {
-        while !lock.withLock({ stopping }) {
+        while !worker.isStopping {
             switch readOnce(port, buf, timeoutMs: 100) {
             case .nothing: continue
             case .hangup: return
