@@ -30,46 +30,92 @@ public struct MADScorer: Sendable {
     public mutating func score(_ x: Double) -> Double {
         guard x.isFinite else { return 0 }
         var s = 0.0
+        let n = sorted.count
         if count >= 3 {
-            let n = sorted.count
-            let med = n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2
-            // the median of |v - med|: merge the two sides outward from the median; for an even
-            // count, the mean of the two middle deviations
-            var lo = n / 2 - 1, hi = n / 2
-            var d = 0.0, previous = 0.0
-            for _ in 0...(n / 2) {
-                let dl = lo >= 0 ? med - sorted[lo] : .infinity
-                let dh = hi < n ? sorted[hi] - med : .infinity
-                previous = d
-                if dl <= dh { d = dl; lo -= 1 } else { d = dh; hi += 1 }
-            }
-            if n % 2 == 0 { d = (d + previous) / 2 }
-            var scale = 1.4826 * d
-            if scale == 0 {
-                // more than half the window equal (quantised data): fall back to the mean
-                // absolute deviation, scaled to σ for normal data
-                var sum = 0.0
-                for v in sorted { sum += abs(v - med) }
-                scale = 1.2533 * sum / Double(n)
-            }
+            let (med, scale) = sorted.withUnsafeBufferPointer { MADScorer.medianAndScale($0) }
             let z = scale > 0 ? abs(x - med) / scale : (x == med ? 0 : 50)
             lastMedian = med; lastSigmas = z
             s = 1 - AnomalyScorer.tail(z)
         }
-        // slide the window
-        if count == window {
-            let old = ring[head]
-            if let i = sorted.firstIndex(of: old) { sorted.remove(at: i) }
-        } else {
-            count += 1
-        }
+        // slide the window: the sorted copy is kept by binary search and one shift each way
+        let old = ring[head]
+        let full = count == window
+        if !full { count += 1 }
         ring[head] = x
-        head = (head + 1) % window
-        var i = sorted.count
-        sorted.append(x)
-        while i > 0 && sorted[i - 1] > x { sorted[i] = sorted[i - 1]; i -= 1 }
-        sorted[i] = x
+        head = head + 1 == window ? 0 : head + 1
+        if full {
+            sorted.withUnsafeMutableBufferPointer { b in
+                let i = MADScorer.lowerBound(b, n, old)
+                let j = MADScorer.lowerBound(b, n, x)
+                // remove old at i and insert x: shift the values between them by one
+                if j > i {
+                    let k = j - 1
+                    (b.baseAddress! + i).update(from: b.baseAddress! + i + 1, count: k - i)
+                    b[k] = x
+                } else {
+                    (b.baseAddress! + j + 1).update(from: b.baseAddress! + j, count: i - j)
+                    b[j] = x
+                }
+            }
+        } else {
+            sorted.append(x)
+            sorted.withUnsafeMutableBufferPointer { b in
+                let j = MADScorer.lowerBound(b, n, x)
+                (b.baseAddress! + j + 1).update(from: b.baseAddress! + j, count: n - j)
+                b[j] = x
+            }
+        }
         return s
+    }
+
+    /// The first index in `b[0..<n]` whose value is not below `v`.
+    @inline(__always)
+    static func lowerBound(_ b: UnsafeMutableBufferPointer<Double>, _ n: Int, _ v: Double) -> Int {
+        var lo = 0, hi = n
+        while lo < hi {
+            let mid = (lo + hi) >> 1
+            if b[mid] < v { lo = mid + 1 } else { hi = mid }
+        }
+        return lo
+    }
+
+    /// The `k`-th smallest (from 1) of |v - med| over the sorted window `b`, whose median is `med`:
+    /// A(i) = med - b[n/2 - 1 - i] and B(j) = b[n/2 + j] - med are both ascending; the answer
+    /// takes the first i of A and k - i of B for the smallest i with A(i) ≥ B(k - i - 1).
+    @inline(__always)
+    static func kthDeviation(_ b: UnsafeBufferPointer<Double>, _ med: Double, _ k: Int) -> Double {
+        let n = b.count, na = n / 2, nb = n - n / 2
+        var lo = Swift.max(0, k - nb), hi = Swift.min(k, na)
+        while lo < hi {
+            let i = (lo + hi) >> 1
+            if med - b[na - 1 - i] < b[na + k - i - 1] - med { lo = i + 1 } else { hi = i }
+        }
+        let j = k - lo
+        let a = lo > 0 ? med - b[na - lo] : -Double.infinity
+        let c = j > 0 ? b[na + j - 1] - med : -Double.infinity
+        return Swift.max(a, c)
+    }
+
+    /// Median and robust scale (1.4826 × the median absolute deviation) of a sorted window.
+    static func medianAndScale(_ b: UnsafeBufferPointer<Double>) -> (Double, Double) {
+        let n = b.count
+        let med = n % 2 == 1 ? b[n / 2] : (b[n / 2 - 1] + b[n / 2]) / 2
+        // the median of |v - med|: the deviations left of the median, read outward, and those
+        // from it rightward are two sorted runs; select from both by binary search (log n steps,
+        // where merging outward took n/2 unpredictable branches). For an even count, the mean of
+        // the two middle deviations.
+        let k = n / 2 + 1
+        var d = kthDeviation(b, med, k)
+        if n % 2 == 0 { d = (d + kthDeviation(b, med, k - 1)) / 2 }
+        var scale = 1.4826 * d
+        if scale == 0 {
+            // more than half the window equal (quantised data): fall back to the mean absolute
+            // deviation, scaled to σ for normal data
+            var sum = 0.0
+            for v in b { sum += abs(v - med) }
+            scale = 1.2533 * sum / Double(n)
+        }
+        return (med, scale)
     }
 }
 

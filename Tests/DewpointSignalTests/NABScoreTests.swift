@@ -192,3 +192,32 @@ import Testing
         #expect(NoveltyDetector.stateBytes > 2048 + 384 + 96)
     }
 }
+
+@Suite struct MADScorerTests {
+    /// Against the definition: after every sample, the median and the median absolute deviation
+    /// of the window, from a full sort, on data with ties (quantised), runs of equal values and
+    /// a window that fills up first; the scorer's median and sigmas agree exactly.
+    @Test(arguments: [3, 4, 31, 64]) func matchesABruteForceWindow(window: Int) {
+        var m = MADScorer(window: window)
+        var rng = SplitMix(seed: UInt64(window))
+        var history: [Double] = []
+        for i in 0..<2_000 {
+            let x: Double = i % 300 < 40 ? 5 : Double(rng.next() % 200) / 8  // ties, and a flat run
+            let w = Array(history.suffix(window)).sorted()
+            _ = m.score(x)
+            if w.count >= 3 {
+                let n = w.count
+                let med = n % 2 == 1 ? w[n / 2] : (w[n / 2 - 1] + w[n / 2]) / 2
+                let dev = w.map { abs($0 - med) }.sorted()
+                var scale = 1.4826 * (n % 2 == 1 ? dev[n / 2] : (dev[n / 2 - 1] + dev[n / 2]) / 2)
+                if scale == 0 { scale = 1.2533 * w.reduce(0) { $0 + abs($1 - med) } / Double(n) }
+                let z = scale > 0 ? abs(x - med) / scale : (x == med ? 0 : 50)
+                if m.lastMedian != med || m.lastSigmas != z {
+                    Issue.record("sample \(i): median \(m.lastMedian) vs \(med), sigmas \(m.lastSigmas) vs \(z)")
+                    return
+                }
+            }
+            history.append(x)
+        }
+    }
+}
