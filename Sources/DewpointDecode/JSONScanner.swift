@@ -98,6 +98,16 @@ public final class JSONScanner {
     private enum State { case value, afterValue, key }
 
     /// Validates `buf` as one JSON text and fills `values`. On error, `values` is unspecified.
+    @inline(__always)
+    static func skipWS(_ base: UnsafePointer<UInt8>, _ n: Int, _ from: Int) -> Int {
+        var p = from
+        while p < n {
+            let c = base[p]
+            if c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09 { p += 1 } else { break }
+        }
+        return p
+    }
+
     public func scan(_ buf: UnsafeRawBufferPointer) throws(JSONError) {
         for i in 0..<slotCount { slots[i] = .missing }
         guard let base = buf.baseAddress?.assumingMemoryBound(to: UInt8.self), buf.count > 0 else {
@@ -109,17 +119,13 @@ public final class JSONScanner {
         var node: Int32 = 0
         var state = State.value
 
-        @inline(__always) func skipWS() {
-            while p < n {
-                let c = base[p]
-                if c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09 { p += 1 } else { break }
-            }
-        }
+        // a static function, not a nested one: a nested function capturing `p` made every
+        // access to it a dynamic exclusivity check (swift_beginAccess, seen in perf)
 
         while true {
             switch state {
             case .value:
-                skipWS()
+                p = JSONScanner.skipWS(base, n, p)
                 guard p < n else { throw JSONError(.unexpectedEnd, at: p) }
                 let c = base[p]
                 let start = p
@@ -131,7 +137,7 @@ public final class JSONScanner {
                     stack[depth] = Frame(isObject: isObject, node: node, index: 0)
                     depth += 1
                     p += 1
-                    skipWS()
+                    p = JSONScanner.skipWS(base, n, p)
                     guard p < n else { throw JSONError(.unexpectedEnd, at: p) }
                     if base[p] == (isObject ? UInt8(ascii: "}") : UInt8(ascii: "]")) {
                         p += 1; depth -= 1; state = .afterValue
@@ -169,7 +175,7 @@ public final class JSONScanner {
                 }
 
             case .afterValue:
-                skipWS()
+                p = JSONScanner.skipWS(base, n, p)
                 if depth == 0 {
                     guard p == n else { throw JSONError(.unexpectedByte(base[p], expected: "end of document"), at: p) }
                     return
@@ -191,7 +197,7 @@ public final class JSONScanner {
                 }
 
             case .key:
-                skipWS()
+                p = JSONScanner.skipWS(base, n, p)
                 guard p < n else { throw JSONError(.unexpectedEnd, at: p) }
                 guard base[p] == UInt8(ascii: "\"") else {
                     throw JSONError(.unexpectedByte(base[p], expected: "a string key"), at: p)
@@ -200,7 +206,7 @@ public final class JSONScanner {
                 let escaped = try scanString(base, n, &p)
                 let parent = stack[depth - 1].node
                 node = parent >= 0 ? child(of: parent, key: base + ks, count: p - 1 - ks, escaped: escaped) : -1
-                skipWS()
+                p = JSONScanner.skipWS(base, n, p)
                 guard p < n else { throw JSONError(.unexpectedEnd, at: p) }
                 guard base[p] == UInt8(ascii: ":") else { throw JSONError(.unexpectedByte(base[p], expected: "':'"), at: p) }
                 p += 1
