@@ -49,7 +49,7 @@ size_t dp_read_buffer_pending(void) {
 
 ssize_t dp_buffered_read(int fd, void *buf, size_t count) {
     struct dp_read_buffer *b = current;
-    if (b == NULL || fd < 0 || fd != b->fd) return read(fd, buf, count);
+    if (b == NULL || fd < 0 || fd != b->fd || count == 0) return read(fd, buf, count);
     __atomic_fetch_add(&requests, 1, __ATOMIC_RELAXED);
     if (b->start == b->end) {
         __atomic_fetch_add(&syscalls, 1, __ATOMIC_RELAXED);
@@ -74,8 +74,9 @@ static int write_all(int fd, const unsigned char *p, size_t n) {
         __atomic_fetch_add(&write_syscalls, 1, __ATOMIC_RELAXED);
         ssize_t w = write(fd, p, n);
         if (w > 0) { p += w; n -= (size_t)w; continue; }
-        if (w < 0 && errno == EINTR) continue;
-        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        if (w == 0) { errno = EIO; return -1; }  // a socket does not do this; do not spin on it
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
             struct pollfd pfd = { .fd = fd, .events = POLLOUT };
             int r = poll(&pfd, 1, DP_FLUSH_TIMEOUT_MS);
             if (r == 0) { errno = ETIMEDOUT; return -1; }

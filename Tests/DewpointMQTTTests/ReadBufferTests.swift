@@ -139,6 +139,36 @@ import Testing
         #expect(drain(b) == [7, 7] + big + [8])
     }
 
+    /// The socket is full when the pass ends: the flush waits for the peer to take bytes, then
+    /// completes, in order.
+    @Test func aFlushWaitsForRoomInTheSocket() {
+        let (a, b) = pair()
+        defer { close(a); close(b); dp_read_buffer_release() }
+        _ = fcntl(a, F_SETFL, fcntl(a, F_GETFL) | O_NONBLOCK)
+        #expect(dp_read_buffer_attach(a) == 0)
+        var filler: [UInt8] = []
+        let chunk = [UInt8](repeating: 0xEE, count: 4096)
+        while chunk.withUnsafeBytes({ Glibc.write(a, $0.baseAddress, $0.count) }) > 0 { filler += chunk }
+        #expect(errno == EAGAIN || errno == EWOULDBLOCK)
+        dp_write_coalesce_begin()
+        #expect(write(a, [0x40, 2, 0, 9]) == 4)
+        let filled = filler.count
+        let reader = OSThread(name: "peer") {
+            usleep(100_000)
+            var got: [UInt8] = []
+            var buf = [UInt8](repeating: 0, count: 65536)
+            while got.count < filled + 4 {
+                let n = buf.withUnsafeMutableBytes { Glibc.read(b, $0.baseAddress, $0.count) }
+                if n <= 0 { break }
+                got += buf.prefix(n)
+            }
+            #expect(got.count == filled + 4 && Array(got.suffix(4)) == [0x40, 2, 0, 9])
+        }
+        reader.start()
+        #expect(dp_write_coalesce_end() == 0)
+        reader.join()
+    }
+
     @Test func aFlushThatFailsShutsTheSocketDown() {
         signal(SIGPIPE, SIG_IGN)  // the agent ignores it too; EPIPE comes back instead
         let (a, b) = pair()
