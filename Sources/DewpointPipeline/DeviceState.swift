@@ -228,18 +228,24 @@ extension ChannelDetector {
     }
 }
 
+extension PassBand {
+    /// The signal kernels' band for a binding's (the same cases; the model does not depend on
+    /// the kernels).
+    init(_ b: FilterBand) {
+        switch b {
+        case .lowpass(let c): self = .lowpass(c)
+        case .highpass(let c): self = .highpass(c)
+        case .bandpass(let a, let b): self = .bandpass(a, b)
+        }
+    }
+}
+
 extension ChannelFilter {
     /// The filter stage a channel's spec describes, in its initial state.
     public init(_ f: FilterSpec) {
-        func fb(_ b: FilterBand) -> FIRFilter.Band {
-            switch b { case .lowpass(let c): .lowpass(c); case .highpass(let c): .highpass(c); case .bandpass(let a, let b): .bandpass(a, b) }
-        }
-        func sb(_ b: FilterBand) -> SOSCoefficients.Band {
-            switch b { case .lowpass(let c): .lowpass(c); case .highpass(let c): .highpass(c); case .bandpass(let a, let b): .bandpass(a, b) }
-        }
         switch f {
-        case .fir(let taps, let band): self = .fir(FIRFilter(taps: FIRFilter.design(taps: taps, fb(band))))
-        case .butterworth(let order, let band): self = .biquad(BiquadCascade(SOSCoefficients.butterworth(order: order, sb(band))))
+        case .fir(let taps, let band): self = .fir(FIRFilter(taps: FIRFilter.design(taps: taps, PassBand(band))))
+        case .butterworth(let order, let band): self = .biquad(BiquadCascade(SOSCoefficients.butterworth(order: order, PassBand(band))))
         case .ema(let a): self = .ema(alpha: Float(a), state: nil)
         case .clamp(let lo, let hi): self = .clamp(lo: Float(lo), hi: Float(hi))
         case .movingAverage(let n): self = .movingAverage(MovingAverage(length: n))

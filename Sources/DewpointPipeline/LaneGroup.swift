@@ -45,9 +45,7 @@ struct LaneGroup {
             let make: () -> Kernel
             switch f {
             case .butterworth(let order, let band):
-                let sb: SOSCoefficients.Band
-                switch band { case .lowpass(let c): sb = .lowpass(c); case .highpass(let c): sb = .highpass(c); case .bandpass(let a, let b): sb = .bandpass(a, b) }
-                let sos = SOSCoefficients.butterworth(order: order, sb)
+                let sos = SOSCoefficients.butterworth(order: order, PassBand(band))
                 make = { .biquad(BiquadCascade8(sos)) }
             case .ema(let alpha):
                 make = { .ema(EMA8(alpha: Float(alpha))) }

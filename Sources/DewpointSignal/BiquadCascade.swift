@@ -7,12 +7,10 @@ public struct SOSCoefficients: Sendable, Equatable {
     public var sections: [[Double]]
     public init(sections: [[Double]]) { self.sections = sections }
 
-    public enum Band: Sendable, Equatable { case lowpass(Double), highpass(Double), bandpass(Double, Double) }
-
     /// Butterworth design by the bilinear transform with prewarping, as `scipy.signal.butter`
     /// (cutoffs as a fraction of Nyquist). Sections may be paired and scaled differently from
     /// scipy's; the cascade's response is the same.
-    public static func butterworth(order n: Int, _ band: Band) -> SOSCoefficients {
+    public static func butterworth(order n: Int, _ band: PassBand) -> SOSCoefficients {
         precondition(n >= 1)
         struct C { var re: Double; var im: Double }
         func add(_ a: C, _ b: C) -> C { C(re: a.re + b.re, im: a.im + b.im) }

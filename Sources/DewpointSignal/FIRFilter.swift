@@ -37,13 +37,9 @@ public struct FIRFilter: Sendable {
         work = Array(repeating: 0, count: historyCount)
     }
 
-    public enum Band: Sendable, Equatable {
-        case lowpass(Double), highpass(Double), bandpass(Double, Double)
-    }
-
     /// Windowed-sinc design with a Hamming window, as `scipy.signal.firwin` (cutoffs as a fraction
     /// of the Nyquist frequency; the gain is 1 at the centre of the pass band).
-    public static func design(taps n: Int, _ band: Band) -> [Float] {
+    public static func design(taps n: Int, _ band: PassBand) -> [Float] {
         precondition(n > 0)
         let bands: [(Double, Double)]
         let scaleAt: Double

@@ -36,7 +36,7 @@ func run(_ x: [Double], blocks: [Int], _ body: (UnsafeBufferPointer<Float>, Unsa
 }
 
 @Suite struct FIRGoldenTests {
-    static let designs: [(String, Int, FIRFilter.Band)] = [("lowpass_31", 31, .lowpass(0.2)), ("lowpass_64", 64, .lowpass(0.25)),
+    static let designs: [(String, Int, PassBand)] = [("lowpass_31", 31, .lowpass(0.2)), ("lowpass_64", 64, .lowpass(0.25)),
                                                            ("highpass_33", 33, .highpass(0.3)), ("bandpass_41", 41, .bandpass(0.2, 0.4))]
 
     /// Design matches scipy.signal.firwin (Hamming) to Float precision.
@@ -92,7 +92,7 @@ func run(_ x: [Double], blocks: [Int], _ body: (UnsafeBufferPointer<Float>, Unsa
 }
 
 @Suite struct BiquadGoldenTests {
-    static let designs: [(String, Int, SOSCoefficients.Band)] = [("lowpass_4", 4, .lowpass(0.1)), ("highpass_2", 2, .highpass(0.3)),
+    static let designs: [(String, Int, PassBand)] = [("lowpass_4", 4, .lowpass(0.1)), ("highpass_2", 2, .highpass(0.3)),
                                                                 ("bandpass_4", 4, .bandpass(0.1, 0.3))]
 
     static func sections(_ flat: [Double]) -> SOSCoefficients {
