@@ -14,7 +14,13 @@ PACK_RELR    ?= 1
 LLD          := $(shell d=$$(dirname $$(readlink -f $$(command -v $(SWIFT)) 2>/dev/null) 2>/dev/null); [ -x "$$d/ld.lld" ] && echo yes)
 RELEASE_LINK := $(if $(and $(LLD),$(filter 1,$(PACK_RELR))),-Xswiftc -use-ld=lld -Xlinker -z -Xlinker pack-relative-relocs)
 
-.PHONY: all deps build debug test demo bench fuzz clean
+# `make install`: the stripped binary (its debug information stays in .build), the systemd unit,
+# and the example agent file and device bindings unless /etc/dewpoint already has them.
+PREFIX       ?= /usr/local
+DESTDIR      ?=
+OBJCOPY      := $(shell d=$$(dirname $$(readlink -f $$(command -v $(SWIFT)) 2>/dev/null) 2>/dev/null); [ -x "$$d/llvm-objcopy" ] && echo "$$d/llvm-objcopy" || echo objcopy)
+
+.PHONY: all deps build debug test demo bench fuzz install clean
 
 all: build
 
@@ -38,6 +44,16 @@ test: deps
 
 demo: build
 	./scripts/demo.sh $(BIN)
+
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/etc/systemd/system $(DESTDIR)/etc/dewpoint/devices $(DESTDIR)$(PREFIX)/share/doc/dewpoint
+	$(OBJCOPY) --strip-all $(BIN) $(DESTDIR)$(PREFIX)/bin/dewpoint
+	sed -e 's|/usr/local/bin/dewpoint|$(PREFIX)/bin/dewpoint|g' -e 's|/usr/share/doc/dewpoint|$(PREFIX)/share/doc/dewpoint|g' \
+	  systemd/dewpoint.service > $(DESTDIR)/etc/systemd/system/dewpoint.service
+	[ -e $(DESTDIR)/etc/dewpoint/dewpoint.yaml ] || install -m 644 dewpoint.yaml $(DESTDIR)/etc/dewpoint/dewpoint.yaml
+	for f in devices/*.yaml; do [ -e $(DESTDIR)/etc/dewpoint/$$f ] || install -m 644 $$f $(DESTDIR)/etc/dewpoint/$$f; done
+	install -m 644 README.md docs/configuration.md $(DESTDIR)$(PREFIX)/share/doc/dewpoint/
+	@echo "installed; then: systemctl daemon-reload && systemctl enable --now dewpoint"
 
 bench: build
 	./scripts/bench-replay.sh $(BIN)
