@@ -215,18 +215,34 @@ public final class Agent: @unchecked Sendable {
         }
 
         log(.info, "stopping: closing sources")
-        // close first: it wakes a source blocked on a full queue (overflow: block), so that
-        // stopping the sources cannot hang; later pushes are refused and counted
+        // The sources stop on a thread of their own while this one keeps draining the queue, so
+        // that a source blocked on a full queue (overflow: block) gets room and can stop, and
+        // every frame a source read before it stopped is processed. Only then is the queue closed.
+        let sourcesStopped = StopFlag()
+        let stopper = OSThread(name: "stop-sources") { [input, captures, serialLinks, log] in
+            input?.stop()
+            for c in captures {
+                c.stop()
+                log(.info, "capture \(c.interface): \(c.summary)")
+            }
+            for l in serialLinks {
+                l.stop()
+                log(.info, Agent.serialCounters(l))
+            }
+            sourcesStopped.set()
+            queue.interrupt()
+        }
+        stopper.start()
+        while !sourcesStopped.isSet {
+            if let f = queue.pop(timeoutMs: 50) {
+                gate.run { p in
+                    ingest(f, p)
+                    while let more = queue.pop(timeoutMs: 0) { ingest(more, p) }
+                }
+            }
+        }
+        stopper.join()
         queue.close()
-        input?.stop()
-        for c in captures {
-            c.stop()
-            log(.info, "capture \(c.interface): \(c.summary)")
-        }
-        for l in serialLinks {
-            l.stop()
-            log(.info, Agent.serialCounters(l))
-        }
         gate.run { p in
             while let f = queue.pop(timeoutMs: 0) { ingest(f, p) }
         }
@@ -248,6 +264,15 @@ public final class Agent: @unchecked Sendable {
         }
         up.stop()
         log(.info, "stopped: \(gate.run { $0.counters.summaryLine }) queue_dropped=\(queue.dropped)")
+    }
+
+    /// Set once by the thread that stops the sources; read by the one draining the queue.
+    private final class StopFlag: @unchecked Sendable {
+        // @unchecked: `value` is guarded by `lock`.
+        private let lock = Lock()
+        private var value = false
+        func set() { lock.withLock { value = true } }
+        var isSet: Bool { lock.withLock { value } }
     }
 
     /// One log line with a serial link's counters: every 60 s and at stop.

@@ -1,3 +1,4 @@
+import DewpointCore
 import Foundation
 import Testing
 
@@ -279,5 +280,61 @@ import DewpointSerial
         #expect(ch["wind"]!["max"] as! Double == 9.5)
         #expect(ch["dir"]!["mean"] as! Double == 95)
         #expect(agent.log.contains("frames=20 corrupt=1"), "\(agent.log)")
+    }
+
+    /// Lines pour in from a serial device while the agent stops: every frame the link read is
+    /// processed (the sources stop before the queue closes), none refused.
+    @Test func everyFrameReadBeforeTheStopIsProcessed() throws {
+        let broker = Broker()
+        broker.start()
+        let pty = try PseudoTerminal()
+        defer { pty.close() }
+        let dir = scratchDir("serial-stop")
+        AgentProcess.writeConfig(dir: dir, inputPort: broker.port, upstreamPort: broker.port)
+        try FileManager.default.removeItem(atPath: dir + "/devices/env.yaml")
+        try """
+        device: flood
+        transport: serial
+        serial: {port: \(pty.slavePath), baud: 115200}
+        framing: {kind: line}
+        decoder: {kind: csv}
+        channels:
+          - {name: v, column: 0}
+        window: {length: 60s, lateness: 0ms}
+        """.write(toFile: dir + "/devices/flood.yaml", atomically: true, encoding: .utf8)
+        // a small queue that blocks when full, so the link is often waiting on it at the stop
+        try String(contentsOfFile: dir + "/dewpoint.yaml", encoding: .utf8)
+            .replacingOccurrences(of: "capacity: 100000", with: "capacity: 64")
+            .write(toFile: dir + "/dewpoint.yaml", atomically: true, encoding: .utf8)
+        let agent = AgentProcess(dir: dir)
+        try agent.start()
+        #expect(waitUntil(5) { agent.log.contains("open (115200 8N1") }, "\(agent.log)")
+        let writing = Lock()
+        nonisolated(unsafe) var keepWriting = true
+        // non-blocking: once the agent stops reading, a full pty must not block the flood
+        let master = pty.master
+        _ = fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK)
+        let writer = OSThread(name: "flood") {
+            let chunk = Array(String(repeating: "1.5\n", count: 256).utf8)
+            while writing.withLock({ keepWriting }) {
+                if chunk.withUnsafeBytes({ Glibc.write(master, $0.baseAddress, $0.count) }) < 0 { usleep(1_000) }
+            }
+        }
+        writer.start()
+        usleep(300_000)
+        agent.terminate()
+        writing.withLock { keepWriting = false }
+        writer.join()
+        let log = agent.log
+        #expect(!log.contains("arrived after the stop began"), "\(log)")
+        // the link's frame count and the pipeline's are the same
+        func count(after marker: String) -> Int? {
+            guard let r = log.range(of: marker) else { return nil }
+            let digits = log[r.upperBound...].prefix { $0.isNumber }
+            return Int(digits)
+        }
+        let read = try #require(count(after: "frames="))  // the serial link's line comes first
+        let processed = try #require(count(after: "stopped: frames="))
+        #expect(read > 1000 && read == processed, "link read \(read) frames, pipeline got \(processed): \(log)")
     }
 }
