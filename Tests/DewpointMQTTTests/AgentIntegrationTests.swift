@@ -236,6 +236,17 @@ import Testing
 import DewpointSerial
 
 @Suite(.serialized) struct SerialAgentTests {
+    /// A test folder with the agent file and one binding on the pty at 115200 baud (`binding`
+    /// without its transport and port).
+    static func serialAgentDir(_ name: String, broker: Broker, pty: PseudoTerminal, binding: String) throws -> String {
+        let dir = scratchDir(name)
+        AgentProcess.writeConfig(dir: dir, inputPort: broker.port, upstreamPort: broker.port)
+        try FileManager.default.removeItem(atPath: dir + "/devices/env.yaml")
+        try (binding + "\ntransport: serial\nserial: {port: \(pty.slavePath), baud: 115200}\n")
+            .write(toFile: dir + "/devices/serial.yaml", atomically: true, encoding: .utf8)
+        return dir
+    }
+
     /// `dewpoint run` with a serial binding on a pty: CSV lines with an NMEA-style checksum, line
     /// noise and a corrupt line; summaries arrive upstream with exactly the good lines' values.
     @Test func serialLinesBecomeSummariesUpstream() throws {
@@ -244,20 +255,15 @@ import DewpointSerial
         let collector = try Collector(port: broker.port)
         let pty = try PseudoTerminal()
         defer { pty.close() }
-        let dir = scratchDir("serial-agent")
-        AgentProcess.writeConfig(dir: dir, inputPort: broker.port, upstreamPort: broker.port)
-        try FileManager.default.removeItem(atPath: dir + "/devices/env.yaml")
-        try """
+        let dir = try Self.serialAgentDir("serial-agent", broker: broker, pty: pty, binding: """
         device: mast
-        transport: serial
-        serial: {port: \(pty.slavePath), baud: 115200}
         framing: {kind: line, start: "$", checksum: nmea, max_length: 128}
         decoder: {kind: csv}
         channels:
           - {name: wind, unit: m/s, column: 1}
           - {name: dir, unit: deg, column: 2, range: [0, 360]}
         window: {length: 60s, lateness: 0ms}
-        """.write(toFile: dir + "/devices/mast.yaml", atomically: true, encoding: .utf8)
+        """)
         let agent = AgentProcess(dir: dir)
         try agent.start()
         #expect(waitUntil(5) { agent.log.contains("open (115200 8N1") }, "\(agent.log)")
@@ -289,19 +295,14 @@ import DewpointSerial
         broker.start()
         let pty = try PseudoTerminal()
         defer { pty.close() }
-        let dir = scratchDir("serial-stop")
-        AgentProcess.writeConfig(dir: dir, inputPort: broker.port, upstreamPort: broker.port)
-        try FileManager.default.removeItem(atPath: dir + "/devices/env.yaml")
-        try """
+        let dir = try Self.serialAgentDir("serial-stop", broker: broker, pty: pty, binding: """
         device: flood
-        transport: serial
-        serial: {port: \(pty.slavePath), baud: 115200}
         framing: {kind: line}
         decoder: {kind: csv}
         channels:
           - {name: v, column: 0}
         window: {length: 60s, lateness: 0ms}
-        """.write(toFile: dir + "/devices/flood.yaml", atomically: true, encoding: .utf8)
+        """)
         // a small queue that blocks when full, so the link is often waiting on it at the stop
         try String(contentsOfFile: dir + "/dewpoint.yaml", encoding: .utf8)
             .replacingOccurrences(of: "capacity: 100000", with: "capacity: 64")
