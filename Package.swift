@@ -4,6 +4,10 @@ import PackageDescription
 // Modules are split by how heavy their dependencies are:
 //  - DewpointCore, DewpointSignal, DewpointDecode, DewpointPipeline: pure Swift, no C library.
 //  - DewpointConfig: YAML (libyaml, through CYAML) → the typed model of DewpointCore.
+//  - Adapters around them, each with its C library behind a system-library target:
+//    DewpointMQTT (CMosquitto, plus CMosquittoShim: the read buffer and gathered writes under
+//    libmosquitto), DewpointSpool (CSQLite), DewpointSerial (CSerialShim), DewpointCapture (CPcap).
+//  - DewpointAgent: the agent that wires sources, pipeline, spool and upstream together.
 //  - dewpoint: the thin command-line executable.
 let strict: [SwiftSetting] = [
     .swiftLanguageMode(.v6),
