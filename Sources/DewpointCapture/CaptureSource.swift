@@ -62,7 +62,7 @@ public final class CaptureSource: @unchecked Sendable {
         var h = lock.withLock { handle }
         var lastStats = Clock.monotonicNs()
         var reportedDrops: UInt64 = 0
-        var lastWarning: UInt64 = 0
+        var lastWarning: UInt64? = nil  // not 0: the monotonic clock starts at boot
         while !worker.isStopping {
             let rc = h.dispatch { bytes, wire, ns in
                 onPacket?(bytes, wire, ns)
@@ -73,7 +73,7 @@ public final class CaptureSource: @unchecked Sendable {
                 lastStats = now
                 if let st = h.stats() { lock.withLock { currentDrops = (st.dropped, st.interfaceDropped) } }
                 let dropped = kernelDropped
-                if dropped > reportedDrops && now - lastWarning >= 60_000_000_000 {
+                if dropped > reportedDrops && lastWarning.map({ now - $0 >= 60_000_000_000 }) ?? true {
                     log("capture on \(interface): the kernel dropped \(dropped - reportedDrops) packets (capture buffer full; the agent is too slow for this traffic)")
                     reportedDrops = dropped
                     lastWarning = now
