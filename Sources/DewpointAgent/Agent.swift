@@ -185,12 +185,7 @@ public final class Agent: @unchecked Sendable {
                 waitMs = due > t ? Int((due - t + 999_999) / 1_000_000) : 0
             }
             if let f = queue.pop(timeoutMs: waitMs) {
-                var n = 0
-                gate.run { p in
-                    ingest(f, p)
-                    n = 1
-                    while n < 4096, let more = queue.pop(timeoutMs: 0) { ingest(more, p); n += 1 }
-                }
+                let n = ingestQueued(f, queue, gate, limit: 4096)
                 // A small batch means we were woken per frame: linger 1 ms so the next wakeup
                 // finds a batch. This trades at most 1 ms of latency for far fewer context switches.
                 if n < 32 { Clock.sleep(ns: 1_000_000) }
@@ -218,7 +213,7 @@ public final class Agent: @unchecked Sendable {
         // The sources stop on a thread of their own while this one keeps draining the queue, so
         // that a source blocked on a full queue (overflow: block) gets room and can stop, and
         // every frame a source read before it stopped is processed. Only then is the queue closed.
-        let sourcesStopped = StopFlag()
+        let sourcesStopped = OnceFlag()
         let stopper = OSThread(name: "stop-sources") { [input, captures, serialLinks, log] in
             input?.stop()
             for c in captures {
@@ -234,18 +229,11 @@ public final class Agent: @unchecked Sendable {
         }
         stopper.start()
         while !sourcesStopped.isSet {
-            if let f = queue.pop(timeoutMs: 50) {
-                gate.run { p in
-                    ingest(f, p)
-                    while let more = queue.pop(timeoutMs: 0) { ingest(more, p) }
-                }
-            }
+            if let f = queue.pop(timeoutMs: 50) { _ = ingestQueued(f, queue, gate) }
         }
         stopper.join()
         queue.close()
-        gate.run { p in
-            while let f = queue.pop(timeoutMs: 0) { ingest(f, p) }
-        }
+        if let f = queue.pop(timeoutMs: 0) { _ = ingestQueued(f, queue, gate) }
         if queue.rejectedAfterClose > 0 { log(.warning, "\(queue.rejectedAfterClose) frames arrived after the stop began and were not processed") }
         gate.run { $0.finish() }  // partial summaries for open windows; commits
         let uncommitted = spool.stats.pending
@@ -266,15 +254,6 @@ public final class Agent: @unchecked Sendable {
         log(.info, "stopped: \(gate.run { $0.counters.summaryLine }) queue_dropped=\(queue.dropped)")
     }
 
-    /// Set once by the thread that stops the sources; read by the one draining the queue.
-    private final class StopFlag: @unchecked Sendable {
-        // @unchecked: `value` is guarded by `lock`.
-        private let lock = Lock()
-        private var value = false
-        func set() { lock.withLock { value = true } }
-        var isSet: Bool { lock.withLock { value } }
-    }
-
     /// One log line with a serial link's counters: every 60 s and at stop.
     static func serialCounters(_ l: SerialLink) -> String {
         let f = l.framing
@@ -286,8 +265,19 @@ public final class Agent: @unchecked Sendable {
         return line
     }
 
-    private func ingest(_ f: InputFrame, _ p: Pipeline) {
-        f.bytes.withUnsafeBytes { p.ingest(binding: f.binding, payload: $0, arrivalNs: f.arrivalNs) }
+    /// Runs `first` and what else is queued, at most `limit` frames in all, through the pipeline
+    /// under one hold of the gate; returns how many.
+    private func ingestQueued(_ first: InputFrame, _ queue: BoundedQueue<InputFrame>, _ gate: PipelineGate, limit: Int = .max) -> Int {
+        gate.run { p in
+            var n = 0
+            var next: InputFrame? = first
+            while let f = next {
+                f.bytes.withUnsafeBytes { p.ingest(binding: f.binding, payload: $0, arrivalNs: f.arrivalNs) }
+                n += 1
+                next = n < limit ? queue.pop(timeoutMs: 0) : nil
+            }
+            return n
+        }
     }
 }
 

@@ -34,20 +34,29 @@ public final class OSThread: @unchecked Sendable {
     }
 }
 
+/// A flag that one thread sets, once, and others read.
+public final class OnceFlag: @unchecked Sendable {
+    // @unchecked: `value` is guarded by `lock`.
+    private let lock = Lock()
+    private var value = false
+    public init() {}
+    public func set() { lock.withLock { value = true } }
+    public var isSet: Bool { lock.withLock { value } }
+}
+
 /// The loop thread of a source or sink, with its stop flag: `start` runs the loop, which checks
 /// `isStopping` (and waits with `sleep(untilNs:)`, which returns early on stop); `stop(wake:)`
 /// sets the flag, runs `wake` to interrupt a blocking call (`pcap_breakloop`, a signal to a
 /// waiting thread), and joins. Shared by the MQTT client, the serial link, the capture source and
 /// the forwarder.
 public final class StoppableThread: @unchecked Sendable {
-    // @unchecked: `stopping` is guarded by `lock`; `thread` is touched by the owner's start/stop.
-    private let lock = Lock()
-    private var stopping = false
+    // @unchecked: `thread` is touched by the owner's start/stop only.
+    private let stopping = OnceFlag()
     private var thread: OSThread?
 
     public init() {}
 
-    public var isStopping: Bool { lock.withLock { stopping } }
+    public var isStopping: Bool { stopping.isSet }
 
     public func start(name: String, _ body: @escaping @Sendable () -> Void) {
         let t = OSThread(name: name, body)
@@ -56,7 +65,7 @@ public final class StoppableThread: @unchecked Sendable {
     }
 
     public func stop(wake: () -> Void = {}) {
-        lock.withLock { stopping = true }
+        stopping.set()
         wake()
         thread?.join()
         thread = nil
@@ -66,11 +75,13 @@ public final class StoppableThread: @unchecked Sendable {
     /// is noticed; false if it returned because of a stop.
     @discardableResult
     public func sleep(untilNs deadlineNs: UInt64, sliceNs: UInt64) -> Bool {
-        while Clock.monotonicNs() < deadlineNs {
+        while true {
             if isStopping { return false }
-            Clock.sleep(ns: min(sliceNs, deadlineNs - Clock.monotonicNs() + 1))
+            // the clock is read once: a second read could pass the deadline and underflow
+            let now = Clock.monotonicNs()
+            if now >= deadlineNs { return true }
+            Clock.sleep(ns: min(sliceNs, deadlineNs - now))
         }
-        return !isStopping
     }
 }
 
