@@ -71,7 +71,7 @@ public final class CaptureSource: @unchecked Sendable {
             let now = Clock.monotonicNs()
             if rc == -1 || now - lastStats >= 1_000_000_000 {
                 lastStats = now
-                if let st = h.stats() { lock.withLock { currentDrops = (st.dropped, st.interfaceDropped) } }
+                sampleStats(h)
                 let dropped = kernelDropped
                 if dropped > reportedDrops && lastWarning.map({ now - $0 >= 60_000_000_000 }) ?? true {
                     log("capture on \(interface): the kernel dropped \(dropped - reportedDrops) packets (capture buffer full; the agent is too slow for this traffic)")
@@ -84,8 +84,12 @@ public final class CaptureSource: @unchecked Sendable {
             guard let reopened = reopen() else { break }
             h = reopened
         }
-        // the counters as they stand at stop, for `summary`
-        if let st = lock.withLock({ handle }).stats() { lock.withLock { currentDrops = (st.dropped, st.interfaceDropped) } }
+        sampleStats(lock.withLock { handle })  // the counters as they stand at stop, for `summary`
+    }
+
+    /// Reads the kernel's counters of `h`, the current handle (capture thread only).
+    private func sampleStats(_ h: PcapHandle) {
+        if let st = h.stats() { lock.withLock { currentDrops = (st.dropped, st.interfaceDropped) } }
     }
 
     /// Opens the interface again after a failure, waiting between attempts; nil once stopping.

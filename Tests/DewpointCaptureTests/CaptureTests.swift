@@ -282,7 +282,7 @@ final class TapDevice {
     func captureReopensWhenTheInterfaceReturns() throws {
         let name = "dpcap\(getpid() % 10000)"
         var tap = TapDevice(name: name)
-        #expect(tap != nil)
+        try #require(tap != nil, "the tap interface could not be made")
         let lock = NSLock()
         var got: [String] = []
         nonisolated(unsafe) var lines: [String] = []
@@ -320,7 +320,7 @@ final class TapDevice {
     func kernelDropsAreCountedAndLogged() throws {
         let name = "dpdrop\(getpid() % 10000)"
         let tap = TapDevice(name: name)
-        #expect(tap != nil)
+        try #require(tap != nil, "the tap interface could not be made")
         let lock = NSLock()
         nonisolated(unsafe) var got = 0
         nonisolated(unsafe) var lines: [String] = []
