@@ -98,7 +98,6 @@ public final class MQTTClient: @unchecked Sendable {
         self.machine = ConnectionStateMachine(backoff: options.backoff, seed: UInt64(truncatingIfNeeded: Clock.wallNs()))
         mosq = try Mosquitto(clientId: options.clientId, cleanSession: options.cleanSession)
         try mosq.configure(options)
-        mosq.coalesceWrites = options.coalesceWrites
     }
 
     /// Process-wide: reads libmosquitto asked of buffered sockets, and the read(2) calls that

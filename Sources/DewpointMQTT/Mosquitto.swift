@@ -20,7 +20,7 @@ final class Mosquitto: @unchecked Sendable {
     /// plain TCP connection, with the hook installed. TLS reads go through OpenSSL instead.
     private(set) var readBuffered = false
     /// The PUBACKs of a pass go out in one write (see `mosquitto_read_buffer.h`); input only.
-    var coalesceWrites = false
+    private var coalesceWrites = false
 
     /// 0, or why libmosquitto's `read` could not be redirected (see `mosquitto_read_buffer.h`).
     /// `DEWPOINT_MQTT_READ_BUFFER=0` in the environment leaves it alone (1 is returned then).
@@ -63,6 +63,7 @@ final class Mosquitto: @unchecked Sendable {
             try check(mosquitto_username_pw_set(handle, user, o.password), "username/password")
         }
         readBuffered = o.tls == nil && Mosquitto.readHook == 0
+        coalesceWrites = readBuffered && o.coalesceWrites  // the gathering lives in the read buffer
         if let tls = o.tls {
             try check(mosquitto_tls_set(handle, tls.caFile, nil, tls.certFile, tls.keyFile, nil), "TLS files (\(tls.caFile))")
             // verify the server's certificate (1 = SSL_VERIFY_PEER), TLS 1.2 or newer
@@ -164,7 +165,7 @@ final class Mosquitto: @unchecked Sendable {
             if delivered() == before && dp_read_buffer_pending() == 0 { break }
         }
         if mosquitto_want_write(handle) {
-            guard coalesceWrites && readBuffered else { return mosquitto_loop_write(handle, 1) }
+            guard coalesceWrites else { return mosquitto_loop_write(handle, 1) }
             dp_write_coalesce_begin()
             rc = mosquitto_loop_write(handle, 1)
             if dp_write_coalesce_end() != 0 && rc == MOSQ_ERR_SUCCESS.rawValue { rc = MOSQ_ERR_ERRNO.rawValue }
