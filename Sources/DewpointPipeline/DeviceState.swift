@@ -55,6 +55,8 @@ final class DeviceState {
     /// at `c * batchCapacity ..< c * batchCapacity + batchCount` (NaN: no sample).
     static let batchCapacity = 256
     var batchCount = 0
+    /// In the pipeline's list of devices to visit at the next `flush`.
+    var listedDirty = false
     let batchTs: UnsafeMutablePointer<Int64>
     /// The watermark each row arrived under (decides lateness).
     let batchMark: UnsafeMutablePointer<Int64>

@@ -35,7 +35,7 @@ public final class Pipeline {
     private let decoders: [FrameDecoder]
     private var routes: [(filter: TopicFilter, binding: Int, deviceLevel: Int?, channelLevel: Int?)] = []
     private var devices: [DeviceState] = []
-    /// Devices whose batch became non-empty since the last `flush`, so that a flush after every
+    /// Devices that batched rows since the last `flush` (each once), so that a flush after every
     /// network pass visits those, not every device of a wildcard binding.
     private var dirty: [DeviceState] = []
     /// Device per binding when the binding names exactly one device.
@@ -217,7 +217,7 @@ public final class Pipeline {
             }
         }
         let r = device.batchCount
-        if r == 0 { dirty.append(device) }
+        if !device.listedDirty { device.listedDirty = true; dirty.append(device) }
         let cap = DeviceState.batchCapacity
         device.batchTs[r] = tsNs
         device.batchMark[r] = hot.pointee.watermarkNs
@@ -236,7 +236,10 @@ public final class Pipeline {
 
     /// Processes every pending batch (records reach the sink before this returns).
     public func flush() {
-        for d in dirty where d.batchCount > 0 { processBatch(d) }
+        for d in dirty {
+            if d.batchCount > 0 { processBatch(d) }
+            d.listedDirty = false
+        }
         dirty.removeAll(keepingCapacity: true)
     }
 
