@@ -32,6 +32,8 @@ public final class SpoolQueue: SeqAllocator, @unchecked Sendable {
         public var seq: UInt64
         public var topic: String
         public var payload: [UInt8]
+        /// What the record counts against `maxBytes` (the SQL queries compute the same).
+        var size: Int64 { Int64(payload.count + topic.utf8.count) }
     }
 
     private let db: SQLiteDB
@@ -86,8 +88,9 @@ public final class SpoolQueue: SeqAllocator, @unchecked Sendable {
 
     public func append(seq: UInt64, topic: String, payload: [UInt8]) {
         lock.withLock {
-            pending.append(Record(seq: seq, topic: topic, payload: payload))
-            pendingBytes += Int64(payload.count + topic.utf8.count)
+            let r = Record(seq: seq, topic: topic, payload: payload)
+            pending.append(r)
+            pendingBytes += r.size
             trimPending()
         }
     }
@@ -97,7 +100,7 @@ public final class SpoolQueue: SeqAllocator, @unchecked Sendable {
         guard pendingBytes > maxBytes else { return }
         var k = 0
         while pendingBytes > maxBytes && k < pending.count - 1 {
-            pendingBytes -= Int64(pending[k].payload.count + pending[k].topic.utf8.count)
+            pendingBytes -= pending[k].size
             k += 1
         }
         pending.removeFirst(k)
@@ -130,7 +133,7 @@ public final class SpoolQueue: SeqAllocator, @unchecked Sendable {
                     insert.reset()
                     insert.bind(1, Int64(r.seq)); insert.bind(2, r.topic); insert.bind(3, r.payload)
                     _ = try insert.step()
-                    newBytes += Int64(r.payload.count + r.topic.utf8.count)
+                    newBytes += r.size
                     newCount += 1
                 }
                 var droppedNow: Int64 = t.dropped
