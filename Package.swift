@@ -1,13 +1,18 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
-// Modules are split by how heavy their dependencies are:
-//  - DewpointCore, DewpointSignal, DewpointDecode, DewpointPipeline: pure Swift, no C library.
+// Modules are split by how heavy their dependencies are, and the folders follow the data:
+//  - Pure Swift, no C library: DewpointCore (the model, the `Source` protocol, threads), DewpointSignal
+//    (kernels, detectors), DewpointDecode (framers, decoders), DewpointPipeline (windows, records, the
+//    `Sink` protocol, replay).
 //  - DewpointConfig: YAML (libyaml, through CYAML) → the typed model of DewpointCore.
-//  - Adapters around them, each with its C library behind a system-library target:
-//    DewpointMQTT (CMosquitto, plus CMosquittoShim: the read buffer and gathered writes under
-//    libmosquitto), DewpointSpool (CSQLite), DewpointSerial (CSerialShim), DewpointCapture (CPcap).
-//  - DewpointAgent: the agent that wires sources, pipeline, spool and upstream together.
+//  - Sources/sources/: the inputs, one folder each, each with its C library behind a system-library
+//    target: mqtt (DewpointMQTT: CMosquitto, plus CMosquittoShim: the read buffer and gathered writes
+//    under libmosquitto; also the client the upstream sink uses), serial (DewpointSerial:
+//    CSerialShim), capture (DewpointCapture: CPcap), socket (DewpointSocket: UDP and TCP listeners).
+//  - Sources/sinks/: the outputs: spool (DewpointSpool: CSQLite) and upstream (DewpointUpstream: the
+//    forwarder and the spool-plus-MQTT sink).
+//  - DewpointAgent: the wiring of `dewpoint run`, and the table of source kinds (`SourceTable`).
 //  - dewpoint: the thin command-line executable.
 let strict: [SwiftSetting] = [
     .swiftLanguageMode(.v6),
@@ -31,6 +36,8 @@ let avx2: [SwiftSetting] = []
 // builds, which the tests run, keep the dynamic checks, so a real violation still traps there.
 let hotPath: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
 
+let log: Target.Dependency = .product(name: "Logging", package: "swift-log")
+
 let package = Package(
     name: "dewpoint",
     products: [
@@ -43,7 +50,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
-        .target(name: "DewpointCore", swiftSettings: strict),
+        .target(name: "DewpointCore", dependencies: [.product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         .target(name: "DewpointSignal", dependencies: ["DewpointSignalAVX512", "DewpointSignalAVX2"], swiftSettings: strict + hotPath),
         // the FIR kernel again, compiled for AVX-512 and for AVX2 (one source file, linked);
         // DewpointSignal calls one only where the CPU has its features
@@ -51,34 +58,38 @@ let package = Package(
         .target(name: "DewpointSignalAVX2", swiftSettings: strict + avx2),
         .target(name: "DewpointDecode", dependencies: ["DewpointCore"], swiftSettings: strict + hotPath),
         .target(name: "DewpointConfig",
-                dependencies: ["CYAML", "DewpointCore", "DewpointDecode"],
+                dependencies: ["CYAML", "DewpointCore", "DewpointDecode", .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
         .systemLibrary(name: "CMosquitto", pkgConfig: "libmosquitto",
                        providers: [.apt(["libmosquitto-dev"])]),
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .target(name: "CMosquittoShim"),
-        .target(name: "DewpointMQTT", dependencies: ["CMosquitto", "CMosquittoShim", "DewpointCore"], exclude: ["README.md"],
-                swiftSettings: strict),
-        .target(name: "DewpointSpool", dependencies: ["CSQLite", "DewpointCore", "DewpointPipeline"], exclude: ["README.md"],
-                swiftSettings: strict),
-        .target(name: "CSerialShim"),
-        .systemLibrary(name: "CPcap", pkgConfig: "libpcap", providers: [.apt(["libpcap-dev"])]),
-        .target(name: "DewpointCapture", dependencies: ["CPcap", "DewpointCore", "DewpointDecode", "DewpointPipeline"],
+        .target(name: "DewpointMQTT", dependencies: ["CMosquitto", "CMosquittoShim", "DewpointCore", log], path: "Sources/sources/mqtt",
                 exclude: ["README.md"], swiftSettings: strict),
-        .target(name: "DewpointSerial", dependencies: ["CSerialShim", "DewpointCore", "DewpointDecode"], exclude: ["README.md"],
-                swiftSettings: strict),
+        .target(name: "CSerialShim"),
+        .target(name: "DewpointSerial", dependencies: ["CSerialShim", "DewpointCore", "DewpointDecode", log], path: "Sources/sources/serial",
+                exclude: ["README.md"], swiftSettings: strict),
+        .systemLibrary(name: "CPcap", pkgConfig: "libpcap", providers: [.apt(["libpcap-dev"])]),
+        .target(name: "DewpointCapture", dependencies: ["CPcap", "DewpointCore", "DewpointDecode", "DewpointPipeline", log],
+                path: "Sources/sources/capture", exclude: ["README.md"], swiftSettings: strict),
+        .target(name: "DewpointSocket", dependencies: ["DewpointCore", "DewpointDecode", log], path: "Sources/sources/socket",
+                exclude: ["README.md"], swiftSettings: strict),
+        .target(name: "DewpointSpool", dependencies: ["CSQLite", "DewpointCore", "DewpointPipeline"], path: "Sources/sinks/spool",
+                exclude: ["README.md"], swiftSettings: strict),
+        .target(name: "DewpointUpstream", dependencies: ["DewpointCore", "DewpointPipeline", "DewpointMQTT", "DewpointSpool", log],
+                path: "Sources/sinks/upstream", swiftSettings: strict),
         .target(name: "DewpointAgent",
-                dependencies: ["DewpointCore", "DewpointConfig", "DewpointPipeline", "DewpointMQTT", "DewpointSpool", "DewpointSerial",
-                               "DewpointCapture"],
+                dependencies: ["DewpointCore", "DewpointConfig", "DewpointPipeline", "DewpointMQTT", "DewpointSerial", "DewpointCapture",
+                               "DewpointSocket", "DewpointSpool", "DewpointUpstream", log],
                 swiftSettings: strict),
         .target(name: "DewpointPipeline",
-                dependencies: ["DewpointCore", "DewpointSignal", "DewpointDecode"],
+                dependencies: ["DewpointCore", "DewpointSignal", "DewpointDecode", log],
                 swiftSettings: strict + hotPath),
         .executableTarget(name: "dewpoint",
                           dependencies: ["DewpointCore", "DewpointConfig", "DewpointPipeline", "DewpointDecode",
-                                         "DewpointMQTT", "DewpointSpool", "DewpointAgent", "DewpointCapture",
-                                         .product(name: "Logging", package: "swift-log"),
+                                         "DewpointMQTT", "DewpointSerial", "DewpointSpool", "DewpointAgent", "DewpointCapture",
+                                         log,
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
         .testTarget(name: "DewpointDecodeTests", dependencies: ["DewpointDecode", "DewpointCore"], swiftSettings: strict),
@@ -92,10 +103,20 @@ let package = Package(
                     dependencies: ["DewpointSerial", "DewpointAgent", "DewpointPipeline", "DewpointDecode", "DewpointCore"],
                     swiftSettings: strict),
         .testTarget(name: "DewpointCaptureTests",
-                    dependencies: ["DewpointCapture", "DewpointPipeline", "DewpointDecode", "DewpointCore"], swiftSettings: strict),
+                    dependencies: ["DewpointCapture", "DewpointPipeline", "DewpointDecode", "DewpointCore", "DewpointTestSupport"], swiftSettings: strict),
+        // a private broker, free ports and scratch folders, for the test targets that need them
+        .target(name: "DewpointTestSupport", dependencies: [log], path: "Tests/Support", swiftSettings: strict),
         .testTarget(name: "DewpointMQTTTests",
-                    dependencies: ["DewpointMQTT", "CMosquittoShim", "DewpointSpool", "DewpointAgent", "DewpointPipeline", "DewpointCore",
-                                   "DewpointSerial"],
+                    dependencies: ["DewpointMQTT", "CMosquittoShim", "DewpointCore", "DewpointTestSupport"],
+                    swiftSettings: strict),
+        .testTarget(name: "DewpointSpoolTests", dependencies: ["DewpointSpool", "DewpointPipeline", "DewpointCore", "DewpointTestSupport"],
+                    swiftSettings: strict),
+        .testTarget(name: "DewpointSocketTests",
+                    dependencies: ["DewpointSocket", "DewpointAgent", "DewpointConfig", "DewpointPipeline", "DewpointCore", "DewpointTestSupport", log],
+                    swiftSettings: strict),
+        .testTarget(name: "DewpointAgentTests",
+                    dependencies: ["DewpointAgent", "DewpointMQTT", "DewpointSpool", "DewpointPipeline", "DewpointCore", "DewpointSerial",
+                                   "DewpointTestSupport"],
                     swiftSettings: strict),
     ]
 )

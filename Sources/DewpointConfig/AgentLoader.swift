@@ -1,4 +1,5 @@
 import DewpointCore
+import Logging
 
 /// Reads the agent file (`dewpoint.yaml`). Every key is documented in `docs/configuration.md`.
 enum AgentLoader {
@@ -17,7 +18,7 @@ enum AgentLoader {
             a.agentId = s
         }
         if let n = m["devices"], let s = r.string(n.value, "devices") { a.devicesDir = s }
-        if let n = m["log_level"], let v = r.choice(n.value, "log_level", LogLevel.self) { a.logLevel = v }
+        if let n = m["log_level"], let v = r.choice(n.value, "log_level", Logger.Level.self) { a.logLevel = v }
         if let n = m["spool"]?.value, let sm = r.mapping(n, "spool", allowed: ["dir", "max_bytes"]) {
             if let d = sm["dir"], let s = r.string(d.value, "spool.dir") { a.spool.dir = s }
             if let d = sm["max_bytes"], let v = r.bytes(d.value, "spool.max_bytes") {

@@ -3,7 +3,7 @@ import DewpointDecode
 
 /// Reads one device binding (`devices/*.yaml`). Every key is documented in `docs/configuration.md`.
 enum BindingLoader {
-    static let topKeys = ["device", "description", "transport", "mqtt", "serial", "capture", "framing", "decoder",
+    static let topKeys = ["device", "description", "transport", "mqtt", "serial", "capture", "udp", "tcp", "framing", "decoder",
                           "timestamp", "channels", "window", "output"]
 
     static func load(_ root: Node, reader r: YAMLReader, defaults: WindowSpec) -> BindingSpec? {
@@ -37,6 +37,10 @@ enum BindingLoader {
                 if let sec = r.required(m, "serial", "", in: root) { transport = serial(sec, r) ?? .file }
             case .capture:
                 if let sec = r.required(m, "capture", "", in: root) { transport = capture(sec, r) ?? .file }
+            case .udp:
+                if let sec = r.required(m, "udp", "", in: root) { transport = listen(sec, "udp", r).map { .udp($0) } ?? .file }
+            case .tcp:
+                if let sec = r.required(m, "tcp", "", in: root) { transport = listen(sec, "tcp", r).map { .tcp($0) } ?? .file }
             case .file:
                 transport = .file
             }
@@ -48,6 +52,9 @@ enum BindingLoader {
                                                                                    "length_bytes", "length_endian", "size", "checksum"]) {
             framing = framingSpec(fm, fn, r)
         } else if case .serial = transport {
+            framing = .line(maxLength: 4096)
+        } else if case .tcp = transport {
+            // a stream has no message boundaries of its own: lines unless told otherwise
             framing = .line(maxLength: 4096)
         }
 
@@ -167,7 +174,7 @@ enum BindingLoader {
                            timestamp: timestamp, channels: channels, window: window, output: output)
     }
 
-    enum TransportKind: String, CaseIterable { case mqtt, serial, capture, file }
+    enum TransportKind: String, CaseIterable { case mqtt, serial, capture, file, udp, tcp }
     enum FramingKind: String, CaseIterable { case none, line, delimiter, length, fixed, slip, cobs }
 
     static func framingSpec(_ fm: [String: (key: Node, value: Node)], _ node: Node, _ r: YAMLReader) -> FramingSpec {
@@ -375,5 +382,35 @@ enum BindingLoader {
             r.error(node, "capture", "expected 'interface' (live) or 'file' (a pcap/pcapng file)")
         }
         return .capture(c)
+    }
+
+    /// `udp:` / `tcp:` — `listen: "host:port"` (`[::1]:port` for IPv6), and for tcp the bounds.
+    static func listen(_ node: Node, _ kind: String, _ r: YAMLReader) -> ListenSpec? {
+        let keys = kind == "tcp" ? ["listen", "max_connections", "idle_timeout", "receive_buffer"] : ["listen", "receive_buffer"]
+        guard let m = r.mapping(node, kind, allowed: keys) else { return nil }
+        guard let ln = r.required(m, "listen", kind, in: node), let text = r.string(ln, "\(kind).listen") else { return nil }
+        // host:port, the host in brackets when it holds colons (IPv6)
+        var host = "", portText = ""
+        if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
+            host = String(text[text.index(after: text.startIndex)..<close])
+            let rest = text[text.index(after: close)...]
+            if rest.hasPrefix(":") { portText = String(rest.dropFirst()) }
+        } else if let colon = text.lastIndex(of: ":"), !text[..<colon].contains(":") {
+            host = String(text[..<colon])
+            portText = String(text[text.index(after: colon)...])
+        }
+        guard !host.isEmpty, let port = Int(portText), (1...65535).contains(port) else {
+            r.error(ln, "\(kind).listen", "expected host:port such as 127.0.0.1:8125, 0.0.0.0:8125 or [::1]:8125, found '\(text)'")
+            return nil
+        }
+        var spec = ListenSpec(host: host, port: port)
+        if let v = m["max_connections"], let n = r.int(v.value, "tcp.max_connections", in: 1...4096) { spec.maxConnections = n }
+        if let v = m["idle_timeout"], let ms = r.durationMs(v.value, "tcp.idle_timeout") {
+            if ms < 0 { r.error(v.value, "tcp.idle_timeout", "expected a duration of 0 (never) or more") } else { spec.idleTimeoutMs = ms }
+        }
+        if let v = m["receive_buffer"], let b = r.bytes(v.value, "\(kind).receive_buffer") {
+            if b < 4096 || b > 256 << 20 { r.error(v.value, "\(kind).receive_buffer", "expected a size from 4KiB to 256MiB, found \(b) bytes") } else { spec.receiveBufferBytes = Int(b) }
+        }
+        return spec
     }
 }

@@ -90,6 +90,7 @@ public enum ConfigLoader {
             guard let root = nodes[b.file], case .mapping(let m) = root else { return (1, 1) }
             var node: Node? = m[key]
             if key == "mqtt.topic" { node = m["mqtt"]?.mapping?["topic"] }
+            if key == "udp.listen" || key == "tcp.listen" { node = m[String(key.prefix(3))]?.mapping?["listen"] }
             if key == "device" { node = m["device"] }
             return (node?.mark.line ?? 1, node?.mark.column ?? 1)
         }
@@ -112,6 +113,24 @@ public enum ConfigLoader {
                     diags.append(ConfigDiagnostic(file: bindings[i].file, line: l, column: c, key: "mqtt.topic",
                                                   message: "topic filter '\(a.topic)' overlaps '\(b.topic)' of device '\(bindings[j].name)' (\(bindings[j].file)); a message must belong to one binding"))
                 }
+            }
+        }
+        // two listeners cannot bind one port of one protocol
+        var ports: [String: BindingSpec] = [:]
+        for b in bindings {
+            let key: String
+            switch b.transport {
+            case .udp(let l): key = "udp \(l.port)"
+            case .tcp(let l): key = "tcp \(l.port)"
+            default: continue
+            }
+            if let prev = ports[key] {
+                let kind = b.transport.kindName
+                let (l, c) = at(b, "\(kind).listen")
+                diags.append(ConfigDiagnostic(file: b.file, line: l, column: c, key: "\(kind).listen",
+                                              message: "\(key) is already the port of device '\(prev.name)' (\(prev.file)); each listener needs a port of its own"))
+            } else {
+                ports[key] = b
             }
         }
         return diags

@@ -1,9 +1,11 @@
+import Logging
+
 /// The typed model of the agent file (`dewpoint.yaml`).
 public struct AgentSpec: Sendable, Equatable {
     public var agentId: String
     /// Directory holding the device bindings, resolved against the agent file's folder.
     public var devicesDir: String
-    public var logLevel: LogLevel
+    public var logLevel: Logger.Level
     public var spool: SpoolSpec
     public var input: BrokerSpec
     public var upstream: UpstreamSpec
@@ -11,17 +13,13 @@ public struct AgentSpec: Sendable, Equatable {
     /// Window settings used by bindings that do not set their own.
     public var defaultWindow: WindowSpec
 
-    public init(agentId: String, devicesDir: String = "devices", logLevel: LogLevel = .info,
+    public init(agentId: String, devicesDir: String = "devices", logLevel: Logger.Level = .info,
                 spool: SpoolSpec = SpoolSpec(), input: BrokerSpec = BrokerSpec(batchWaitMs: 1),
                 upstream: UpstreamSpec = UpstreamSpec(), queue: QueueSpec = QueueSpec(),
                 defaultWindow: WindowSpec = WindowSpec()) {
         self.agentId = agentId; self.devicesDir = devicesDir; self.logLevel = logLevel; self.spool = spool
         self.input = input; self.upstream = upstream; self.queue = queue; self.defaultWindow = defaultWindow
     }
-}
-
-public enum LogLevel: String, Sendable, Equatable, CaseIterable {
-    case trace, debug, info, notice, warning, error, critical
 }
 
 public struct SpoolSpec: Sendable, Equatable {

@@ -30,6 +30,10 @@ public enum TransportSpec: Sendable, Equatable {
     case capture(CaptureSpec)
     /// Only fed by `dewpoint replay --input file.csv` (a NAB-style time series).
     case file
+    /// Datagrams received on a bound UDP socket; one datagram is one frame.
+    case udp(ListenSpec)
+    /// Connections accepted on a TCP socket; each is a byte stream through the binding's framer.
+    case tcp(ListenSpec)
 
     public var kindName: String {
         switch self {
@@ -37,7 +41,27 @@ public enum TransportSpec: Sendable, Equatable {
         case .serial: "serial"
         case .capture: "capture"
         case .file: "file"
+        case .udp: "udp"
+        case .tcp: "tcp"
         }
+    }
+}
+
+/// The address a `udp` or `tcp` binding listens on, and its bounds.
+public struct ListenSpec: Sendable, Equatable {
+    /// An address of this host (`0.0.0.0` or `::` for every interface), or a name that resolves to one.
+    public var host: String
+    /// 0 lets the kernel choose (tests).
+    public var port: Int
+    /// TCP: connections open at once; more are closed at once and counted.
+    public var maxConnections: Int
+    /// TCP: a connection silent this long is closed (0: never).
+    public var idleTimeoutMs: Int64
+    /// SO_RCVBUF, when set.
+    public var receiveBufferBytes: Int?
+    public init(host: String, port: Int, maxConnections: Int = 64, idleTimeoutMs: Int64 = 0, receiveBufferBytes: Int? = nil) {
+        self.host = host; self.port = port; self.maxConnections = maxConnections
+        self.idleTimeoutMs = idleTimeoutMs; self.receiveBufferBytes = receiveBufferBytes
     }
 }
 

@@ -3,12 +3,12 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import Synchronization
 
 /// A dedicated OS thread for a source or sink loop (libmosquitto, serial poll, pcap dispatch).
 /// Blocking C calls belong on threads the agent owns, not on the Swift concurrency pool.
-public final class OSThread: @unchecked Sendable {
-    // @unchecked: `thread` is written once in `start` before any other thread can read it.
-    private var thread: pthread_t? = nil
+public final class OSThread: Sendable {
+    private let thread = Mutex<pthread_t?>(nil)
     private let body: @Sendable () -> Void
     public let name: String
 
@@ -26,49 +26,38 @@ public final class OSThread: @unchecked Sendable {
             return nil
         }, box)
         precondition(rc == 0, "pthread_create failed: \(rc)")
-        thread = t
+        let created = t
+        thread.withLock { $0 = created }
     }
 
     public func join() {
-        if let t = thread { pthread_join(t, nil); thread = nil }
+        if let t = thread.withLock({ $0.take() }) { pthread_join(t, nil) }
     }
-}
-
-/// A flag that one thread sets, once, and others read.
-public final class OnceFlag: @unchecked Sendable {
-    // @unchecked: `value` is guarded by `lock`.
-    private let lock = Lock()
-    private var value = false
-    public init() {}
-    public func set() { lock.withLock { value = true } }
-    public var isSet: Bool { lock.withLock { value } }
 }
 
 /// The loop thread of a source or sink, with its stop flag: `start` runs the loop, which checks
 /// `isStopping` (and waits with `sleep(untilNs:)`, which returns early on stop); `stop(wake:)`
-/// sets the flag, runs `wake` to interrupt a blocking call (`pcap_breakloop`, a signal to a
-/// waiting thread), and joins. Shared by the MQTT client, the serial link, the capture source and
-/// the forwarder.
-public final class StoppableThread: @unchecked Sendable {
-    // @unchecked: `thread` is touched by the owner's start/stop only.
-    private let stopping = OnceFlag()
-    private var thread: OSThread?
+/// sets the flag, runs `wake` to interrupt a blocking call (a signal to a waiting thread), and
+/// joins. Shared by the MQTT client, the serial link, the capture source, the listeners and the
+/// forwarder.
+public final class StoppableThread: Sendable {
+    private let stopping = Atomic<Bool>(false)
+    private let thread = Mutex<OSThread?>(nil)
 
     public init() {}
 
-    public var isStopping: Bool { stopping.isSet }
+    public var isStopping: Bool { stopping.load(ordering: .acquiring) }
 
     public func start(name: String, _ body: @escaping @Sendable () -> Void) {
         let t = OSThread(name: name, body)
-        thread = t
+        thread.withLock { $0 = t }
         t.start()
     }
 
     public func stop(wake: () -> Void = {}) {
-        stopping.set()
+        stopping.store(true, ordering: .releasing)
         wake()
-        thread?.join()
-        thread = nil
+        thread.withLock { $0.take() }?.join()
     }
 
     /// Sleeps until the monotonic clock reaches `deadlineNs`, in slices of `sliceNs` so that a stop
@@ -113,57 +102,40 @@ public enum Clock {
     }
 }
 
-/// A mutex for small critical sections shared between an adapter thread and the pipeline.
-public final class Lock: @unchecked Sendable {
-    private let m = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    public init() { pthread_mutex_init(m, nil) }
-    deinit { pthread_mutex_destroy(m); m.deallocate() }
-    @inline(__always)
-    public func withLock<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
-        pthread_mutex_lock(m)
-        defer { pthread_mutex_unlock(m) }
-        return try body()
-    }
-}
-
-/// Wakes a waiting thread: `signal()` from anywhere, `wait(timeoutNs:)` on the one waiter.
-/// A signal sent while nobody waits is remembered, so none is lost.
-public final class Wakeup: @unchecked Sendable {
-    // @unchecked: `pending` is guarded by the mutex.
-    private let m = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private let c = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-    private var pending = false
+/// Wakes a waiting thread: `signal()` from anywhere, `wait(timeoutNs:)` on a waiter. A signal
+/// sent while nobody waits is remembered (until the next wait), so none is lost.
+///
+/// A non-blocking pipe: the kernel holds the pending state, so there is no shared memory to
+/// guard, and a signal is a write of one byte (a full pipe is already signalled).
+public final class Wakeup: Sendable {
+    private let readFD: Int32
+    private let writeFD: Int32
 
     public init() {
-        pthread_mutex_init(m, nil)
-        var attr = pthread_condattr_t()
-        pthread_condattr_init(&attr)
-        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)
-        pthread_cond_init(c, &attr)
-        pthread_condattr_destroy(&attr)
+        var fds: [Int32] = [-1, -1]
+        precondition(pipe(&fds) == 0, "pipe failed: errno \(errno)")
+        for fd in fds {
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        }
+        readFD = fds[0]
+        writeFD = fds[1]
     }
 
-    deinit {
-        pthread_cond_destroy(c); pthread_mutex_destroy(m)
-        c.deallocate(); m.deallocate()
-    }
+    deinit { close(readFD); close(writeFD) }
 
     public func signal() {
-        pthread_mutex_lock(m)
-        pending = true
-        pthread_cond_signal(c)
-        pthread_mutex_unlock(m)
+        var one: UInt8 = 1
+        _ = write(writeFD, &one, 1)
     }
 
+    /// Returns when signalled (consuming every pending signal) or after `timeoutNs`.
     public func wait(timeoutNs: UInt64) {
-        pthread_mutex_lock(m)
-        defer { pthread_mutex_unlock(m) }
-        if pending { pending = false; return }
-        let deadline = Clock.monotonicNs() + timeoutNs
-        var ts = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
-        while !pending {
-            if pthread_cond_timedwait(c, m, &ts) == ETIMEDOUT { break }
-        }
-        pending = false
+        var p = pollfd(fd: readFD, events: Int16(POLLIN), revents: 0)
+        // poll's timeout is in ms: round up, so a short wait does not become a busy loop
+        let ms = Int32(clamping: (timeoutNs + 999_999) / 1_000_000)
+        while poll(&p, 1, ms) < 0 && errno == EINTR {}
+        var sink = (UInt64(0), UInt64(0), UInt64(0), UInt64(0))
+        while withUnsafeMutableBytes(of: &sink, { read(readFD, $0.baseAddress, $0.count) }) == 32 {}
     }
 }

@@ -46,6 +46,9 @@ public final class Framer {
         out.reserveCapacity(limit + 8)
     }
 
+    /// Whether bytes of an unfinished frame are held (what `reset` would drop).
+    public var hasPartialFrame: Bool { !buf.isEmpty || discarding }
+
     /// Drops any partial frame (after a reconnection: the next bytes start a new stream).
     public func reset() {
         buf.removeAll(keepingCapacity: true)

@@ -1,6 +1,7 @@
 import DewpointCore
 import DewpointDecode
 import DewpointSignal
+import Logging
 
 /// The processing engine: frame → decoder → range check → windows and detectors → records.
 ///
@@ -26,8 +27,8 @@ public final class Pipeline {
         var maxEventNs: Int64 = .min
         var nextCloseNs: Int64 = .max
     }
-    /// Called for rate-limited diagnostics (decode errors, unknown topics).
-    public var log: (String) -> Void = { _ in }
+    /// Rate-limited diagnostics (decode errors, unknown topics), as warnings.
+    public let logger: Logger
 
     private let sink: any RecordSink
     private let seq: any SeqAllocator
@@ -51,8 +52,9 @@ public final class Pipeline {
     private var nextDropoutCheckNs: Int64 = .min
 
     public init(agentId: String, bindings: [BindingSpec], sink: any RecordSink, seq: any SeqAllocator,
-                mode: WatermarkMode = .eventTime) throws(DecodeError) {
+                mode: WatermarkMode = .eventTime, logger: Logger = Logger(label: "dewpoint.pipeline")) throws(DecodeError) {
         self.agentId = agentId
+        self.logger = logger
         self.bindings = bindings
         self.sink = sink
         self.seq = seq
@@ -459,7 +461,7 @@ public final class Pipeline {
         let n = (logBudget[kind] ?? 0) + 1
         logBudget[kind] = n
         if n <= 5 || n % 1000 == 0 {
-            log("\(kind) (#\(n)): \(message())")
+            logger.warning("\(kind) (#\(n)): \(message())")
         }
     }
 }

@@ -1,5 +1,6 @@
 import DewpointCore
 import DewpointDecode
+import Logging
 
 /// Feeds recordings into a pipeline in file order (see `docs/recordings.md`).
 ///
@@ -12,7 +13,8 @@ import DewpointDecode
 /// Malformed lines are counted and logged with `file:line`, never fatal.
 public final class ReplayReader {
     public private(set) var badLines = 0
-    public var log: (String) -> Void = { _ in }
+    /// Skipped lines, as warnings (the first ten, then every thousandth).
+    public let logger: Logger
 
     private let envelope = JSONScanner(pointers: [
         try! JSONPointer("/ts_ms"), try! JSONPointer("/topic"), try! JSONPointer("/payload"), try! JSONPointer("/payload_b64"),
@@ -23,7 +25,7 @@ public final class ReplayReader {
     private let payloadBuf = UnsafeMutablePointer<UInt8>.allocate(capacity: LineReader.defaultBufferSize)
     private var b64: [UInt8] = []
 
-    public init() {}
+    public init(logger: Logger = Logger(label: "dewpoint.replay")) { self.logger = logger }
 
     deinit {
         topicBuf.deallocate()
@@ -32,7 +34,7 @@ public final class ReplayReader {
 
     private func bad(_ file: String, _ line: Int, _ why: String) {
         badLines += 1
-        if badLines <= 10 || badLines % 1000 == 0 { log("\(file):\(line): skipped: \(why)") }
+        if badLines <= 10 || badLines % 1000 == 0 { logger.warning("\(file):\(line): skipped: \(why)") }
     }
 
     public func replayMQTT(path: String, into pipeline: Pipeline) throws {
@@ -78,7 +80,7 @@ public final class ReplayReader {
         }
         if reader.overlongLines > 0 {
             badLines += reader.overlongLines
-            log("\(path): skipped \(reader.overlongLines) lines longer than 1 MiB")
+            logger.warning("\(path): skipped \(reader.overlongLines) lines longer than 1 MiB")
         }
     }
 
@@ -109,7 +111,7 @@ public final class ReplayReader {
                         columnToChannel.append(0)
                     } else {
                         columnToChannel.append(-1)
-                        log("\(path):1: column '\(name)' names no channel of device \(spec.name); ignored")
+                        logger.warning("\(path):1: column '\(name)' names no channel of device \(spec.name); ignored")
                     }
                 }
                 return
@@ -133,7 +135,7 @@ public final class ReplayReader {
         }
         if reader.overlongLines > 0 {
             badLines += reader.overlongLines
-            log("\(path): skipped \(reader.overlongLines) lines longer than 1 MiB")
+            logger.warning("\(path): skipped \(reader.overlongLines) lines longer than 1 MiB")
         }
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Synchronization
 import DewpointAgent
 import DewpointCore
 import DewpointMQTT
@@ -29,22 +30,19 @@ struct BenchLive: ParsableCommand {
         let parts = broker.split(separator: ":")
         guard parts.count == 2, let port = Int(parts[1]) else { throw ValidationError("--broker expects host:port") }
         let host = String(parts[0])
-        let lock = Lock()
-        nonisolated(unsafe) var sentAt = [UInt64](repeating: 0, count: 1000)
-        nonisolated(unsafe) var latencies: [Double] = []
-        let sub = try MQTTClient(.init(host: host, port: port, clientId: "bench-sub-\(getpid())"))
-        sub.onConnected = { [unowned sub] in try? sub.subscribe("dewpoint/+/+/alert", qos: 1) }
-        sub.onMessage = { _, payload in
+        struct Timing { var sentAt = [UInt64](repeating: 0, count: 1000); var latencies: [Double] = [] }
+        let timing = Mutex(Timing())
+        let sub = try MQTTClient(.init(host: host, port: port, clientId: "bench-sub-\(getpid())"), handlers: .init(message: { _, payload in
             let now = Clock.monotonicNs()
             let text = String(decoding: payload, as: UTF8.self)
             guard text.contains("\"state\":\"raised\""), let r = text.firstRange(of: "\"value\":") else { return }
             let num = text[r.upperBound...].prefix { $0 == "." || $0.isNumber }
             guard let v = Double(num), v >= 100 else { return }
             let k = Int(((v - 100) * 1000).rounded())
-            lock.withLock {
-                if k >= 0 && k < 1000 && sentAt[k] > 0 { latencies.append(Double(now - sentAt[k]) / 1e6); sentAt[k] = 0 }
+            timing.withLock { t in
+                if k >= 0 && k < 1000 && t.sentAt[k] > 0 { t.latencies.append(Double(now - t.sentAt[k]) / 1e6); t.sentAt[k] = 0 }
             }
-        }
+        }, connected: { sub in try? sub.subscribe("dewpoint/+/+/alert", qos: 1) }))
         let pub = try MQTTClient(.init(host: host, port: port, clientId: "bench-pub-\(getpid())"))
         sub.start(); pub.start()
         while !(sub.isConnected && pub.isConnected) { Clock.sleep(ns: 10_000_000) }
@@ -71,13 +69,13 @@ struct BenchLive: ParsableCommand {
             buf.append(contentsOf: #"{"ts":"#.utf8)
             JSONText.integer(Clock.wallNs() / 1_000_000, into: &buf)
             buf.append(contentsOf: #","v":\#(v),"a":\#(i % 50),"b":-3.25,"c":\#(i & 1023)}"#.utf8)
-            if k >= 0 { let t = Clock.monotonicNs(); lock.withLock { sentAt[k] = t } }
+            if k >= 0 { let now = Clock.monotonicNs(); timing.withLock { $0.sentAt[k] = now } }
             if (try? buf.withUnsafeBytes({ try pub.publish(topic: topic, payload: $0, qos: 1, retain: false) })) != nil { sent += 1 }
         }
         let elapsed = Double(Clock.monotonicNs() - t0) / 1e9
         Clock.sleep(ns: 1_000_000_000)
         pub.stop(); sub.stop()
-        let lat = lock.withLock { latencies.sorted() }
+        let lat = timing.withLock { $0.latencies.sorted() }
         func pct(_ p: Double) -> String {
             lat.isEmpty ? "n/a" : fmt2(lat[min(lat.count - 1, Int(Double(lat.count) * p))])
         }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import DewpointAgent
 import DewpointConfig
 import DewpointCore
 
@@ -31,13 +32,7 @@ struct Check: ParsableCommand {
     }
 
     static func summary(_ b: BindingSpec) -> String {
-        let source: String
-        switch b.transport {
-        case .mqtt(let m): source = "mqtt \(m.topic) qos \(m.qos)"
-        case .serial(let s): source = "serial \(s.port) \(s.baud) \(s.dataBits)\(s.parity.rawValue.prefix(1).uppercased())\(s.stopBits)"
-        case .capture(let c): source = "capture \(c.interface ?? c.file ?? "")\(c.bpf.map { " '\($0)'" } ?? "")"
-        case .file: source = "file"
-        }
+        let source = SourceTable.kind(of: b).describe(b)
         let chans = b.channels.map { $0.unit.isEmpty ? $0.name : "\($0.name) \($0.unit)" }.joined(separator: ", ")
         return "  \(b.name): \(source), \(b.decoder.kindName), \(b.channels.count) channel\(b.channels.count == 1 ? "" : "s") (\(chans)), window \(Check.duration(b.window.lengthMs))"
     }

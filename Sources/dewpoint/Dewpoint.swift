@@ -35,8 +35,8 @@ struct ConfigOptions: ParsableArguments {
 func printError(_ s: String) {
     var s = s
     if !s.hasSuffix("\n") { s += "\n" }
-    stderrLock.withLock {
-        stderrWriter.write(s)
-        stderrWriter.flush()
+    stderrWriter.withLock { w in
+        w.write(s)
+        w.flush()
     }
 }

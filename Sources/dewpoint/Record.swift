@@ -3,6 +3,7 @@ import DewpointAgent
 import DewpointCore
 import DewpointPipeline
 import DewpointSerial
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -27,28 +28,28 @@ struct Record: ParsableCommand {
     func run() throws {
         guard let p = SerialSpec.Parity(rawValue: parity) else { throw ValidationError("--parity must be none, even or odd") }
         let spec = SerialSpec(port: serial, baud: baud, dataBits: dataBits, parity: p, stopBits: stopBits)
-        let stop = Lock()
-        nonisolated(unsafe) var stopped = false
-        SignalWatcher.install { _ in stop.withLock { stopped = true } }
+        let stopped = Atomic<Bool>(false)
+        SignalWatcher.install { _ in stopped.store(true, ordering: .relaxed) }
         let fd = open(output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw ValidationError("cannot create \(output)") }
-        let w = FDWriter(fd: fd)
-        SerialRecording.magic.withUnsafeBytes { w.write($0) }
-        var records = 0, bytes = 0
-        var line: [UInt8] = []
-        let link = SerialLink(spec: spec, framing: .none) { chunk, ts in
-            line.removeAll(keepingCapacity: true)
-            SerialRecording.appendRecord(chunk, tsNs: ts, to: &line)
-            line.withUnsafeBytes { w.write($0) }
-            records += 1
-            bytes += chunk.count
+        // the writer and its counts belong to the serial thread while it runs; the lock hands them back
+        struct Out { var w: FDWriter; var line: [UInt8] = []; var records = 0; var bytes = 0 }
+        let out = Mutex(Out(w: FDWriter(fd: fd)))
+        out.withLock { o in SerialRecording.magic.withUnsafeBytes { o.w.write($0) } }
+        let link = SerialLink(spec: spec, framing: .none, logger: commandLogger("record")) { chunk, ts in
+            out.withLock { o in
+                o.line.removeAll(keepingCapacity: true)
+                SerialRecording.appendRecord(chunk, tsNs: ts, to: &o.line)
+                o.line.withUnsafeBytes { o.w.write($0) }
+                o.records += 1
+                o.bytes += chunk.count
+            }
         }
-        link.log = { printError("record: \($0)") }
         link.start()
         let end = seconds > 0 ? Clock.monotonicNs() + UInt64(seconds * 1e9) : .max
-        while !stop.withLock({ stopped }) && Clock.monotonicNs() < end { Clock.sleep(ns: 50_000_000) }
+        while !stopped.load(ordering: .relaxed) && Clock.monotonicNs() < end { Clock.sleep(ns: 50_000_000) }
         link.stop()
-        w.flush()
+        let (records, bytes) = out.withLock { o in o.w.flush(); return (o.records, o.bytes) }
         close(fd)
         printError("record: \(records) reads, \(bytes) bytes written to \(output)")
     }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import DewpointAgent
 import DewpointCapture
 import DewpointConfig
 import DewpointCore
@@ -8,9 +9,10 @@ struct Replay: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the pipeline over recordings in event time and write records as JSON lines.",
         discussion: """
-        Inputs are MQTT recordings (.jsonl: one {"ts_ms","topic","payload"} object per line) or \
+        Inputs are MQTT recordings (.jsonl: one {"ts_ms","topic","payload"} object per line), \
         CSV time series (.csv: timestamp,value[,value...], fed to the device given by --device, or \
-        to the device named like the file). The output is deterministic: the same input always \
+        to the device named like the file), byte recordings (.dpsr: serial or TCP bytes, UDP \
+        datagrams, for the device given by --device) or packet captures (.pcap, .pcapng). The output is deterministic: the same input always \
         gives byte-identical output. Counters go to stderr at the end.
         """)
 
@@ -46,43 +48,21 @@ struct Replay: ParsableCommand {
             }
         }
         let sink = JSONLSink(fd: 1)
-        let pipeline = try Pipeline(agentId: cfg.agent.agentId, bindings: bindings, sink: sink, seq: CountingSeq())
-        pipeline.log = { if !quiet { printError("replay: \($0)") } }
-        let reader = ReplayReader()
-        reader.log = { if !quiet { printError("replay: \($0)") } }
+        let logger = commandLogger("replay", quiet: quiet)
+        let pipeline = try Pipeline(agentId: cfg.agent.agentId, bindings: bindings, sink: sink, seq: CountingSeq(), logger: logger)
+        let reader = ReplayReader(logger: logger)
         for path in input {
+            guard let kind = SourceTable.recording(for: path) else {
+                printError("error: \(path): unknown recording type; expected \(SourceTable.recordings.map(\.describe).joined(separator: ", "))")
+                throw ExitCode(1)
+            }
             do {
-                if path.hasSuffix(".csv") {
-                    let stem = String(path.split(separator: "/").last!.dropLast(4))
-                    let target = device.first ?? stem
-                    guard let bi = bindings.firstIndex(where: { $0.name == target }) else {
-                        printError("error: \(path): a CSV time series needs --device NAME (no device is named '\(stem)')")
-                        throw ExitCode(1)
-                    }
-                    try reader.replayCSV(path: path, binding: bi, into: pipeline)
-                } else if path.hasSuffix(".jsonl") || path.hasSuffix(".json") || path == "-" {
-                    try reader.replayMQTT(path: path, into: pipeline)
-                } else if path.hasSuffix(".pcap") || path.hasSuffix(".pcapng") {
-                    let list = bindings.enumerated().compactMap { (i, b) -> (Int, CaptureSpec)? in
-                        if case .capture(let c) = b.transport { return (i, c) } else { return nil }
-                    }
-                    guard !list.isEmpty else {
-                        printError("error: \(path): no capture binding to replay it through")
-                        throw ExitCode(1)
-                    }
-                    let summary = try reader.replayCapture(path: path, bindings: list, into: pipeline)
-                    if !quiet { printError("replay: \(path): \(summary)") }
-                } else if path.hasSuffix(".dpsr") {
-                    guard let name = device.first, let bi = bindings.firstIndex(where: { $0.name == name }) else {
-                        printError("error: \(path): a serial recording needs --device NAME (the binding whose framer and decoder apply)")
-                        throw ExitCode(1)
-                    }
-                    let c = try reader.replaySerial(path: path, binding: bi, into: pipeline)
-                    if !quiet { printError("replay: \(path): frames=\(c.frames) corrupt=\(c.corrupt) oversize=\(c.oversize) garbage_bytes=\(c.garbageBytes)") }
-                } else {
-                    printError("error: \(path): unknown recording type; expected .jsonl (MQTT), .csv (time series), .dpsr (serial) or .pcap/.pcapng (capture)")
-                    throw ExitCode(1)
-                }
+                let source = try kind.make(RecordingContext(path: path, bindings: bindings, devices: device, pipeline: pipeline, reader: reader))
+                try source.start()
+                if let summary = source.summary, !quiet { printError("replay: \(path): \(summary)") }
+            } catch let e as RecordingError {
+                printError("error: \(e)")
+                throw ExitCode(1)
             } catch let e as IOError {
                 printError("error: \(e)")
                 throw ExitCode(1)

@@ -26,10 +26,9 @@ struct Run: ParsableCommand {
             throw ExitCode(1)
         }
         let level = cfg.agent.logLevel
-        LoggingSystem.bootstrap { JournalLogHandler(label: $0, level: Logger.Level(level)) }
+        LoggingSystem.bootstrap { JournalLogHandler(label: $0, level: level) }
         let logger = Logger(label: "dewpoint")
-        let agent = Agent(config: cfg) { lvl, msg in logger.log(level: Logger.Level(lvl), "\(msg)") }
-        agent.drainTimeoutNs = UInt64(max(0, drainTimeout) * 1e9)
+        let agent = Agent(config: cfg, logger: logger, drainTimeoutNs: UInt64(max(0, drainTimeout) * 1e9))
         SignalWatcher.install { [agent] sig in
             logger.notice("signal \(sig): stopping")
             agent.requestStop()
@@ -37,20 +36,6 @@ struct Run: ParsableCommand {
         do { try agent.run() } catch {
             logger.critical("\(error)")
             throw ExitCode(1)
-        }
-    }
-}
-
-extension Logger.Level {
-    init(_ l: DewpointCore.LogLevel) {
-        switch l {
-        case .trace: self = .trace
-        case .debug: self = .debug
-        case .info: self = .info
-        case .notice: self = .notice
-        case .warning: self = .warning
-        case .error: self = .error
-        case .critical: self = .critical
         }
     }
 }

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import ArgumentParser
+import Synchronization
 import DewpointAgent
 import DewpointCore
 import DewpointMQTT
@@ -66,18 +67,17 @@ extension Simulate {
     func live(_ target: String) throws {
         let parts = target.split(separator: ":")
         guard parts.count == 2, let port = Int(parts[1]) else { throw ValidationError("--publish expects host:port, found \(target)") }
-        let client = try MQTTClient(.init(host: String(parts[0]), port: port, clientId: "dewpoint-simulator-\(getpid())"))
-        client.log = { printError("simulate: \($0)") }
-        let stop = Lock()
-        nonisolated(unsafe) var stopped = false
-        SignalWatcher.install { _ in stop.withLock { stopped = true } }
+        let client = try MQTTClient(.init(host: String(parts[0]), port: port, clientId: "dewpoint-simulator-\(getpid())"),
+                                    logger: commandLogger("simulate"))
+        let stopped = Atomic<Bool>(false)
+        SignalWatcher.install { _ in stopped.store(true, ordering: .relaxed) }
         client.start()
         let start = Clock.wallNs() / 1_000_000
         var sim = SensorSimulator(startMs: start, rateHz: rate, seed: seed, faultSpeed: faultSpeed)
         let t0 = Clock.monotonicNs()
         var sent = 0
         for tick in 0..<Int(Double(seconds) * rate) {
-            if stop.withLock({ stopped }) { break }
+            if stopped.load(ordering: .relaxed) { break }
             let due = t0 + UInt64(Double(tick) / rate * 1e9)
             let now = Clock.monotonicNs()
             if due > now { Clock.sleep(ns: due - now) }

@@ -3,6 +3,7 @@ import DewpointDecode
 import DewpointPipeline
 import Foundation
 import Testing
+import DewpointTestSupport
 @testable import DewpointCapture
 
 /// Packet builders, written here from the header layouts (not from the parser).
@@ -182,19 +183,19 @@ func scratch(_ name: String) -> String {
         let port = 30000 + Int(getpid() % 20000)
         let spec = CaptureSpec(interface: "lo", bpf: "udp dst port \(port)", dstPort: port)
         let lock = NSLock()
-        var got: [String] = []
-        var frames: [([UInt8], Int64)] = []
+        nonisolated(unsafe) var got: [String] = []
+        nonisolated(unsafe) var frames: [([UInt8], Int64)] = []
         let binding = BindingSpec(name: "udp", transport: .capture(spec), decoder: .json,
                                   channels: [ChannelSpec(name: "v", locator: .jsonPointer("/v")), ChannelSpec(name: "seq", locator: .jsonPointer("/seq"))],
                                   window: WindowSpec(lengthMs: 100, latenessMs: 0))
+        // record the same traffic to a file while capturing live (the link type of lo is Ethernet)
+        let path = scratch("live.pcap")
+        nonisolated(unsafe) let writer = try PcapWriter(path: path, linkType: 1)
         let src = try CaptureSource(interface: "lo", bindings: [(0, spec)], onFrame: { _, payload, ns in
             let s = String(decoding: payload, as: UTF8.self)
             lock.lock(); got.append(s); frames.append((Array(payload), ns)); lock.unlock()
-        })
-        // record the same traffic to a file while capturing live
-        let path = scratch("live.pcap")
-        let writer = try PcapWriter(path: path, linkType: src.linkType)
-        src.onPacket = { bytes, wire, ns in writer.write(Array(bytes), tsNs: ns, wireLength: wire) }
+        }, onPacket: { bytes, wire, ns in writer.write(Array(bytes), tsNs: ns, wireLength: wire) })
+        #expect(src.linkType == 1)
         src.start()
         usleep(300_000)
         let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
@@ -284,20 +285,19 @@ final class TapDevice {
         var tap = TapDevice(name: name)
         try #require(tap != nil, "the tap interface could not be made")
         let lock = NSLock()
-        var got: [String] = []
-        nonisolated(unsafe) var lines: [String] = []
+        nonisolated(unsafe) var got: [String] = []
+        let captured = CapturedLog()
         let spec = CaptureSpec(interface: name, bpf: "udp dst port 5005", dstPort: 5005)
         let src = try CaptureSource(interface: name, bindings: [(0, spec)], onFrame: { _, payload, _ in
             lock.lock(); got.append(String(decoding: payload, as: UTF8.self)); lock.unlock()
-        }, backoff: ExponentialBackoff(initialNs: 50_000_000, maxNs: 200_000_000, jitter: false))
-        src.log = { line in lock.lock(); lines.append(line); lock.unlock() }
+        }, logger: captured.logger, backoff: ExponentialBackoff(initialNs: 50_000_000, maxNs: 200_000_000, jitter: false))
         src.start()
         usleep(200_000)
         tap?.send(CaptureReopenTests.frame("before"))
         #expect(waitFor { lock.lock(); defer { lock.unlock() }; return got == ["before"] })
 
         tap?.remove()
-        #expect(waitFor { lock.lock(); defer { lock.unlock() }; return lines.contains { $0.contains("failed") } })
+        #expect(waitFor { return captured.lines.contains { $0.contains("failed") } })
         usleep(300_000)  // a few failed attempts: the interface is gone
         #expect(src.reopens == 0)
         tap = TapDevice(name: name)
@@ -307,7 +307,7 @@ final class TapDevice {
         #expect(waitFor { lock.lock(); defer { lock.unlock() }; return got == ["before", "after"] })
         src.stop()
         tap?.remove()
-        lock.lock(); let all = lines; lock.unlock()
+        let all = captured.lines
         #expect(all.contains { $0.contains("reopened") }, "\(all)")
         // the failed attempts are logged once per distinct error, not once per attempt
         #expect(all.filter { $0.contains("retrying") }.count <= 2, "\(all)")
@@ -323,14 +323,13 @@ final class TapDevice {
         try #require(tap != nil, "the tap interface could not be made")
         let lock = NSLock()
         nonisolated(unsafe) var got = 0
-        nonisolated(unsafe) var lines: [String] = []
+        let captured = CapturedLog()
         let stall = DispatchSemaphore(value: 0)
         let spec = CaptureSpec(interface: name, bpf: "udp dst port 5005", dstPort: 5005)
         let src = try CaptureSource(interface: name, bindings: [(0, spec)], onFrame: { _, _, _ in
             lock.lock(); got += 1; let first = got == 1; lock.unlock()
             if first { stall.wait() }
-        }, bufferBytes: 64 << 10)
-        src.log = { line in lock.lock(); lines.append(line); lock.unlock() }
+        }, logger: captured.logger, bufferBytes: 64 << 10)
         src.start()
         usleep(200_000)
         let frame = CaptureReopenTests.frame(String(repeating: "x", count: 1000))
@@ -345,7 +344,7 @@ final class TapDevice {
             usleep(80_000)
             return src.kernelDropped > 0
         })
-        #expect(waitFor { lock.lock(); defer { lock.unlock() }; return lines.contains { $0.contains("the kernel dropped") } }, "\(lines)")
+        #expect(waitFor { return captured.lines.contains { $0.contains("the kernel dropped") } }, "\(captured.lines)")
         // a last frame after a quiet second, so that the counters are read after every send
         usleep(1_100_000)
         let before = src.kernelDropped

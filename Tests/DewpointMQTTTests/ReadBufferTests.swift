@@ -1,3 +1,4 @@
+import DewpointTestSupport
 import CMosquittoShim
 import DewpointCore
 import DewpointMQTT
@@ -258,15 +259,14 @@ func procFile(_ path: String) -> String {
             withUnsafeBytes(of: UInt32(i).bigEndian) { b.replaceSubrange(0..<min(4, b.count), with: $0.prefix(min(4, b.count))) }
             return b
         }
-        let received = Lock()
+        let received = NSLock()
         nonisolated(unsafe) var got: [[UInt8]] = []
         func subscriber() throws -> MQTTClient {
             var o = MQTTClient.Options(host: "127.0.0.1", port: broker.port, clientId: "buffered-sub-\(getpid())",
                                        cleanSession: false, batchWaitNs: 2_000_000)
             o.coalesceWrites = true
-            let sub = try MQTTClient(o)
-            sub.onMessage = { _, p in received.withLock { got.append(Array(p)) } }
-            sub.onConnected = { try? sub.subscribe("buffered/#", qos: 1) }
+            let sub = try MQTTClient(o, handlers: .init(message: { _, p in received.withLock { got.append(Array(p)) } },
+                                                        connected: { sub in try? sub.subscribe("buffered/#", qos: 1) }))
             sub.start()
             #expect(waitUntil(5) { sub.isConnected })
             usleep(200_000)
@@ -275,10 +275,10 @@ func procFile(_ path: String) -> String {
         // the session's subscription is made, then the messages queue in the broker while the
         // subscriber is away, so that they arrive back to back when it returns
         try subscriber().stop()
-        let pub = try MQTTClient(.init(host: "127.0.0.1", port: broker.port, clientId: "buffered-pub-\(getpid())"))
-        let acked = Lock()
+        let acked = NSLock()
         nonisolated(unsafe) var acks = 0
-        pub.onPublished = { _ in acked.withLock { acks += 1 } }
+        let pub = try MQTTClient(.init(host: "127.0.0.1", port: broker.port, clientId: "buffered-pub-\(getpid())"),
+                                 handlers: .init(published: { _ in acked.withLock { acks += 1 } }))
         pub.start()
         #expect(waitUntil(5) { pub.isConnected })
         for i in sizes.indices {

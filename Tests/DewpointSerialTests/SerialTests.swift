@@ -30,7 +30,7 @@ final class PTY {
 }
 
 final class FrameLog: @unchecked Sendable {
-    private let lock = Lock()
+    private let lock = NSLock()
     private var frames: [String] = []
     func add(_ f: UnsafeRawBufferPointer) { let s = String(decoding: f, as: UTF8.self); lock.withLock { frames.append(s) } }
     var all: [String] { lock.withLock { frames } }
@@ -240,7 +240,7 @@ extension String {
     @Test func bytePollRepliesAreCountedByTheFramer() throws {
         let pty = try PTY()
         defer { pty.close() }
-        let lock = Lock()
+        let lock = NSLock()
         nonisolated(unsafe) var stop = false
         nonisolated(unsafe) var answered = 0
         nonisolated(unsafe) let master = pty
@@ -259,7 +259,7 @@ extension String {
         device.start()
         let spec = SerialSpec(port: pty.slavePath, baud: 9600,
                               poll: PollSpec(request: .bytes(Array("R\n".utf8)), intervalMs: 60, timeoutMs: 200))
-        let got = Lock()
+        let got = NSLock()
         nonisolated(unsafe) var frames = 0
         let link = SerialLink(spec: spec, framing: .line(maxLength: 64, start: UInt8(ascii: "$"), checksum: .nmea)) { _, _ in
             got.withLock { frames += 1 }
@@ -282,7 +282,7 @@ final class ModbusSlave: @unchecked Sendable {
     let pty: PTY
     let registers: [UInt16]
     let script: [Fault]
-    private let lock = Lock()
+    private let lock = NSLock()
     private var served = 0
     private var stop = false
     private var thread: OSThread?
@@ -361,8 +361,9 @@ final class ModbusSlave: @unchecked Sendable {
             ChannelSpec(name: "temp", unit: "degC", locator: .binary(BinaryField(offset: 0, kind: .i16)), scale: 0.1),
             ChannelSpec(name: "energy", unit: "Wh", locator: .binary(BinaryField(offset: 2, kind: .u32))),
         ])
-        let decoder = try FrameDecoder(binding: binding)
-        let lock = Lock()
+        // the decoder is used by the serial thread only
+        nonisolated(unsafe) let decoder = try FrameDecoder(binding: binding)
+        let lock = NSLock()
         nonisolated(unsafe) var decoded: [[Float]] = []
         let link = SerialLink(spec: spec, framing: .none) { frame, _ in
             var v = [Float](repeating: 0, count: 2)

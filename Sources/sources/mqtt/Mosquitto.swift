@@ -7,7 +7,11 @@ import Glibc
 
 /// The thin wrapper around libmosquitto: every C call of the MQTT adapter is in this file.
 final class Mosquitto: @unchecked Sendable {
-    // @unchecked: libmosquitto is thread-safe for publish/subscribe once `threaded_set` is on.
+    // @unchecked: the handle is shared by the network thread (loop, connect) and publishers on
+    // other threads; libmosquitto guards its own state with its mutexes once `threaded_set` is on,
+    // which `init` does before the object can be shared. The two Swift `var`s are written only in
+    // `configure`, which `MQTTClient.init` calls before it returns, so every later read sees them
+    // settled.
     private let handle: OpaquePointer
 
     private static let initialised: Bool = {

@@ -77,8 +77,11 @@ public final class CaptureRouter {
         }
     }
 
-    public var summary: String {
-        let reasons = PacketParser.DropReason.allCases.map { "\($0.rawValue)=\(drops[$0] ?? 0)" }.joined(separator: " ")
-        return "packets=\(packets) unmatched=\(unmatched) empty=\(emptyPayloads) \(reasons)"
+    public var summary: String { SourceCounters(counterValues).description }
+
+    /// Packets, unmatched, empty payloads and drops by reason.
+    public var counterValues: [(name: String, value: Int)] {
+        [("packets", packets), ("unmatched", unmatched), ("empty", emptyPayloads)]
+            + PacketParser.DropReason.allCases.map { ($0.rawValue, drops[$0] ?? 0) }
     }
 }

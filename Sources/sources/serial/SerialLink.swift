@@ -1,28 +1,32 @@
 import DewpointCore
 import DewpointDecode
+import Logging
+import Synchronization
 
 /// A serial source: opens the port by its configured path, reads on its own thread with `poll`,
 /// frames the bytes, and reopens after a hang-up.
 ///
 /// Contract:
-/// - Threading: one reader thread per link. `onFrame` runs on it with a view valid during the
-///   call; it must copy and return quickly (a bounded queue behind it decides what happens when
-///   the pipeline falls behind).
+/// - Threading: one reader thread per link, which owns the port and the framer. `onFrame` runs
+///   on it with a view valid during the call; it must copy and return quickly (a bounded queue
+///   behind it decides what happens when the pipeline falls behind).
 /// - Hang-up (`read()==0`, `EIO`, `POLLHUP`/`POLLERR`): close, back off, reopen by path; the
 ///   device coming back is logged and counted (`returns`).
 /// - Cancellation: `stop()` joins the thread within one poll interval (100 ms).
-public final class SerialLink: @unchecked Sendable {
-    // @unchecked: mutable state is guarded by `lock`; the framer and port are used by the reader thread only.
+public final class SerialLink: Source, Sendable {
     public let spec: SerialSpec
-    private let framer: Framer
-    private let onFrame: (UnsafeRawBufferPointer, Int64) -> Void
-    public var log: @Sendable (String) -> Void = { _ in }
-    private let lock = Lock()
-    private var machine = SerialLinkStateMachine()
+    public let framingSpec: FramingSpec
+    private let onFrame: @Sendable (UnsafeRawBufferPointer, Int64) -> Void
+    public let logger: Logger
+    private struct State {
+        var machine = SerialLinkStateMachine()
+        var bytes = 0
+        var settings: SerialSettings?
+        var poll = PollCounters()
+        var framing = Framer.Counters()
+    }
+    private let shared = Mutex(State())
     private let worker = StoppableThread()
-    private var _bytes = 0
-    private var _settings: SerialSettings?
-    private var _poll = PollCounters()
 
     /// Request/response counters.
     public struct PollCounters: Sendable, Equatable {
@@ -33,30 +37,45 @@ public final class SerialLink: @unchecked Sendable {
         public var exceptions = 0
         public var mismatches = 0
     }
-    public var pollCounters: PollCounters { lock.withLock { _poll } }
+    public var pollCounters: PollCounters { shared.withLock { $0.poll } }
 
-    public init(spec: SerialSpec, framing: FramingSpec, onFrame: @escaping (UnsafeRawBufferPointer, Int64) -> Void) {
+    public init(spec: SerialSpec, framing: FramingSpec, logger: Logger = Logger(label: "dewpoint.serial"),
+                onFrame: @escaping @Sendable (UnsafeRawBufferPointer, Int64) -> Void) {
         self.spec = spec
-        self.framer = Framer(framing)
+        self.framingSpec = framing
         self.onFrame = onFrame
+        self.logger = logger
     }
 
-    public var state: SerialLinkStateMachine.State { lock.withLock { machine.state } }
-    public var returns: Int { lock.withLock { machine.returns } }
-    public var hangups: Int { lock.withLock { machine.hangups } }
-    public var bytes: Int { lock.withLock { _bytes } }
+    public var name: String { "serial \(spec.port)" }
+    public var state: SerialLinkStateMachine.State { shared.withLock { $0.machine.state } }
+    public var returns: Int { shared.withLock { $0.machine.returns } }
+    public var hangups: Int { shared.withLock { $0.machine.hangups } }
+    public var bytes: Int { shared.withLock { $0.bytes } }
     /// Framer counters (frames, oversize, corrupt, garbage bytes), as of the last read.
-    public var framing: Framer.Counters { lock.withLock { _framing } }
-    private var _framing = Framer.Counters()
+    public var framing: Framer.Counters { shared.withLock { $0.framing } }
     /// The settings read back after the last successful open.
-    public var settings: SerialSettings? { lock.withLock { _settings } }
+    public var settings: SerialSettings? { shared.withLock { $0.settings } }
 
     public func start() { worker.start(name: "serial") { [self] in run() } }
 
     public func stop() { worker.stop() }
 
+    public var counters: SourceCounters {
+        let (s, f) = shared.withLock { ($0, $0.framing) }
+        var c: [(name: String, value: Int)] = [("bytes", s.bytes), ("frames", f.frames), ("corrupt", f.corrupt), ("oversize", f.oversize),
+                                               ("garbage_bytes", f.garbageBytes), ("hangups", s.machine.hangups), ("returns", s.machine.returns)]
+        if spec.poll != nil {
+            let p = s.poll
+            c += [("requests", p.requests), ("replies", p.replies), ("timeouts", p.timeouts), ("crc_errors", p.crcErrors),
+                  ("exceptions", p.exceptions), ("mismatches", p.mismatches)]
+        }
+        return SourceCounters(c)
+    }
+
     private func run() {
-        var action = lock.withLock { machine.start() }
+        let framer = Framer(framingSpec)
+        var action = shared.withLock { $0.machine.start() }
         var lastError = ""
         let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 16)
         defer { buf.deallocate() }
@@ -66,37 +85,37 @@ public final class SerialLink: @unchecked Sendable {
                 do {
                     let port = try SerialPort(spec)
                     let settings = try? port.settings()
-                    let back = lock.withLock { () -> Bool in
-                        _settings = settings
-                        _ = machine.opened()
-                        return machine.returns > 0
+                    let back = shared.withLock { s -> Bool in
+                        s.settings = settings
+                        _ = s.machine.opened()
+                        return s.machine.returns > 0
                     }
                     lastError = ""
-                    log(back ? "\(spec.port) is back (\(settings?.description ?? ""))" : "\(spec.port) open (\(settings?.description ?? ""))")
+                    logger.info(back ? "\(spec.port) is back (\(settings?.description ?? ""))" : "\(spec.port) open (\(settings?.description ?? ""))")
                     framer.reset()
-                    if let poll = spec.poll { pollUntilHangup(port, buf, poll) } else { readUntilHangup(port, buf) }
+                    if let poll = spec.poll { pollUntilHangup(port, buf, poll, framer) } else { readUntilHangup(port, buf, framer) }
                     port.close()
                     if worker.isStopping { action = .none; break }
-                    action = lock.withLock { machine.hangup(nowNs: Clock.monotonicNs()) }
-                    log("\(spec.port) went away; reopening")
+                    action = shared.withLock { $0.machine.hangup(nowNs: Clock.monotonicNs()) }
+                    logger.warning("\(spec.port) went away; reopening")
                 } catch {
-                    if error.description != lastError { log("cannot open: \(error)") }  // once per distinct error
+                    if error.description != lastError { logger.warning("cannot open: \(error)") }  // once per distinct error
                     lastError = error.description
-                    action = lock.withLock { machine.openFailed(nowNs: Clock.monotonicNs()) }
+                    action = shared.withLock { $0.machine.openFailed(nowNs: Clock.monotonicNs()) }
                 }
             case .closeAndWait(let until):
                 worker.sleep(untilNs: until, sliceNs: 10_000_000)
-                action = lock.withLock { machine.tick(nowNs: Clock.monotonicNs()) }
+                action = shared.withLock { $0.machine.tick(nowNs: Clock.monotonicNs()) }
             case .none:
-                action = lock.withLock { machine.tick(nowNs: Clock.monotonicNs()) }
+                action = shared.withLock { $0.machine.tick(nowNs: Clock.monotonicNs()) }
                 if action == .none { Clock.sleep(ns: 10_000_000) }
             }
         }
-        lock.withLock { machine.stop() }
+        shared.withLock { $0.machine.stop() }
     }
 
     /// Sends the request every interval and waits for its reply; returns on hang-up or stop.
-    private func pollUntilHangup(_ port: SerialPort, _ buf: UnsafeMutableRawBufferPointer, _ poll: PollSpec) {
+    private func pollUntilHangup(_ port: SerialPort, _ buf: UnsafeMutableRawBufferPointer, _ poll: PollSpec, _ framer: Framer) {
         var next = Clock.monotonicNs()
         var reply: [UInt8] = []
         let gap = ModbusRTU.interFrameGapNs(baud: spec.baud)
@@ -114,27 +133,27 @@ public final class SerialLink: @unchecked Sendable {
             case .modbus(let slave, let fc, let address, let count): request = ModbusRTU.request(slave: slave, function: fc, address: address, count: count)
             }
             Clock.sleep(ns: gap)  // the silence that separates RTU frames
-            do { try request.withUnsafeBytes { try port.write($0) } } catch { log("poll: \(error)"); return }
-            lock.withLock { _poll.requests += 1 }
+            do { try request.withUnsafeBytes { try port.write($0) } } catch { logger.warning("poll: \(error)"); return }
+            shared.withLock { $0.poll.requests += 1 }
             reply.removeAll(keepingCapacity: true)
             let deadline = Clock.monotonicNs() + UInt64(poll.timeoutMs) * 1_000_000
             var answered = false
             while !answered {
                 let left = deadline > Clock.monotonicNs() ? deadline - Clock.monotonicNs() : 0
-                if left == 0 { lock.withLock { _poll.timeouts += 1 }; break }
+                if left == 0 { shared.withLock { $0.poll.timeouts += 1 }; break }
                 switch readOnce(port, buf, timeoutMs: Int32(max(1, left / 1_000_000))) {
                 case .nothing: continue
                 case .hangup: return
                 case .data(let n):
                     reply.append(contentsOf: UnsafeRawBufferPointer(rebasing: buf[0..<n]))
-                    answered = handleReply(reply, poll)
+                    answered = handleReply(reply, poll, framer)
                 }
             }
         }
     }
 
     /// True when the reply is complete (delivered or counted).
-    private func handleReply(_ reply: [UInt8], _ poll: PollSpec) -> Bool {
+    private func handleReply(_ reply: [UInt8], _ poll: PollSpec, _ framer: Framer) -> Bool {
         let now = Clock.wallNs()
         switch poll.request {
         case .modbus(let slave, let fc, _, let count):
@@ -142,13 +161,13 @@ public final class SerialLink: @unchecked Sendable {
                 switch ModbusRTU.parse(b, slave: slave, function: fc, count: count) {
                 case .incomplete: return false
                 case .data(let r):
-                    lock.withLock { _poll.replies += 1 }
+                    shared.withLock { $0.poll.replies += 1 }
                     onFrame(UnsafeRawBufferPointer(rebasing: b[r]), now)
-                case .crcError: lock.withLock { _poll.crcErrors += 1 }
+                case .crcError: shared.withLock { $0.poll.crcErrors += 1 }
                 case .exception(let code):
-                    lock.withLock { _poll.exceptions += 1 }
-                    log("modbus exception \(code) from slave \(slave)")
-                case .mismatch: lock.withLock { _poll.mismatches += 1 }
+                    shared.withLock { $0.poll.exceptions += 1 }
+                    logger.warning("modbus exception \(code) from slave \(slave)")
+                case .mismatch: shared.withLock { $0.poll.mismatches += 1 }
                 }
                 return true
             }
@@ -161,9 +180,9 @@ public final class SerialLink: @unchecked Sendable {
                 }
             }
             let c = framer.counters
-            lock.withLock {
-                _framing = c
-                if got { _poll.replies += 1 }
+            shared.withLock {
+                $0.framing = c
+                if got { $0.poll.replies += 1 }
             }
             return got
         }
@@ -181,13 +200,13 @@ public final class SerialLink: @unchecked Sendable {
             case .wouldBlock: return .nothing
             case .hangup: return .hangup
             case .data(let n):
-                lock.withLock { _bytes += n }
+                shared.withLock { $0.bytes += n }
                 return .data(n)
             }
         }
     }
 
-    private func readUntilHangup(_ port: SerialPort, _ buf: UnsafeMutableRawBufferPointer) {
+    private func readUntilHangup(_ port: SerialPort, _ buf: UnsafeMutableRawBufferPointer, _ framer: Framer) {
         while !worker.isStopping {
             switch readOnce(port, buf, timeoutMs: 100) {
             case .nothing: continue
@@ -197,7 +216,7 @@ public final class SerialLink: @unchecked Sendable {
                 // onFrame may block (a full queue); never call it holding the lock
                 framer.feed(UnsafeRawBufferPointer(rebasing: buf[0..<n])) { onFrame($0, now) }
                 let c = framer.counters
-                lock.withLock { _framing = c }
+                shared.withLock { $0.framing = c }
             }
         }
     }

@@ -1,3 +1,4 @@
+import DewpointTestSupport
 import DewpointCore
 import Foundation
 import Testing
@@ -310,7 +311,7 @@ import DewpointSerial
         let agent = AgentProcess(dir: dir)
         try agent.start()
         #expect(waitUntil(5) { agent.log.contains("open (115200 8N1") }, "\(agent.log)")
-        let writing = Lock()
+        let writing = NSLock()
         nonisolated(unsafe) var keepWriting = true
         // non-blocking: once the agent stops reading, a full pty must not block the flood
         let master = pty.master

@@ -1,3 +1,4 @@
+import DewpointTestSupport
 import DewpointCore
 import Foundation
 import Testing

@@ -1,5 +1,7 @@
 import CMosquitto
 import DewpointCore
+import Logging
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -16,17 +18,15 @@ public struct MQTTError: Error, CustomStringConvertible, Sendable {
 /// Contract:
 /// - Threading: `mosquitto_loop` runs on a dedicated thread that this object owns
 ///   (`mosquitto_threaded_set` is on; `loop_start` is not used because its thread dies silently on
-///   fatal errors). Callbacks (`onMessage`, `onConnected`, `onPublished`, `onDisconnected`) run on
-///   that thread and must not block for long. `publish` and `subscribe` may be called from any
-///   thread.
+///   fatal errors). The `Handlers`, given at init, run on that thread and must not block for long. `publish` and `subscribe` may be called
+///   from any thread.
 /// - Reconnection: the `ConnectionStateMachine` decides; backoff is jittered and exponential.
-///   `onConnected` runs after every CONNACK, so subscriptions and the online status are renewed.
+///   `connected` runs after every CONNACK, so subscriptions and the online status are renewed.
 /// - Backpressure: the message bytes passed to `onMessage` live only during the call (libmosquitto
-///   frees them after it). While `onMessage` runs the client reads nothing more, so a slow handler
+///   frees them after it). While `message` runs the client reads nothing more, so a slow handler
 ///   leaves the backlog in TCP buffers and the broker, within the broker's queue limits.
 /// - Cancellation: `stop()` disconnects cleanly (no last will) and joins the thread.
-public final class MQTTClient: @unchecked Sendable {
-    // @unchecked: handlers are set before `start()`; mutable state is behind `lock`.
+public final class MQTTClient: Sendable {
     public struct Options: Sendable {
         public var host: String
         public var port: Int
@@ -73,29 +73,46 @@ public final class MQTTClient: @unchecked Sendable {
         }
     }
 
+    /// What the network thread calls. All optional; given at init, never changed.
+    public struct Handlers: Sendable {
+        /// A message (bytes valid during the call).
+        public var message: (@Sendable (_ topic: UnsafeRawBufferPointer, _ payload: UnsafeRawBufferPointer) -> Void)?
+        /// After every CONNACK that accepted the connection: subscribe here.
+        public var connected: (@Sendable (MQTTClient) -> Void)?
+        public var disconnected: (@Sendable (_ reason: String) -> Void)?
+        /// After a pass of the network loop that delivered messages to `message`: the place to
+        /// finish work batched across those messages.
+        public var batchEnd: (@Sendable () -> Void)?
+        /// PUBACK (QoS 1) or PUBCOMP (QoS 2) for a message id returned by `publish`.
+        public var published: (@Sendable (_ mid: Int32) -> Void)?
+        public init(message: (@Sendable (UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Void)? = nil,
+                    connected: (@Sendable (MQTTClient) -> Void)? = nil, disconnected: (@Sendable (String) -> Void)? = nil,
+                    batchEnd: (@Sendable () -> Void)? = nil, published: (@Sendable (Int32) -> Void)? = nil) {
+            self.message = message; self.connected = connected; self.disconnected = disconnected
+            self.batchEnd = batchEnd; self.published = published
+        }
+    }
+
     public let options: Options
-    public var onMessage: (@Sendable (_ topic: UnsafeRawBufferPointer, _ payload: UnsafeRawBufferPointer) -> Void)?
-    public var onConnected: (@Sendable () -> Void)?
-    public var onDisconnected: (@Sendable (_ reason: String) -> Void)?
-    /// After a pass of the network loop that delivered messages to `onMessage` (on the network
-    /// thread): the place to finish work batched across those messages.
-    public var onBatchEnd: (@Sendable () -> Void)?
-    /// PUBACK (QoS 1) or PUBCOMP (QoS 2) for a message id returned by `publish`.
-    public var onPublished: (@Sendable (_ mid: Int32) -> Void)?
-    public var log: @Sendable (String) -> Void = { _ in }
+    private let handlers: Handlers
+    public let logger: Logger
 
+    private struct State {
+        var connected = false
+        var connack: Int32? = nil
+        var machine: ConnectionStateMachine
+    }
     private let mosq: Mosquitto
-    private let lock = Lock()
-    private var connected = false
-    private var connack: Int32? = nil
+    private let state: Mutex<State>
     private let worker = StoppableThread()
-    private var machine: ConnectionStateMachine
-    /// Messages delivered to `onMessage`; touched by the network thread only.
-    private var delivered = 0
+    /// Messages delivered to `message`; counted by the network thread only (relaxed).
+    private let delivered = Atomic<Int>(0)
 
-    public init(_ options: Options) throws(MQTTError) {
+    public init(_ options: Options, logger: Logger = Logger(label: "dewpoint.mqtt"), handlers: Handlers = Handlers()) throws(MQTTError) {
         self.options = options
-        self.machine = ConnectionStateMachine(backoff: options.backoff, seed: UInt64(truncatingIfNeeded: Clock.wallNs()))
+        self.handlers = handlers
+        self.logger = logger
+        self.state = Mutex(State(machine: ConnectionStateMachine(backoff: options.backoff, seed: UInt64(truncatingIfNeeded: Clock.wallNs()))))
         mosq = try Mosquitto(clientId: options.clientId, cleanSession: options.cleanSession)
         try mosq.configure(options)
     }
@@ -108,8 +125,8 @@ public final class MQTTClient: @unchecked Sendable {
     /// hook installed, not turned off).
     public var readsBuffered: Bool { mosq.readBuffered }
 
-    public var isConnected: Bool { lock.withLock { connected } }
-    public var reconnects: Int { lock.withLock { machine.reconnects } }
+    public var isConnected: Bool { state.withLock { $0.connected } }
+    public var reconnects: Int { state.withLock { $0.machine.reconnects } }
 
     public func start() {
         mosq.setCallbacks(owner: Unmanaged.passUnretained(self).toOpaque())
@@ -131,9 +148,9 @@ public final class MQTTClient: @unchecked Sendable {
 
     private func run() {
         if Mosquitto.readHook < 0 && options.tls == nil {
-            log("libmosquitto's reads are not buffered (code \(Mosquitto.readHook)): about three read(2) calls per message")
+            logger.warning("libmosquitto's reads are not buffered (code \(Mosquitto.readHook)): about three read(2) calls per message")
         }
-        var action = lock.withLock { machine.start(nowNs: Clock.monotonicNs()) }
+        var action = state.withLock { $0.machine.start(nowNs: Clock.monotonicNs()) }
         while true {
             if worker.isStopping { break }
             switch action {
@@ -144,59 +161,60 @@ public final class MQTTClient: @unchecked Sendable {
                     try mosq.connect(host: options.host, port: Int32(options.port), keepalive: Int32(options.keepaliveS))
                     action = .none
                 } catch {
-                    log("connect to \(options.host):\(options.port) failed: \(error)")
-                    action = lock.withLock { machine.connectFailed(nowNs: Clock.monotonicNs()) }
+                    logger.warning("connect to \(options.host):\(options.port) failed: \(error)")
+                    action = state.withLock { $0.machine.connectFailed(nowNs: Clock.monotonicNs()) }
                     continue
                 }
             case .onConnected:
                 mosq.setLibraryLog(false)
-                lock.withLock { connected = true }
-                onConnected?()
+                state.withLock { $0.connected = true }
+                handlers.connected?(self)
                 action = .none
             case .closeAndWait(let until):
-                let was = lock.withLock { () -> Bool in let w = connected; connected = false; return w }
+                let was = state.withLock { s -> Bool in let w = s.connected; s.connected = false; return w }
                 mosq.disconnect()
                 mosq.detachReadBuffer()
-                if was { onDisconnected?("connection lost") }
+                if was { handlers.disconnected?("connection lost") }
                 worker.sleep(untilNs: until, sliceNs: 20_000_000)
-                action = lock.withLock { machine.tick(nowNs: Clock.monotonicNs()) }
+                action = state.withLock { $0.machine.tick(nowNs: Clock.monotonicNs()) }
                 continue
             case .none:
                 break
             }
             mosq.syncReadBuffer()
-            let before = delivered
-            let rc = mosq.loop(timeoutMs: 50, maxPackets: options.batchSize) { delivered }
+            let before = delivered.load(ordering: .relaxed)
+            let rc = mosq.loop(timeoutMs: 50, maxPackets: options.batchSize) { delivered.load(ordering: .relaxed) }
             let now = Clock.monotonicNs()
-            let n = delivered &- before
-            if n > 0 { onBatchEnd?() }
+            let n = delivered.load(ordering: .relaxed) &- before
+            if n > 0 { handlers.batchEnd?() }
             // a pass that stopped at batchSize left data in the socket: read on at once
             if rc == 0 && n > 0 && n < options.batchSize && options.batchWaitNs > 0 { Clock.sleep(ns: options.batchWaitNs) }
-            let ack = lock.withLock { () -> Int32? in let a = connack; connack = nil; return a }
+            let ack = state.withLock { s -> Int32? in let a = s.connack; s.connack = nil; return a }
             if let ack {
-                if ack != 0 { log("broker \(options.host):\(options.port) refused the connection: \(Mosquitto.connackString(ack))") }
-                action = lock.withLock { machine.connack(accepted: ack == 0, nowNs: now) }
+                if ack != 0 { logger.error("broker \(options.host):\(options.port) refused the connection: \(Mosquitto.connackString(ack))") }
+                action = state.withLock { $0.machine.connack(accepted: ack == 0, nowNs: now) }
             } else if rc != 0 {
-                log("connection to \(options.host):\(options.port) lost: \(Mosquitto.errorString(rc))")
-                action = lock.withLock { machine.connectionLost(nowNs: now) }
+                logger.warning("connection to \(options.host):\(options.port) lost: \(Mosquitto.errorString(rc))")
+                action = state.withLock { $0.machine.connectionLost(nowNs: now) }
             } else {
-                action = lock.withLock { machine.tick(nowNs: now) }
+                action = state.withLock { $0.machine.tick(nowNs: now) }
             }
         }
-        if lock.withLock({ connected }) {
+        if state.withLock({ $0.connected }) {
             mosq.disconnect()
-            _ = mosq.loop(timeoutMs: 10, maxPackets: 1) { delivered }
+            _ = mosq.loop(timeoutMs: 10, maxPackets: 1) { delivered.load(ordering: .relaxed) }
         }
         mosq.releaseReadBuffer()
-        lock.withLock { connected = false; machine.stop() }
+        state.withLock { $0.connected = false; $0.machine.stop() }
     }
 
     // Called by the C callbacks on the network thread.
-    func handleConnack(_ rc: Int32) { lock.withLock { connack = rc } }
+    func handleConnack(_ rc: Int32) { state.withLock { $0.connack = rc } }
     func handleMessage(_ topic: UnsafeRawBufferPointer, _ payload: UnsafeRawBufferPointer) {
-        delivered &+= 1
-        onMessage?(topic, payload)
+        // only this thread writes it: a plain load and store, no locked instruction per message
+        delivered.store(delivered.load(ordering: .relaxed) &+ 1, ordering: .relaxed)
+        handlers.message?(topic, payload)
     }
-    func handlePublished(_ mid: Int32) { onPublished?(mid) }
-    func handleLibraryLog(_ text: String) { log("libmosquitto: \(text)") }
+    func handlePublished(_ mid: Int32) { handlers.published?(mid) }
+    func handleLibraryLog(_ text: String) { logger.warning("libmosquitto: \(text)") }
 }

@@ -9,8 +9,10 @@ public struct CaptureError: Error, CustomStringConvertible, Sendable {
 }
 
 /// The thin wrapper around libpcap: every libpcap call of the capture adapter is in this file.
-public final class PcapHandle: @unchecked Sendable {
-    // @unchecked: used by one thread, except `breakLoop`, which libpcap allows from another.
+///
+/// Not `Sendable`: a handle is used by the one thread that owns it (the capture thread, or the
+/// replay's caller).
+public final class PcapHandle {
     let handle: OpaquePointer
     public let linkType: Int32
 
@@ -86,6 +88,9 @@ public final class PcapHandle: @unchecked Sendable {
 
     public var lastError: String { String(cString: pcap_geterr(handle)) }
 
+    /// What another thread may use to make a running `dispatch` return.
+    public var breaker: PcapBreaker { PcapBreaker(self) }
+
     /// What the kernel counted since this handle was opened: packets that passed the filter,
     /// packets dropped because the capture buffer was full, and packets the interface dropped
     /// (`pcap_stats`; nil if it failed). Call it on the capture thread only: on Linux libpcap
@@ -96,12 +101,20 @@ public final class PcapHandle: @unchecked Sendable {
         return (UInt64(st.ps_recv), UInt64(st.ps_drop), UInt64(st.ps_ifdrop))
     }
 
-    /// Makes a running `dispatch` return (from any thread).
-    public func breakLoop() { pcap_breakloop(handle) }
+}
+
+/// Makes a running `dispatch` of one handle return, from any thread (`stop`).
+public final class PcapBreaker: @unchecked Sendable {
+    // @unchecked: it only calls `pcap_breakloop`, which libpcap documents as callable from a thread
+    // other than the one in the loop (it sets a flag and, since 1.10, writes to an eventfd the
+    // loop polls). It holds the handle, so the `pcap_t` outlives every call.
+    private let owner: PcapHandle
+    fileprivate init(_ h: PcapHandle) { owner = h }
+    public func breakLoop() { pcap_breakloop(owner.handle) }
 }
 
 /// A compiled BPF program applied to packets in user space (several bindings on one handle).
-public final class PacketFilter: @unchecked Sendable {
+public final class PacketFilter {
     private var prog = bpf_program()
 
     public init(_ expression: String, linkType: Int32, snaplen: Int32 = 65535) throws(CaptureError) {

@@ -1,12 +1,8 @@
 import Foundation
 import Testing
+import DewpointTestSupport
 @testable import DewpointSpool
 
-func scratchDir(_ name: String) -> String {
-    let d = FileManager.default.temporaryDirectory.appendingPathComponent("dewpoint-mqtt-tests-\(getpid())/\(name)-\(UUID().uuidString.prefix(8))")
-    try! FileManager.default.createDirectory(at: d, withIntermediateDirectories: true)
-    return d.path
-}
 
 @Suite struct SpoolQueueTests {
     @Test func ordersSurvivesReopenAndKeepsSeqIncreasing() throws {

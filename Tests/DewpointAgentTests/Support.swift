@@ -1,109 +1,34 @@
 import DewpointCore
 import DewpointMQTT
+import DewpointTestSupport
 import Foundation
-
-/// Finds a free TCP port on loopback (bind to 0, read it back, close).
-func freePort() -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var addr = sockaddr_in()
-    addr.sin_family = sa_family_t(AF_INET)
-    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-    addr.sin_port = 0
-    _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-    return Int(UInt16(bigEndian: addr.sin_port))
-}
-
-func canConnect(_ port: Int) -> Bool {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var addr = sockaddr_in()
-    addr.sin_family = sa_family_t(AF_INET)
-    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-    addr.sin_port = in_port_t(UInt16(port).bigEndian)
-    return withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } } == 0
-}
-
-func waitUntil(_ seconds: Double, _ cond: () -> Bool) -> Bool {
-    let end = Date().addingTimeInterval(seconds)
-    while Date() < end {
-        if cond() { return true }
-        usleep(20_000)
-    }
-    return cond()
-}
-
-/// A private mosquitto on a loopback port, started and stopped by the test.
-/// @unchecked: a test starts and stops it from one place at a time.
-final class Broker: @unchecked Sendable {
-    let port: Int
-    let dir: String
-    let extra: String
-    var process: Process?
-
-    static var executable: String {
-        for p in ["/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto"] where FileManager.default.isExecutableFile(atPath: p) { return p }
-        return "mosquitto"
-    }
-
-    init(port: Int = freePort(), persistent: Bool = false, extra: String = "", anonymous: Bool = true) {
-        self.port = port
-        self.dir = scratchDir("broker-\(port)")
-        self.extra = extra
-        // `user root`: when the tests run as root, mosquitto keeps root and can write its
-        // persistence file in the test's folder (it has no effect for other users)
-        var conf = "user root\nlistener \(port) 127.0.0.1\nallow_anonymous \(anonymous)\n"
-        conf += persistent ? "persistence true\npersistence_location \(dir)/\nautosave_interval 1\n" : "persistence false\n"
-        conf += extra
-        try! conf.write(toFile: dir + "/mosquitto.conf", atomically: true, encoding: .utf8)
-    }
-
-    func start() {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: Broker.executable)
-        p.arguments = ["-c", dir + "/mosquitto.conf"]
-        p.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
-        _ = FileManager.default.createFile(atPath: dir + "/log", contents: nil)
-        p.standardError = FileHandle(forWritingAtPath: dir + "/log")
-        try! p.run()
-        process = p
-        _ = waitUntil(5) { canConnect(port) }
-    }
-
-    func stop() {
-        guard let p = process else { return }
-        p.terminate()
-        if !waitUntil(5, { !p.isRunning }) { kill(p.processIdentifier, SIGKILL) }
-        p.waitUntilExit()
-        process = nil
-    }
-
-    deinit { stop() }
-}
 
 /// Collects what arrives on a broker (a persistent QoS 1 session, so nothing is lost while the
 /// broker restarts).
 final class Collector: @unchecked Sendable {
     let client: MQTTClient
-    private let lock = Lock()
-    private var messages: [(topic: String, payload: String)] = []
+    /// @unchecked: `messages` is touched under `lock` only.
+    final class MessageBox: @unchecked Sendable {
+        let lock = NSLock()
+        var messages: [(topic: String, payload: String)] = []
+    }
+    private let box: MessageBox
 
     init(port: Int, filter: String = "dewpoint/#", tls: TLSSpec? = nil, username: String? = nil, password: String? = nil) throws {
+        let box = MessageBox()
+        self.box = box
         client = try MQTTClient(.init(host: "127.0.0.1", port: port, clientId: "collector-\(port)-\(getpid())", cleanSession: false,
-                                      username: username, password: password, tls: tls))
-        client.onMessage = { [lock] t, p in
-            let m = (String(decoding: t, as: UTF8.self), String(decoding: p, as: UTF8.self))
-            lock.withLock { self.messages.append(m) }
-        }
-        client.onConnected = { [client] in try? client.subscribe(filter, qos: 1) }
+                                      username: username, password: password, tls: tls),
+                                handlers: .init(message: { t, p in
+                                    let m = (String(decoding: t, as: UTF8.self), String(decoding: p, as: UTF8.self))
+                                    box.lock.withLock { box.messages.append(m) }
+                                }, connected: { client in try? client.subscribe(filter, qos: 1) }))
         client.start()
         _ = waitUntil(5) { self.client.isConnected }
         usleep(100_000)
     }
 
-    var all: [(topic: String, payload: String)] { lock.withLock { messages } }
+    var all: [(topic: String, payload: String)] { box.lock.withLock { box.messages } }
 
     /// Records of a kind, parsed, in arrival order.
     func records(_ kind: String) -> [[String: Any]] {

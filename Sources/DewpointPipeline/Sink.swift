@@ -1,0 +1,34 @@
+import DewpointCore
+
+/// Where records leave the agent: the `RecordSink` the pipeline writes to, plus the lifecycle
+/// the runner drives (the upstream spool and forwarder for `run`, JSON lines on stdout for
+/// `replay`).
+///
+/// Contract:
+/// - Threading: `write` and `flush` are called on the pipeline's thread (one at a time, under the
+///   agent's pipeline lock); `start`, `commit`, `stop` and `counters` on the runner's thread. A
+///   sink shared by both keeps what they share behind a lock of its own.
+/// - Backpressure: `write` never waits for the network. A sink buffers what it cannot deliver
+///   yet within a bound of its own, and counts (and logs) what that bound drops.
+/// - Durability: `commit` makes what was written durable (the spool's transaction) and moves it
+///   on; the runner calls it once `commitDueNs` has passed.
+/// - Cancellation: `stop(deadlineNs:)` delivers what it can until the deadline, then releases
+///   its threads and connections; it returns whether everything accepted was delivered.
+public protocol Sink: RecordSink {
+    var name: String { get }
+    func start()
+    /// When the runner should call `commit()` next (monotonic ns); nil while nothing waits.
+    var commitDueNs: UInt64? { get }
+    func commit()
+    func stop(deadlineNs: UInt64) -> Bool
+    var counters: SourceCounters { get }
+}
+
+extension JSONLSink: Sink {
+    public var name: String { "jsonl" }
+    public func start() {}
+    public var commitDueNs: UInt64? { nil }
+    public func commit() { flush() }
+    public func stop(deadlineNs: UInt64) -> Bool { flush(); return true }
+    public var counters: SourceCounters { SourceCounters() }
+}

@@ -1,0 +1,262 @@
+import DewpointCore
+import DewpointPipeline
+import Synchronization
+
+/// A durable, ordered, byte-bounded queue of upstream records: SQLite in WAL mode.
+///
+/// Why SQLite: it is crash-safe (atomic commits, WAL), small, on every gateway already, and needs
+/// no server. The C API is used directly (one file, `SQLite.swift`) rather than GRDB, because the
+/// spool needs four statements and GRDB would double the build time.
+///
+/// Contract:
+/// - Threading: every method may be called from any thread. Two locks: `lock` guards the
+///   in-memory state (pending records, seq, counters) and is held only for moments, so that
+///   `next`/`append` (the pipeline, possibly on the MQTT network thread) never wait for a disk;
+///   `dbLock` serialises the SQLite work (commit, read, remove), which may wait for an fsync.
+/// - Durability: `append` only buffers. `commit()` writes the buffered records, the `seq`
+///   high-water mark and any overflow drops in one transaction with `synchronous=FULL`, so a
+///   committed record survives `kill -9` and power loss. Records are read for sending only once
+///   committed. The agent commits within 5 ms of a record being produced (bursts share one
+///   transaction), which bounds the loss window: records produced within the last 5 ms before a
+///   crash or power loss may be lost; nothing committed is lost, and nothing sent upstream was
+///   uncommitted.
+/// - Order: records are read back in `seq` order. `seq` is strictly increasing across restarts:
+///   it resumes after the highest value ever committed.
+/// - Bounds: when the stored bytes exceed `maxBytes`, the oldest records are deleted and counted
+///   in `dropped` (persisted). Records waiting for a commit are bounded the same way: while
+///   commits fail (a full or failing disk), at most `maxBytes` of them stay in memory and the
+///   oldest are dropped and counted, so a long disk failure cannot exhaust memory.
+public final class SpoolQueue: SeqAllocator, Sendable {
+    public struct Record: Sendable, Equatable {
+        public var seq: UInt64
+        public var topic: String
+        public var payload: [UInt8]
+        /// What the record counts against `maxBytes` (the SQL queries compute the same).
+        var size: Int64 { Int64(payload.count + topic.utf8.count) }
+    }
+
+    /// The in-memory state, held only for moments. A thread holding `database` may take `memory`,
+    /// never the other way round.
+    private struct Memory {
+        var pending: [Record] = []
+        var pendingBytes: Int64 = 0
+        /// Pending records dropped by the bound above, not yet persisted in `dropped`.
+        var pendingDropped: Int64 = 0
+        var lastSeq: UInt64
+        var committedSeq: UInt64
+        var bytes: Int64
+        var count: Int
+        var dropped: Int64
+
+        /// Keeps at most `maxBytes` pending (the newest), counting the rest as dropped.
+        mutating func trimPending(maxBytes: Int64) {
+            guard pendingBytes > maxBytes else { return }
+            var k = 0
+            while pendingBytes > maxBytes && k < pending.count - 1 {
+                pendingBytes -= pending[k].size
+                k += 1
+            }
+            pending.removeFirst(k)
+            pendingDropped += Int64(k)
+        }
+    }
+
+    /// The SQLite handle and its statements: the SQLite work, which may wait for an fsync.
+    private struct Database {
+        let db: SQLiteDB
+        let insert: SQLiteDB.Statement
+        let selectAfter: SQLiteDB.Statement
+        let deleteOne: SQLiteDB.Statement
+        let setMeta: SQLiteDB.Statement
+        let oldest: SQLiteDB.Statement
+    }
+
+    private let memory: Mutex<Memory>
+    private let database: Mutex<Database>
+    private let maxBytes: Int64
+
+    public init(path: String, maxBytes: Int64) throws(SpoolError) {
+        let db = try SQLiteDB(path: path)
+        self.maxBytes = maxBytes
+        try db.exec("PRAGMA journal_mode=WAL")
+        try db.exec("PRAGMA synchronous=FULL")
+        // records are read once, oldest first: a small page cache is enough (the default is 2 MiB)
+        try db.exec("PRAGMA cache_size=-256")
+        try db.exec("CREATE TABLE IF NOT EXISTS records(seq INTEGER PRIMARY KEY, topic TEXT NOT NULL, payload BLOB NOT NULL)")
+        try db.exec("CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL)")
+        func scalar(_ sql: String) throws(SpoolError) -> Int64 {
+            let s = try db.prepare(sql)
+            return try s.step() ? s.int64(0) : 0
+        }
+        let maxRecord = try scalar("SELECT COALESCE(MAX(seq), 0) FROM records")
+        let metaSeq = try scalar("SELECT COALESCE((SELECT value FROM meta WHERE key='last_seq'), 0)")
+        let lastSeq = UInt64(max(maxRecord, metaSeq))
+        memory = Mutex(Memory(
+            lastSeq: lastSeq, committedSeq: lastSeq,
+            bytes: try scalar("SELECT COALESCE(SUM(length(payload) + length(CAST(topic AS BLOB))), 0) FROM records"),
+            count: Int(try scalar("SELECT COUNT(*) FROM records")),
+            dropped: try scalar("SELECT COALESCE((SELECT value FROM meta WHERE key='dropped'), 0)")))
+        database = Mutex(Database(
+            db: db,
+            insert: try db.prepare("INSERT OR REPLACE INTO records(seq, topic, payload) VALUES(?, ?, ?)"),
+            selectAfter: try db.prepare("SELECT seq, topic, payload FROM records WHERE seq > ? ORDER BY seq LIMIT ?"),
+            deleteOne: try db.prepare("DELETE FROM records WHERE seq = ? RETURNING length(payload) + length(CAST(topic AS BLOB))"),
+            setMeta: try db.prepare("INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)"),
+            oldest: try db.prepare("DELETE FROM records WHERE seq = (SELECT MIN(seq) FROM records) RETURNING length(payload) + length(CAST(topic AS BLOB))")))
+    }
+
+    /// The next `seq` (strictly increasing, also across restarts).
+    public func next() -> UInt64 { memory.withLock { $0.lastSeq += 1; return $0.lastSeq } }
+
+    public func append(seq: UInt64, topic: String, payload: [UInt8]) {
+        let r = Record(seq: seq, topic: topic, payload: payload)
+        memory.withLock { m in
+            m.pending.append(r)
+            m.pendingBytes += r.size
+            m.trimPending(maxBytes: maxBytes)
+        }
+    }
+
+    /// `dropped` includes pending records dropped while commits failed.
+    public var stats: (count: Int, bytes: Int64, dropped: Int64, pending: Int) {
+        memory.withLock { m in (m.count, m.bytes, m.dropped + m.pendingDropped, m.pending.count) }
+    }
+
+    /// Writes buffered records in one transaction (see the type's durability contract). The
+    /// batch is taken out of `pending` first, so appends go on meanwhile; if the transaction
+    /// fails it goes back in front of them.
+    public func commit() throws(SpoolError) {
+        try database.withLock { (d: inout Database) throws(SpoolError) in
+            let taken = memory.withLock { m -> (batch: [Record], bytes: Int64, dropped: Int64, seq: UInt64, total: Int64, count: Int, allDropped: Int64)? in
+                guard !m.pending.isEmpty || m.lastSeq != m.committedSeq else { return nil }
+                defer { m.pending = []; m.pendingBytes = 0; m.pendingDropped = 0 }
+                return (m.pending, m.pendingBytes, m.pendingDropped, m.lastSeq, m.bytes, m.count, m.dropped)
+            }
+            guard let t = taken else { return }
+            // counters change only once the transaction commits (a failed commit is retried)
+            var newBytes = t.total, newCount = t.count
+            var begun = false
+            do throws(SpoolError) {
+                try d.db.exec("BEGIN IMMEDIATE")
+                begun = true
+                for r in t.batch {
+                    d.insert.reset()
+                    d.insert.bind(1, Int64(r.seq)); d.insert.bind(2, r.topic); d.insert.bind(3, r.payload)
+                    _ = try d.insert.step()
+                    newBytes += r.size
+                    newCount += 1
+                }
+                var droppedNow: Int64 = t.dropped
+                while newBytes > maxBytes && newCount > 0 {
+                    d.oldest.reset()
+                    guard try d.oldest.step() else { break }
+                    newBytes -= d.oldest.int64(0)
+                    newCount -= 1
+                    droppedNow += 1
+                    _ = try d.oldest.step()
+                }
+                d.setMeta.reset(); d.setMeta.bind(1, "last_seq"); d.setMeta.bind(2, Int64(t.seq)); _ = try d.setMeta.step()
+                if droppedNow > 0 {
+                    d.setMeta.reset(); d.setMeta.bind(1, "dropped"); d.setMeta.bind(2, t.allDropped + droppedNow); _ = try d.setMeta.step()
+                }
+                try d.db.exec("COMMIT")
+                let (b, c, dn) = (newBytes, newCount, droppedNow)
+                memory.withLock { m in
+                    // only commit and remove change these, and both hold `database`
+                    m.bytes = b
+                    m.count = c
+                    m.dropped += dn
+                    m.committedSeq = t.seq
+                }
+            } catch {
+                if begun { try? d.db.exec("ROLLBACK") }
+                memory.withLock { m in
+                    m.pending = t.batch + m.pending
+                    m.pendingBytes += t.bytes
+                    m.pendingDropped += t.dropped
+                    m.trimPending(maxBytes: maxBytes)
+                }
+                throw error
+            }
+        }
+    }
+
+    /// Committed records with `seq > after`, oldest first.
+    public func read(after: UInt64, limit: Int) throws(SpoolError) -> [Record] {
+        try database.withLock { (d: inout Database) throws(SpoolError) -> [Record] in
+            d.selectAfter.reset()
+            d.selectAfter.bind(1, Int64(after)); d.selectAfter.bind(2, Int64(limit))
+            var out: [Record] = []
+            while try d.selectAfter.step() {
+                out.append(Record(seq: UInt64(d.selectAfter.int64(0)), topic: d.selectAfter.text(1), payload: d.selectAfter.blob(2)))
+            }
+            return out
+        }
+    }
+
+    /// Deletes acknowledged records (one transaction).
+    public func remove(_ seqs: [UInt64]) throws(SpoolError) {
+        guard !seqs.isEmpty else { return }
+        try database.withLock { (d: inout Database) throws(SpoolError) in
+            var (newBytes, newCount) = memory.withLock { ($0.bytes, $0.count) }
+            try d.db.exec("BEGIN IMMEDIATE")
+            do throws(SpoolError) {
+                for s in seqs {
+                    d.deleteOne.reset()
+                    d.deleteOne.bind(1, Int64(s))
+                    if try d.deleteOne.step() {
+                        newBytes -= d.deleteOne.int64(0)
+                        newCount -= 1
+                        _ = try d.deleteOne.step()
+                    }
+                }
+                try d.db.exec("COMMIT")
+                let (b, c) = (newBytes, newCount)
+                memory.withLock { $0.bytes = b; $0.count = c }
+            } catch {
+                try? d.db.exec("ROLLBACK")
+                throw error
+            }
+        }
+    }
+}
+
+/// Upstream topics from the templates (default `<prefix>/<agent>/<device>/summary|alert` and
+/// `<prefix>/<agent>/status`). Topics are built once per device and cached.
+public final class UpstreamTopics: Sendable {
+    public let prefix: String
+    public let agent: String
+    let summaryTemplate: String
+    let alertTemplate: String
+    public let status: String
+    private let cache = Mutex<[String: (summary: String, alert: String)]>([:])
+
+    public init(prefix: String, agent: String, summary: String = "{prefix}/{agent}/{device}/summary",
+                alert: String = "{prefix}/{agent}/{device}/alert", status: String = "{prefix}/{agent}/status") {
+        self.prefix = prefix
+        self.agent = agent
+        summaryTemplate = summary
+        alertTemplate = alert
+        self.status = UpstreamTopics.fill(status, prefix, agent, "")
+    }
+
+    public convenience init(_ u: UpstreamSpec, agent: String) {
+        self.init(prefix: u.topicPrefix, agent: agent, summary: u.summaryTopic, alert: u.alertTopic, status: u.statusTopic)
+    }
+
+    static func fill(_ t: String, _ prefix: String, _ agent: String, _ device: String) -> String {
+        t.replacing("{prefix}", with: prefix).replacing("{agent}", with: agent)
+            .replacing("{device}", with: device)
+    }
+
+    public func topic(kind: RecordKind, device: String) -> String {
+        if kind == .status { return status }
+        let t = cache.withLock { c in
+            if let t = c[device] { return t }
+            let t = (summary: UpstreamTopics.fill(summaryTemplate, prefix, agent, device), alert: UpstreamTopics.fill(alertTemplate, prefix, agent, device))
+            c[device] = t
+            return t
+        }
+        return kind == .summary ? t.summary : t.alert
+    }
+}

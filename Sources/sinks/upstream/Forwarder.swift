@@ -1,0 +1,160 @@
+import DewpointCore
+import DewpointMQTT
+import DewpointSpool
+import Logging
+import Synchronization
+
+/// What the upstream connection's network thread tells the forwarder: acknowledgements and
+/// (re)connections. Made before the MQTT client, whose handlers call it, and shared by both.
+public final class ForwarderEvents: Sendable {
+    struct State {
+        var inflight: [Int32: UInt64] = [:]
+        /// Acks that arrived before their publish was registered (the network thread can be faster
+        /// than the thread that published).
+        var earlyAcks: Set<Int32> = []
+        /// Message ids of publishes that are not records (the status), whose acks are not records'.
+        var untracked: Set<Int32> = []
+        var acks: [UInt64] = []
+        var resetRequested = false
+        var published = 0
+        var acknowledged = 0
+    }
+    let state = Mutex(State())
+    /// Signalled when there may be work: a commit, an acknowledgement, a (re)connection.
+    public let wakeup = Wakeup()
+
+    public init() {}
+
+    public func acked(mid: Int32) {
+        state.withLock { s in
+            if let seq = s.inflight.removeValue(forKey: mid) { s.acks.append(seq) }
+            else if s.untracked.remove(mid) == nil { s.earlyAcks.insert(mid) }
+        }
+        wakeup.signal()
+    }
+
+    public func connectionLost() {
+        state.withLock { $0.resetRequested = true }
+        wakeup.signal()
+    }
+
+    /// Publishes a message that is not a spool record (the retained status) on `client`: its
+    /// acknowledgement is recognised and never taken for a record's.
+    public func publishUntracked(_ client: MQTTClient, topic: String, payload: UnsafeRawBufferPointer, qos: Int, retain: Bool) throws(MQTTError) {
+        let mid = try client.publish(topic: topic, payload: payload, qos: qos, retain: retain)
+        guard qos > 0 else { return }
+        state.withLock { s in
+            if s.earlyAcks.remove(mid) != nil { return }
+            if s.untracked.count >= 64 { s.untracked.removeAll() }  // acks lost with a connection
+            s.untracked.insert(mid)
+        }
+    }
+}
+
+/// Sends committed spool records upstream in `seq` order and deletes each only on PUBACK.
+///
+/// Contract:
+/// - Threading: runs on its own thread. The upstream client's handlers report acknowledgements
+///   and connections through `events` (`ForwarderEvents`), whose state is behind its mutex.
+/// - Flow control: at most `maxInflight` records are unacknowledged at once.
+/// - Ordering and duplicates: after a reconnection everything unacknowledged is sent again from
+///   the oldest, so a consumer may see a `seq` twice but never out of order after dropping
+///   duplicates by `seq`.
+public final class Forwarder: Sendable {
+    private let spool: SpoolQueue
+    private let client: MQTTClient
+    private let qos: Int
+    private let maxInflight: Int
+    public let events: ForwarderEvents
+    private let worker = StoppableThread()
+    private let logger: Logger
+    /// The seq of the last record published; the forwarder's thread only (and `drain` reads nothing of it).
+    private let lastSent = Atomic<UInt64>(0)
+
+    /// Signalled when there may be work: a commit, an acknowledgement, a (re)connection.
+    public var wakeup: Wakeup { events.wakeup }
+    /// Records published and acknowledged (PUBACK) since start.
+    public var published: Int { events.state.withLock { $0.published } }
+    public var acknowledged: Int { events.state.withLock { $0.acknowledged } }
+
+    public init(spool: SpoolQueue, client: MQTTClient, events: ForwarderEvents, qos: Int, maxInflight: Int,
+                logger: Logger = Logger(label: "dewpoint.upstream")) {
+        self.spool = spool
+        self.client = client
+        self.events = events
+        self.qos = qos
+        self.maxInflight = maxInflight
+        self.logger = logger
+    }
+
+    public func acked(mid: Int32) { events.acked(mid: mid) }
+    public func connectionLost() { events.connectionLost() }
+
+    /// Publishes a message that is not a spool record (the retained status) on the same
+    /// connection: its acknowledgement is recognised and never taken for a record's.
+    public func publishUntracked(topic: String, payload: UnsafeRawBufferPointer, qos: Int, retain: Bool) throws(MQTTError) {
+        try events.publishUntracked(client, topic: topic, payload: payload, qos: qos, retain: retain)
+    }
+
+    public var inflightCount: Int { events.state.withLock { $0.inflight.count } }
+
+    public func start() {
+        worker.start(name: "forwarder") { [self] in run() }
+    }
+
+    public func stop() { worker.stop { wakeup.signal() } }
+
+    /// Waits until everything committed is acknowledged, or the deadline passes. True if drained.
+    public func drain(deadlineNs: UInt64) -> Bool {
+        while Clock.monotonicNs() < deadlineNs {
+            let s = spool.stats
+            // records still pending here failed their final commit (the agent logs them): only
+            // what is on disk can be sent
+            if s.count == 0 && inflightCount == 0 { return true }
+            Clock.sleep(ns: 10_000_000)
+        }
+        return false
+    }
+
+    private func run() {
+        while !worker.isStopping {
+            var worked = false
+            let (done, reset) = events.state.withLock { s -> ([UInt64], Bool) in
+                let a = s.acks, r = s.resetRequested
+                s.acks.removeAll(keepingCapacity: true)
+                s.resetRequested = false
+                // `untracked` survives: the online status is registered right after a reconnect,
+                // before this reset runs
+                if r { s.inflight.removeAll(); s.earlyAcks.removeAll() }
+                return (a, r)
+            }
+            if !done.isEmpty {
+                do { try spool.remove(done) } catch { logger.warning("spool: \(error)") }
+                events.state.withLock { $0.acknowledged += done.count }
+                worked = true
+            }
+            if reset { lastSent.store(0, ordering: .relaxed) }
+            let room = maxInflight - inflightCount
+            if client.isConnected && room > 0 {
+                do {
+                    for r in try spool.read(after: lastSent.load(ordering: .relaxed), limit: room) {
+                        let mid = try r.payload.withUnsafeBytes { p throws(MQTTError) in
+                            try client.publish(topic: r.topic, payload: p, qos: qos, retain: false)
+                        }
+                        events.state.withLock { s in
+                            if s.earlyAcks.remove(mid) != nil { s.acks.append(r.seq) } else { s.inflight[mid] = r.seq }
+                            s.published += 1
+                        }
+                        lastSent.store(r.seq, ordering: .relaxed)
+                        worked = true
+                    }
+                } catch {
+                    logger.warning("upstream publish: \(error)")
+                }
+            }
+            // no polling: sleep until signalled (the timeout only covers a lost connection
+            // that nobody reported)
+            if !worked { wakeup.wait(timeoutNs: 200_000_000) }
+        }
+    }
+}

@@ -1,0 +1,147 @@
+import DewpointCore
+import DewpointMQTT
+import DewpointPipeline
+import DewpointSpool
+import Logging
+import Synchronization
+
+/// The sink of `dewpoint run`: records go to the spool (SQLite) under their upstream topics, and
+/// a forwarder sends committed records to the upstream broker, deleting each on PUBACK.
+///
+/// The connection publishes a retained `online` status on every connect and leaves `offline` as
+/// its last will; `stop` publishes `offline` itself after draining.
+public final class UpstreamSink: Sink, Sendable {
+    public let spool: SpoolQueue
+    public let topics: UpstreamTopics
+    public let client: MQTTClient
+    public let forwarder: Forwarder
+    private let logger: Logger
+    private let onRecord: @Sendable () -> Void
+    private let offline: [UInt8]
+    private struct CommitState {
+        var lastCommitNs: UInt64 = 0
+        /// Failures in a row: logged for the first and every 60th, so that a failing disk cannot
+        /// flood the journal. Nothing is lost meanwhile: records stay pending in memory (bounded
+        /// by the spool's size) until a commit succeeds.
+        var failures = 0
+        /// When to try again after a failed commit (a second later); 0 after a success.
+        var retryAtNs: UInt64 = 0
+    }
+    private let commitState = Mutex(CommitState())
+
+    /// Opens the spool and prepares the upstream connection (it connects on `start`).
+    /// `onRecord` runs after every record is appended, on the pipeline's thread, so that the
+    /// runner can commit it soon without polling.
+    public init(agentId: String, spec: UpstreamSpec, spoolSpec: SpoolSpec, options: MQTTClient.Options,
+                logger: Logger, onRecord: @escaping @Sendable () -> Void) throws(SinkError) {
+        let path = spoolSpec.dir + "/spool.db"
+        do { spool = try SpoolQueue(path: path, maxBytes: spoolSpec.maxBytes) } catch {
+            throw SinkError("\(error) (set spool.dir to a writable folder)")
+        }
+        let s0 = spool.stats
+        logger.info("spool \(path): \(s0.count) records waiting, \(s0.dropped) dropped so far")
+        let topics = UpstreamTopics(spec, agent: agentId)
+        self.topics = topics
+        self.logger = logger
+        self.onRecord = onRecord
+        let offline = Array(#"{"state":"offline","agent":"\#(agentId)"}"#.utf8)
+        self.offline = offline
+        var o = options
+        o.will = .init(topic: topics.status, payload: offline, qos: 1, retain: true)
+        let events = ForwarderEvents()
+        let host = "\(options.host):\(options.port)"
+        do {
+            client = try MQTTClient(o, logger: logger, handlers: .init(
+                connected: { client in
+                    events.connectionLost()  // resend everything unacknowledged, from the oldest
+                    var online: [UInt8] = Array(#"{"state":"online","agent":"\#(agentId)","ts_ms":"#.utf8)
+                    JSONText.integer(Clock.wallNs() / 1_000_000, into: &online)
+                    online.append(UInt8(ascii: "}"))
+                    _ = try? online.withUnsafeBytes { try events.publishUntracked(client, topic: topics.status, payload: $0, qos: 1, retain: true) }
+                    logger.info("upstream connected to \(host)")
+                },
+                disconnected: { reason in
+                    events.connectionLost()
+                    logger.warning("upstream disconnected: \(reason)")
+                },
+                published: { events.acked(mid: $0) }))
+        } catch {
+            throw SinkError("upstream: \(error)")
+        }
+        forwarder = Forwarder(spool: spool, client: client, events: events, qos: spec.qos, maxInflight: spec.maxInflight, logger: logger)
+    }
+
+    public var name: String { "upstream \(client.options.host):\(client.options.port)" }
+
+    public func write(kind: RecordKind, device: String, seq: UInt64, json: UnsafeRawBufferPointer) {
+        spool.append(seq: seq, topic: topics.topic(kind: kind, device: device), payload: Array(json))
+        onRecord()
+    }
+
+    /// The pipeline's idle or final flush: always tries, whatever the retry time says.
+    public func flush() { commitNow() }
+
+    public func start() {
+        client.start()
+        forwarder.start()
+    }
+
+    /// Commits come as soon as records exist (they are few: one summary per device per window,
+    /// and alerts), at most every 5 ms so that bursts share one transaction; after a failed
+    /// commit, a second later.
+    public var commitDueNs: UInt64? {
+        guard spool.stats.pending > 0 else { return nil }
+        return commitState.withLock { max($0.lastCommitNs + 5_000_000, $0.retryAtNs) }
+    }
+
+    public func commit() { commitNow() }
+
+    /// Commits what is pending and wakes the forwarder; true if it did (or nothing was pending).
+    @discardableResult
+    private func commitNow() -> Bool {
+        let now = Clock.monotonicNs()
+        do {
+            try spool.commit()
+            commitState.withLock { $0.failures = 0; $0.retryAtNs = 0; $0.lastCommitNs = now }
+            forwarder.wakeup.signal()
+            return true
+        } catch {
+            let failures = commitState.withLock { s -> Int in
+                s.failures += 1
+                s.retryAtNs = now + 1_000_000_000
+                s.lastCommitNs = now
+                return s.failures
+            }
+            if failures == 1 || failures % 60 == 0 { logger.error("spool commit failed: \(error)") }
+            return false
+        }
+    }
+
+    public func stop(deadlineNs: UInt64) -> Bool {
+        let uncommitted = spool.stats.pending
+        if uncommitted > 0 {
+            logger.error("spool: the last commit failed; \(uncommitted) records that were never written to disk are lost")
+        }
+        let drained = forwarder.drain(deadlineNs: deadlineNs)
+        let st = spool.stats
+        if drained { logger.info("spool drained") } else { logger.warning("spool not drained within the timeout: \(st.count) records stay for the next start") }
+        logger.info("upstream: published=\(forwarder.published) acknowledged=\(forwarder.acknowledged) reconnects=\(client.reconnects) spool_dropped=\(st.dropped)")
+        forwarder.stop()
+        if client.isConnected {
+            _ = try? offline.withUnsafeBytes { try forwarder.publishUntracked(topic: topics.status, payload: $0, qos: 1, retain: true) }
+            Clock.sleep(ns: 100_000_000)
+        }
+        client.stop()
+        return drained
+    }
+
+    public var counters: SourceCounters {
+        let st = spool.stats
+        return SourceCounters([("spool_records", st.count), ("spool_dropped", Int(st.dropped)), ("upstream_reconnects", client.reconnects)])
+    }
+}
+
+public struct SinkError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ d: String) { description = d }
+}

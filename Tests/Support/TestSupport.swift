@@ -1,0 +1,115 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// What the tests of several targets share: free loopback ports, waiting, scratch folders and a
+/// private mosquitto broker.
+
+/// A fresh folder under the temporary directory, for one test.
+public func scratchDir(_ name: String) -> String {
+    let d = FileManager.default.temporaryDirectory.appendingPathComponent("dewpoint-tests-\(getpid())/\(name)-\(UUID().uuidString.prefix(8))")
+    try! FileManager.default.createDirectory(at: d, withIntermediateDirectories: true)
+    return d.path
+}
+
+/// Finds a free TCP port on loopback (bind to 0, read it back, close).
+public func freePort() -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    addr.sin_port = 0
+    _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+    return Int(UInt16(bigEndian: addr.sin_port))
+}
+
+public func canConnect(_ port: Int) -> Bool {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    addr.sin_port = in_port_t(UInt16(port).bigEndian)
+    return withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } } == 0
+}
+
+public func waitUntil(_ seconds: Double, _ cond: () -> Bool) -> Bool {
+    let end = Date().addingTimeInterval(seconds)
+    while Date() < end {
+        if cond() { return true }
+        usleep(20_000)
+    }
+    return cond()
+}
+
+/// A private mosquitto on a loopback port, started and stopped by the test.
+/// @unchecked: a test starts and stops it from one place at a time.
+public final class Broker: @unchecked Sendable {
+    public let port: Int
+    public let dir: String
+    public let extra: String
+    public var process: Process?
+
+    public static var executable: String {
+        for p in ["/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto"] where FileManager.default.isExecutableFile(atPath: p) { return p }
+        return "mosquitto"
+    }
+
+    public init(port: Int = freePort(), persistent: Bool = false, extra: String = "", anonymous: Bool = true) {
+        self.port = port
+        self.dir = scratchDir("broker-\(port)")
+        self.extra = extra
+        // `user root`: when the tests run as root, mosquitto keeps root and can write its
+        // persistence file in the test's folder (it has no effect for other users)
+        var conf = "user root\nlistener \(port) 127.0.0.1\nallow_anonymous \(anonymous)\n"
+        conf += persistent ? "persistence true\npersistence_location \(dir)/\nautosave_interval 1\n" : "persistence false\n"
+        conf += extra
+        try! conf.write(toFile: dir + "/mosquitto.conf", atomically: true, encoding: .utf8)
+    }
+
+    public func start() {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Broker.executable)
+        p.arguments = ["-c", dir + "/mosquitto.conf"]
+        p.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+        _ = FileManager.default.createFile(atPath: dir + "/log", contents: nil)
+        p.standardError = FileHandle(forWritingAtPath: dir + "/log")
+        try! p.run()
+        process = p
+        _ = waitUntil(5) { canConnect(port) }
+    }
+
+    public func stop() {
+        guard let p = process else { return }
+        p.terminate()
+        if !waitUntil(5, { !p.isRunning }) { kill(p.processIdentifier, SIGKILL) }
+        p.waitUntilExit()
+        process = nil
+    }
+
+    deinit { stop() }
+}
+
+
+/// A logger whose lines the test reads back (`lines`), for sources that log what they drop.
+public final class CapturedLog: Sendable {
+    private let store = Mutex<[String]>([])
+    public init() {}
+    public var lines: [String] { store.withLock { $0 } }
+    public var logger: Logger {
+        Logger(label: "test") { _ in Handler(log: self) }
+    }
+    struct Handler: LogHandler {
+        let log: CapturedLog
+        var logLevel: Logger.Level = .trace
+        var metadata: Logger.Metadata = [:]
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+        func log(event: LogEvent) { log.store.withLock { $0.append("\(event.message)") } }
+    }
+}
