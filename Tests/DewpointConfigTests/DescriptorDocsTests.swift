@@ -42,7 +42,8 @@ import Testing
                                        .lineProtocol(precision: .epochNs), .keyValue(pairSeparator: 32, kvSeparator: 61),
                                        .nmea(sentence: nil, requireChecksum: true), .modbusTCP(unit: 1, function: 3, address: 0)]
         for d in decoders {
-            #expect(DecoderDescriptors.of(d) != nil, "no descriptor for decoder \(d.kindName)")
+            let described = DecoderDescriptors.of(d).map { $0.kind == d.kindName } ?? false
+            #expect(described, "no descriptor for decoder \(d.kindName)")
         }
         #expect(Set(decoders.map(\.kindName)) == Set(DecoderDescriptors.all.map(\.kind)))
         for d in DetectorDescriptors.all {

@@ -44,8 +44,8 @@ struct Located {
 }
 
 /// Every kind of decoder, in the order the docs list them. A new decoder is one entry here, its
-/// case in `DecoderSpec` (with its `kindName`) and its `FrameDecoder+Format.swift`, plus the
-/// `FrameDecoder` init and dispatch lines for it.
+/// case in `DecoderSpec` (with its `kindName`, same file), its `FrameDecoder+Format.swift`, and
+/// its lines in FrameDecoder.swift (its `Plan` case, built in `init`, dispatched in `decode`).
 public enum DecoderDescriptors {
     static func oneByte(_ name: String, _ defaultText: String, _ doc: String) -> ConfigKey {
         ConfigKey(name, "string", default: defaultText, allowed: "one single-byte character", doc)

@@ -42,7 +42,9 @@ public struct ScoreOptions: Sendable {
 }
 
 /// Every kind of detector, in the order of `DetectorSpec.Kind`. A new detector is one entry here,
-/// its case in `DetectorSpec.Kind` and its implementation.
+/// its case in `DetectorSpec.Kind` (with its `name` and `defaultLevels`, same file), its
+/// implementation in DewpointSignal, and the line that builds it from its spec
+/// (`ChannelDetector.init` / `AnomalyScorer.init?` in DewpointPipeline/DeviceState.swift).
 public enum DetectorDescriptors {
     /// Keys every detector takes; `ChannelLoader.detector` reads them.
     public static let common: [ConfigKey] = [
