@@ -61,13 +61,12 @@ enum BindingLoader {
         // decoder: json | csv | value, or {kind: csv, separator: ";", quote: "'"}.
         var decoder = DecoderSpec.json
         if let dn = r.required(m, "decoder", "", in: root) {
-            if case .mapping = dn, let dm = r.mapping(dn, "decoder", allowed: ["kind", "separator", "quote", "precision", "pair_separator",
-                                                                                 "kv_separator", "sentence", "require_checksum", "array", "max_items", "header",
-                                                                                 "unit", "function", "address"]) {
-                let kind = r.required(dm, "kind", "decoder", in: dn).flatMap { r.choice($0, "decoder.kind", DecoderKind.self) } ?? .json
-                decoder = decoderSpec(kind, dm, r)
-            } else if let kind = r.choice(dn, "decoder", DecoderKind.self) {
-                decoder = decoderSpec(kind, [:], r)
+            let kinds = DecoderDescriptors.all.map(\.kind)
+            if case .mapping = dn, let dm = r.mapping(dn, "decoder", allowed: DecoderDescriptors.allKeyNames) {
+                let kind = r.required(dm, "kind", "decoder", in: dn).flatMap { r.choice($0, "decoder.kind", among: kinds) } ?? "json"
+                decoder = decoderSpec(kind, dm, dn, r)
+            } else if let kind = r.choice(dn, "decoder", among: kinds) {
+                decoder = decoderSpec(kind, [:], dn, r)
             }
         }
 
@@ -95,7 +94,10 @@ enum BindingLoader {
             }
             let maxSkew = tm["max_skew"].flatMap { r.durationMs($0.value, "timestamp.max_skew") }.map { $0 * 1_000_000 }
             if let p = tm["pointer"] {
-                if decoder.kindName != "json" { r.error(p.key, "timestamp.pointer", "a JSON pointer needs decoder json, but decoder is '\(decoder.kindName)'") }
+                switch decoder {
+                case .json, .jsonArray: break
+                default: r.error(p.key, "timestamp.pointer", "a JSON pointer needs decoder json, but decoder is '\(decoder.kindName)'")
+                }
                 if let s = r.string(p.value, "timestamp.pointer") {
                     checkPointer(s, p.value, "timestamp.pointer", r)
                     timestamp = TimestampSpec(source: .jsonPointer(s), format: format, pattern: pattern, maxSkewNs: maxSkew)
@@ -233,63 +235,16 @@ enum BindingLoader {
         case .cobs: return .cobs(maxLength: maxLen, checksum: checksum)
         }
     }
-    enum DecoderKind: String, CaseIterable { case json, csv, value, binary, lineprotocol, keyvalue, nmea, modbustcp }
 
-    static func decoderSpec(_ kind: DecoderKind, _ dm: [String: (key: Node, value: Node)], _ r: YAMLReader) -> DecoderSpec {
-        let owners: [String: DecoderKind] = ["separator": .csv, "quote": .csv, "precision": .lineprotocol, "pair_separator": .keyvalue,
-                                             "kv_separator": .keyvalue, "sentence": .nmea, "require_checksum": .nmea,
-                                             "array": .json, "max_items": .json, "header": .csv,
-                                             "unit": .modbustcp, "function": .modbustcp, "address": .modbustcp]
-        for (k, owner) in owners where owner != kind {
-            if let e = dm[k] { r.error(e.key, "decoder.\(k)", "only the \(owner.rawValue) decoder takes '\(k)'") }
+    /// The decoder of kind `kind` from its section `dm` (empty for the short form), after
+    /// refusing the options of other decoders.
+    static func decoderSpec(_ kind: String, _ dm: [String: (key: Node, value: Node)], _ node: Node, _ r: YAMLReader) -> DecoderSpec {
+        guard let d = DecoderDescriptors.named(kind) else { return .json }
+        r.refuse(node, "decoder", known: DecoderDescriptors.allKeyNames, own: ["kind"] + d.keys.map(\.name)) { k in
+            let owners = DecoderDescriptors.all.filter { $0.keys.contains { $0.name == k } }.map(\.kind)
+            return "only the \(owners.joined(separator: "/")) decoder takes '\(k)'; \(d.keysText)"
         }
-        func oneByte(_ key: String, _ def: UInt8) -> UInt8 {
-            guard let e = dm[key], let s = r.string(e.value, "decoder.\(key)") else { return def }
-            guard s.utf8.count == 1 else {
-                r.error(e.value, "decoder.\(key)", "expected a single ASCII character, found '\(s)'")
-                return def
-            }
-            return s.utf8.first!
-        }
-        switch kind {
-        case .lineprotocol:
-            let p = dm["precision"].flatMap { r.choice($0.value, "decoder.precision", TimestampSpec.Format.self) } ?? .epochNs
-            if p == .rfc3339 { r.error(dm["precision"]?.value, "decoder.precision", "expected epoch_s, epoch_ms, epoch_us or epoch_ns") }
-            return .lineProtocol(precision: p)
-        case .keyvalue:
-            return .keyValue(pairSeparator: oneByte("pair_separator", UInt8(ascii: " ")), kvSeparator: oneByte("kv_separator", UInt8(ascii: "=")))
-        case .modbustcp:
-            let unit = dm["unit"].flatMap { r.int($0.value, "decoder.unit", in: 0...255) } ?? 1
-            let fc = dm["function"].flatMap { r.int($0.value, "decoder.function", in: 3...4) } ?? 3
-            let address = dm["address"].flatMap { r.int($0.value, "decoder.address", in: 0...65535) } ?? 0
-            return .modbusTCP(unit: UInt8(unit), function: UInt8(fc), address: UInt16(address))
-        case .nmea:
-            let sentence = dm["sentence"].flatMap { r.string($0.value, "decoder.sentence") }
-            if let s = sentence, s.count != 3 { r.error(dm["sentence"]?.value, "decoder.sentence", "expected a 3-letter sentence type such as GGA or RMC, found '\(s)'") }
-            let req = dm["require_checksum"].flatMap { r.bool($0.value, "decoder.require_checksum") } ?? true
-            return .nmea(sentence: sentence, requireChecksum: req)
-        case .json:
-            guard let an = dm["array"], let a = r.string(an.value, "decoder.array") else {
-                if let e = dm["max_items"] { r.error(e.key, "decoder.max_items", "max_items needs array") }
-                return .json
-            }
-            checkPointer(a, an.value, "decoder.array", r)
-            let maxItems = dm["max_items"].flatMap { r.int($0.value, "decoder.max_items", in: 1...65536) } ?? 256
-            return .jsonArray(pointer: a, maxItems: maxItems)
-        case .value, .binary:
-            return kind == .value ? .value : .binary
-        case .csv:
-            var header: [String] = []
-            if let h = dm["header"] {
-                if case .sequence(let items) = h.value {
-                    header = items.enumerated().compactMap { r.string($0.element, "decoder.header[\($0.offset)]") }
-                    if Set(header).count != header.count { r.error(h.value, "decoder.header", "column names must be unique") }
-                } else {
-                    r.error(h.value, "decoder.header", "expected a list of column names, found \(YAMLReader.describe(h.value))")
-                }
-            }
-            return .csv(separator: oneByte("separator", UInt8(ascii: ",")), quote: oneByte("quote", UInt8(ascii: "\"")), header: header)
-        }
+        return d.build(Entry(m: dm, node: node, path: "decoder", r: r))
     }
 
     static func checkPointer(_ s: String, _ node: Node, _ path: String, _ r: YAMLReader) {

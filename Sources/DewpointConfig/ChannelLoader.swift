@@ -2,10 +2,9 @@ import DewpointCore
 
 /// Reads one entry of a binding's `channels` list.
 enum ChannelLoader {
-    static let keys = ["name", "unit", "pointer", "column", "scale", "offset", "range", "detectors",
-                       "byte_offset", "type", "endian", "word_order", "count", "stride", "sample_rate", "key", "field", "bit_offset", "bit_width", "frac_bits", "when", "filters", "vibration"]
-    static let binaryKeys = ["byte_offset", "type", "endian", "word_order", "count", "stride", "sample_rate", "bit_offset",
-                             "bit_width", "frac_bits", "when"]
+    /// Keys of every channel; the keys that locate its value come from the decoders' descriptors.
+    static let commonKeys = ["name", "unit", "scale", "offset", "range", "detectors", "filters", "vibration"]
+    static let keys = commonKeys + DecoderDescriptors.allChannelKeyNames
 
     /// Units the checker knows, with the physically possible range where one exists.
     static let units: [String: ClosedRange<Double>?] = [
@@ -32,56 +31,14 @@ enum ChannelLoader {
             }
         }
 
-        switch decoder {
-        case .json, .jsonArray:
-            if let e = m["column"] { r.error(e.key, "\(path).column", "the json decoder locates values with 'pointer', not 'column'") }
-            if let pn = r.required(m, "pointer", path, in: node), let p = r.string(pn, "\(path).pointer") {
-                BindingLoader.checkPointer(p, pn, "\(path).pointer", r)
-                c.locator = .jsonPointer(p)
+        // where the value is: the decoder's channel keys; a channel key of another decoder is refused
+        if let d = DecoderDescriptors.of(decoder) {
+            r.refuse(node, path, known: DecoderDescriptors.allChannelKeyNames, own: d.channelKeys.map(\.name)) { k in
+                "'\(k)' does not apply to the \(d.kind) decoder; \(d.channelKeysText)"
             }
-        case .csv:
-            if let e = m["pointer"] { r.error(e.key, "\(path).pointer", "the csv decoder locates values with 'column', not 'pointer'") }
-            if let cn = r.required(m, "column", path, in: node), let col = column(cn, "\(path).column", decoder: decoder, r) {
-                c.locator = .csvColumn(col)
-            }
-        case .value:
-            for k in ["pointer", "column"] {
-                if let e = m[k] { r.error(e.key, "\(path).\(k)", "the value decoder takes the whole payload; remove '\(k)'") }
-            }
-        case .keyValue:
-            if let kn = r.required(m, "key", path, in: node), let k = r.string(kn, "\(path).key") { c.locator = .key(k) }
-        case .lineProtocol:
-            if let fn = r.required(m, "field", path, in: node), let f = r.string(fn, "\(path).field") { c.locator = .key(f) }
-        case .nmea:
-            if let fn = r.required(m, "field", path, in: node) {
-                if let k = fn.int {
-                    if k < 1 || k > 99 { r.error(fn, "\(path).field", "expected a data field index from 1 to 99, found \(k)") } else { c.locator = .nmea(.index(k)) }
-                } else if let name = r.string(fn, "\(path).field") {
-                    if let f = NMEAField.names[name] { c.locator = .nmea(f) } else {
-                        let hint = Suggest.closest(to: name, in: Array(NMEAField.names.keys)).map { "; did you mean '\($0)'?" } ?? ""
-                        r.error(fn, "\(path).field", "expected a field index or one of \(NMEAField.names.keys.sorted().joined(separator: ", ")), found '\(name)'\(hint)")
-                    }
-                }
-            }
-        case .binary, .modbusTCP:
-            for k in ["pointer", "column"] {
-                if let e = m[k] { r.error(e.key, "\(path).\(k)", "the binary decoder locates values with 'byte_offset' and 'type'") }
-            }
-            if let f = binaryField(m, path, node, r) { c.locator = .binary(f) }
-            // fixed point: a Qm.n value is the integer scaled by 2^-n (applied with `scale` below)
-            if let e = m["frac_bits"], let n = r.int(e.value, "\(path).frac_bits", in: 0...63) {
-                for _ in 0..<n { fixedPointScale /= 2 }
-            }
-        }
-        // keys of another decoder (json, csv, value and binary check pointer/column above)
-        let textDecoder = ["lineprotocol", "keyvalue", "nmea"].contains(decoder.kindName)
-        for (k, owners) in [("pointer", ["json"]), ("column", ["csv"]), ("key", ["keyvalue"]), ("field", ["lineprotocol", "nmea"])]
-            where !owners.contains(decoder.kindName) && (textDecoder || k == "key" || k == "field") {
-            if let e = m[k] { r.error(e.key, "\(path).\(k)", "'\(k)' does not apply to the \(decoder.kindName) decoder") }
-        }
-        if decoder != .binary, decoder.kindName != "modbustcp" {
-            for k in binaryKeys {
-                if let e = m[k] { r.error(e.key, "\(path).\(k)", "'\(k)' belongs to the binary decoder, but decoder is '\(decoder.kindName)'") }
+            if let l = d.locate(Entry(m: m, node: node, path: path, r: r), decoder) {
+                c.locator = l.locator
+                fixedPointScale = l.scale
             }
         }
 
@@ -138,75 +95,20 @@ enum ChannelLoader {
     }
 
     static func detector(_ node: Node, _ path: String, channel: ChannelSpec, _ r: YAMLReader) -> DetectorSpec? {
-        guard let m = r.mapping(node, path, allowed: ["kind", "above", "below", "severity", "min_samples", "hysteresis", "max_per_second", "epsilon",
-                                                     "samples", "after", "window", "alpha", "k", "h", "raise_at", "clear_below",
-                                                     "cooldown", "min_duration", "hold", "intervals"]) else { return nil }
-        guard let kn = r.required(m, "kind", path, in: node), let kind = r.choice(kn, "\(path).kind", DetectorKind.self) else { return nil }
+        guard let m = r.mapping(node, path, allowed: DetectorDescriptors.allKeyNames) else { return nil }
+        guard let kn = r.required(m, "kind", path, in: node),
+              let name = r.choice(kn, "\(path).kind", among: DetectorDescriptors.all.map(\.kind)),
+              let kind = DetectorDescriptors.named(name) else { return nil }
+        r.refuse(node, path, known: DetectorDescriptors.allKeyNames, own: kind.acceptedKeys) { k in
+            "'\(k)' does not apply to \(article(kind.kind)) \(kind.kind) detector; its keys are: \(kind.acceptedKeys.dropFirst().joined(separator: ", "))"
+        }
         let severity = m["severity"].flatMap { r.choice($0.value, "\(path).severity", Severity.self) } ?? .warning
         let minSamples = m["min_samples"].flatMap { r.int($0.value, "\(path).min_samples", in: 1...1_000_000) } ?? 1
         var hysteresis = 0.0
         if let h = m["hysteresis"], let v = r.double(h.value, "\(path).hysteresis") {
             if v < 0 { r.error(h.value, "\(path).hysteresis", "expected a value of 0 or more, found \(v)") } else { hysteresis = v }
         }
-        let spec: DetectorSpec.Kind
-        switch kind {
-        case .threshold:
-            let above = m["above"].flatMap { r.double($0.value, "\(path).above") }
-            let below = m["below"].flatMap { r.double($0.value, "\(path).below") }
-            if m["above"] == nil && m["below"] == nil {
-                r.error(node, path, "a threshold detector needs 'above', 'below' or both")
-                return nil
-            }
-            if let above, let below, below >= above {
-                r.error(m["below"]!.value, "\(path).below", "expected below (\(below)) to be less than above (\(above))")
-                return nil
-            }
-            spec = .threshold(above: above, below: below)
-        case .rate_of_change:
-            guard let mn = r.required(m, "max_per_second", path, in: node), let v = r.double(mn, "\(path).max_per_second") else { return nil }
-            guard v > 0 else { r.error(mn, "\(path).max_per_second", "expected a rate above 0, found \(v)"); return nil }
-            spec = .rateOfChange(maxPerSecond: v)
-        case .stuck:
-            let eps = m["epsilon"].flatMap { r.double($0.value, "\(path).epsilon") } ?? 0
-            guard let sn = r.required(m, "samples", path, in: node), let n = r.int(sn, "\(path).samples", in: 2...1_000_000) else { return nil }
-            if eps < 0 { r.error(m["epsilon"]?.value, "\(path).epsilon", "expected 0 or more, found \(eps)"); return nil }
-            spec = .stuck(epsilon: eps, samples: n)
-        case .dropout:
-            // after: a fixed silence; intervals: N × the learned usual interval; at least one
-            var ms: Int64 = 0, n = 0.0
-            if let an = m["after"] {
-                guard let v = r.durationMs(an.value, "\(path).after") else { return nil }
-                guard v > 0 else { r.error(an.value, "\(path).after", "expected a duration above 0"); return nil }
-                ms = v
-            }
-            if let nn = m["intervals"] {
-                guard let v = r.double(nn.value, "\(path).intervals") else { return nil }
-                guard v >= 1 else { r.error(nn.value, "\(path).intervals", "expected 1 or more usual intervals, found \(v)"); return nil }
-                n = v
-            }
-            if ms == 0 && n == 0 { r.error(node, path, "a dropout detector needs 'after', 'intervals' or both"); return nil }
-            spec = .dropout(afterMs: ms, intervals: n)
-        case .timestamps:
-            spec = .timestamps
-        case .zscore, .mad:
-            // window: samples in the rolling window (default 288, one day of 5-minute samples)
-            let w = m["window"].flatMap { r.int($0.value, "\(path).window", in: 3...4096) } ?? 288
-            spec = kind == .zscore ? .zscore(window: w) : .mad(window: w)
-        case .ewma, .seasonal:
-            // alpha: smoothing of the mean and variance (per time-of-day bin for seasonal)
-            let a = m["alpha"].flatMap { r.double($0.value, "\(path).alpha") } ?? (kind == .ewma ? 0.01 : 0.1)
-            guard a > 0 && a <= 1 else { r.error(m["alpha"]?.value, "\(path).alpha", "expected 0 < alpha <= 1, found \(a)"); return nil }
-            spec = kind == .ewma ? .ewma(alpha: a) : .seasonal(alpha: a)
-        case .cusum:
-            // k: allowance in σ (default 0.5); h: decision sum in σ (default 5)
-            let k = m["k"].flatMap { r.double($0.value, "\(path).k") } ?? 0.5
-            let h = m["h"].flatMap { r.double($0.value, "\(path).h") } ?? 5
-            guard k >= 0 else { r.error(m["k"]?.value, "\(path).k", "expected 0 or more, found \(k)"); return nil }
-            guard h > 0 else { r.error(m["h"]?.value, "\(path).h", "expected a sum above 0, found \(h)"); return nil }
-            spec = .cusum(k: k, h: h)
-        case .novelty:
-            spec = .novelty
-        }
+        guard let spec = kind.build(Entry(m: m, node: node, path: path, r: r)) else { return nil }
         // raise_at / clear_below: score levels (0–1); defaults depend on the kind
         func level(_ key: String) -> Double? {
             guard let n = m[key], let v = r.double(n.value, "\(path).\(key)") else { return nil }
@@ -218,7 +120,7 @@ enum ChannelLoader {
             r.error(m["clear_below"]!.value, "\(path).clear_below", "expected clear_below (\(clear)) at most raise_at (\(raise))")
             return nil
         }
-        var d = DetectorSpec(kind: spec, severity: severity, minSamples: kind == .stuck || kind == .dropout ? 1 : minSamples,
+        var d = DetectorSpec(kind: spec, severity: severity, minSamples: kind.usesMinSamples ? minSamples : 1,
                              hysteresis: hysteresis, raiseAt: raise, clearBelow: clear)
         // cooldown: after a clear, no new raise for this long; min_duration: how long the condition must hold
         if let c = m["cooldown"], let ms = r.durationMs(c.value, "\(path).cooldown") { d.cooldownMs = ms }
@@ -228,7 +130,6 @@ enum ChannelLoader {
         return d
     }
 
-    enum DetectorKind: String, CaseIterable { case threshold, rate_of_change, stuck, dropout, timestamps, zscore, ewma, mad, cusum, seasonal, novelty }
     /// `vibration: {fft_size: 1024, sample_rate: 25600, bands: [[10, 100], [100, 1000]]}`.
     /// sample_rate (Hz) defaults to the binary field's, divided by the channel's decimation
     /// factors; bands are [low, high) in Hz below Nyquist.
@@ -266,80 +167,15 @@ enum ChannelLoader {
         return VibrationSpec(fftSize: size, sampleRateHz: fs, bands: bands)
     }
 
-    enum FilterKind: String, CaseIterable { case fir, butterworth, ema, clamp, moving_average, rate_limit, median, deadband, decimate }
-    enum BandKind: String, CaseIterable { case lowpass, highpass, bandpass }
-
     static func filter(_ node: Node, _ path: String, _ r: YAMLReader) -> FilterSpec? {
-        guard let m = r.mapping(node, path, allowed: ["kind", "band", "cutoff", "taps", "order", "alpha", "min", "max",
-                                                                 "length", "max_step", "threshold", "delta", "factor"]) else { return nil }
-        guard let kn = r.required(m, "kind", path, in: node), let kind = r.choice(kn, "\(path).kind", FilterKind.self) else { return nil }
-        func band() -> FilterBand? {
-            let b = m["band"].flatMap { r.choice($0.value, "\(path).band", BandKind.self) } ?? .lowpass
-            guard let cn = r.required(m, "cutoff", path, in: node) else { return nil }
-            func frac(_ n: Node, _ p: String) -> Double? {
-                guard let v = r.double(n, p) else { return nil }
-                guard v > 0 && v < 1 else { r.error(n, p, "expected a cutoff between 0 and 1 (a fraction of the Nyquist frequency), found \(v)"); return nil }
-                return v
-            }
-            if b == .bandpass {
-                guard case .sequence(let s) = cn, s.count == 2, let lo = frac(s[0], "\(path).cutoff[0]"), let hi = frac(s[1], "\(path).cutoff[1]") else {
-                    r.error(cn, "\(path).cutoff", "a band pass needs [low, high]"); return nil
-                }
-                guard lo < hi else { r.error(cn, "\(path).cutoff", "expected low below high"); return nil }
-                return .bandpass(lo, hi)
-            }
-            guard let c = frac(cn, "\(path).cutoff") else { return nil }
-            return b == .lowpass ? .lowpass(c) : .highpass(c)
+        guard let m = r.mapping(node, path, allowed: FilterDescriptors.allKeyNames) else { return nil }
+        guard let kn = r.required(m, "kind", path, in: node),
+              let name = r.choice(kn, "\(path).kind", among: FilterDescriptors.all.map(\.kind)),
+              let kind = FilterDescriptors.named(name) else { return nil }
+        r.refuse(node, path, known: FilterDescriptors.allKeyNames, own: kind.acceptedKeys) { k in
+            "'\(k)' does not apply to \(article(kind.kind)) \(kind.kind) filter; its keys are: \(kind.acceptedKeys.dropFirst().joined(separator: ", "))"
         }
-        switch kind {
-        case .fir:
-            let taps = m["taps"].flatMap { r.int($0.value, "\(path).taps", in: 3...1024) } ?? 31
-            guard let b = band() else { return nil }
-            if case .highpass = b, taps % 2 == 0 { r.error(m["taps"]?.value ?? node, "\(path).taps", "a high-pass FIR needs an odd number of taps, found \(taps)"); return nil }
-            return .fir(taps: taps, band: b)
-        case .butterworth:
-            let order = m["order"].flatMap { r.int($0.value, "\(path).order", in: 1...12) } ?? 4
-            guard let b = band() else { return nil }
-            return .butterworth(order: order, band: b)
-        case .ema:
-            guard let an = r.required(m, "alpha", path, in: node), let a = r.double(an, "\(path).alpha") else { return nil }
-            guard a > 0 && a <= 1 else { r.error(an, "\(path).alpha", "expected 0 < alpha <= 1, found \(a)"); return nil }
-            return .ema(alpha: a)
-        case .clamp:
-            guard let lo = r.required(m, "min", path, in: node).flatMap({ r.double($0, "\(path).min") }),
-                  let hi = r.required(m, "max", path, in: node).flatMap({ r.double($0, "\(path).max") }) else { return nil }
-            guard lo < hi else { r.error(m["min"]?.value, "\(path).min", "expected min below max"); return nil }
-            return .clamp(min: lo, max: hi)
-        case .moving_average:
-            // length: samples averaged (2–4096)
-            guard let ln = r.required(m, "length", path, in: node), let n = r.int(ln, "\(path).length", in: 2...4096) else { return nil }
-            return .movingAverage(length: n)
-        case .rate_limit:
-            // max_step: the most an output may move from the previous one, in the channel's unit
-            guard let sn = r.required(m, "max_step", path, in: node), let v = r.double(sn, "\(path).max_step") else { return nil }
-            guard v > 0 else { r.error(sn, "\(path).max_step", "expected a step above 0, found \(v)"); return nil }
-            return .rateLimit(maxStep: v)
-        case .median:
-            // length: odd window, 3–15; threshold (optional): replace only samples this far from the median
-            let ln = m["length"]?.value
-            let n = ln.flatMap { r.int($0, "\(path).length", in: 3...15) } ?? 5
-            if n % 2 == 0 { r.error(ln ?? node, "\(path).length", "expected an odd window length, found \(n)"); return nil }
-            var threshold: Double?
-            if let tn = m["threshold"], let v = r.double(tn.value, "\(path).threshold") {
-                guard v >= 0 else { r.error(tn.value, "\(path).threshold", "expected 0 or more, found \(v)"); return nil }
-                threshold = v
-            }
-            return .median(length: n, threshold: threshold)
-        case .deadband:
-            // delta: a sample passes only when it moved more than this from the last one passed
-            guard let bn = r.required(m, "delta", path, in: node), let v = r.double(bn, "\(path).delta") else { return nil }
-            guard v >= 0 else { r.error(bn, "\(path).delta", "expected 0 or more, found \(v)"); return nil }
-            return .deadband(band: v)
-        case .decimate:
-            // factor: keep one sample in this many (2–64), after an anti-alias FIR of 20·factor+1 taps
-            guard let fn = r.required(m, "factor", path, in: node), let q = r.int(fn, "\(path).factor", in: 2...64) else { return nil }
-            return .decimate(factor: q)
-        }
+        return kind.build(Entry(m: m, node: node, path: path, r: r))
     }
 
     /// A CSV column: a 0-based index, or a name from `decoder.header`.

@@ -214,18 +214,33 @@ final class DeviceState {
 extension ChannelDetector {
     /// The detector a binding's spec describes, in its initial state.
     public init(_ d: DetectorSpec) {
+        if let scorer = AnomalyScorer(d.kind) {
+            self = .scored(ScorerBox(scorer))
+            return
+        }
         switch d.kind {
         case .threshold(let above, let below): self = .threshold(above: above, below: below, hysteresis: d.hysteresis)
         case .rateOfChange(let m): self = .rateOfChange(max: m)
         case .stuck(let eps, let n): self = .stuck(epsilon: eps, samples: n)
         case .dropout(let ms, let n): self = .dropout(afterNs: Clock.ns(ms: ms), intervals: n, limitNs: Clock.ns(ms: ms))
         case .timestamps: self = .timestamps()
-        case .zscore(let w): self = .scored(ScorerBox(.windowedGaussian(window: w)))
-        case .ewma(let a): self = .scored(ScorerBox(.ewma(alpha: a)))
-        case .mad(let w): self = .scored(ScorerBox(.mad(MADScorer(window: w))))
-        case .cusum(let k, let h): self = .scored(ScorerBox(.cusum(CUSUMScorer(k: k, h: h))))
-        case .seasonal(let a): self = .scored(ScorerBox(.seasonal(SeasonalScorer(alpha: a))))
-        case .novelty: self = .scored(ScorerBox(.novelty(NoveltyDetector())))
+        case .zscore, .ewma, .mad, .cusum, .seasonal, .novelty: preconditionFailure("AnomalyScorer(_:) builds every scored kind")
+        }
+    }
+}
+
+extension AnomalyScorer {
+    /// The scorer of a statistical or learned detector's spec, in its initial state; nil for a
+    /// rule detector. `dewpoint score` and `evaluate` build theirs here too.
+    public init?(_ kind: DetectorSpec.Kind) {
+        switch kind {
+        case .zscore(let w): self = .windowedGaussian(window: w)
+        case .ewma(let a): self = .ewma(alpha: a)
+        case .mad(let w): self = .mad(MADScorer(window: w))
+        case .cusum(let k, let h): self = .cusum(CUSUMScorer(k: k, h: h))
+        case .seasonal(let a): self = .seasonal(SeasonalScorer(alpha: a))
+        case .novelty: self = .novelty(NoveltyDetector())
+        case .threshold, .rateOfChange, .stuck, .dropout, .timestamps: return nil
         }
     }
 }

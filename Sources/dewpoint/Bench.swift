@@ -186,14 +186,15 @@ struct Bench: ParsableCommand {
             if v.features == nil { print("none") }
         }
         out.append(Row(name: "vibration_fft_1024", layout: "time", rate: vib, scalar: nil))
-        // detectors, one channel, Double samples one at a time
+        // detectors, one channel, Double samples one at a time: every detector that scores, with
+        // the parameters `dewpoint score` uses by default
         let ts = 1_764_000_000_000_000_000 as Int64
-        for (name, make) in [("novelty", { AnomalyScorer.novelty(NoveltyDetector()) }), ("zscore_288", { AnomalyScorer.windowedGaussian(window: 288) }),
-                             ("ewma", { AnomalyScorer.ewma(alpha: 0.01) }), ("mad_64", { AnomalyScorer.mad(MADScorer(window: 64)) }),
-                             ("cusum", { AnomalyScorer.cusum(CUSUMScorer()) }), ("seasonal", { AnomalyScorer.seasonal(SeasonalScorer()) })] {
+        for descriptor in DetectorDescriptors.all {
+            guard let kind = descriptor.fromOptions?(ScoreOptions.defaults), AnomalyScorer(kind) != nil else { continue }
+            let name = descriptor.kind
             var bytes = 0
             let r = Self.time(quarter) {
-                var d = make()
+                guard var d = AnomalyScorer(kind) else { return }
                 var acc = 0.0
                 for i in 0..<quarter { acc += d.score(Double(xs[i]), tsNs: ts &+ Int64(i) &* 60_000_000_000) }
                 bytes = d.stateBytes

@@ -8,18 +8,20 @@ import FoundationEssentials
 
 /// Detector selection shared by `score` and `evaluate`.
 struct DetectorOptions: ParsableArguments {
-    @Option(help: "novelty (the default learned detector), zscore, ewma, mad, cusum or seasonal.")
+    @Option(help: ArgumentHelp("One of \(DetectorOptions.names.joined(separator: ", ")); novelty is the default learned detector."))
     var detector = "novelty"
-    @Option(help: "Window (samples) of zscore and mad.") var window = 288
-    @Option(help: "Smoothing factor of ewma; per-bin smoothing of seasonal.") var alpha = 0.01
-    @Option(help: "Allowance k (σ) of cusum.") var k = 0.5
-    @Option(help: "Decision sum h (σ) of cusum.") var h = 5.0
+    @Option(help: "Window (samples) of zscore and mad.") var window = ScoreOptions.defaults.window
+    @Option(help: "Smoothing factor of ewma; per-bin smoothing of seasonal.") var alpha = ScoreOptions.defaults.alpha
+    @Option(help: "Allowance k (σ) of cusum.") var k = ScoreOptions.defaults.k
+    @Option(help: "Decision sum h (σ) of cusum.") var h = ScoreOptions.defaults.h
 
     @Option(help: ArgumentHelp("Score with a binding's detectors instead (the highest score of a channel's detectors).", valueName: "file"))
     var binding: String?
     @Option(help: "The binding's channel (default: its first channel with detectors).") var channel: String?
 
-    static let names = ["novelty", "zscore", "windowed-gaussian", "ewma", "mad", "cusum", "seasonal"]
+    /// The detectors that score (the ones whose descriptor takes these options), and
+    /// `windowed-gaussian`, NAB's name for zscore.
+    static let names = DetectorDescriptors.all.filter { $0.fromOptions != nil }.map(\.kind) + ["windowed-gaussian"]
 
     /// The detectors of the binding's channel. In a live pipeline they see samples after the
     /// channel's scale, offset and filters; here the series values are taken as already in the
@@ -36,16 +38,15 @@ struct DetectorOptions: ParsableArguments {
         return ch.detectors.map(ChannelDetector.init)
     }
 
+    /// The named scorer, built from its spec as a binding's detector is (without the binding's
+    /// ranges: the command line takes any window).
     func make() throws -> AnomalyScorer {
-        switch detector {
-        case "novelty": return .novelty(NoveltyDetector())
-        case "zscore", "windowed-gaussian": return .windowedGaussian(window: window)
-        case "ewma": return .ewma(alpha: alpha)
-        case "mad": return .mad(MADScorer(window: window))
-        case "cusum": return .cusum(CUSUMScorer(k: k, h: h))
-        case "seasonal": return .seasonal(SeasonalScorer(alpha: alpha))
-        default: throw ValidationError("unknown detector '\(detector)'; expected one of \(Self.names.joined(separator: ", "))")
+        let name = detector == "windowed-gaussian" ? "zscore" : detector
+        guard let kind = DetectorDescriptors.named(name)?.fromOptions?(ScoreOptions(window: window, alpha: alpha, k: k, h: h)),
+              let scorer = AnomalyScorer(kind) else {
+            throw ValidationError("unknown detector '\(detector)'; expected one of \(Self.names.joined(separator: ", "))")
         }
+        return scorer
     }
 }
 
