@@ -138,8 +138,8 @@ public final class TCPListener: Source, Sendable {
             _ = fcntl(cfd, F_SETFD, FD_CLOEXEC)
             let peer = ListenSocket.peer(ss).text
             guard conns.count < spec.maxConnections else {
-                close(cfd)
                 let r = counts.withLock { $0.refused += 1; return $0.refused }
+                close(cfd)  // after counting, as in `finish`
                 if r <= 10 || r % 1000 == 0 {
                     logger.warning("tcp \(spec.host):\(port): refused \(peer): \(spec.maxConnections) connections are open (max_connections; \(r) refused so far)")
                 }
@@ -161,10 +161,10 @@ public final class TCPListener: Source, Sendable {
             case .idle: s.idleClosed += 1; return 0
             }
         }
-        // after counting: a peer that sees the close may read the counters at once
-        close(c.fd)
         if case .garbage(let what) = why, n <= 10 || n % 1000 == 0 {
             logger.warning("tcp \(spec.host):\(port): closed \(c.peer): it sent \(what) (\(n) connections closed for garbage so far)")
         }
+        // after counting and logging: a peer that sees the close may look at both at once
+        close(c.fd)
     }
 }
