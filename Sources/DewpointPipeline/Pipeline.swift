@@ -194,13 +194,13 @@ public final class Pipeline {
         return arrivalNs
     }
 
+    /// Times this far from the epoch would overflow window arithmetic (and no sensor means them).
+    static let timeLimitNs: Int64 = 4_000_000_000_000_000_000  // about year 2096 / 1843
+
     /// Appends one decoded row to the device's columnar batch. The batch is processed when full,
     /// when a window is due to close, and on `flush()`/`advance`/`finish`, so results do not depend
     /// on batch boundaries: each row keeps the watermark it arrived under, which alone decides
     /// whether it is late.
-    /// Times this far from the epoch would overflow window arithmetic (and no sensor means them).
-    static let timeLimitNs: Int64 = 4_000_000_000_000_000_000  // about year 2096 / 1843
-
     @inline(__always)
     private func accept(device: DeviceState, tsNs: Int64, row: Int = 0) {
         guard tsNs > -Pipeline.timeLimitNs && tsNs < Pipeline.timeLimitNs else {

@@ -5,8 +5,10 @@ import Glibc
 /// Robust z-score: distance from the median of the last `window` samples in units of their
 /// median absolute deviation (scaled by 1.4826 to match σ for normal data). Spikes do not
 /// inflate the scale as they do a standard deviation. When more than half the window is one
-/// value (the MAD is 0), the mean absolute deviation stands in. The window is kept sorted (insertion
-/// O(window)); the MAD is found by walking outward from the median, O(window / 2).
+/// value (the MAD is 0), the mean absolute deviation stands in. The window is kept sorted (the
+/// place found by binary search, then one move of the elements after it); the MAD is found by a
+/// binary selection over the two sorted runs of deviations either side of the median, in
+/// O(log window) steps (`kthDeviation`).
 /// State: 16 bytes per sample of window plus 48.
 public struct MADScorer: Sendable {
     public let window: Int

@@ -12,7 +12,7 @@ struct Record: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Record raw bytes from a serial port, with timestamps, for `dewpoint replay`.",
         discussion: """
-        Writes the DPSR format (see docs/records.md): every read from the port with its wall time. \
+        Writes the DPSR format (see docs/recordings.md): every read from the port with its wall time. \
         Stops after --seconds or on SIGINT/SIGTERM. Replay it with `dewpoint replay --input FILE \
         --device NAME`, which runs the bytes through that device's framer and decoder.
         """)
