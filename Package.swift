@@ -51,7 +51,7 @@ let package = Package(
     ],
     targets: [
         .target(name: "DewpointCore", dependencies: [.product(name: "Logging", package: "swift-log")], swiftSettings: strict),
-        .target(name: "DewpointSignal", dependencies: ["DewpointSignalAVX512", "DewpointSignalAVX2"], swiftSettings: strict + hotPath),
+        .target(name: "DewpointSignal", dependencies: ["DewpointCore", "DewpointSignalAVX512", "DewpointSignalAVX2"], swiftSettings: strict + hotPath),
         // the FIR kernel again, compiled for AVX-512 and for AVX2 (one source file, linked);
         // DewpointSignal calls one only where the CPU has its features
         .target(name: "DewpointSignalAVX512", swiftSettings: strict + avx512 + [.define("FIR_STEP_128")]),

@@ -1,3 +1,4 @@
+import DewpointCore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -201,5 +202,21 @@ public struct RollingWindow: Sendable {
         guard count > 1 else { return 0 }
         let m = sum / Double(count)
         return max(0, sumSq / Double(count) - m * m).squareRoot()
+    }
+}
+
+extension AnomalyScorer {
+    /// The scorer of a statistical or learned detector's spec, in its initial state; nil for a
+    /// rule detector. `dewpoint score` and `evaluate` build theirs here too.
+    public init?(_ kind: DetectorSpec.Kind) {
+        switch kind {
+        case .zscore(let w): self = .windowedGaussian(window: w)
+        case .ewma(let a): self = .ewma(alpha: a)
+        case .mad(let w): self = .mad(MADScorer(window: w))
+        case .cusum(let k, let h): self = .cusum(CUSUMScorer(k: k, h: h))
+        case .seasonal(let a): self = .seasonal(SeasonalScorer(alpha: a))
+        case .novelty: self = .novelty(NoveltyDetector())
+        case .threshold, .rateOfChange, .stuck, .dropout, .timestamps: return nil
+        }
     }
 }

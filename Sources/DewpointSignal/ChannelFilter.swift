@@ -1,3 +1,4 @@
+import DewpointCore
 /// One stage of a channel's filter chain, configured in a binding (`channels[].filters`).
 /// Enums rather than existentials: the per-block call is a switch.
 public enum ChannelFilter: Sendable {
@@ -100,5 +101,22 @@ public struct EMA8: Sendable {
             y[l] = y[l] + alpha * (v - y[l])
         }
         return y[l]
+    }
+}
+
+extension ChannelFilter {
+    /// The filter stage a channel's spec describes, in its initial state.
+    public init(_ f: FilterSpec) {
+        switch f {
+        case .fir(let taps, let band): self = .fir(FIRFilter(taps: FIRFilter.design(taps: taps, PassBand(band))))
+        case .butterworth(let order, let band): self = .biquad(BiquadCascade(SOSCoefficients.butterworth(order: order, PassBand(band))))
+        case .ema(let a): self = .ema(alpha: Float(a), state: nil)
+        case .clamp(let lo, let hi): self = .clamp(lo: Float(lo), hi: Float(hi))
+        case .movingAverage(let n): self = .movingAverage(MovingAverage(length: n))
+        case .rateLimit(let step): self = .rateLimit(RateLimiter(maxStep: Float(step)))
+        case .median(let n, let thr): self = .median(MedianFilter(length: n, threshold: thr.map(Float.init)))
+        case .deadband(let band): self = .deadband(Deadband(band: Float(band)))
+        case .decimate(let q): self = .decimate(Decimator(factor: q))
+        }
     }
 }

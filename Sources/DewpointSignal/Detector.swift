@@ -1,3 +1,4 @@
+import DewpointCore
 /// A streaming, strictly causal anomaly detector for one channel: the score for a sample uses only
 /// that sample and earlier ones. Scores are in [0, 1].
 ///
@@ -148,4 +149,22 @@ public final class ScorerBox: @unchecked Sendable {
 /// shortest form that reads back as the same Double.
 public func numberText(_ d: Double) -> String {
     d == d.rounded() && abs(d) < 1e15 ? String(Int64(d)) : String(d)
+}
+
+extension ChannelDetector {
+    /// The detector a binding's spec describes, in its initial state.
+    public init(_ d: DetectorSpec) {
+        if let scorer = AnomalyScorer(d.kind) {
+            self = .scored(ScorerBox(scorer))
+            return
+        }
+        switch d.kind {
+        case .threshold(let above, let below): self = .threshold(above: above, below: below, hysteresis: d.hysteresis)
+        case .rateOfChange(let m): self = .rateOfChange(max: m)
+        case .stuck(let eps, let n): self = .stuck(epsilon: eps, samples: n)
+        case .dropout(let ms, let n): self = .dropout(afterNs: Clock.ns(ms: ms), intervals: n, limitNs: Clock.ns(ms: ms))
+        case .timestamps: self = .timestamps()
+        case .zscore, .ewma, .mad, .cusum, .seasonal, .novelty: preconditionFailure("AnomalyScorer(_:) builds every scored kind")
+        }
+    }
 }

@@ -42,9 +42,10 @@ public struct ScoreOptions: Sendable {
 }
 
 /// Every kind of detector, in the order of `DetectorSpec.Kind`. A new detector is one entry here,
-/// its case in `DetectorSpec.Kind` (with its `name` and `defaultLevels`, same file), its
-/// implementation in DewpointSignal, and the line that builds it from its spec
-/// (`ChannelDetector.init` / `AnomalyScorer.init?` in DewpointPipeline/DeviceState.swift).
+/// its case in `DetectorSpec.Kind` (with its `name` and `defaultLevels`, same file), and its
+/// implementation in DewpointSignal with the line that builds it from its spec
+/// (`AnomalyScorer.init?` in AnomalyScorer.swift, or `ChannelDetector.init` in Detector.swift
+/// for a rule detector).
 public enum DetectorDescriptors {
     /// Keys every detector takes; `ChannelLoader.detector` reads them.
     public static let common: [ConfigKey] = [

@@ -21,8 +21,9 @@ public struct FilterDescriptor: Sendable {
 }
 
 /// Every kind of filter stage, in the order of `FilterSpec`. A new filter is one entry here, its
-/// case in `FilterSpec`, its implementation in DewpointSignal (a `ChannelFilter` case), and the
-/// line that builds it from its spec (`ChannelFilter.init` in DewpointPipeline/DeviceState.swift).
+/// case in `FilterSpec`, and its implementation in DewpointSignal: a `ChannelFilter` case with the
+/// line that builds it from its spec (`ChannelFilter.init`, same file), its kernel in a file of
+/// its own if it needs one.
 public enum FilterDescriptors {
     static let bandKey = ConfigKey("band", "string", default: "`lowpass`", allowed: "`lowpass`, `highpass`, `bandpass`", "Which frequencies pass.")
     static let cutoffKey = ConfigKey("cutoff", "number or [low, high]", default: "required", allowed: "0 < cutoff < 1",
