@@ -3,7 +3,8 @@ import DewpointCore
 /// Fixed binary layouts (`decoder: binary`; `modbustcp` decodes its register bytes with one).
 extension FrameDecoder {
     /// The binary layout: one row, or `count` rows for array fields, spaced `rowSpacingNs` apart.
-    @inline(__always)
+    // one call per frame: kept out of `decode`, whose JSON path is the hot one
+    @inline(never)
     func decodeBinary(_ payload: UnsafeRawBufferPointer, arrivalNs: Int64, minLength: Int,
                       into values: UnsafeMutableBufferPointer<Float>) throws(DecodeError) -> (tsNs: Int64, rows: Int) {
         guard payload.count >= minLength else {

@@ -3,7 +3,8 @@ import DewpointCore
 /// CSV: one record per frame (`decoder: csv`).
 extension FrameDecoder {
     /// One CSV record; a frame that repeats `decoder.header` is ignorable.
-    @inline(__always)
+    // one call per frame: kept out of `decode`, whose JSON path is the hot one
+    @inline(never)
     func decodeCSV(_ payload: UnsafeRawBufferPointer, arrivalNs: Int64, _ splitter: CSVSplitter,
                    into values: UnsafeMutableBufferPointer<Float>) throws(DecodeError) -> Int64 {
         var splitter = splitter

@@ -4,7 +4,8 @@ import DewpointCore
 /// a payload that is one number (`decoder: value`).
 extension FrameDecoder {
     /// One InfluxDB line protocol line; its timestamp, when present, is the sample time.
-    @inline(__always)
+    // one call per frame: kept out of `decode`, whose JSON path is the hot one
+    @inline(never)
     func decodeLineProtocol(_ payload: UnsafeRawBufferPointer, arrivalNs: Int64, _ line: LineProtocolLine,
                             into values: UnsafeMutableBufferPointer<Float>) throws(DecodeError) -> Int64 {
         var line = line
@@ -38,7 +39,8 @@ extension FrameDecoder {
     }
 
     /// `key=value` pairs.
-    @inline(__always)
+    // one call per frame: kept out of `decode`, whose JSON path is the hot one
+    @inline(never)
     func decodeKeyValue(_ payload: UnsafeRawBufferPointer, arrivalNs: Int64, _ kv: KeyValueLine,
                         into values: UnsafeMutableBufferPointer<Float>) throws(DecodeError) -> Int64 {
         var kv = kv
@@ -61,7 +63,8 @@ extension FrameDecoder {
     }
 
     /// One NMEA 0183 sentence; sentences of another type than `decoder.sentence` are ignorable.
-    @inline(__always)
+    // one call per frame: kept out of `decode`, whose JSON path is the hot one
+    @inline(never)
     func decodeNMEA(_ payload: UnsafeRawBufferPointer, arrivalNs: Int64, _ sentence: NMEASentence,
                     into values: UnsafeMutableBufferPointer<Float>) throws(DecodeError) -> Int64 {
         var sentence = sentence
@@ -108,7 +111,8 @@ extension FrameDecoder {
     }
 
     /// The whole payload is one number, for `onlyChannel` (from the topic) or the only channel.
-    @inline(__always)
+    // one call per frame: kept out of `decode`, whose JSON path is the hot one
+    @inline(never)
     func decodeValue(_ payload: UnsafeRawBufferPointer, arrivalNs: Int64, onlyChannel: Int?,
                      into values: UnsafeMutableBufferPointer<Float>) throws(DecodeError) -> Int64 {
         let channels = binding.channels
