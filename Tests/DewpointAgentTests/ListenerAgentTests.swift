@@ -3,29 +3,14 @@ import DewpointTestSupport
 import Foundation
 import Testing
 
-/// Sends `text` to 127.0.0.1:`port` over UDP (one datagram) or a TCP connection.
+/// Sends each of `datagrams` to 127.0.0.1:`port`.
 private func sendUDP(_ port: Int, _ datagrams: [String]) {
-    let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+    let fd = loopbackSocket(Int32(SOCK_DGRAM.rawValue), port: port)
     defer { close(fd) }
-    var a = sockaddr_in()
-    a.sin_family = sa_family_t(AF_INET)
-    a.sin_port = in_port_t(UInt16(port).bigEndian)
-    a.sin_addr.s_addr = inet_addr("127.0.0.1")
     for d in datagrams {
-        _ = d.withCString { c in withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-            sendto(fd, c, strlen(c), 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } } }
+        _ = d.withCString { send(fd, $0, strlen($0), 0) }
         usleep(500)
     }
-}
-
-private func tcpConnect(_ port: Int) -> Int32 {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    var a = sockaddr_in()
-    a.sin_family = sa_family_t(AF_INET)
-    a.sin_port = in_port_t(UInt16(port).bigEndian)
-    a.sin_addr.s_addr = inet_addr("127.0.0.1")
-    _ = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-    return fd
 }
 
 @Suite(.serialized) struct ListenerAgentTests {
@@ -75,7 +60,7 @@ private func tcpConnect(_ port: Int) -> Int32 {
         try agent.start()
         #expect(waitUntil(5) { agent.log.contains("listening on udp") && agent.log.contains("listening on tcp") }, "\(agent.log)")
         sendUDP(udpPort, (1...100).map { #"{"v":\#($0)}"# })
-        let good = tcpConnect(tcpPort), bad = tcpConnect(tcpPort)
+        let good = loopbackSocket(Int32(SOCK_STREAM.rawValue), port: tcpPort), bad = loopbackSocket(Int32(SOCK_STREAM.rawValue), port: tcpPort)
         let lines = (1...50).map { "m flow=\($0)\n" }.joined()
         _ = lines.withCString { send(good, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
         let junk = String(repeating: "z", count: 1000)

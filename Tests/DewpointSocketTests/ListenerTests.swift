@@ -12,24 +12,7 @@ final class Frames: Sendable {
     var all: [String] { store.withLock { $0 } }
 }
 
-/// A client socket on loopback (IPv4 or IPv6).
-func clientSocket(_ type: Int32, port: Int, v6: Bool = false) -> Int32 {
-    let fd = socket(v6 ? AF_INET6 : AF_INET, type, 0)
-    if v6 {
-        var a = sockaddr_in6()
-        a.sin6_family = sa_family_t(AF_INET6)
-        a.sin6_port = in_port_t(UInt16(port).bigEndian)
-        a.sin6_addr = in6addr_loopback
-        _ = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) } }
-    } else {
-        var a = sockaddr_in()
-        a.sin_family = sa_family_t(AF_INET)
-        a.sin_port = in_port_t(UInt16(port).bigEndian)
-        a.sin_addr.s_addr = inet_addr("127.0.0.1")
-        _ = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-    }
-    return fd
-}
+func clientSocket(_ type: Int32, port: Int, v6: Bool = false) -> Int32 { loopbackSocket(type, port: port, v6: v6) }
 
 func send(_ fd: Int32, _ s: String) {
     _ = s.withCString { Glibc.send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }

@@ -113,3 +113,22 @@ public final class CapturedLog: Sendable {
         func log(event: LogEvent) { log.store.withLock { $0.append("\(event.message)") } }
     }
 }
+
+/// A socket connected to `port` on loopback (127.0.0.1, or ::1 with `v6`): TCP or UDP by `type`.
+public func loopbackSocket(_ type: Int32, port: Int, v6: Bool = false) -> Int32 {
+    let fd = socket(v6 ? AF_INET6 : AF_INET, type, 0)
+    if v6 {
+        var a = sockaddr_in6()
+        a.sin6_family = sa_family_t(AF_INET6)
+        a.sin6_port = in_port_t(UInt16(port).bigEndian)
+        a.sin6_addr = in6addr_loopback
+        _ = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) } }
+    } else {
+        var a = sockaddr_in()
+        a.sin_family = sa_family_t(AF_INET)
+        a.sin_port = in_port_t(UInt16(port).bigEndian)
+        a.sin_addr.s_addr = inet_addr("127.0.0.1")
+        _ = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+    }
+    return fd
+}
