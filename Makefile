@@ -14,6 +14,9 @@ PACK_RELR    ?= 1
 LLD          := $(shell d=$$(dirname $$(readlink -f $$(command -v $(SWIFT)) 2>/dev/null) 2>/dev/null); [ -x "$$d/ld.lld" ] && echo yes)
 RELEASE_LINK := $(if $(and $(LLD),$(filter 1,$(PACK_RELR))),-Xswiftc -use-ld=lld -Xlinker -z -Xlinker pack-relative-relocs)
 
+# The release binary binds every symbol at start (`-z now`, so with RELRO the whole GOT is
+# read-only) and carries no `$ORIGIN` run path (a library planted beside it is never loaded).
+#
 # `make install`: the stripped binary (its debug information stays in .build), the systemd unit,
 # and the example agent file and device bindings unless /etc/dewpoint already has them.
 PREFIX       ?= /usr/local
@@ -33,7 +36,7 @@ deps:
 	fi
 
 build: deps
-	$(SWIFT) build -c release --product dewpoint --static-swift-stdlib $(RELEASE_LINK)
+	$(SWIFT) build -c release --product dewpoint --static-swift-stdlib --disable-local-rpath -Xlinker -z -Xlinker now $(RELEASE_LINK)
 
 debug: deps
 	$(SWIFT) build
@@ -63,7 +66,7 @@ clean:
 
 fuzz: deps
 	$(SWIFT) build -c release --package-path Fuzz -Xswiftc -sanitize=fuzzer,address
-	for t in FuzzJSON FuzzLineProtocol FuzzBinary FuzzCSV FuzzPacket; do \
+	for t in FuzzJSON FuzzLineProtocol FuzzBinary FuzzCSV FuzzPacket FuzzYAML FuzzTopicFilter; do \
 	  SWIFT_BACKTRACE=enable=no Fuzz/.build/release/$$t -runs=$${RUNS:-1000000} -max_len=4096 -print_final_stats=1 > Fuzz/.build/$$t.log 2>&1; \
 	  status=$$?; tail -3 Fuzz/.build/$$t.log; \
 	  [ $$status -eq 0 ] || { echo "$$t failed (exit $$status): see Fuzz/.build/$$t.log"; exit 1; }; \

@@ -44,6 +44,8 @@ let package = Package(
         .executable(name: "dewpoint", targets: ["dewpoint"]),
         // for the fuzz targets in Fuzz/
         .library(name: "DewpointDecode", targets: ["DewpointDecode"]),
+        .library(name: "DewpointConfig", targets: ["DewpointConfig"]),
+        .library(name: "DewpointCore", targets: ["DewpointCore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

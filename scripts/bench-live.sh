@@ -11,9 +11,9 @@ SECONDS_PER_RUN=${SECONDS_PER_RUN:-10}
 BATCH_WAITS=${BATCH_WAITS:-"1ms"}
 # QoS of the input binding's subscription (the load generator publishes at QoS 1)
 QOS=${QOS:-1}
-# DEWPOINT_MQTT_READ_BUFFER values for the agent (1: libmosquitto reads through the buffer, the
-# default; 0: three read(2) calls per message). The load generator always uses the default.
-READ_BUFFERS=${READ_BUFFERS:-1}
+# input.read_buffer values for the agent (true: libmosquitto reads through the agent's buffer;
+# false, the default: about three read(2) calls per message). The load generator never uses it.
+READ_BUFFERS=${READ_BUFFERS:-"false true"}
 cd "$(dirname "$0")/.."
 MOSQUITTO=$(command -v mosquitto || echo /usr/sbin/mosquitto)
 tmp=$(mktemp -d)
@@ -29,7 +29,7 @@ cat > "$tmp/dewpoint.yaml" <<EOC
 agent: bench
 devices: devices
 spool: {dir: $tmp}
-input: {host: 127.0.0.1, port: $port, client_id: bench-in, batch_wait: BATCH_WAIT}
+input: {host: 127.0.0.1, port: $port, client_id: bench-in, batch_wait: BATCH_WAIT, read_buffer: READ_BUFFER}
 upstream: {host: 127.0.0.1, port: $port}
 queue: {capacity: 8192, overflow: block}
 EOC
@@ -50,11 +50,11 @@ sed "s/QOS/$QOS/" "$tmp/devices/env.yaml.in" > "$tmp/devices/env.yaml"; rm "$tmp
 cp "$tmp/dewpoint.yaml" "$tmp/dewpoint.yaml.in"
 for rb in $READ_BUFFERS; do
 for wait in $BATCH_WAITS; do
-sed "s/BATCH_WAIT/$wait/" "$tmp/dewpoint.yaml.in" > "$tmp/dewpoint.yaml"
-echo "input.batch_wait $wait, input QoS $QOS, DEWPOINT_MQTT_READ_BUFFER=$rb"
+sed -e "s/BATCH_WAIT/$wait/" -e "s/READ_BUFFER/$rb/" "$tmp/dewpoint.yaml.in" > "$tmp/dewpoint.yaml"
+echo "input.batch_wait $wait, input QoS $QOS, input.read_buffer $rb"
 for rate in $RATES; do
   rm -f "$tmp/spool.db"*
-  DEWPOINT_MQTT_READ_BUFFER=$rb "$BIN" run --config "$tmp/dewpoint.yaml" 2> "$tmp/agent.log" & agent=$!
+  "$BIN" run --config "$tmp/dewpoint.yaml" 2> "$tmp/agent.log" & agent=$!
   sleep 1
   read -r u0 s0 < <(awk '{print $14, $15}' /proc/$agent/stat)
   read -r bu0 bs0 < <(awk '{print $14, $15}' /proc/$broker/stat)

@@ -35,7 +35,11 @@ static int is_library(const char *path, const char *prefix) {
 }
 
 #ifdef DP_R_JUMP_SLOT
-static int patch_slot(void **slot, void *replacement, uintptr_t relro_start, uintptr_t relro_end) {
+/// Writes `replacement` into `slot` and stores what was there in `*old`. A slot in RELRO is made
+/// writable for the write and read-only again after it; if that last step fails, the old value
+/// goes back (the hook is off) and -5 is returned: a GOT page is never left writable with our
+/// pointer in it.
+static int patch_slot(void **slot, void *replacement, void **old, uintptr_t relro_start, uintptr_t relro_end) {
     uintptr_t s = (uintptr_t)slot;
     long page = sysconf(_SC_PAGESIZE);
     // the loader makes read-only only the whole pages of PT_GNU_RELRO (both ends rounded down);
@@ -44,8 +48,11 @@ static int patch_slot(void **slot, void *replacement, uintptr_t relro_start, uin
     int in_relro = s >= (relro_start & mask) && s < (relro_end & mask);
     void *page_start = (void *)(s & ~((uintptr_t)page - 1));
     if (in_relro && mprotect(page_start, (size_t)page, PROT_READ | PROT_WRITE) != 0) return -3;
-    __atomic_store_n(slot, replacement, __ATOMIC_RELEASE);
-    if (in_relro) mprotect(page_start, (size_t)page, PROT_READ);
+    *old = __atomic_exchange_n(slot, replacement, __ATOMIC_ACQ_REL);
+    if (in_relro && mprotect(page_start, (size_t)page, PROT_READ) != 0) {
+        __atomic_store_n(slot, *old, __ATOMIC_RELEASE);
+        return -5;
+    }
     return 0;
 }
 
@@ -116,10 +123,18 @@ static int visit(struct dl_phdr_info *info, size_t size, void *data) {
         }
     }
     if (found[0] == 0 || found[1] == 0) { s->result = -2; return 1; }
+    // all or nothing: a failure puts back every slot already written
+    void *olds[2][4];
     for (int k = 0; k < 2; k++)
         for (int i = 0; i < found[k]; i++) {
-            int rc = patch_slot(slots[k][i], replacements[k], relro_start, relro_end);
-            if (rc != 0) { s->result = rc; return 1; }
+            int rc = patch_slot(slots[k][i], replacements[k], &olds[k][i], relro_start, relro_end);
+            if (rc != 0) {
+                for (int j = i - 1; j >= 0; j--) { void *ignored; patch_slot(slots[k][j], olds[k][j], &ignored, relro_start, relro_end); }
+                for (int kk = k - 1; kk >= 0; kk--)
+                    for (int j = found[kk] - 1; j >= 0; j--) { void *ignored; patch_slot(slots[kk][j], olds[kk][j], &ignored, relro_start, relro_end); }
+                s->result = rc;
+                return 1;
+            }
         }
     int total = found[0];
     s->result = total > 0 ? 0 : -2;

@@ -36,6 +36,9 @@ public final class Agent: Sendable {
 
     public func run() throws {
         let agent = config.agent
+        for (b, role) in [(agent.input, "input"), (agent.upstream.broker, "upstream")] {
+            if let w = Agent.plainCredentialsWarning(b, role) { logger.warning("\(w)") }
+        }
         let queue = BoundedQueue<InputFrame>(capacity: agent.queue.capacity, policy: agent.queue.overflow)
         // a new record wakes this thread to commit it
         let sink = try UpstreamSink(agentId: agent.agentId, spec: agent.upstream, spoolSpec: agent.spool,
@@ -136,11 +139,12 @@ public final class Agent: Sendable {
 extension Agent {
     static func password(_ b: BrokerSpec) throws(AgentError) -> String? {
         if let env = b.passwordEnv {
-            guard let v = getenv(env) else { throw AgentError("password_env \(env) is not set") }
+            // the names are not repeated: a password pasted in their place would reach the log
+            guard let v = getenv(env) else { throw AgentError("password_env: the environment variable it names is not set (its value is not shown, in case it is the password itself)") }
             return String(cString: v)
         }
         if let file = b.passwordFile {
-            guard let f = fopen(file, "r") else { throw AgentError("cannot read password_file \(file): \(String(cString: strerror(errno)))") }
+            guard let f = fopen(file, "r") else { throw AgentError("password_file: cannot read the file it names: \(String(cString: strerror(errno))) (its value is not shown, in case it is the password itself)") }
             defer { fclose(f) }
             var buf = [CChar](repeating: 0, count: 4096)
             guard fgets(&buf, 4096, f) != nil else { return "" }
@@ -151,10 +155,19 @@ extension Agent {
         return nil
     }
 
+    /// A warning when credentials would cross the network in clear text: a user name or password
+    /// without TLS to a broker that is not on this host.
+    static func plainCredentialsWarning(_ b: BrokerSpec, _ role: String) -> String? {
+        guard b.tls == nil, b.username != nil || b.passwordFile != nil || b.passwordEnv != nil else { return nil }
+        let h = b.host.lowercased()
+        if h == "localhost" || h == "::1" || h.hasPrefix("127.") { return nil }
+        return "\(role): credentials go to \(b.host):\(b.port) without TLS, readable by anyone on the path; add a tls section"
+    }
+
     static func options(_ b: BrokerSpec, clientId: String, cleanSession: Bool) throws(AgentError) -> MQTTClient.Options {
         MQTTClient.Options(host: b.host, port: b.port, clientId: b.clientId ?? clientId, cleanSession: cleanSession,
                            username: b.username, password: try password(b), tls: b.tls, protocolVersion: b.mqttVersion,
-                           keepaliveS: b.keepaliveS, batchWaitNs: UInt64(b.batchWaitMs) * 1_000_000)
+                           keepaliveS: b.keepaliveS, batchWaitNs: UInt64(b.batchWaitMs) * 1_000_000, readBuffer: b.readBuffer)
     }
 }
 

@@ -82,9 +82,15 @@ public enum SourceTable {
             }
             guard !subs.isEmpty else { return [] }
             let a = ctx.config.agent
-            let o = try Agent.options(a.input, clientId: "dewpoint-\(a.agentId)-in", cleanSession: false)
+            var o = try Agent.options(a.input, clientId: "dewpoint-\(a.agentId)-in", cleanSession: false)
+            // the largest payload a binding takes, plus room for the topic and the header
+            let largest = ctx.bindings.map(\.spec.limits.maxPayload).max() ?? LimitsSpec.defaultMaxPayload
+            o.maximumPacketSize = UInt32(clamping: largest + 65_536)
             var logger = ctx.logger
             logger[metadataKey: "source"] = "input"
+            if o.protocolVersion != 5 {
+                logger.warning("input uses MQTT 3.1.1: the size of incoming messages is bounded only by the broker's max_packet_size (set it, or use mqtt_version: 5)")
+            }
             return [try MQTTInput(options: o, subscriptions: subs, inlet: ctx.inline, logger: logger)]
         }),
         SourceKind(transport: "serial", describe: { b in

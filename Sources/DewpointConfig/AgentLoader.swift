@@ -1,4 +1,7 @@
 import DewpointCore
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 
 /// Reads the agent file (`dewpoint.yaml`). Every key is documented in `docs/configuration.md`.
@@ -25,11 +28,12 @@ enum AgentLoader {
                 if v < 1 << 16 { r.error(d.value, "spool.max_bytes", "expected at least 64KiB, found \(v) bytes") } else { a.spool.maxBytes = v }
             }
         }
-        if let n = m["input"]?.value, let (b, im) = broker(n, "input", extra: ["batch_wait"], r) {
+        if let n = m["input"]?.value, let (b, im) = broker(n, "input", extra: ["batch_wait", "read_buffer"], r) {
             let defaultWait = a.input.batchWaitMs  // from AgentSpec
             a.input = b
             a.input.batchWaitMs = defaultWait
             // input.batch_wait: sleep after a pass that emptied the socket (0 = wake per message)
+            if let v = im["read_buffer"] { a.input.readBuffer = r.bool(v.value, "input.read_buffer") ?? false }
             if let v = im["batch_wait"], let d = r.durationMs(v.value, "input.batch_wait") {
                 if d > 100 { r.error(v.value, "input.batch_wait", "expected 0ms to 100ms, found \(d)ms") } else { a.input.batchWaitMs = d }
             }
@@ -68,7 +72,9 @@ enum AgentLoader {
 
     static func broker(_ node: Node, _ path: String, extra: [String], _ r: YAMLReader) -> (BrokerSpec, [String: (key: Node, value: Node)])? {
         guard let m = r.mapping(node, path, allowed: brokerKeys + extra) else { return nil }
-        var b = BrokerSpec()
+        // the input speaks MQTT 5 unless told otherwise: its Maximum Packet Size keeps one
+        // oversize message from reaching the agent (3.1.1 has no such limit for a client)
+        var b = BrokerSpec(mqttVersion: path == "input" ? 5 : 4)
         if let v = m["password"] {
             r.error(v.key, "\(path).password", "passwords are never read from the YAML; use password_file or password_env")
         }
@@ -76,8 +82,28 @@ enum AgentLoader {
         if let v = m["port"], let p = r.int(v.value, "\(path).port", in: 1...65535) { b.port = p }
         if let v = m["client_id"], let s = r.string(v.value, "\(path).client_id") { b.clientId = s }
         if let v = m["username"], let s = r.string(v.value, "\(path).username") { b.username = s }
-        if let v = m["password_file"], let s = r.string(v.value, "\(path).password_file") { b.passwordFile = s }
-        if let v = m["password_env"], let s = r.string(v.value, "\(path).password_env") { b.passwordEnv = s }
+        // neither value is ever repeated in a message: a password pasted in place of the file
+        // name or the variable name would otherwise reach the log
+        if let v = m["password_file"], let s = r.string(v.value, "\(path).password_file") {
+            b.passwordFile = s
+            var st = stat()
+            if stat(s, &st) != 0 || access(s, R_OK) != 0 {
+                r.error(v.value, "\(path).password_file", "cannot read the file it names (\(String(cString: strerror(errno)))); its value is not shown, in case it is the password itself")
+            } else if st.st_mode & 0o004 != 0 {
+                r.warning(v.value, "\(path).password_file", "every user of this host can read the file it names; make it readable by the agent only (chmod 600), or pass it with systemd's LoadCredential=")
+            }
+        }
+        if let v = m["password_env"], let s = r.string(v.value, "\(path).password_env") {
+            b.passwordEnv = s
+            let name = s.utf8
+            let isName = !name.isEmpty && name.allSatisfy { $0 == 0x5F || ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7A) }
+                && !(name.first! >= 0x30 && name.first! <= 0x39)
+            if !isName {
+                r.error(v.value, "\(path).password_env", "expected the name of an environment variable (letters, digits and _); the value is not shown, in case it is the password itself")
+            } else if getenv(s) == nil {
+                r.warning(v.value, "\(path).password_env", "the variable it names is not set in this environment (the agent needs it set)")
+            }
+        }
         if let v = m["keepalive"], let s = r.durationMs(v.value, "\(path).keepalive") { b.keepaliveS = Int(max(5, s / 1000)) }
         if let v = m["mqtt_version"], let s = r.string(v.value, "\(path).mqtt_version") {
             switch s {
@@ -93,6 +119,10 @@ enum AgentLoader {
                 t.keyFile = tm["key_file"].flatMap { r.string($0.value, "\(path).tls.key_file") }
                 if (t.certFile == nil) != (t.keyFile == nil) {
                     r.error(v, "\(path).tls", "cert_file and key_file go together")
+                }
+                for key in ["ca_file", "cert_file", "key_file"] {
+                    guard let n = tm[key], let f = n.value.string, access(f, R_OK) != 0 else { continue }
+                    r.error(n.value, "\(path).tls.\(key)", "cannot read \(f): \(String(cString: strerror(errno)))")
                 }
                 b.tls = t
             }

@@ -4,7 +4,7 @@ import DewpointDecode
 /// Reads one device binding (`devices/*.yaml`). Every key is documented in `docs/configuration.md`.
 enum BindingLoader {
     static let topKeys = ["device", "description", "transport", "mqtt", "serial", "capture", "udp", "tcp", "framing", "decoder",
-                          "timestamp", "channels", "window", "output"]
+                          "timestamp", "channels", "window", "output", "limits"]
 
     static func load(_ root: Node, reader r: YAMLReader, defaults: WindowSpec) -> BindingSpec? {
         guard let m = r.mapping(root, "", allowed: topKeys) else { return nil }
@@ -171,9 +171,24 @@ enum BindingLoader {
             if let v = om["alerts"] { output.alerts = r.bool(v.value, "output.alerts") ?? true }
         }
 
+        // limits: what one sender can make this binding hold
+        var limits = LimitsSpec()
+        if let ln = m["limits"]?.value, let lm = r.mapping(ln, "limits", allowed: ["max_payload", "max_devices", "device_idle",
+                                                                                  "max_open_windows", "max_name_length"]) {
+            if let v = lm["max_payload"], let b = r.bytes(v.value, "limits.max_payload") {
+                if b < 16 || b > 256 << 20 { r.error(v.value, "limits.max_payload", "expected a size from 16B to 256MiB, found \(b) bytes") } else { limits.maxPayload = Int(b) }
+            }
+            if let v = lm["max_devices"], let n = r.int(v.value, "limits.max_devices", in: 1...10_000_000) { limits.maxDevices = n }
+            if let v = lm["device_idle"], let ms = r.durationMs(v.value, "limits.device_idle") {
+                if ms < 0 { r.error(v.value, "limits.device_idle", "expected 0 (never) or a duration") } else { limits.deviceIdleMs = ms }
+            }
+            if let v = lm["max_open_windows"], let n = r.int(v.value, "limits.max_open_windows", in: 2...100_000) { limits.maxOpenWindows = n }
+            if let v = lm["max_name_length"], let n = r.int(v.value, "limits.max_name_length", in: 1...200) { limits.maxNameLength = n }
+        }
+
         guard r.diagnostics.count == startErrors else { return nil }
         return BindingSpec(name: name, file: r.file, transport: transport, framing: framing, decoder: decoder,
-                           timestamp: timestamp, channels: channels, window: window, output: output)
+                           timestamp: timestamp, channels: channels, window: window, output: output, limits: limits)
     }
 
     enum TransportKind: String, CaseIterable { case mqtt, serial, capture, file, udp, tcp }

@@ -10,6 +10,8 @@ public struct LoadedConfig: Sendable {
     /// The agent file's path, and the resolved devices folder.
     public var agentFile: String
     public var devicesDir: String
+    /// Problems that do not stop a run; `check` prints them and `run` logs them.
+    public var warnings: [ConfigDiagnostic] = []
 }
 
 /// Loads and validates `dewpoint.yaml` and every binding in its devices folder, collecting every
@@ -49,7 +51,7 @@ public enum ConfigLoader {
         }
         diags += crossCheck(bindings, nodes)
         guard diags.isEmpty, let agent else { throw ConfigErrors(diags) }
-        return LoadedConfig(agent: agent, bindings: bindings, agentFile: agentFile, devicesDir: dir)
+        return LoadedConfig(agent: agent, bindings: bindings, agentFile: agentFile, devicesDir: dir, warnings: r.warnings)
     }
 
     /// Loads one binding file on its own (`dewpoint try`).
@@ -63,8 +65,12 @@ public enum ConfigLoader {
     }
 
     static func compose(_ file: String, _ diags: inout [ConfigDiagnostic]) -> (Node, String)? {
-        guard let data = FileSystem.read(file) else {
-            diags.append(ConfigDiagnostic(file: file, line: 1, column: 1, key: "", message: "cannot read the file"))
+        let data: [UInt8]
+        switch FileSystem.read(file) {
+        case .success(let bytes):
+            data = bytes
+        case .failure(let problem):
+            diags.append(ConfigDiagnostic(file: file, line: 1, column: 1, key: "", message: problem.message))
             return nil
         }
         guard let text = String(validating: data, as: UTF8.self) else {
@@ -140,17 +146,79 @@ public enum ConfigLoader {
 /// File access for the loader through libc: config loading is the only place Foundation would
 /// be used, and leaving it out keeps it from adding megabytes of resident memory.
 enum FileSystem {
-    static func read(_ path: String) -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
+    /// The most a config file may hold: the largest real one is a few KiB.
+    static let maxFileBytes = 1 << 20
+
+    /// Why a file was not read.
+    enum ReadError: Error, Equatable {
+        /// open, fstat or read failed with this errno.
+        case failed(operation: String, errno: Int32)
+        /// Not a regular file (after following symlinks): a device, a FIFO, a socket or a folder.
+        case notRegular(kind: String)
+        /// Larger than the limit: its size as fstat gives it, or nil when it grew while read.
+        case tooLarge(size: Int?, limit: Int)
+
+        var message: String {
+            switch self {
+            case .failed(let operation, let e):
+                return "cannot read the file (\(operation): \(String(cString: strerror(e))))"
+            case .notRegular(let kind):
+                return "cannot read the file: it is \(kind), not a regular file"
+            case .tooLarge(let size, let limit):
+                let held = size.map { "\($0) bytes" } ?? "more than \(limit) bytes"
+                return "the file is too large (\(held)); a config file may hold at most \(FileSystem.describe(limit))"
+            }
+        }
+    }
+
+    static func describe(_ bytes: Int) -> String {
+        bytes % (1 << 20) == 0 ? "\(bytes >> 20) MiB" : bytes % (1 << 10) == 0 ? "\(bytes >> 10) KiB" : "\(bytes) bytes"
+    }
+
+    /// What a non-regular file is, for the message ("a character device").
+    static func kind(_ mode: mode_t) -> String? {
+        switch mode & S_IFMT {
+        case S_IFREG: nil
+        case S_IFDIR: "a folder"
+        case S_IFCHR: "a character device"
+        case S_IFBLK: "a block device"
+        case S_IFIFO: "a FIFO"
+        case S_IFSOCK: "a socket"
+        default: "not a file"
+        }
+    }
+
+    /// The bytes of the regular file `path` (symlinks are followed), at most `limit` of them.
+    ///
+    /// A device, FIFO, socket or folder is refused before it is opened (opening some devices has
+    /// effects, and opening a FIFO waits for a writer), and again by fstat on the descriptor, which
+    /// is opened non-blocking in case the path was swapped in between. A file larger than `limit`
+    /// is refused from its fstat size, and the reads stop after `limit + 1` bytes in case it grows.
+    static func read(_ path: String, limit: Int = maxFileBytes) -> Result<[UInt8], ReadError> {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return .failure(.failed(operation: "stat", errno: errno)) }
+        if let k = kind(st.st_mode) { return .failure(.notRegular(kind: k)) }
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
+        guard fd >= 0 else { return .failure(.failed(operation: "open", errno: errno)) }
         defer { close(fd) }
+        guard fstat(fd, &st) == 0 else { return .failure(.failed(operation: "fstat", errno: errno)) }
+        if let k = kind(st.st_mode) { return .failure(.notRegular(kind: k)) }
+        if Int(st.st_size) > limit { return .failure(.tooLarge(size: Int(st.st_size), limit: limit)) }
         var out: [UInt8] = []
+        out.reserveCapacity(Swift.min(Int(st.st_size), limit) + 1)
         var buf = [UInt8](repeating: 0, count: 65536)
         while true {
-            let n = buf.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 { if errno == EINTR { continue }; return nil }
-            if n == 0 { return out }
+            // never more than limit + 1 bytes in all: one past the limit tells that it is exceeded
+            let want = Swift.min(buf.count, limit + 1 - out.count)
+            let n = buf.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, want) }
+            if n < 0 {
+                let e = errno
+                if e == EINTR { continue }
+                return .failure(.failed(operation: "read", errno: e))
+            }
+            if n == 0 { return .success(out) }
             out.append(contentsOf: buf[0..<n])
+            if out.count > limit { return .failure(.tooLarge(size: nil, limit: limit)) }
         }
     }
 

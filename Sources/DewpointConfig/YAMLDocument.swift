@@ -14,7 +14,8 @@ import Glibc
 /// Scalars follow the YAML 1.2 core schema, for plain (unquoted) scalars only: `~`, `null` and
 /// nothing are null; `true` and `false` are booleans; decimal, `0x` and `0o` integers; decimal
 /// floats and `.inf`/`.nan`. A quoted scalar is always a string. Aliases are resolved (an alias
-/// is the node of its anchor). Duplicate keys in one mapping are an error.
+/// is the node of its anchor). Duplicate keys in one mapping are an error. Mappings and sequences
+/// nest at most `YAMLDocument.maxDepth` levels, aliases counted as the node they stand for.
 public enum Node: Sendable {
     case scalar(Scalar)
     case mapping(Mapping)
@@ -111,13 +112,18 @@ public enum Node: Sendable {
 }
 
 /// A YAML syntax error (or a composition error: a duplicate key, an unknown alias, more than one
-/// document) at a 1-based position.
+/// document, nesting deeper than `YAMLDocument.maxDepth`) at a 1-based position.
 public struct YAMLError: Error, Sendable {
     public var message: String
     public var mark: Node.Mark
 }
 
 public enum YAMLDocument {
+    /// The deepest nesting of mappings and sequences a document may have. The composer recurses
+    /// once per level (and so does anything that walks the tree), so a hostile file nested
+    /// thousands of levels deep would overflow the stack; no configuration needs more than a few.
+    public static let maxDepth = 64
+
     /// The single document of `text`, or nil when it holds none.
     public static func compose(_ text: String) throws(YAMLError) -> Node? {
         var composer = Composer()
@@ -126,7 +132,10 @@ public enum YAMLDocument {
 }
 
 private struct Composer {
-    var anchors: [String: Node] = [:]
+    /// Each anchored node with its height: the levels of mappings and sequences it holds (0 for a
+    /// scalar), so that an alias placed deep in the tree is checked against the limit as the
+    /// whole node it stands for.
+    var anchors: [String: (node: Node, height: Int)] = [:]
 
     mutating func run(_ text: String) throws(YAMLError) -> Node? {
         var parser = yaml_parser_t()
@@ -149,7 +158,7 @@ private struct Composer {
                 case YAML_STREAM_START_EVENT, YAML_DOCUMENT_END_EVENT:
                     continue
                 default:
-                    root = try node(from: &ev, &parser)
+                    root = try node(from: &ev, &parser, depth: 0).node
                 }
             }
         }
@@ -173,52 +182,66 @@ private struct Composer {
         return String(decoding: UnsafeBufferPointer(start: p, count: n), as: UTF8.self)
     }
 
+    static func tooDeep(_ mark: Node.Mark) -> YAMLError {
+        YAMLError(message: "nesting deeper than \(YAMLDocument.maxDepth) levels of mappings and sequences", mark: mark)
+    }
+
     /// The node that starts with `ev` (a scalar, an alias, or the start of a collection, whose
-    /// events are read up to its end).
-    mutating func node(from ev: inout yaml_event_t, _ parser: inout yaml_parser_t) throws(YAMLError) -> Node {
+    /// events are read up to its end), and its height. `depth` is the number of collections that
+    /// enclose it; a collection at depth `YAMLDocument.maxDepth` (its own level would be one more)
+    /// is an error, so the recursion never goes deeper than the limit.
+    mutating func node(from ev: inout yaml_event_t, _ parser: inout yaml_parser_t, depth: Int) throws(YAMLError) -> (node: Node, height: Int) {
         let start = Self.mark(ev.start_mark)
         switch ev.type {
         case YAML_SCALAR_EVENT:
             let s = ev.data.scalar
             let n = Node.scalar(.init(string: Self.text(s.value, Int(s.length)) ?? "", plain: s.style == YAML_PLAIN_SCALAR_STYLE, mark: start))
-            if let a = Self.text(s.anchor) { anchors[a] = n }
-            return n
+            if let a = Self.text(s.anchor) { anchors[a] = (n, 0) }
+            return (n, 0)
         case YAML_ALIAS_EVENT:
             let name = Self.text(ev.data.alias.anchor) ?? ""
-            guard let n = anchors[name] else { throw YAMLError(message: "unknown alias *\(name)", mark: start) }
-            return n
+            guard let a = anchors[name] else { throw YAMLError(message: "unknown alias *\(name)", mark: start) }
+            if depth + a.height > YAMLDocument.maxDepth { throw Self.tooDeep(start) }
+            return a
         case YAML_SEQUENCE_START_EVENT:
+            if depth >= YAMLDocument.maxDepth { throw Self.tooDeep(start) }
             let anchor = Self.text(ev.data.sequence_start.anchor)
             var items: [Node] = []
+            var height = 1
             while true {
                 var child = try next(&parser)
                 defer { yaml_event_delete(&child) }
                 if child.type == YAML_SEQUENCE_END_EVENT { break }
-                items.append(try node(from: &child, &parser))
+                let item = try node(from: &child, &parser, depth: depth + 1)
+                items.append(item.node)
+                height = max(height, item.height + 1)
             }
             let n = Node.sequence(.init(items: items, mark: start))
-            if let anchor { anchors[anchor] = n }
-            return n
+            if let anchor { anchors[anchor] = (n, height) }
+            return (n, height)
         case YAML_MAPPING_START_EVENT:
+            if depth >= YAMLDocument.maxDepth { throw Self.tooDeep(start) }
             let anchor = Self.text(ev.data.mapping_start.anchor)
             var pairs: [(key: Node, value: Node)] = []
             var seen: Set<String> = []
+            var height = 1
             while true {
                 var k = try next(&parser)
                 defer { yaml_event_delete(&k) }
                 if k.type == YAML_MAPPING_END_EVENT { break }
-                let key = try node(from: &k, &parser)
+                let key = try node(from: &k, &parser, depth: depth + 1)
                 var v = try next(&parser)
                 defer { yaml_event_delete(&v) }
-                let value = try node(from: &v, &parser)
-                if let name = key.string, !seen.insert(name).inserted {
-                    throw YAMLError(message: "duplicate key '\(name)' in this mapping", mark: key.mark)
+                let value = try node(from: &v, &parser, depth: depth + 1)
+                if let name = key.node.string, !seen.insert(name).inserted {
+                    throw YAMLError(message: "duplicate key '\(name)' in this mapping", mark: key.node.mark)
                 }
-                pairs.append((key, value))
+                pairs.append((key.node, value.node))
+                height = max(height, key.height + 1, value.height + 1)
             }
             let n = Node.mapping(.init(pairs: pairs, mark: start))
-            if let anchor { anchors[anchor] = n }
-            return n
+            if let anchor { anchors[anchor] = (n, height) }
+            return (n, height)
         default:
             throw YAMLError(message: "unexpected YAML event", mark: start)
         }

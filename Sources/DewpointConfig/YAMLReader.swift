@@ -4,8 +4,14 @@
 final class YAMLReader {
     let file: String
     private(set) var diagnostics: [ConfigDiagnostic] = []
+    /// Problems that do not stop a run (a file others can read, hardware absent now).
+    private(set) var warnings: [ConfigDiagnostic] = []
 
     init(file: String) { self.file = file }
+
+    func warning(_ node: Node?, _ key: String, _ message: String) {
+        warnings.append(ConfigDiagnostic(file: file, line: node?.mark.line ?? 1, column: node?.mark.column ?? 1, key: key, message: "warning: " + message))
+    }
 
     func error(_ node: Node?, _ key: String, _ message: String) {
         let m = node?.mark

@@ -14,7 +14,7 @@ public struct AgentSpec: Sendable, Equatable {
     public var defaultWindow: WindowSpec
 
     public init(agentId: String, devicesDir: String = "devices", logLevel: Logger.Level = .info,
-                spool: SpoolSpec = SpoolSpec(), input: BrokerSpec = BrokerSpec(batchWaitMs: 1),
+                spool: SpoolSpec = SpoolSpec(), input: BrokerSpec = BrokerSpec(mqttVersion: 5, batchWaitMs: 1),
                 upstream: UpstreamSpec = UpstreamSpec(), queue: QueueSpec = QueueSpec(),
                 defaultWindow: WindowSpec = WindowSpec()) {
         self.agentId = agentId; self.devicesDir = devicesDir; self.logLevel = logLevel; self.spool = spool
@@ -42,6 +42,9 @@ public struct BrokerSpec: Sendable, Equatable {
     /// Input only (`input.batch_wait`): how long the network thread sleeps after a pass that read
     /// only a few messages, so that the next pass reads a batch. 0 wakes once per message.
     public var batchWaitMs: Int64
+    /// Input only (`input.read_buffer`): libmosquitto's reads served from a buffer of the network
+    /// thread (see the MQTT README). Off by default.
+    public var readBuffer = false
     public init(host: String = "127.0.0.1", port: Int = 1883, clientId: String? = nil, username: String? = nil,
                 passwordFile: String? = nil, passwordEnv: String? = nil, tls: TLSSpec? = nil, mqttVersion: Int = 4,
                 keepaliveS: Int = 30, batchWaitMs: Int64 = 0) {

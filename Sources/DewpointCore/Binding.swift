@@ -14,14 +14,82 @@ public struct BindingSpec: Sendable, Equatable {
     public var channels: [ChannelSpec]
     public var window: WindowSpec
     public var output: OutputSpec
+    /// What one sender can make this binding hold.
+    public var limits: LimitsSpec
 
     public init(name: String, file: String = "", transport: TransportSpec, framing: FramingSpec = .none,
                 decoder: DecoderSpec, timestamp: TimestampSpec = TimestampSpec(), channels: [ChannelSpec],
-                window: WindowSpec = WindowSpec(), output: OutputSpec = OutputSpec()) {
+                window: WindowSpec = WindowSpec(), output: OutputSpec = OutputSpec(), limits: LimitsSpec = LimitsSpec()) {
         self.name = name; self.file = file; self.transport = transport; self.framing = framing
         self.decoder = decoder; self.timestamp = timestamp; self.channels = channels
-        self.window = window; self.output = output
+        self.window = window; self.output = output; self.limits = limits
     }
+}
+
+/// Bounds on what a binding's senders can make the agent hold (`limits:` in a binding). Each
+/// refusal is counted and logged with a rate limit.
+public struct LimitsSpec: Sendable, Equatable {
+    /// Frames (MQTT payloads, datagrams, framed messages) larger than this are dropped unread.
+    public var maxPayload: Int
+    /// Devices a `+device` binding tracks at once; messages for more are dropped.
+    public var maxDevices: Int
+    /// A `+device` device silent this long (wall clock live, event time in replay) has its open
+    /// windows flushed and its state dropped. 0: never.
+    public var deviceIdleMs: Int64
+    /// Windows one device keeps open at once (out-of-order and future times open more); samples
+    /// for more are dropped.
+    public var maxOpenWindows: Int
+    /// Device names taken from topic levels: at most this many bytes of `[A-Za-z0-9._-]`.
+    public var maxNameLength: Int
+
+    public static let defaultMaxPayload = 1 << 20
+    public init(maxPayload: Int = LimitsSpec.defaultMaxPayload, maxDevices: Int = 10_000, deviceIdleMs: Int64 = 3_600_000,
+                maxOpenWindows: Int = 64, maxNameLength: Int = 64) {
+        self.maxPayload = maxPayload; self.maxDevices = maxDevices; self.deviceIdleMs = deviceIdleMs
+        self.maxOpenWindows = maxOpenWindows; self.maxNameLength = maxNameLength
+    }
+
+    /// Whether `name` is a device name this binding accepts: non-empty, at most `maxNameLength`
+    /// bytes, letters, digits, `.`, `_` and `-` only (so that it is safe in a topic level, a log
+    /// line and a file name).
+    @inline(__always)
+    public func accepts(name: UnsafeRawBufferPointer) -> Bool {
+        guard !name.isEmpty && name.count <= maxNameLength else { return false }
+        for b in name {
+            let letter = (b | 0x20) >= 0x61 && (b | 0x20) <= 0x7A
+            guard letter || (b >= 0x30 && b <= 0x39) || b == 0x2D || b == 0x2E || b == 0x5F else { return false }
+        }
+        return true
+    }
+}
+
+/// Text from outside (a payload, a topic) as it may appear in a log line: control characters and
+/// non-ASCII bytes escaped (`\n`, `\x1b`), at most `limit` bytes of it shown, then `…(N bytes)`. A
+/// sender cannot forge a journal line or fill the journal with its payload.
+public func logExcerpt(_ bytes: UnsafeRawBufferPointer, limit: Int = 64) -> String {
+    var out = ""
+    out.reserveCapacity(min(bytes.count, limit) + 16)
+    for b in bytes.prefix(limit) {
+        switch b {
+        case 0x0A: out += "\\n"
+        case 0x0D: out += "\\r"
+        case 0x09: out += "\\t"
+        case 0x5C: out += "\\\\"
+        case 0x20..<0x7F: out.unicodeScalars.append(Unicode.Scalar(b))
+        default:
+            let hex = Array("0123456789abcdef".utf8)
+            out += "\\x"
+            out.unicodeScalars.append(Unicode.Scalar(hex[Int(b >> 4)]))
+            out.unicodeScalars.append(Unicode.Scalar(hex[Int(b & 15)]))
+        }
+    }
+    if bytes.count > limit { out += "…(\(bytes.count) bytes)" }
+    return out
+}
+
+public func logExcerpt(_ s: String, limit: Int = 64) -> String {
+    var s = s
+    return s.withUTF8 { logExcerpt(UnsafeRawBufferPointer($0), limit: limit) }
 }
 
 public enum TransportSpec: Sendable, Equatable {
@@ -301,6 +369,8 @@ public struct TimestampSpec: Sendable, Equatable {
     /// A payload time further than this from the gateway's clock (arrival) is replaced by the
     /// arrival time and counted (`clock_skew`). nil: trust the payload.
     public var maxSkewNs: Int64?
+    /// The limit when the binding sets none: an hour.
+    public static let defaultMaxSkewNs: Int64 = 3_600_000_000_000
     public init(source: Source = .arrival, format: Format = .epochMs, pattern: String? = nil, maxSkewNs: Int64? = nil) {
         self.source = source; self.format = format; self.pattern = pattern; self.maxSkewNs = maxSkewNs
     }

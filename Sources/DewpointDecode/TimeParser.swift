@@ -153,6 +153,8 @@ public enum TimeParser {
 
     /// Formats ns since the epoch as RFC 3339 UTC with milliseconds (for messages and logs).
     public static func formatRFC3339(ns: Int64) -> String {
+        // beyond ±10^17 ms the civil arithmetic below would overflow: messages say the number
+        guard ns > Int64.min / 2 && ns < Int64.max / 2 else { return "\(ns) ns" }
         let ms = ns >= 0 ? ns / 1_000_000 : (ns - 999_999) / 1_000_000
         var days = ms >= 0 ? ms / 86_400_000 : (ms - 86_399_999) / 86_400_000
         let rem = ms - days * 86_400_000

@@ -21,6 +21,16 @@ public struct PipelineCounters: Sendable, Equatable {
     public var unknownChannel = 0
     public var summaries = 0
     public var alerts = 0
+    /// Frames over their binding's `limits.max_payload`, dropped unread.
+    public var oversize = 0
+    /// `+device` names outside the name rule (empty, too long, other characters), dropped.
+    public var invalidNames = 0
+    /// Messages for a new device while the binding tracks `limits.max_devices`, dropped.
+    public var deviceLimit = 0
+    /// Idle devices whose state was dropped (`limits.device_idle`).
+    public var devicesEvicted = 0
+    /// Samples for a new window while the device had `limits.max_open_windows` open, dropped.
+    public var windowLimit = 0
 
     public init() {}
 
@@ -28,7 +38,8 @@ public struct PipelineCounters: Sendable, Equatable {
     public var fields: [(String, Int)] {
         [("frames", frames), ("samples", samples), ("unknown_topic", unknownTopic), ("decode_errors", decodeErrors), ("ignored_frames", ignoredFrames),
          ("out_of_range", outOfRange), ("filtered_out", filteredOut), ("missing_values", missingValues), ("late_samples", lateSamples), ("clock_skew", clockSkew),
-         ("unknown_channel", unknownChannel), ("summaries", summaries), ("alerts", alerts)]
+         ("unknown_channel", unknownChannel), ("summaries", summaries), ("alerts", alerts), ("oversize", oversize),
+         ("invalid_names", invalidNames), ("device_limit", deviceLimit), ("devices_evicted", devicesEvicted), ("window_limit", windowLimit)]
     }
 
     public var summaryLine: String { fields.map { "\($0.0)=\($0.1)" }.joined(separator: " ") }

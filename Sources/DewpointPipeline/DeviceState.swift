@@ -8,6 +8,8 @@ final class DeviceState {
     let lengthNs: Int64
     let latenessNs: Int64
     let maxSkewNs: Int64?
+    /// `maxSkewNs` is the live default, not the binding's `max_skew`.
+    let skewIsDefault: Bool
 
     struct OpenWindow {
         var startNs: Int64
@@ -38,6 +40,15 @@ final class DeviceState {
     }
     /// Open windows, sorted by start. With lateness below the window length there are at most two.
     var open: [OpenWindow] = []
+    /// At most this many open windows (`limits.max_open_windows`).
+    let maxOpenWindows: Int
+    /// Set by `window(for:)` when it refused a new window because of `maxOpenWindows` (the
+    /// caller counts it and clears it), rather than because the window had closed.
+    var refusedWindow = false
+    /// When the device was last heard from (for `limits.device_idle`): the arrival time live,
+    /// the newest event time in replay (or live when the caller gives no arrival time).
+    var lastSeenNs: Int64 = .min
+    var idleByArrival = false
     private var pool: [(UnsafeMutablePointer<WindowStats>, WindowExtras?)] = []
     /// Percentiles (0–1) and vibration configs from the binding; `needsExtras` if any.
     let quantiles: [Double]
@@ -86,12 +97,14 @@ final class DeviceState {
     let scratch: UnsafeMutablePointer<Float>
     let scratchRows: UnsafeMutablePointer<Int32>
 
-    init(name: String, binding: Int, spec: BindingSpec) {
+    init(name: String, binding: Int, spec: BindingSpec, defaultMaxSkewNs: Int64? = nil) {
         self.name = name
         self.binding = binding
         self.lengthNs = Clock.ns(ms: spec.window.lengthMs)
         self.latenessNs = Clock.ns(ms: spec.window.latenessMs)
-        self.maxSkewNs = spec.timestamp.maxSkewNs
+        self.maxSkewNs = spec.timestamp.maxSkewNs ?? defaultMaxSkewNs
+        self.skewIsDefault = spec.timestamp.maxSkewNs == nil
+        self.maxOpenWindows = spec.limits.maxOpenWindows
         self.channelCount = spec.channels.count
         self.quantiles = spec.window.percentiles.map { $0 / 100 }
         self.timeWeightedMean = spec.window.timeWeightedMean
@@ -171,11 +184,23 @@ final class DeviceState {
     func window(for ts: Int64, watermarkNs: Int64) -> Int? {
         let start = windowStart(ts)
         if start &+ lengthNs &+ latenessNs <= watermarkNs { return nil }
-        var i = open.count - 1
-        while i >= 0 {
-            if open[i].startNs == start { return i }
-            if open[i].startNs < start { break }
-            i -= 1
+        // in order, the newest window is the one (checked first); otherwise binary search
+        var i: Int
+        if let last = open.last, last.startNs <= start {
+            if last.startNs == start { return open.count - 1 }
+            i = open.count - 1
+        } else {
+            var lo = 0, hi = open.count  // first window starting at or after `start`
+            while lo < hi {
+                let mid = (lo + hi) >> 1
+                if open[mid].startNs < start { lo = mid + 1 } else { hi = mid }
+            }
+            if lo < open.count && open[lo].startNs == start { return lo }
+            i = lo - 1
+        }
+        guard open.count < maxOpenWindows else {
+            refusedWindow = true
+            return nil
         }
         let stats: UnsafeMutablePointer<WindowStats>
         var extras: WindowExtras?

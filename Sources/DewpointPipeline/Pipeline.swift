@@ -26,6 +26,8 @@ public final class Pipeline {
         var watermarkNs: Int64 = .min
         var maxEventNs: Int64 = .min
         var nextCloseNs: Int64 = .max
+        var devicesByName = 0
+        var nextEvictionNs: Int64 = .min
     }
     /// Rate-limited diagnostics (decode errors, unknown topics), as warnings.
     public let logger: Logger
@@ -49,6 +51,10 @@ public final class Pipeline {
     private let encoder = RecordEncoder()
     private var logBudget: [String: Int] = [:]
     private let hasDropout: Bool
+    /// Live, payload times may stray at most an hour from the wall clock unless a binding says
+    /// otherwise (far-future times would open windows that never close); replay's arrival times
+    /// are the recording's, so there only `max_skew` applies.
+    private var defaultMaxSkewNs: Int64? { mode == .external ? TimestampSpec.defaultMaxSkewNs : nil }
     private var nextDropoutCheckNs: Int64 = .min
 
     public init(agentId: String, bindings: [BindingSpec], sink: any RecordSink, seq: any SeqAllocator,
@@ -76,7 +82,7 @@ public final class Pipeline {
                 maxLevels = Swift.max(maxLevels, m.topic.levels.count)
                 if m.topic.levelIndex(named: "device") != nil { continue }
             }
-            let d = DeviceState(name: b.name, binding: i, spec: b)
+            let d = DeviceState(name: b.name, binding: i, spec: b, defaultMaxSkewNs: defaultMaxSkewNs)
             fixedDevice[i] = d
             devices.append(d)
         }
@@ -96,19 +102,21 @@ public final class Pipeline {
     public func ingestMQTT(topic: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer, arrivalNs: Int64) {
         hot.pointee.counters.frames += 1
         for r in routes where r.filter.matches(topic, captures: &captures) {
+            guard payload.count <= bindings[r.binding].limits.maxPayload else { oversize(payload.count, binding: r.binding); return }
             var device: DeviceState
             if let d = fixedDevice[r.binding] {
                 device = d
             } else {
                 let range = captures![r.deviceLevel!]
-                device = lookupDevice(UnsafeRawBufferPointer(rebasing: topic[range]), binding: r.binding)
+                guard let d = lookupDevice(UnsafeRawBufferPointer(rebasing: topic[range]), binding: r.binding) else { return }
+                device = d
             }
             var only: Int? = nil
             if let cl = r.channelLevel {
                 let name = UnsafeRawBufferPointer(rebasing: topic[captures![cl]])
                 guard let ci = bindings[r.binding].channels.firstIndex(where: { $0.name.utf8.elementsEqual(name) }) else {
                     hot.pointee.counters.unknownChannel += 1
-                    note("unknown_channel", "topic \(String(decoding: topic, as: UTF8.self)) names no channel of binding \(bindings[r.binding].name)")
+                    note("unknown_channel", "topic \(logExcerpt(topic)) names no channel of binding \(bindings[r.binding].name)")
                     return
                 }
                 only = ci
@@ -117,12 +125,13 @@ public final class Pipeline {
             return
         }
         hot.pointee.counters.unknownTopic += 1
-        note("unknown_topic", "no binding matches topic \(String(decoding: topic, as: UTF8.self))")
+        note("unknown_topic", "no binding matches topic \(logExcerpt(topic))")
     }
 
     /// Processes one frame for a binding that names a single device (serial, capture).
     public func ingest(binding: Int, payload: UnsafeRawBufferPointer, arrivalNs: Int64) {
         hot.pointee.counters.frames += 1
+        guard payload.count <= bindings[binding].limits.maxPayload else { oversize(payload.count, binding: binding); return }
         guard let d = device(of: binding) else { return }
         process(device: d, payload: payload, arrivalNs: arrivalNs, onlyChannel: nil)
     }
@@ -145,18 +154,69 @@ public final class Pipeline {
         return nil
     }
 
-    private func lookupDevice(_ name: UnsafeRawBufferPointer, binding: Int) -> DeviceState {
+    private func oversize(_ size: Int, binding: Int) {
+        hot.pointee.counters.oversize += 1
+        note("oversize", "binding \(bindings[binding].name): a frame of \(size) bytes is over limits.max_payload (\(bindings[binding].limits.maxPayload)); dropped")
+    }
+
+    /// The device a `+device` topic level names, made on first sight; nil (counted and logged)
+    /// for a name outside the binding's rule or beyond its `max_devices`.
+    private func lookupDevice(_ name: UnsafeRawBufferPointer, binding: Int) -> DeviceState? {
+        let limits = bindings[binding].limits
+        guard limits.accepts(name: name) else {
+            hot.pointee.counters.invalidNames += 1
+            note("invalid_name", "binding \(bindings[binding].name): device name '\(logExcerpt(name))' refused: a name is 1 to \(limits.maxNameLength) bytes of letters, digits, '.', '_' and '-'")
+            return nil
+        }
         let key = String(decoding: name, as: UTF8.self)  // names up to 15 bytes stay inline: no allocation
         // one map per binding: the same device name under two bindings is two devices
         if let d = byName[binding][key] { return d }
-        let d = DeviceState(name: key, binding: binding, spec: bindings[binding])
+        guard byName[binding].count < limits.maxDevices else {
+            hot.pointee.counters.deviceLimit += 1
+            note("device_limit", "binding \(bindings[binding].name): \(limits.maxDevices) devices are tracked (limits.max_devices); a message for new device '\(key)' dropped")
+            return nil
+        }
+        let d = DeviceState(name: key, binding: binding, spec: bindings[binding], defaultMaxSkewNs: defaultMaxSkewNs)
         byName[binding][key] = d
         devices.append(d)
+        hot.pointee.devicesByName += 1
         return d
+    }
+
+    /// Devices seen through `+device` levels now tracked (over every binding).
+    public var trackedDevices: Int { hot.pointee.devicesByName }
+
+    /// Drops `+device` devices silent for their binding's `device_idle`: their open windows are
+    /// emitted first (as partial summaries when they have not ended), then their state goes.
+    private func evictIdle(_ watermark: Int64) {
+        guard hot.pointee.devicesByName > 0 else { return }
+        var evicted: [DeviceState] = []
+        for d in devices where fixedDevice[d.binding] == nil {
+            let idle = bindings[d.binding].limits.deviceIdleMs
+            guard idle > 0, d.lastSeenNs != .min, watermark > d.lastSeenNs &+ Clock.ns(ms: idle) else { continue }
+            evicted.append(d)
+        }
+        guard !evicted.isEmpty else { return }
+        for d in evicted {
+            for w in d.open {
+                emitSummary(d, w, partial: w.startNs + d.lengthNs > watermark)
+                d.recycle(w)
+            }
+            d.open.removeAll()
+            byName[d.binding][d.name] = nil
+        }
+        let gone = Set(evicted.map { ObjectIdentifier($0) })
+        devices.removeAll { gone.contains(ObjectIdentifier($0)) }
+        hot.pointee.devicesByName -= evicted.count
+        hot.pointee.counters.devicesEvicted += evicted.count
+        note("device_evicted", "\(evicted.count) idle device\(evicted.count == 1 ? "" : "s") dropped (limits.device_idle), e.g. \(evicted[0].name) of binding \(bindings[evicted[0].binding].name)")
+        hot.pointee.nextCloseNs = devices.reduce(Int64.max) { Swift.min($0, $1.nextCloseNs) }
     }
 
     @inline(__always)
     private func process(device: DeviceState, payload: UnsafeRawBufferPointer, arrivalNs: Int64, onlyChannel: Int?) {
+        // idle is measured on the clock that moves the watermark: arrival live, event time in replay (`accept`)
+        if mode == .external && arrivalNs > 0 { device.lastSeenNs = arrivalNs; device.idleByArrival = true }
         let decoder = decoders[device.binding]
         do {
             if decoder.maxRows == 1 && !decoder.fansOut {
@@ -187,6 +247,10 @@ public final class Pipeline {
     @inline(__always)
     private func checkSkew(_ ts: Int64, _ arrivalNs: Int64, _ device: DeviceState) -> Int64 {
         guard let limit = device.maxSkewNs, ts != arrivalNs else { return ts }
+        // the default limit needs a real arrival time (a caller without one passes 0)
+        if device.skewIsDefault && arrivalNs <= 0 { return ts }
+        // a time no sensor means is a decode error (`accept`), not a skewed clock
+        guard ts > -Pipeline.timeLimitNs && ts < Pipeline.timeLimitNs else { return ts }
         let d = ts > arrivalNs ? ts &- arrivalNs : arrivalNs &- ts
         if d <= limit && d >= 0 { return ts }
         hot.pointee.counters.clockSkew += 1
@@ -208,6 +272,7 @@ public final class Pipeline {
             note("decode_error", "device \(device.name): timestamp \(tsNs) ns is out of range")
             return
         }
+        if !device.idleByArrival && tsNs > device.lastSeenNs { device.lastSeenNs = tsNs }
         if mode == .eventTime && tsNs > hot.pointee.maxEventNs {
             hot.pointee.maxEventNs = tsNs
             hot.pointee.watermarkNs = tsNs
@@ -216,6 +281,10 @@ public final class Pipeline {
                 nextDropoutCheckNs = tsNs &+ 1_000_000_000
                 flush()
                 checkDropouts(tsNs)
+            }
+            if hot.pointee.devicesByName > 0 && tsNs >= hot.pointee.nextEvictionNs {
+                flush()
+                checkEviction(tsNs)
             }
         }
         let r = device.batchCount
@@ -277,6 +346,7 @@ public final class Pipeline {
         hot.pointee.counters.samples += accepted
         let watched = d.watched
         var late = 0
+        var refused = 0
         for r in 0..<n {
             let ts = d.batchTs[r]
             var stats: UnsafeMutablePointer<WindowStats>? = nil
@@ -296,6 +366,8 @@ public final class Pipeline {
                 if let stats {
                     stats[c].add(x, ts: ts)
                     extras?.add(c, x)
+                } else if d.refusedWindow {
+                    refused += 1
                 } else {
                     late += 1
                 }
@@ -303,6 +375,11 @@ public final class Pipeline {
             }
         }
         hot.pointee.counters.lateSamples += late
+        if refused > 0 {
+            d.refusedWindow = false
+            hot.pointee.counters.windowLimit += refused
+            note("window_limit", "device \(d.name): \(d.maxOpenWindows) windows are open (limits.max_open_windows); \(refused) samples for another window dropped")
+        }
         hot.pointee.nextCloseNs = Swift.min(hot.pointee.nextCloseNs, d.nextCloseNs)
     }
 
@@ -390,6 +467,15 @@ public final class Pipeline {
         if now > hot.pointee.watermarkNs { hot.pointee.watermarkNs = now }
         if hasDropout { checkDropouts(hot.pointee.watermarkNs) }
         if hot.pointee.watermarkNs >= hot.pointee.nextCloseNs { closeWindows(partialAfterNs: .max) }
+        checkEviction(hot.pointee.watermarkNs)
+    }
+
+    /// At most once a second of watermark time: idle devices go (`limits.device_idle`).
+    @inline(__always)
+    private func checkEviction(_ watermark: Int64) {
+        guard hot.pointee.devicesByName > 0, watermark >= hot.pointee.nextEvictionNs else { return }
+        hot.pointee.nextEvictionNs = watermark &+ 1_000_000_000
+        evictIdle(watermark)
     }
 
     /// Emits every open window: those whose end is past the newest event time are marked partial.
@@ -461,7 +547,9 @@ public final class Pipeline {
         let n = (logBudget[kind] ?? 0) + 1
         logBudget[kind] = n
         if n <= 5 || n % 1000 == 0 {
-            logger.warning("\(kind) (#\(n)): \(message())")
+            // messages quote what senders sent: escaped and capped, so that none can forge a
+            // journal line or fill the journal
+            logger.warning("\(kind) (#\(n)): \(logExcerpt(message(), limit: 400))")
         }
     }
 }

@@ -166,4 +166,19 @@ public enum Base64 {
         }
         return bits < 6
     }
+
+    /// Standard base64 with padding (exports of binary payloads).
+    public static func encode(_ b: [UInt8]) -> String {
+        let abc = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity((b.count + 2) / 3 * 4)
+        var i = 0
+        while i < b.count {
+            let n = min(3, b.count - i)
+            let v = UInt32(b[i]) << 16 | (n > 1 ? UInt32(b[i + 1]) << 8 : 0) | (n > 2 ? UInt32(b[i + 2]) : 0)
+            for k in 0..<4 { out.append(k <= n ? abc[Int((v >> UInt32(18 - 6 * k)) & 63)] : UInt8(ascii: "=")) }
+            i += 3
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
 }

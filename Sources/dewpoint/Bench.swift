@@ -76,7 +76,11 @@ struct Bench: ParsableCommand {
             }
         }
         var capacity: [Capacity] = []
-        if let binding { capacity = try Self.capacity(binding, x) }
+        var deviceBytes: Int? = nil
+        if let binding {
+            capacity = try Self.capacity(binding, x)
+            deviceBytes = try Self.bytesPerDevice(binding)
+        }
         if json {
             // JSONText escapes names and writes null for a rate that is not finite
             var o: [UInt8] = Array(#"{"kernels":["#.utf8)
@@ -104,7 +108,9 @@ struct Bench: ParsableCommand {
                 key("channels"); JSONText.double((c.rate / rate).rounded(.down), into: &o)
                 o.append(UInt8(ascii: "}"))
             }
-            o += Array("]}".utf8)
+            o += Array("]".utf8)
+            if let deviceBytes { key("device_bytes"); JSONText.double(Double(deviceBytes), into: &o) }
+            o += Array("}".utf8)
             print(String(decoding: o, as: UTF8.self))
         } else {
             for r in out {
@@ -114,6 +120,9 @@ struct Bench: ParsableCommand {
             }
             for c in capacity {
                 print("capacity \(binding ?? "") \(c.channel): \(fmt2(1e9 / c.rate)) ns/sample, \(Int(c.rate)) samples/s per core = \(fixed((c.rate / rate).rounded(.down), 0)) channels at \(fmt2(rate)) Hz")
+            }
+            if let deviceBytes {
+                print("memory per device of \(binding ?? ""): \(deviceBytes) bytes (its filters, detectors and tables, before its first window; resident memory's growth over \(Self.devicesMeasured) devices)")
             }
         }
     }
@@ -215,6 +224,47 @@ struct Bench: ParsableCommand {
 
     /// Samples/s through each channel's chain of `file`: filters, window statistics (with the
     /// binding's percentiles and vibration) and detectors, with the pipeline's own types.
+    static let devicesMeasured = 20_000
+
+    /// Resident bytes of this process (`/proc/self/statm`).
+    static func residentBytes() -> Int {
+        guard let f = fopen("/proc/self/statm", "r") else { return 0 }
+        defer { fclose(f) }
+        var size = 0, resident = 0
+        var buf = [CChar](repeating: 0, count: 128)
+        guard fgets(&buf, 128, f) != nil else { return 0 }
+        let fields = String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self).split(separator: " ")
+        if fields.count > 1 { size = Int(fields[0]) ?? 0; resident = Int(fields[1]) ?? 0 }
+        _ = size
+        return resident * Int(sysconf(Int32(_SC_PAGESIZE)))
+    }
+
+    /// What one more device of this binding costs in memory: the growth of resident memory while
+    /// a pipeline takes one message each from `devicesMeasured` devices of it, through a
+    /// `+device` topic. This is what `limits.max_devices` bounds.
+    static func bytesPerDevice(_ file: String) throws -> Int {
+        var spec: BindingSpec
+        do { spec = try ConfigLoader.loadBinding(file: file).0 } catch { throw ValidationError("\(error)") }
+        spec.transport = .mqtt(MQTTSourceSpec(topic: try TopicFilter("bench/+device")))
+        spec.limits.maxDevices = devicesMeasured
+        final class Discard: RecordSink {
+            func write(kind: RecordKind, device: String, seq: UInt64, json: UnsafeRawBufferPointer) {}
+            func flush() {}
+        }
+        let p = try Pipeline(agentId: "bench", bindings: [spec], sink: Discard(), seq: CountingSeq())
+        // the devices are made by routing alone (a message that fails to decode still makes its
+        // device): no payload for an arbitrary decoder is needed, and no window is opened
+        let payload = Array("1".utf8)
+        let before = residentBytes()
+        for i in 0..<devicesMeasured {
+            Array("bench/d\(i)".utf8).withUnsafeBytes { t in payload.withUnsafeBytes { p.ingestMQTT(topic: t, payload: $0, arrivalNs: 1) } }
+        }
+        p.flush()
+        let after = residentBytes()
+        withExtendedLifetime(p) {}
+        return max(0, after - before) / devicesMeasured
+    }
+
     static func capacity(_ file: String, _ x: [Float]) throws -> [Capacity] {
         let spec: BindingSpec
         do { spec = try ConfigLoader.loadBinding(file: file).0 } catch { throw ValidationError("\(error)") }

@@ -20,6 +20,7 @@ struct Check: ParsableCommand {
             printError("\(error.diagnostics.count) problem\(error.diagnostics.count == 1 ? "" : "s") found")
             throw ExitCode(1)
         }
+        for w in cfg.warnings { printError("\(w)") }
         print("agent \(cfg.agent.agentId): \(cfg.bindings.count) device\(cfg.bindings.count == 1 ? "" : "s") in \(cfg.devicesDir)")
         for b in cfg.bindings { print(Check.summary(b)) }
     }

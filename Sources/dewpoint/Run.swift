@@ -28,6 +28,7 @@ struct Run: ParsableCommand {
         let level = cfg.agent.logLevel
         LoggingSystem.bootstrap { JournalLogHandler(label: $0, level: level) }
         let logger = Logger(label: "dewpoint")
+        for w in cfg.warnings { logger.warning("\(w)") }
         let agent = Agent(config: cfg, logger: logger, drainTimeoutNs: UInt64(max(0, drainTimeout) * 1e9))
         SignalWatcher.install { [agent] sig in
             logger.notice("signal \(sig): stopping")

@@ -144,10 +144,11 @@ import Testing
         let dir = scratchDir("batched-\(qos)-\(buffered)")
         AgentProcess.writeConfig(dir: dir, inputPort: broker.port, upstreamPort: broker.port,
                                  detectors: "    detectors: [{kind: threshold, above: 500}]",
-                                 inputExtra: "  batch_wait: 5ms", qos: qos)
-        let agent = AgentProcess(dir: dir, environment: buffered ? [:] : ["DEWPOINT_MQTT_READ_BUFFER": "0"])
+                                 inputExtra: "  batch_wait: 5ms\n  read_buffer: \(buffered)", qos: qos)
+        let agent = AgentProcess(dir: dir)
         try agent.start()
         #expect(waitUntil(5) { agent.log.contains("input connected") })
+        #expect(agent.log.contains("reads buffered") == buffered, "\(agent.log)")
         let pub = try Publisher(port: broker.port)
         let start = Date()
         for i in 0..<4_000 {

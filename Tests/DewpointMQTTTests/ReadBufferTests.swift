@@ -265,6 +265,7 @@ func procFile(_ path: String) -> String {
             var o = MQTTClient.Options(host: "127.0.0.1", port: broker.port, clientId: "buffered-sub-\(getpid())",
                                        cleanSession: false, batchWaitNs: 2_000_000)
             o.coalesceWrites = true
+            o.readBuffer = true
             let sub = try MQTTClient(o, handlers: .init(message: { _, p in received.withLock { got.append(Array(p)) } },
                                                         connected: { sub in try? sub.subscribe("buffered/#", qos: 1) }))
             sub.start()

@@ -28,7 +28,8 @@
 
 /// Redirects libmosquitto's `read` and `write` imports (both or neither). Idempotent and thread-safe. Returns 0, or a negative
 /// code: -1 libmosquitto's ELF image not found, -2 no `read` relocation in it, -3 mprotect failed,
-/// -4 unsupported architecture.
+/// -4 unsupported architecture, -5 a GOT page could not be made read-only again (every slot was
+/// put back: the hook is off).
 int dp_mosquitto_read_hook_install(void);
 
 /// The same for any loaded library whose file name starts with `library_prefix` (the tests use

@@ -1,5 +1,8 @@
 import CSQLite
 import DewpointCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 public struct SpoolError: Error, CustomStringConvertible, Sendable {
     public var message: String
@@ -13,6 +16,12 @@ final class SQLiteDB {
 
     init(path: String) throws(SpoolError) {
         self.path = path
+        // records may hold what sensors said about a site: owner-only. SQLite gives the -wal and
+        // -shm files the database file's mode, so creating it 0600 covers them; an older spool
+        // is tightened.
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        if fd >= 0 { _ = fchmod(fd, 0o600); close(fd) }
+        for suffix in ["-wal", "-shm"] { _ = chmod(path + suffix, 0o600) }
         let rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nil)
         guard rc == SQLITE_OK else {
             let msg = db.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"

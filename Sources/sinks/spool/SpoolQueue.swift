@@ -82,8 +82,13 @@ public final class SpoolQueue: SeqAllocator, Sendable {
         try db.exec("PRAGMA synchronous=FULL")
         // records are read once, oldest first: a small page cache is enough (the default is 2 MiB)
         try db.exec("PRAGMA cache_size=-256")
+        // the WAL is checkpointed every 256 pages (1 MiB) and cut back to 1 MiB after each
+        // checkpoint, so that the files stay within max_bytes plus about 2 MiB (see README)
+        try db.exec("PRAGMA wal_autocheckpoint=256")
+        try db.exec("PRAGMA journal_size_limit=1048576")
         try db.exec("CREATE TABLE IF NOT EXISTS records(seq INTEGER PRIMARY KEY, topic TEXT NOT NULL, payload BLOB NOT NULL)")
         try db.exec("CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL)")
+        try db.exec("CREATE TABLE IF NOT EXISTS dead_letters(seq INTEGER PRIMARY KEY, topic TEXT NOT NULL, payload BLOB NOT NULL, reason TEXT NOT NULL, ts_ms INTEGER NOT NULL)")
         func scalar(_ sql: String) throws(SpoolError) -> Int64 {
             let s = try db.prepare(sql)
             return try s.step() ? s.int64(0) : 0
@@ -103,6 +108,16 @@ public final class SpoolQueue: SeqAllocator, Sendable {
             deleteOne: try db.prepare("DELETE FROM records WHERE seq = ? RETURNING length(payload) + length(CAST(topic AS BLOB))"),
             setMeta: try db.prepare("INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)"),
             oldest: try db.prepare("DELETE FROM records WHERE seq = (SELECT MIN(seq) FROM records) RETURNING length(payload) + length(CAST(topic AS BLOB))")))
+    }
+
+    /// Runs `body` with the database, holding its lock (the dead-letter methods).
+    func withDatabase<T: Sendable>(_ body: (SQLiteDB) throws(SpoolError) -> T) throws(SpoolError) -> T {
+        try database.withLock { (d: inout Database) throws(SpoolError) -> T in try body(d.db) }
+    }
+
+    /// Changes the committed totals after a record left the queue by another way than `remove`.
+    func adjustCommitted(bytes: Int64, count: Int) {
+        memory.withLock { $0.bytes += bytes; $0.count += count }
     }
 
     /// The next `seq` (strictly increasing, also across restarts).
@@ -218,6 +233,62 @@ public final class SpoolQueue: SeqAllocator, Sendable {
                 throw error
             }
         }
+    }
+}
+
+/// Dead letters: records the upstream broker can never take (a topic or payload its limits or
+/// the protocol refuse). They leave the queue, so that they never hold back the records behind
+/// them, and wait in `dead_letters` for `dewpoint spool` to list or export them. At most
+/// `SpoolQueue.maxDeadLetters` are kept (the oldest go first).
+extension SpoolQueue {
+    public static let maxDeadLetters = 1000
+
+    public struct DeadLetter: Sendable, Equatable {
+        public var seq: UInt64
+        public var topic: String
+        public var payload: [UInt8]
+        public var reason: String
+        public var tsMs: Int64
+    }
+
+    /// Moves record `seq` from the queue to the dead letters, with why it cannot be sent.
+    public func setAside(seq: UInt64, reason: String, nowMs: Int64) throws(SpoolError) {
+        try withDatabase { (db: SQLiteDB) throws(SpoolError) in
+            try db.exec("BEGIN IMMEDIATE")
+            do throws(SpoolError) {
+                let move = try db.prepare("INSERT OR REPLACE INTO dead_letters(seq, topic, payload, reason, ts_ms) SELECT seq, topic, payload, ?, ? FROM records WHERE seq = ?")
+                move.bind(1, reason); move.bind(2, nowMs); move.bind(3, Int64(seq))
+                _ = try move.step()
+                let del = try db.prepare("DELETE FROM records WHERE seq = ? RETURNING length(payload) + length(CAST(topic AS BLOB))")
+                del.bind(1, Int64(seq))
+                let size: Int64? = try del.step() ? del.int64(0) : nil
+                if size != nil { _ = try del.step() }
+                try db.exec("DELETE FROM dead_letters WHERE seq NOT IN (SELECT seq FROM dead_letters ORDER BY seq DESC LIMIT \(SpoolQueue.maxDeadLetters))")
+                try db.exec("COMMIT")
+                if let size { adjustCommitted(bytes: -size, count: -1) }
+            } catch {
+                try? db.exec("ROLLBACK")
+                throw error
+            }
+        }
+    }
+
+    /// The dead letters, oldest first.
+    public func deadLetters(limit: Int = SpoolQueue.maxDeadLetters) throws(SpoolError) -> [DeadLetter] {
+        try withDatabase { (db: SQLiteDB) throws(SpoolError) -> [DeadLetter] in
+            let q = try db.prepare("SELECT seq, topic, payload, reason, ts_ms FROM dead_letters ORDER BY seq LIMIT ?")
+            q.bind(1, Int64(limit))
+            var out: [DeadLetter] = []
+            while try q.step() {
+                out.append(DeadLetter(seq: UInt64(q.int64(0)), topic: q.text(1), payload: q.blob(2), reason: q.text(3), tsMs: q.int64(4)))
+            }
+            return out
+        }
+    }
+
+    /// Deletes the dead letters (after an export).
+    public func clearDeadLetters() throws(SpoolError) {
+        try withDatabase { (db: SQLiteDB) throws(SpoolError) in try db.exec("DELETE FROM dead_letters") }
     }
 }
 

@@ -18,6 +18,10 @@ public final class ForwarderEvents: Sendable {
         var resetRequested = false
         var published = 0
         var acknowledged = 0
+        /// Records set aside as dead letters since start.
+        var deadLettered = 0
+        /// Reasons already logged (each is logged once).
+        var loggedReasons: Set<String> = []
     }
     let state = Mutex(State())
     /// Signalled when there may be work: a commit, an acknowledgement, a (re)connection.
@@ -76,6 +80,8 @@ public final class Forwarder: Sendable {
     /// Records published and acknowledged (PUBACK) since start.
     public var published: Int { events.state.withLock { $0.published } }
     public var acknowledged: Int { events.state.withLock { $0.acknowledged } }
+    /// Records set aside as dead letters since start (see `SpoolQueue.setAside`).
+    public var deadLettered: Int { events.state.withLock { $0.deadLettered } }
 
     public init(spool: SpoolQueue, client: MQTTClient, events: ForwarderEvents, qos: Int, maxInflight: Int,
                 logger: Logger = Logger(label: "dewpoint.upstream")) {
@@ -116,6 +122,24 @@ public final class Forwarder: Sendable {
         return false
     }
 
+    /// A record the broker can never take leaves the queue for the dead letters, so that it does
+    /// not hold back the records behind it; each reason is logged once.
+    private func setAside(_ r: SpoolQueue.Record, _ error: MQTTError) {
+        let reason = error.description
+        do { try spool.setAside(seq: r.seq, reason: reason, nowMs: Clock.wallNs() / 1_000_000) } catch {
+            logger.error("spool: cannot set record \(r.seq) aside: \(error)")
+            return
+        }
+        let first = events.state.withLock { s -> Bool in
+            s.deadLettered += 1
+            return s.loggedReasons.count < 64 && s.loggedReasons.insert(reason).inserted
+        }
+        if first {
+            logger.error("record \(r.seq) (topic \(logExcerpt(r.topic)), \(r.payload.count) bytes) can never be published (\(logExcerpt(reason, limit: 200))): set aside as a dead letter; `dewpoint spool --dead-letters` lists them")
+        }
+        lastSent.store(r.seq, ordering: .relaxed)
+    }
+
     private func run() {
         while !worker.isStopping {
             var worked = false
@@ -138,8 +162,17 @@ public final class Forwarder: Sendable {
             if client.isConnected && room > 0 {
                 do {
                     for r in try spool.read(after: lastSent.load(ordering: .relaxed), limit: room) {
-                        let mid = try r.payload.withUnsafeBytes { p throws(MQTTError) in
-                            try client.publish(topic: r.topic, payload: p, qos: qos, retain: false)
+                        let sent = r.payload.withUnsafeBytes { p in
+                            Result { () throws(MQTTError) in try client.publish(topic: r.topic, payload: p, qos: qos, retain: false) }
+                        }
+                        let mid: Int32
+                        switch sent {
+                        case .success(let m): mid = m
+                        case .failure(let e) where e.isPermanentForMessage:
+                            setAside(r, e)
+                            worked = true
+                            continue
+                        case .failure(let e): throw e
                         }
                         events.state.withLock { s in
                             if s.earlyAcks.remove(mid) != nil { s.acks.append(r.seq) } else { s.inflight[mid] = r.seq }

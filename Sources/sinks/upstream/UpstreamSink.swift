@@ -125,7 +125,7 @@ public final class UpstreamSink: Sink, Sendable {
         let drained = forwarder.drain(deadlineNs: deadlineNs)
         let st = spool.stats
         if drained { logger.info("spool drained") } else { logger.warning("spool not drained within the timeout: \(st.count) records stay for the next start") }
-        logger.info("upstream: published=\(forwarder.published) acknowledged=\(forwarder.acknowledged) reconnects=\(client.reconnects) spool_dropped=\(st.dropped)")
+        logger.info("upstream: published=\(forwarder.published) acknowledged=\(forwarder.acknowledged) reconnects=\(client.reconnects) spool_dropped=\(st.dropped) dead_letters=\(forwarder.deadLettered)")
         forwarder.stop()
         if client.isConnected {
             _ = try? offline.withUnsafeBytes { try forwarder.publishUntracked(topic: topics.status, payload: $0, qos: 1, retain: true) }
@@ -137,7 +137,8 @@ public final class UpstreamSink: Sink, Sendable {
 
     public var counters: SourceCounters {
         let st = spool.stats
-        return SourceCounters([("spool_records", st.count), ("spool_dropped", Int(st.dropped)), ("upstream_reconnects", client.reconnects)])
+        return SourceCounters([("spool_records", st.count), ("spool_dropped", Int(st.dropped)), ("upstream_reconnects", client.reconnects),
+                               ("dead_letters", forwarder.deadLettered)])
     }
 }
 

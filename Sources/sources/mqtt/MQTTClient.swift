@@ -11,6 +11,13 @@ public struct MQTTError: Error, CustomStringConvertible, Sendable {
     public var code: Int32
     public var detail: String
     public var description: String { "\(operation): \(detail)" }
+
+    /// Whether publishing this message can never succeed, whatever the connection does: a topic
+    /// or payload the protocol or the broker's limits refuse. The message must be set aside
+    /// rather than retried.
+    public var isPermanentForMessage: Bool {
+        [MOSQ_ERR_INVAL, MOSQ_ERR_PAYLOAD_SIZE, MOSQ_ERR_MALFORMED_UTF8, MOSQ_ERR_OVERSIZE_PACKET].contains { $0.rawValue == code }
+    }
 }
 
 /// One connection to one broker, over libmosquitto, with its own network thread.
@@ -48,6 +55,16 @@ public final class MQTTClient: Sendable {
         public var batchWaitNs: UInt64
         /// The most packets one pass reads before it writes what they queued (PUBACKs).
         public var batchSize: Int
+        /// Serve libmosquitto's reads of a plain TCP socket from a 32 KiB buffer of the network
+        /// thread (one read(2) for many packets instead of about three a packet), by redirecting
+        /// libmosquitto's `read` and `write` imports in its GOT (`CMosquittoShim`). Off by
+        /// default: it rests on how libmosquitto 2.0 reads its sockets, and is installed only for
+        /// that version. See the MQTT README for the trade-off.
+        public var readBuffer = false
+        /// MQTT 5: the largest packet the broker may send this client (CONNECT's Maximum Packet
+        /// Size); it discards larger ones instead. nil: no limit. Ignored with MQTT 3.1.1, where
+        /// only the broker's own `max_packet_size` bounds what arrives.
+        public var maximumPacketSize: UInt32? = nil
         /// Send the packets a pass queued (PUBACKs) in one write(2) instead of one each. The write
         /// then waits up to 10 s for room in the socket, and the connection is dropped if it
         /// cannot finish: for a nearby broker (the input), not for a slow uplink. Plain TCP only.
@@ -55,11 +72,11 @@ public final class MQTTClient: Sendable {
         public init(host: String, port: Int, clientId: String? = nil, cleanSession: Bool = true, username: String? = nil,
                     password: String? = nil, tls: TLSSpec? = nil, protocolVersion: Int = 4, keepaliveS: Int = 30,
                     will: Will? = nil, backoff: ConnectionStateMachine.Backoff = .init(), batchWaitNs: UInt64 = 0,
-                    batchSize: Int = 256) {
+                    batchSize: Int = 256, readBuffer: Bool = false) {
             self.host = host; self.port = port; self.clientId = clientId; self.cleanSession = cleanSession
             self.username = username; self.password = password; self.tls = tls; self.protocolVersion = protocolVersion
             self.keepaliveS = keepaliveS; self.will = will; self.backoff = backoff
-            self.batchWaitNs = batchWaitNs; self.batchSize = max(1, batchSize)
+            self.batchWaitNs = batchWaitNs; self.batchSize = max(1, batchSize); self.readBuffer = readBuffer
         }
     }
 
@@ -147,8 +164,8 @@ public final class MQTTClient: Sendable {
     }
 
     private func run() {
-        if Mosquitto.readHook < 0 && options.tls == nil {
-            logger.warning("libmosquitto's reads are not buffered (code \(Mosquitto.readHook)): about three read(2) calls per message")
+        if options.readBuffer && options.tls == nil && !mosq.readBuffered {
+            logger.warning("read_buffer is on, but libmosquitto's reads stay unbuffered: \(Mosquitto.readHookProblem)")
         }
         var action = state.withLock { $0.machine.start(nowNs: Clock.monotonicNs()) }
         while true {
@@ -158,7 +175,10 @@ public final class MQTTClient: Sendable {
                 mosq.detachReadBuffer()
                 mosq.setLibraryLog(true)
                 do {
-                    try mosq.connect(host: options.host, port: Int32(options.port), keepalive: Int32(options.keepaliveS))
+                    let v5 = options.protocolVersion == 5
+                    try mosq.connect(host: options.host, port: Int32(options.port), keepalive: Int32(options.keepaliveS),
+                                     sessionExpiryS: v5 && !options.cleanSession ? UInt32.max : nil,
+                                     maximumPacketSize: v5 ? options.maximumPacketSize : nil)
                     action = .none
                 } catch {
                     logger.warning("connect to \(options.host):\(options.port) failed: \(error)")

@@ -22,7 +22,7 @@ public final class MQTTInput: Source, Sendable {
                 for (f, q) in subscriptions {
                     do { try c.subscribe(f, qos: q) } catch { logger.error("subscribe \(f): \(error)") }
                 }
-                logger.info("input connected to \(where_), \(subscriptions.count) subscriptions\(c.readsBuffered ? "" : ", reads unbuffered")")
+                logger.info("input connected to \(where_), \(subscriptions.count) subscriptions\(c.readsBuffered ? ", reads buffered" : "")")
             },
             // process the rows batched during the pass now, so that alerts are not held back
             batchEnd: { inlet.endOfBatch() }))

@@ -16,22 +16,45 @@ final class Mosquitto: @unchecked Sendable {
 
     private static let initialised: Bool = {
         mosquitto_lib_init()
-        _ = readHook  // before any network thread runs
         return true
     }()
 
     /// Whether libmosquitto's reads go through the network thread's buffer (`CMosquittoShim`): a
-    /// plain TCP connection, with the hook installed. TLS reads go through OpenSSL instead.
+    /// plain TCP connection whose options ask for it (`input.read_buffer`), with the hook
+    /// installed. TLS reads go through OpenSSL instead.
     private(set) var readBuffered = false
     /// The PUBACKs of a pass go out in one write (see `mosquitto_read_buffer.h`); input only.
     private var coalesceWrites = false
 
-    /// 0, or why libmosquitto's `read` could not be redirected (see `mosquitto_read_buffer.h`).
-    /// `DEWPOINT_MQTT_READ_BUFFER=0` in the environment leaves it alone (1 is returned then).
+    /// The libmosquitto versions the read hook was tested with: it rests on how 2.0 reads and
+    /// writes its sockets (every read through its `read` import).
+    static let readHookTestedVersions: ClosedRange<Int32> = 2_000...2_000
+
+    /// 0, or why libmosquitto's `read` and `write` were not redirected: -10 for an untested
+    /// libmosquitto version, otherwise `dp_mosquitto_read_hook_install`'s codes. Evaluated once,
+    /// when the first client that asks for the read buffer is made, which the agent does before
+    /// any network thread runs.
     static let readHook: Int32 = {
-        if let v = getenv("DEWPOINT_MQTT_READ_BUFFER"), String(cString: v) == "0" { return 1 }
+        var major: Int32 = 0, minor: Int32 = 0, revision: Int32 = 0
+        _ = mosquitto_lib_version(&major, &minor, &revision)
+        guard readHookTestedVersions.contains(major * 1000 + minor) else { return -10 }
         return dp_mosquitto_read_hook_install()
     }()
+
+    static var readHookProblem: String {
+        var major: Int32 = 0, minor: Int32 = 0, revision: Int32 = 0
+        _ = mosquitto_lib_version(&major, &minor, &revision)
+        switch readHook {
+        case 0: return "none"
+        case -10: return "libmosquitto \(major).\(minor).\(revision) is not a version the read buffer was tested with (2.0)"
+        case -1: return "libmosquitto's ELF image was not found"
+        case -2: return "libmosquitto has no read/write relocations to redirect"
+        case -3: return "its GOT could not be made writable (mprotect)"
+        case -4: return "this architecture is not supported"
+        case -5: return "its GOT could not be made read-only again (mprotect); every change was undone"
+        default: return "code \(readHook)"
+        }
+    }
 
     init(clientId: String?, cleanSession: Bool) throws(MQTTError) {
         _ = Mosquitto.initialised
@@ -66,9 +89,14 @@ final class Mosquitto: @unchecked Sendable {
         if let user = o.username {
             try check(mosquitto_username_pw_set(handle, user, o.password), "username/password")
         }
-        readBuffered = o.tls == nil && Mosquitto.readHook == 0
+        readBuffered = o.readBuffer && o.tls == nil && Mosquitto.readHook == 0
         coalesceWrites = readBuffered && o.coalesceWrites  // the gathering lives in the read buffer
         if let tls = o.tls {
+            // libmosquitto says only "invalid function arguments" for a file it cannot read
+            for (key, f) in [("ca_file", tls.caFile), ("cert_file", tls.certFile), ("key_file", tls.keyFile)] {
+                guard let f, access(f, R_OK) != 0 else { continue }
+                throw MQTTError(operation: "TLS", code: MOSQ_ERR_INVAL.rawValue, detail: "cannot read tls.\(key) \(f): \(String(cString: strerror(errno)))")
+            }
             try check(mosquitto_tls_set(handle, tls.caFile, nil, tls.certFile, tls.keyFile, nil), "TLS files (\(tls.caFile))")
             // verify the server's certificate (1 = SSL_VERIFY_PEER), TLS 1.2 or newer
             try check(mosquitto_tls_opts_set(handle, 1, "tlsv1.2", nil), "TLS options")
@@ -132,8 +160,17 @@ final class Mosquitto: @unchecked Sendable {
         (UInt64(dp_read_buffer_requests()), UInt64(dp_read_buffer_syscalls()))
     }
 
-    func connect(host: String, port: Int32, keepalive: Int32) throws(MQTTError) {
-        let rc = mosquitto_connect(handle, host, port, keepalive)
+    /// Connects. With MQTT 5 the CONNECT carries, when given, a session expiry (a persistent
+    /// session that outlives the connection, as clean session off does in 3.1.1) and the largest
+    /// packet this client accepts: the broker then never sends a larger one (it discards it
+    /// instead), so one oversize message cannot exhaust the agent's memory.
+    func connect(host: String, port: Int32, keepalive: Int32, sessionExpiryS: UInt32? = nil, maximumPacketSize: UInt32? = nil) throws(MQTTError) {
+        var props: OpaquePointer? = nil
+        defer { if props != nil { mosquitto_property_free_all(&props) } }
+        if let e = sessionExpiryS { try check(mosquitto_property_add_int32(&props, Int32(MQTT_PROP_SESSION_EXPIRY_INTERVAL.rawValue), e), "session expiry") }
+        if let m = maximumPacketSize { try check(mosquitto_property_add_int32(&props, Int32(MQTT_PROP_MAXIMUM_PACKET_SIZE.rawValue), m), "maximum packet size") }
+        let rc = props == nil ? mosquitto_connect(handle, host, port, keepalive)
+                              : mosquitto_connect_bind_v5(handle, host, port, keepalive, nil, props)
         let savedErrno = errno  // read at once: the next libc call may overwrite it
         if rc == MOSQ_ERR_ERRNO.rawValue {
             throw MQTTError(operation: "connect", code: rc, detail: String(cString: strerror(savedErrno)))

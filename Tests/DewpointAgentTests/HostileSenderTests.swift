@@ -1,0 +1,101 @@
+import DewpointTestSupport
+import Foundation
+import Testing
+
+/// Runs `dewpoint ARGS` and returns its exit status, stdout and stderr.
+func runDewpoint(_ args: [String]) throws -> (status: Int32, out: String, err: String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: AgentProcess.binary)
+    p.arguments = args
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    try p.run()
+    let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+}
+
+/// Senders that tried to stop the agent, against the real agent and real brokers: each is refused
+/// or set aside, counted, and good data keeps flowing.
+@Suite(.serialized) struct HostileSenderTests {
+    /// Summaries too large for the upstream broker (its max_packet_size, told to MQTT 5 clients)
+    /// can never be published: they become dead letters, logged once, and the records behind them
+    /// keep going upstream; `dewpoint spool` lists and exports them.
+    @Test func recordsTheBrokerRefusesBecomeDeadLettersAndDoNotBlockTheQueue() throws {
+        let input = Broker()
+        let upstream = Broker(extra: "max_packet_size 700\n")
+        input.start(); upstream.start()
+        let collector = try Collector(port: upstream.port)
+        let dir = scratchDir("dead-letters")
+        AgentProcess.writeConfig(dir: dir, inputPort: input.port, upstreamPort: upstream.port, upstreamTLS: "  mqtt_version: 5\n")
+        // a second binding whose summaries (eight channels) are over 700 bytes
+        try """
+        device: big
+        transport: mqtt
+        mqtt: {topic: t/big}
+        decoder: json
+        timestamp: {pointer: /ts}
+        channels:
+        \((0..<8).map { "  - {name: channel_number_\($0), pointer: /v}" }.joined(separator: "\n"))
+        window: {length: 1s, lateness: 200ms}
+        """.write(toFile: dir + "/devices/big.yaml", atomically: true, encoding: .utf8)
+        let agent = AgentProcess(dir: dir)
+        try agent.start()
+        #expect(waitUntil(5) { agent.log.contains("input connected") && agent.log.contains("upstream connected") }, "\(agent.log)")
+        let pub = try Publisher(port: input.port)
+        let t0 = nowMs()
+        for i in 0..<40 {
+            try pub.send(ts: t0 + Int64(i) * 100, v: Double(i))
+            try pub.send(ts: t0 + Int64(i) * 100, v: Double(i), topic: "t/big")
+            usleep(50_000)
+        }
+        // the small device's summaries arrive although the big device's come first in the queue
+        #expect(waitUntil(10) { collector.records("summary").contains { $0["device"] as? String == "env" && ($0["start_ms"] as? Int ?? 0) >= Int(t0) + 2_000 } },
+                "\(agent.log)")
+        pub.stop()
+        agent.terminate()
+        collector.stop()
+        #expect(!collector.records("summary").contains { $0["device"] as? String == "big" })
+        let lines = agent.log.components(separatedBy: "\n").filter { $0.contains("can never be published") }
+        #expect(lines.count == 1, "\(agent.log)")
+        #expect(agent.log.contains("spool drained"), "\(agent.log)")
+        let listed = try runDewpoint(["spool", "--config", dir + "/dewpoint.yaml", "--dead-letters"])
+        #expect(listed.status == 0, "\(listed.err)")
+        #expect(listed.out.contains("0 records waiting") && listed.out.contains("/big/summary"), "\(listed.out)")
+        let exported = try runDewpoint(["spool", "--config", dir + "/dewpoint.yaml", "--export", "-", "--clear"])
+        let records = exported.out.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        #expect(!records.isEmpty && records.allSatisfy { ($0["topic"] as? String)?.hasSuffix("/big/summary") == true && ($0["reason"] as? String)?.contains("publish") == true },
+                "\(exported.out)")
+        let after = try runDewpoint(["spool", "--config", dir + "/dewpoint.yaml"])
+        #expect(after.out.contains("0 dead letters"), "\(after.out)")
+    }
+
+    /// A message far over the binding's max_payload never reaches the agent: the input speaks
+    /// MQTT 5 and tells the broker its maximum packet size, so the broker discards it. The agent
+    /// keeps running and the data after it arrives.
+    @Test func anOversizeMessageNeverReachesTheAgent() throws {
+        let broker = Broker()
+        broker.start()
+        let collector = try Collector(port: broker.port)
+        let dir = scratchDir("oversize")
+        AgentProcess.writeConfig(dir: dir, inputPort: broker.port, upstreamPort: broker.port)
+        var binding = try String(contentsOfFile: dir + "/devices/env.yaml", encoding: .utf8)
+        binding += "\nlimits: {max_payload: 4KiB}\n"
+        try binding.write(toFile: dir + "/devices/env.yaml", atomically: true, encoding: .utf8)
+        let agent = AgentProcess(dir: dir)
+        try agent.start()
+        #expect(waitUntil(5) { agent.log.contains("input connected") }, "\(agent.log)")
+        let pub = try Publisher(port: broker.port)
+        let t0 = nowMs()
+        try pub.sendRaw(#"{"ts":\#(t0),"v":1,"pad":""# + String(repeating: "x", count: 8 << 20) + "\"}")
+        for i in 1...20 { try pub.send(ts: t0 + Int64(i) * 50, v: 2); usleep(10_000) }
+        usleep(1_500_000)
+        pub.stop()
+        agent.terminate()
+        collector.stop()
+        #expect(samples(collector.records("summary")) == 20, "\(agent.log)")
+        // the broker dropped it: the agent never saw a frame of it
+        #expect(agent.log.contains("frames=20 "), "\(agent.log)")
+    }
+}
