@@ -29,19 +29,24 @@ public struct TopicFilter: Sendable, Equatable, CustomStringConvertible {
 
     public init(_ text: String) throws(ParseError) {
         if text.isEmpty { throw .empty }
-        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        // split on the byte '/', as brokers and `matches` do: a String split works on grapheme
+        // clusters, and a combining mark after '/' would hide the separator
+        // on bytes, as brokers and `matches` work: String's split and prefix tests work on grapheme
+        // clusters, and a combining mark after '/' or '+' would hide the separator or wildcard
+        let parts = text.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
+        let plus = UInt8(ascii: "+"), hash = UInt8(ascii: "#")
         var levels: [Level] = []
         for (i, p) in parts.enumerated() {
-            if p == "#" {
+            if p.elementsEqual([hash]) {
                 if i != parts.count - 1 { throw .misplacedMulti }
                 levels.append(.multi)
-            } else if p.hasPrefix("+") {
+            } else if p.first == plus {
                 let name = p.dropFirst()
-                if name.contains("+") || name.contains("#") { throw .wildcardInsideLevel(String(p)) }
-                levels.append(.single(name: name.isEmpty ? nil : String(name)))
+                if name.contains(plus) || name.contains(hash) { throw .wildcardInsideLevel(String(decoding: p, as: UTF8.self)) }
+                levels.append(.single(name: name.isEmpty ? nil : String(decoding: name, as: UTF8.self)))
             } else {
-                if p.contains("+") || p.contains("#") { throw .wildcardInsideLevel(String(p)) }
-                levels.append(.literal(Array(p.utf8)))
+                if p.contains(plus) || p.contains(hash) { throw .wildcardInsideLevel(String(decoding: p, as: UTF8.self)) }
+                levels.append(.literal(Array(p)))
             }
         }
         self.levels = levels

@@ -163,14 +163,15 @@ public final class Pipeline {
     /// for a name outside the binding's rule or beyond its `max_devices`.
     private func lookupDevice(_ name: UnsafeRawBufferPointer, binding: Int) -> DeviceState? {
         let limits = bindings[binding].limits
+        // only valid names are ever stored, so a known name needs no check; the length is
+        // checked first so that a huge level is never copied into a key
+        if name.count <= limits.maxNameLength, let d = byName[binding][String(decoding: name, as: UTF8.self)] { return d }
         guard limits.accepts(name: name) else {
             hot.pointee.counters.invalidNames += 1
             note("invalid_name", "binding \(bindings[binding].name): device name '\(logExcerpt(name))' refused: a name is 1 to \(limits.maxNameLength) bytes of letters, digits, '.', '_' and '-'")
             return nil
         }
         let key = String(decoding: name, as: UTF8.self)  // names up to 15 bytes stay inline: no allocation
-        // one map per binding: the same device name under two bindings is two devices
-        if let d = byName[binding][key] { return d }
         guard byName[binding].count < limits.maxDevices else {
             hot.pointee.counters.deviceLimit += 1
             note("device_limit", "binding \(bindings[binding].name): \(limits.maxDevices) devices are tracked (limits.max_devices); a message for new device '\(key)' dropped")

@@ -68,9 +68,29 @@ struct JournalLogHandler: LogHandler {
         case .error: priority = 3
         case .critical: priority = 2
         }
-        var line = "<\(priority)>\(event.level): \(event.message)"
+        // one event is one journal line: a line break inside a message (from a library, an
+        // error text) must not start a line that journald would read with its own priority
+        var line = "<\(priority)>\(event.level): \(Self.oneLine("\(event.message)"))"
         let all = metadata.merging(event.metadata ?? [:]) { $1 }
-        for (k, v) in all.sorted(by: { $0.key < $1.key }) { line += " \(k)=\(v)" }
+        for (k, v) in all.sorted(by: { $0.key < $1.key }) { line += " \(k)=\(Self.oneLine("\(v)"))" }
         printError(line)
+    }
+}
+
+extension JournalLogHandler {
+    /// `s` with its control characters escaped (`\n`, `\r`, `\x1b`), so that it stays one line.
+    static func oneLine(_ s: String) -> String {
+        guard s.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) else { return s }
+        var out = ""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if u.value < 0x20 || u.value == 0x7F { out += "\\x" + (u.value < 16 ? "0" : "") + String(u.value, radix: 16) } else { out.unicodeScalars.append(u) }
+            }
+        }
+        return out
     }
 }

@@ -98,4 +98,41 @@ func runDewpoint(_ args: [String]) throws -> (status: Int32, out: String, err: S
         // the broker dropped it: the agent never saw a frame of it
         #expect(agent.log.contains("frames=20 "), "\(agent.log)")
     }
+
+    /// A `+device` binding: names from the topic that break the rule (65,520 bytes, empty,
+    /// quotes, backslashes, U+2028) are refused and counted; a flood of new names stops at
+    /// max_devices; the good device's data goes upstream under its own topic throughout.
+    @Test func topicLevelNamesAreValidatedAndDevicesBounded() throws {
+        let broker = Broker()
+        broker.start()
+        let collector = try Collector(port: broker.port)
+        let dir = scratchDir("names")
+        AgentProcess.writeConfig(dir: dir, inputPort: broker.port, upstreamPort: broker.port)
+        var binding = try String(contentsOfFile: dir + "/devices/env.yaml", encoding: .utf8)
+        binding = binding.replacingOccurrences(of: "topic: t/env", with: "topic: t/+device/env")
+        binding += "\nlimits: {max_devices: 20}\n"
+        try binding.write(toFile: dir + "/devices/env.yaml", atomically: true, encoding: .utf8)
+        let agent = AgentProcess(dir: dir)
+        try agent.start()
+        #expect(waitUntil(5) { agent.log.contains("input connected") }, "\(agent.log)")
+        let pub = try Publisher(port: broker.port)
+        let t0 = nowMs()
+        let bad = [String(repeating: "x", count: 65_520), "", "\"", "\\", "a\u{2028}b", "a b"]
+        for name in bad { try pub.send(ts: t0, v: 1, topic: "t/\(name)/env") }
+        try pub.send(ts: t0, v: 1, topic: "t/good/env")
+        for i in 0..<200 { try pub.send(ts: t0, v: 1, topic: "t/flood-\(i)/env") }
+        for i in 1...20 { try pub.send(ts: t0 + Int64(i) * 40, v: 2, topic: "t/good/env"); usleep(5_000) }
+        usleep(1_500_000)
+        pub.stop()
+        agent.terminate()
+        collector.stop()
+        let summaries = collector.records("summary")
+        let good = summaries.filter { $0["device"] as? String == "good" }
+        #expect(samples(good) == 21, "\(agent.log)")
+        #expect(Set(summaries.compactMap { $0["device"] as? String }).count == 20, "good and 19 of the flood")
+        #expect(collector.all.allSatisfy { $0.topic.utf8.count < 200 })
+        #expect(agent.log.contains("invalid_names=\(bad.count)"), "\(agent.log)")
+        #expect(agent.log.contains("device_limit=181"), "\(agent.log)")
+        #expect(!agent.log.contains(String(repeating: "x", count: 1000)))
+    }
 }

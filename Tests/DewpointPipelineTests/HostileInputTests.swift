@@ -126,3 +126,17 @@ private func payload(_ ts: Int64, _ temp: Double = 20) -> String { #"{"ts":\#(ts
         #expect(logExcerpt(String(repeating: "x", count: 100), limit: 10) == "xxxxxxxxxx…(100 bytes)")
     }
 }
+
+@Suite struct TopicFilterBytesTests {
+    /// Found by the topic fuzz target: a combining mark after '/' made one grapheme with it, and
+    /// the filter's levels came out differently from the topic's.
+    @Test func levelsAreSplitOnBytes() throws {
+        let f = try TopicFilter("/\u{5BC}x/+d/#")
+        #expect(f.levels.count == 4)
+        #expect(f.levels[1] == .literal(Array("\u{5BC}x".utf8)))
+        #expect(f.levels[2] == .single(name: "d"))
+        let topic = Array("/\u{5BC}x/dev/a/b".utf8)
+        #expect(topic.withUnsafeBytes { f.matches($0) })
+        #expect(throws: TopicFilter.ParseError.self) { try TopicFilter("a/b+\u{301}") }
+    }
+}
