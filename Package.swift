@@ -111,7 +111,7 @@ let package = Package(
         .testTarget(name: "DewpointMQTTTests",
                     dependencies: ["DewpointMQTT", "CMosquittoShim", "DewpointCore", "DewpointTestSupport"],
                     swiftSettings: strict),
-        .testTarget(name: "DewpointSpoolTests", dependencies: ["DewpointSpool", "DewpointPipeline", "DewpointCore", "DewpointTestSupport"],
+        .testTarget(name: "DewpointSpoolTests", dependencies: ["DewpointSpool", "DewpointUpstream", "DewpointPipeline", "DewpointCore", "DewpointTestSupport"],
                     swiftSettings: strict),
         .testTarget(name: "DewpointSocketTests",
                     dependencies: ["DewpointSocket", "DewpointAgent", "DewpointConfig", "DewpointPipeline", "DewpointCore", "DewpointTestSupport", log],

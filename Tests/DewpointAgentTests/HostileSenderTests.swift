@@ -22,13 +22,17 @@ func runDewpoint(_ args: [String]) throws -> (status: Int32, out: String, err: S
     /// Summaries too large for the upstream broker (its max_packet_size, told to MQTT 5 clients)
     /// can never be published: they become dead letters, logged once, and the records behind them
     /// keep going upstream; `dewpoint spool` lists and exports them.
-    @Test func recordsTheBrokerRefusesBecomeDeadLettersAndDoNotBlockTheQueue() throws {
+    ///
+    /// With MQTT 5 the client library knows the broker's limit and refuses the publish; with 3.1.1
+    /// the broker closes the connection on each attempt, and the forwarder sets the record aside
+    /// after three such closes in a row.
+    @Test(arguments: ["5", "3.1.1"]) func recordsTheBrokerRefusesBecomeDeadLettersAndDoNotBlockTheQueue(version: String) throws {
         let input = Broker()
         let upstream = Broker(extra: "max_packet_size 700\n")
         input.start(); upstream.start()
         let collector = try Collector(port: upstream.port)
         let dir = scratchDir("dead-letters")
-        AgentProcess.writeConfig(dir: dir, inputPort: input.port, upstreamPort: upstream.port, upstreamTLS: "  mqtt_version: 5\n")
+        AgentProcess.writeConfig(dir: dir, inputPort: input.port, upstreamPort: upstream.port, upstreamTLS: "  mqtt_version: \(version)\n")
         // a second binding whose summaries (eight channels) are over 700 bytes
         try """
         device: big
@@ -51,21 +55,21 @@ func runDewpoint(_ args: [String]) throws -> (status: Int32, out: String, err: S
             usleep(50_000)
         }
         // the small device's summaries arrive although the big device's come first in the queue
-        #expect(waitUntil(10) { collector.records("summary").contains { $0["device"] as? String == "env" && ($0["start_ms"] as? Int ?? 0) >= Int(t0) + 2_000 } },
+        #expect(waitUntil(20) { collector.records("summary").contains { $0["device"] as? String == "env" && ($0["start_ms"] as? Int ?? 0) >= Int(t0) + 2_000 } },
                 "\(agent.log)")
         pub.stop()
         agent.terminate()
         collector.stop()
         #expect(!collector.records("summary").contains { $0["device"] as? String == "big" })
         let lines = agent.log.components(separatedBy: "\n").filter { $0.contains("can never be published") }
-        #expect(lines.count == 1, "\(agent.log)")
+        #expect(lines.count == 1, "\(agent.log)")  // logged once per reason
         #expect(agent.log.contains("spool drained"), "\(agent.log)")
         let listed = try runDewpoint(["spool", "--config", dir + "/dewpoint.yaml", "--dead-letters"])
         #expect(listed.status == 0, "\(listed.err)")
         #expect(listed.out.contains("0 records waiting") && listed.out.contains("/big/summary"), "\(listed.out)")
         let exported = try runDewpoint(["spool", "--config", dir + "/dewpoint.yaml", "--export", "-", "--clear"])
         let records = exported.out.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
-        #expect(!records.isEmpty && records.allSatisfy { ($0["topic"] as? String)?.hasSuffix("/big/summary") == true && ($0["reason"] as? String)?.contains("publish") == true },
+        #expect(!records.isEmpty && records.allSatisfy { ($0["topic"] as? String)?.hasSuffix("/big/summary") == true && !($0["reason"] as? String ?? "").isEmpty },
                 "\(exported.out)")
         let after = try runDewpoint(["spool", "--config", dir + "/dewpoint.yaml"])
         #expect(after.out.contains("0 dead letters"), "\(after.out)")

@@ -324,6 +324,8 @@ public final class UpstreamTopics: Sendable {
         if kind == .status { return status }
         let t = cache.withLock { c in
             if let t = c[device] { return t }
+            // devices come and go (limits.device_idle): the cache is bounded, not a history
+            if c.count >= 16_384 { c.removeAll(keepingCapacity: true) }
             let t = (summary: UpstreamTopics.fill(summaryTemplate, prefix, agent, device), alert: UpstreamTopics.fill(alertTemplate, prefix, agent, device))
             c[device] = t
             return t

@@ -125,22 +125,30 @@ public final class Forwarder: Sendable {
     /// A record the broker can never take leaves the queue for the dead letters, so that it does
     /// not hold back the records behind it; each reason is logged once.
     private func setAside(_ r: SpoolQueue.Record, _ error: MQTTError) {
-        let reason = error.description
-        do { try spool.setAside(seq: r.seq, reason: reason, nowMs: Clock.wallNs() / 1_000_000) } catch {
-            logger.error("spool: cannot set record \(r.seq) aside: \(error)")
-            return
+        guard setAside(seq: r.seq, reason: error.description, topic: r.topic, bytes: r.payload.count) else { return }
+        lastSent.store(r.seq, ordering: .relaxed)
+    }
+
+    /// Moves record `seq` to the dead letters and logs the reason once; false if it failed.
+    @discardableResult
+    private func setAside(seq: UInt64, reason: String, topic: String? = nil, bytes: Int? = nil) -> Bool {
+        do { try spool.setAside(seq: seq, reason: reason, nowMs: Clock.wallNs() / 1_000_000) } catch {
+            logger.error("spool: cannot set record \(seq) aside: \(error)")
+            return false
         }
         let first = events.state.withLock { s -> Bool in
             s.deadLettered += 1
             return s.loggedReasons.count < 64 && s.loggedReasons.insert(reason).inserted
         }
         if first {
-            logger.error("record \(r.seq) (topic \(logExcerpt(r.topic)), \(r.payload.count) bytes) can never be published (\(logExcerpt(reason, limit: 200))): set aside as a dead letter; `dewpoint spool --dead-letters` lists them")
+            let what = topic.map { " (topic \(logExcerpt($0)), \(bytes ?? 0) bytes)" } ?? ""
+            logger.error("record \(seq)\(what) can never be published (\(logExcerpt(reason, limit: 240))): set aside as a dead letter; `dewpoint spool --dead-letters` lists them")
         }
-        lastSent.store(r.seq, ordering: .relaxed)
+        return true
     }
 
     private func run() {
+        var poison = PoisonRecordDetector()
         while !worker.isStopping {
             var worked = false
             let (done, reset) = events.state.withLock { s -> ([UInt64], Bool) in
@@ -155,10 +163,16 @@ public final class Forwarder: Sendable {
             if !done.isEmpty {
                 do { try spool.remove(done) } catch { logger.warning("spool: \(error)") }
                 events.state.withLock { $0.acknowledged += done.count }
+                poison.acknowledged()
                 worked = true
             }
-            if reset { lastSent.store(0, ordering: .relaxed) }
-            let room = maxInflight - inflightCount
+            if reset {
+                lastSent.store(0, ordering: .relaxed)
+                if qos > 0, let seq = poison.connectionLost(nowNs: Clock.monotonicNs()) {
+                    setAside(seq: seq, reason: "the broker closed the connection each of the \(poison.strikesToSetAside) times this record was the next to deliver (a packet over its max_packet_size, or one it refuses)")
+                }
+            }
+            let room = poison.inflightLimit(maxInflight) - inflightCount
             if client.isConnected && room > 0 {
                 do {
                     for r in try spool.read(after: lastSent.load(ordering: .relaxed), limit: room) {
@@ -174,10 +188,13 @@ public final class Forwarder: Sendable {
                             continue
                         case .failure(let e): throw e
                         }
-                        events.state.withLock { s in
+                        let oldest = events.state.withLock { s -> Bool in
+                            let first = s.inflight.isEmpty
                             if s.earlyAcks.remove(mid) != nil { s.acks.append(r.seq) } else { s.inflight[mid] = r.seq }
                             s.published += 1
+                            return first
                         }
+                        poison.sent(seq: r.seq, oldest: oldest, nowNs: Clock.monotonicNs())
                         lastSent.store(r.seq, ordering: .relaxed)
                         worked = true
                     }

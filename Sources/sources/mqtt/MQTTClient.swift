@@ -122,6 +122,11 @@ public final class MQTTClient: Sendable {
     private let mosq: Mosquitto
     private let state: Mutex<State>
     private let worker = StoppableThread()
+    /// Held by `publish` and by the network thread while it reinitialises the handle between
+    /// connections (a publish must not run into a handle being reset).
+    private let publishing = Mutex(())
+    /// Connections made so far (the network thread's own count).
+    private let connects = Atomic<Int>(0)
     /// Messages delivered to `message`; counted by the network thread only (relaxed).
     private let delivered = Atomic<Int>(0)
 
@@ -160,7 +165,7 @@ public final class MQTTClient: Sendable {
     /// Queues a message; returns its message id (for `onPublished`).
     @discardableResult
     public func publish(topic: String, payload: UnsafeRawBufferPointer, qos: Int, retain: Bool) throws(MQTTError) -> Int32 {
-        try mosq.publish(topic: topic, payload: payload, qos: Int32(qos), retain: retain)
+        try publishing.withLock { _ throws(MQTTError) in try mosq.publish(topic: topic, payload: payload, qos: Int32(qos), retain: retain) }
     }
 
     private func run() {
@@ -173,6 +178,21 @@ public final class MQTTClient: Sendable {
             switch action {
             case .connect:
                 mosq.detachReadBuffer()
+                // a publishing client with a clean session starts each connection with an empty
+                // libmosquitto queue: its owner (the forwarder) sends again what was not
+                // acknowledged, and a message the broker refuses by closing the connection must
+                // not be resent behind its back on every reconnect
+                if options.cleanSession && connects.load(ordering: .relaxed) > 0 {
+                    let owner = Unmanaged.passUnretained(self).toOpaque()
+                    do {
+                        try publishing.withLock { _ throws(MQTTError) in
+                            try mosq.reinitialise(clientId: options.clientId, cleanSession: true, options, owner: owner)
+                        }
+                    } catch {
+                        logger.error("resetting the connection to \(options.host):\(options.port) failed: \(error)")
+                    }
+                }
+                connects.store(connects.load(ordering: .relaxed) + 1, ordering: .relaxed)
                 mosq.setLibraryLog(true)
                 do {
                     let v5 = options.protocolVersion == 5

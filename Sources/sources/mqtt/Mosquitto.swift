@@ -110,6 +110,16 @@ final class Mosquitto: @unchecked Sendable {
         }
     }
 
+    /// Forgets everything libmosquitto holds for the last connection (its queue of unacknowledged
+    /// outgoing messages above all, which it would otherwise resend first on the next connect)
+    /// and sets the client up again. Only while disconnected, and with publishers held off.
+    func reinitialise(clientId: String?, cleanSession: Bool, _ o: MQTTClient.Options, owner: UnsafeMutableRawPointer) throws(MQTTError) {
+        try check(mosquitto_reinitialise(handle, clientId, cleanSession, nil), "reinitialise")
+        mosquitto_threaded_set(handle, true)
+        try configure(o)
+        setCallbacks(owner: owner)
+    }
+
     func setCallbacks(owner: UnsafeMutableRawPointer) {
         mosquitto_user_data_set(handle, owner)
         mosquitto_connect_callback_set(handle) { _, obj, rc in
