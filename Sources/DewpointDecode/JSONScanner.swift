@@ -298,12 +298,15 @@ public final class JSONScanner {
     private func scanString(_ b: UnsafePointer<UInt8>, _ n: Int, _ p: inout Int) throws(JSONError) -> Bool {
         p += 1
         var escaped = false
+        // the last position an 8-byte load may start at (n is a buffer's length: no overflow)
+        let lastWord = n &- 8
         while true {
             // Skip 8 plain ASCII bytes at a time: no quote, backslash, control or non-ASCII byte.
-            while p + 8 <= n {
+            // Wrapping adds: p stays below n, so the loop needs no overflow checks.
+            while p <= lastWord {
                 let w = UnsafeRawPointer(b + p).loadUnaligned(as: UInt64.self)
                 if SWAR.hasSpecial(w) { break }
-                p += 8
+                p &+= 8
             }
             guard p < n else { throw JSONError(.unexpectedEnd, at: p) }
             let c = b[p]
