@@ -139,4 +139,35 @@ func runDewpoint(_ args: [String]) throws -> (status: Int32, out: String, err: S
         #expect(agent.log.contains("device_limit=181"), "\(agent.log)")
         #expect(!agent.log.contains(String(repeating: "x", count: 1000)))
     }
+
+    /// Payload times far in the future are replaced by the arrival time (an hour's limit by
+    /// default, live), so they open no windows; a payload that would forge a journal line is
+    /// logged escaped, on one line. Data after both flows as before.
+    @Test func futureTimesAndForgedLogLinesChangeNothing() throws {
+        let broker = Broker()
+        broker.start()
+        let collector = try Collector(port: broker.port)
+        let dir = scratchDir("future")
+        AgentProcess.writeConfig(dir: dir, inputPort: broker.port, upstreamPort: broker.port)
+        let agent = AgentProcess(dir: dir)
+        try agent.start()
+        #expect(waitUntil(5) { agent.log.contains("input connected") }, "\(agent.log)")
+        let pub = try Publisher(port: broker.port)
+        let t0 = nowMs()
+        for k in 1...500 { try pub.send(ts: t0 + Int64(k) * 86_400_000, v: 5) }
+        try pub.sendRaw("{\"ts\":\(t0),\"v\":\"x\"}\n<0>emerg: forged by a sender\n")
+        for i in 1...20 { try pub.send(ts: t0 + Int64(i) * 50, v: 2); usleep(5_000) }
+        usleep(1_500_000)
+        pub.stop()
+        agent.terminate()
+        collector.stop()
+        #expect(agent.log.contains("clock_skew=500"), "\(agent.log)")
+        // the far-future samples count in the arrival window; no window was opened for them
+        let summaries = collector.records("summary")
+        #expect(samples(summaries) == 520, "\(agent.log)")
+        #expect(summaries.allSatisfy { ($0["start_ms"] as? Int ?? 0) < Int(t0) + 3_600_000 })
+        let lines = agent.log.components(separatedBy: "\n")
+        #expect(!lines.contains { $0.hasPrefix("<0>") }, "\(agent.log)")
+        #expect(lines.contains { $0.contains("decode_error") }, "\(agent.log)")
+    }
 }
