@@ -99,7 +99,7 @@ let package = Package(
         .testTarget(name: "DewpointConfigTests", dependencies: ["DewpointConfig", "DewpointCore"],
                     exclude: ["broken"], swiftSettings: strict),
         .testTarget(name: "DewpointPipelineTests",
-                    dependencies: ["DewpointPipeline", "DewpointConfig", "DewpointCore", "DewpointDecode"],
+                    dependencies: ["DewpointPipeline", "DewpointConfig", "DewpointCore", "DewpointDecode", "DewpointTestSupport"],
                     swiftSettings: strict),
         .testTarget(name: "DewpointSerialTests",
                     dependencies: ["DewpointSerial", "DewpointAgent", "DewpointPipeline", "DewpointDecode", "DewpointCore"],

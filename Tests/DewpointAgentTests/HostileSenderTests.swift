@@ -16,6 +16,22 @@ func runDewpoint(_ args: [String]) throws -> (status: Int32, out: String, err: S
     return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
 }
 
+/// A broker, a collector on it, and `dewpoint run` with the test binding (`edit` changes its
+/// text), started and connected.
+func startAgentOnOneBroker(_ name: String, edit: (String) -> String = { $0 }) throws -> (broker: Broker, collector: Collector, agent: AgentProcess) {
+    let broker = Broker()
+    broker.start()
+    let collector = try Collector(port: broker.port)
+    let dir = scratchDir(name)
+    AgentProcess.writeConfig(dir: dir, inputPort: broker.port, upstreamPort: broker.port)
+    let binding = try String(contentsOfFile: dir + "/devices/env.yaml", encoding: .utf8)
+    try edit(binding).write(toFile: dir + "/devices/env.yaml", atomically: true, encoding: .utf8)
+    let agent = AgentProcess(dir: dir)
+    try agent.start()
+    #expect(waitUntil(5) { agent.log.contains("input connected") }, "\(agent.log)")
+    return (broker, collector, agent)
+}
+
 /// Senders that tried to stop the agent, against the real agent and real brokers: each is refused
 /// or set aside, counted, and good data keeps flowing.
 @Suite(.serialized) struct HostileSenderTests {
@@ -79,17 +95,7 @@ func runDewpoint(_ args: [String]) throws -> (status: Int32, out: String, err: S
     /// MQTT 5 and tells the broker its maximum packet size, so the broker discards it. The agent
     /// keeps running and the data after it arrives.
     @Test func anOversizeMessageNeverReachesTheAgent() throws {
-        let broker = Broker()
-        broker.start()
-        let collector = try Collector(port: broker.port)
-        let dir = scratchDir("oversize")
-        AgentProcess.writeConfig(dir: dir, inputPort: broker.port, upstreamPort: broker.port)
-        var binding = try String(contentsOfFile: dir + "/devices/env.yaml", encoding: .utf8)
-        binding += "\nlimits: {max_payload: 4KiB}\n"
-        try binding.write(toFile: dir + "/devices/env.yaml", atomically: true, encoding: .utf8)
-        let agent = AgentProcess(dir: dir)
-        try agent.start()
-        #expect(waitUntil(5) { agent.log.contains("input connected") }, "\(agent.log)")
+        let (broker, collector, agent) = try startAgentOnOneBroker("oversize") { $0 + "\nlimits: {max_payload: 4KiB}\n" }
         let pub = try Publisher(port: broker.port)
         let t0 = nowMs()
         try pub.sendRaw(#"{"ts":\#(t0),"v":1,"pad":""# + String(repeating: "x", count: 8 << 20) + "\"}")
@@ -107,18 +113,9 @@ func runDewpoint(_ args: [String]) throws -> (status: Int32, out: String, err: S
     /// quotes, backslashes, U+2028) are refused and counted; a flood of new names stops at
     /// max_devices; the good device's data goes upstream under its own topic throughout.
     @Test func topicLevelNamesAreValidatedAndDevicesBounded() throws {
-        let broker = Broker()
-        broker.start()
-        let collector = try Collector(port: broker.port)
-        let dir = scratchDir("names")
-        AgentProcess.writeConfig(dir: dir, inputPort: broker.port, upstreamPort: broker.port)
-        var binding = try String(contentsOfFile: dir + "/devices/env.yaml", encoding: .utf8)
-        binding = binding.replacingOccurrences(of: "topic: t/env", with: "topic: t/+device/env")
-        binding += "\nlimits: {max_devices: 20}\n"
-        try binding.write(toFile: dir + "/devices/env.yaml", atomically: true, encoding: .utf8)
-        let agent = AgentProcess(dir: dir)
-        try agent.start()
-        #expect(waitUntil(5) { agent.log.contains("input connected") }, "\(agent.log)")
+        let (broker, collector, agent) = try startAgentOnOneBroker("names") {
+            $0.replacingOccurrences(of: "topic: t/env", with: "topic: t/+device/env") + "\nlimits: {max_devices: 20}\n"
+        }
         let pub = try Publisher(port: broker.port)
         let t0 = nowMs()
         let bad = [String(repeating: "x", count: 65_520), "", "\"", "\\", "a\u{2028}b", "a b"]
@@ -144,14 +141,7 @@ func runDewpoint(_ args: [String]) throws -> (status: Int32, out: String, err: S
     /// default, live), so they open no windows; a payload that would forge a journal line is
     /// logged escaped, on one line. Data after both flows as before.
     @Test func futureTimesAndForgedLogLinesChangeNothing() throws {
-        let broker = Broker()
-        broker.start()
-        let collector = try Collector(port: broker.port)
-        let dir = scratchDir("future")
-        AgentProcess.writeConfig(dir: dir, inputPort: broker.port, upstreamPort: broker.port)
-        let agent = AgentProcess(dir: dir)
-        try agent.start()
-        #expect(waitUntil(5) { agent.log.contains("input connected") }, "\(agent.log)")
+        let (broker, collector, agent) = try startAgentOnOneBroker("future")
         let pub = try Publisher(port: broker.port)
         let t0 = nowMs()
         for k in 1...500 { try pub.send(ts: t0 + Int64(k) * 86_400_000, v: 5) }

@@ -1,26 +1,8 @@
 import DewpointCore
 import DewpointPipeline
 import Foundation
-import Logging
-import Synchronization
+import DewpointTestSupport
 import Testing
-
-/// Log lines a pipeline wrote, for checking what reaches the journal.
-final class LogLines: Sendable {
-    private let store = Mutex<[String]>([])
-    var all: [String] { store.withLock { $0 } }
-    var logger: Logger { Logger(label: "test") { _ in Handler(lines: self) } }
-    struct Handler: LogHandler {
-        let lines: LogLines
-        var logLevel: Logger.Level = .trace
-        var metadata: Logger.Metadata = [:]
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
-        func log(event: LogEvent) { lines.store.withLock { $0.append("\(event.message)") } }
-    }
-}
 
 private func payload(_ ts: Int64, _ temp: Double = 20) -> String { #"{"ts":\#(ts),"temp":\#(temp),"rh":50,"p":1000,"batt":{"v":3}}"# }
 
@@ -31,7 +13,7 @@ private func payload(_ ts: Int64, _ temp: Double = 20) -> String { #"{"ts":\#(ts
 
     @Test func deviceNamesFromTopicLevelsAreValidated() throws {
         let sink = MemorySink()
-        let log = LogLines()
+        let log = CapturedLog()
         let p = try Pipeline(agentId: "gw", bindings: [envBinding()], sink: sink, seq: CountingSeq(), logger: log.logger)
         let bad = [String(repeating: "x", count: 65_520), "", "\"", "\\", "a\u{2028}b", "caf\u{e9}", "a b", String(repeating: "y", count: 65)]
         for name in bad { feed(p, "sensors/\(name)/env", payload(t0)) }
@@ -42,7 +24,7 @@ private func payload(_ ts: Int64, _ temp: Double = 20) -> String { #"{"ts":\#(ts
         let devices = Set(parseLines(sink.lines).compactMap { $0["device"] as? String })
         #expect(devices == ["ok-1.a_B", String(repeating: "z", count: 64)])
         // the refusal is logged, the name excerpted and escaped
-        let lines = log.all.filter { $0.contains("invalid_name") }
+        let lines = log.lines.filter { $0.contains("invalid_name") }
         #expect(!lines.isEmpty && lines.allSatisfy { $0.utf8.count < 700 && !$0.contains("\n") && !$0.contains("\u{2028}") }, "\(lines)")
     }
 
@@ -103,7 +85,7 @@ private func payload(_ ts: Int64, _ temp: Double = 20) -> String { #"{"ts":\#(ts
     }
 
     @Test func loggedExcerptsAreEscapedAndCapped() throws {
-        let log = LogLines()
+        let log = CapturedLog()
         var b = envBinding()
         b.decoder = .value
         b.transport = .mqtt(.init(topic: try TopicFilter("v/+device/+channel")))
@@ -111,7 +93,7 @@ private func payload(_ ts: Int64, _ temp: Double = 20) -> String { #"{"ts":\#(ts
         let forged = "12\n<0>emerg: forged line\u{1b}[31m" + String(repeating: "A", count: 300_000)
         feed(p, "v/dev/temp", forged)
         feed(p, "nowhere/\n<0>emerg: x", "1")
-        let lines = log.all
+        let lines = log.lines
         #expect(lines.count == 2, "\(lines)")
         for l in lines {
             #expect(!l.contains("\n") && !l.contains("\u{1b}") && l.utf8.count <= 700, "\(l.prefix(200))")
