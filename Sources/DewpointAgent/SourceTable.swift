@@ -122,12 +122,16 @@ public enum SourceTable {
             var out: [any Source & Sendable] = []
             let inlet = ctx.queued
             for (iface, list) in byInterface.sorted(by: { $0.key < $1.key }) {
+                let onFrame: @Sendable (Int, UnsafeRawBufferPointer, Int64) -> Void = { b, payload, ns in
+                    inlet.frame(binding: b, payload: payload, arrivalNs: ns)
+                }
+                let logger = ctx.logger.with("interface", iface)
                 do {
-                    out.append(try CaptureSource(interface: iface, bindings: list, onFrame: { b, payload, ns in
-                        inlet.frame(binding: b, payload: payload, arrivalNs: ns)
-                    }, logger: ctx.logger.with("interface", iface)))
+                    out.append(try CaptureSource(interface: iface, bindings: list, onFrame: onFrame, logger: logger))
                 } catch {
-                    ctx.logger.error("capture: \(error)")
+                    // an interface that is not up yet (USB, wlan, VPN) is opened when it appears
+                    logger.warning("capture: \(error); opening it when it appears")
+                    out.append(CaptureSource.waiting(interface: iface, bindings: list, onFrame: onFrame, logger: logger))
                 }
             }
             return out

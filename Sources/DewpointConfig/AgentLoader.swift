@@ -22,8 +22,9 @@ enum AgentLoader {
         }
         if let n = m["devices"], let s = r.string(n.value, "devices") { a.devicesDir = s }
         if let n = m["log_level"], let v = r.choice(n.value, "log_level", Logger.Level.self) { a.logLevel = v }
+        var spoolDirNode: Node? = nil
         if let n = m["spool"]?.value, let sm = r.mapping(n, "spool", allowed: ["dir", "max_bytes"]) {
-            if let d = sm["dir"], let s = r.string(d.value, "spool.dir") { a.spool.dir = s }
+            if let d = sm["dir"], let s = r.string(d.value, "spool.dir") { a.spool.dir = s; spoolDirNode = d.value }
             if let d = sm["max_bytes"], let v = r.bytes(d.value, "spool.max_bytes") {
                 if v < 1 << 16 { r.error(d.value, "spool.max_bytes", "expected at least 64KiB, found \(v) bytes") } else { a.spool.maxBytes = v }
             }
@@ -67,7 +68,27 @@ enum AgentLoader {
             }
             if let v = dm["lateness"], let d = r.durationMs(v.value, "defaults.lateness") { a.defaultWindow.latenessMs = d }
         }
+        // what `run` will need: a spool folder it can write, or create
+        if let problem = spoolDirProblem(a.spool.dir) { r.error(spoolDirNode ?? m["spool"]?.value ?? root, "spool.dir", problem) }
         return r.diagnostics.count == before ? a : nil
+    }
+
+    /// Why the agent could not keep its spool in `dir`, if it could not.
+    static func spoolDirProblem(_ dir: String) -> String? {
+        var st = stat()
+        if stat(dir, &st) == 0 {
+            guard st.st_mode & S_IFMT == S_IFDIR else { return "'\(dir)' is not a folder" }
+            return access(dir, W_OK | X_OK) == 0 ? nil : "cannot write to '\(dir)' (\(String(cString: strerror(errno)))); the spool lives there"
+        }
+        // absent: the nearest folder that exists must let the agent create it
+        var parent = dir
+        while true {
+            guard let slash = parent.lastIndex(of: "/") else { parent = "."; break }
+            parent = slash == parent.startIndex ? "/" : String(parent[..<slash])
+            if stat(parent, &st) == 0 { break }
+            if parent == "/" { break }
+        }
+        return access(parent, W_OK | X_OK) == 0 ? nil : "'\(dir)' does not exist and cannot be made in '\(parent)' (\(String(cString: strerror(errno))))"
     }
 
     static func broker(_ node: Node, _ path: String, extra: [String], _ r: YAMLReader) -> (BrokerSpec, [String: (key: Node, value: Node)])? {

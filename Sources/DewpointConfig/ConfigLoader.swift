@@ -51,7 +51,8 @@ public enum ConfigLoader {
         }
         diags += crossCheck(bindings, nodes)
         guard diags.isEmpty, let agent else { throw ConfigErrors(diags) }
-        return LoadedConfig(agent: agent, bindings: bindings, agentFile: agentFile, devicesDir: dir, warnings: r.warnings)
+        return LoadedConfig(agent: agent, bindings: bindings, agentFile: agentFile, devicesDir: dir,
+                            warnings: r.warnings + absentHardware(bindings, nodes))
     }
 
     /// Loads one binding file on its own (`dewpoint try`).
@@ -90,6 +91,29 @@ public enum ConfigLoader {
     }
 
     /// Checks across files: unique device names and topic filters that no two bindings share.
+    /// Serial ports and capture interfaces that are not there now: warnings only, as they may be
+    /// plugged in later (the agent opens them when they appear).
+    static func absentHardware(_ bindings: [BindingSpec], _ nodes: [String: Node]) -> [ConfigDiagnostic] {
+        var out: [ConfigDiagnostic] = []
+        for b in bindings {
+            var key = "", message = ""
+            switch b.transport {
+            case .serial(let s) where access(s.port, F_OK) != 0:
+                key = "serial.port"; message = "warning: \(s.port) is not present now; the agent will keep trying to open it"
+            case .capture(let c) where c.interface.map({ access("/sys/class/net/\($0)", F_OK) != 0 }) ?? false:
+                key = "capture.interface"; message = "warning: no interface \(c.interface!) now; the agent will keep trying to open it"
+            default: continue
+            }
+            var node: Node? = nil
+            if let root = nodes[b.file], case .mapping(let m) = root {
+                let parts = key.split(separator: ".")
+                node = m[String(parts[0])]?.mapping?[String(parts[1])]
+            }
+            out.append(ConfigDiagnostic(file: b.file, line: node?.mark.line ?? 1, column: node?.mark.column ?? 1, key: key, message: message))
+        }
+        return out
+    }
+
     static func crossCheck(_ bindings: [BindingSpec], _ nodes: [String: Node]) -> [ConfigDiagnostic] {
         var diags: [ConfigDiagnostic] = []
         func at(_ b: BindingSpec, _ key: String) -> (Int, Int) {

@@ -345,6 +345,10 @@ public final class Pipeline {
         hot.pointee.counters.missingValues += missing
         hot.pointee.counters.outOfRange += outOfRange
         hot.pointee.counters.samples += accepted
+        // every drop kind is logged with the counted rate limit (once per batch here, not per sample)
+        if outOfRange > 0 {
+            note("out_of_range", "device \(d.name): \(outOfRange) value\(outOfRange == 1 ? "" : "s") outside the channels' range (or infinite) dropped")
+        }
         let watched = d.watched
         var late = 0
         var refused = 0
@@ -376,6 +380,9 @@ public final class Pipeline {
             }
         }
         hot.pointee.counters.lateSamples += late
+        if late > 0 {
+            note("late_samples", "device \(d.name): \(late) sample\(late == 1 ? "" : "s") for windows already closed (beyond window.lateness) left out of summaries")
+        }
         if refused > 0 {
             d.refusedWindow = false
             hot.pointee.counters.windowLimit += refused

@@ -19,13 +19,22 @@ struct Run: ParsableCommand {
     @Option(name: .long, help: "Seconds to keep sending the spool after a stop request.")
     var drainTimeout: Double = 10
 
+    @Option(name: .long, help: ArgumentHelp("Log level, overriding the agent file's log_level: trace, debug, info, notice, warning, error or critical.", valueName: "level"))
+    var logLevel: String?
+
+    func validate() throws {
+        if let l = logLevel, Logger.Level(rawValue: l) == nil {
+            throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical; found '\(l)'")
+        }
+    }
+
     func run() throws {
         let cfg: LoadedConfig
         do { cfg = try ConfigLoader.load(agentFile: options.config) } catch {
             for d in error.diagnostics { printError("\(d)") }
             throw ExitCode(1)
         }
-        let level = cfg.agent.logLevel
+        let level = logLevel.flatMap(Logger.Level.init(rawValue:)) ?? cfg.agent.logLevel
         LoggingSystem.bootstrap { JournalLogHandler(label: $0, level: level) }
         let logger = Logger(label: "dewpoint")
         for w in cfg.warnings { logger.warning("\(w)") }

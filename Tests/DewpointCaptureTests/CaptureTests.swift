@@ -316,6 +316,33 @@ final class TapDevice {
 
     /// The capture thread stalls while frames pour in, so that the kernel's buffer overflows: the
     /// drops are counted and logged, not lost silently.
+    /// An interface that is missing when the agent starts (a USB adapter plugged in later) is
+    /// opened when it appears, and capture starts then.
+    @Test(.enabled(if: canMakeTap, "needs root and /dev/net/tun to make a tap interface"))
+    func anInterfaceMissingAtStartIsOpenedWhenItAppears() throws {
+        let name = "dplate\(getpid() % 10000)"
+        let lock = NSLock()
+        nonisolated(unsafe) var got: [String] = []
+        let captured = CapturedLog()
+        let spec = CaptureSpec(interface: name, bpf: "udp dst port 5005", dstPort: 5005)
+        #expect(throws: CaptureError.self) { try CaptureSource(interface: name, bindings: [(0, spec)], onFrame: { _, _, _ in }) }
+        let src = CaptureSource.waiting(interface: name, bindings: [(0, spec)], onFrame: { _, payload, _ in
+            lock.lock(); got.append(String(decoding: payload, as: UTF8.self)); lock.unlock()
+        }, logger: captured.logger, backoff: ExponentialBackoff(initialNs: 50_000_000, maxNs: 200_000_000, jitter: false))
+        src.start()
+        usleep(400_000)
+        // absent for a while: one line for the error, however many attempts
+        #expect(captured.lines.filter { $0.contains("retrying") }.count == 1, "\(captured.lines)")
+        let tap = TapDevice(name: name)
+        try #require(tap != nil, "the tap interface could not be made")
+        #expect(waitFor { captured.lines.contains { $0.contains("capture on \(name): open") } }, "\(captured.lines)")
+        usleep(200_000)
+        tap?.send(CaptureReopenTests.frame("late"))
+        #expect(waitFor { lock.lock(); defer { lock.unlock() }; return got == ["late"] }, "\(captured.lines)")
+        src.stop()
+        #expect(src.linkType == 1)
+    }
+
     @Test(.enabled(if: canMakeTap, "needs root and /dev/net/tun to make a tap interface"))
     func kernelDropsAreCountedAndLogged() throws {
         let name = "dpdrop\(getpid() % 10000)"

@@ -122,3 +122,19 @@ private func payload(_ ts: Int64, _ temp: Double = 20) -> String { #"{"ts":\#(ts
         #expect(throws: TopicFilter.ParseError.self) { try TopicFilter("a/b+\u{301}") }
     }
 }
+
+@Suite struct DropLoggingTests {
+    /// Out-of-range and late samples are logged with the counted rate limit, as every drop is.
+    @Test func outOfRangeAndLateSamplesAreLogged() throws {
+        let log = CapturedLog()
+        let p = try Pipeline(agentId: "gw", bindings: [envBinding(window: WindowSpec(lengthMs: 1_000, latenessMs: 0))], sink: MemorySink(),
+                             seq: CountingSeq(), logger: log.logger)
+        let t0: Int64 = 1_764_000_000_000
+        feed(p, "sensors/a/env", #"{"ts":\#(t0 + 5_000),"temp":500}"#)  // out of range (max 125)
+        feed(p, "sensors/a/env", #"{"ts":\#(t0),"temp":20}"#)  // its window closed 4 s ago
+        p.finish()
+        #expect(p.counters.outOfRange == 1 && p.counters.lateSamples == 1)
+        #expect(log.lines.contains { $0.hasPrefix("out_of_range (#1)") }, "\(log.lines)")
+        #expect(log.lines.contains { $0.hasPrefix("late_samples (#1)") }, "\(log.lines)")
+    }
+}

@@ -4,6 +4,9 @@ import DewpointPipeline
 import DewpointSpool
 import Logging
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The sink of `dewpoint run`: records go to the spool (SQLite) under their upstream topics, and
 /// a forwarder sends committed records to the upstream broker, deleting each on PUBACK.
@@ -28,6 +31,28 @@ public final class UpstreamSink: Sink, Sendable {
         var retryAtNs: UInt64 = 0
     }
     private let commitState = Mutex(CommitState())
+    /// `spool.lock`, held (flock) while the sink lives: one agent per spool.
+    private let lockFD: Int32
+
+    deinit { close(lockFD) }
+
+    /// Takes the spool folder's lock, or says who holds it.
+    static func lockSpool(_ dir: String) throws(SinkError) -> Int32 {
+        let path = dir + "/spool.lock"
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else { throw SinkError("cannot open \(path): \(String(cString: strerror(errno))) (set spool.dir to a writable folder)") }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            var buf = [UInt8](repeating: 0, count: 32)
+            let n = pread(fd, &buf, 31, 0)
+            let holder = n > 0 ? String(decoding: buf[0..<n].prefix { $0 >= 0x30 && $0 <= 0x39 }, as: UTF8.self) : "?"
+            close(fd)
+            throw SinkError("another agent (pid \(holder)) is using the spool in \(dir): two agents on one spool would send records twice and take each other's broker sessions. Stop the other one, or give this one its own spool.dir and client ids")
+        }
+        let pid = Array("\(getpid())\n".utf8)
+        _ = ftruncate(fd, 0)
+        _ = pwrite(fd, pid, pid.count, 0)
+        return fd
+    }
 
     /// Opens the spool and prepares the upstream connection (it connects on `start`).
     /// `onRecord` runs after every record is appended, on the pipeline's thread, so that the
@@ -35,6 +60,8 @@ public final class UpstreamSink: Sink, Sendable {
     public init(agentId: String, spec: UpstreamSpec, spoolSpec: SpoolSpec, options: MQTTClient.Options,
                 logger: Logger, onRecord: @escaping @Sendable () -> Void) throws(SinkError) {
         let path = spoolSpec.dir + "/spool.db"
+        _ = mkdir(spoolSpec.dir, 0o700)  // StateDirectory makes it under systemd; by hand, it may not exist
+        lockFD = try UpstreamSink.lockSpool(spoolSpec.dir)
         do { spool = try SpoolQueue(path: path, maxBytes: spoolSpec.maxBytes) } catch {
             throw SinkError("\(error) (set spool.dir to a writable folder)")
         }

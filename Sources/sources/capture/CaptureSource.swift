@@ -28,7 +28,12 @@ public final class CaptureSource: Source, Sendable {
     /// The kernel's capture buffer (`pcap_set_buffer_size`).
     private let bufferBytes: Int32
     public let logger: Logger
-    public let linkType: Int32
+    /// The interface's link type, once opened (0 until then for a source made `waiting`).
+    public var linkType: Int32 { linkTypeValue.load(ordering: .relaxed) }
+    private let linkTypeValue = Atomic<Int32>(0)
+    /// What the router is built from when the interface first opens (a `waiting` source).
+    private let bindings: [(Int, CaptureSpec)]
+    private let kernelFiltered: Bool
 
     /// What the capture thread owns once it runs: made by `init` (so that a bad interface or filter
     /// fails there), taken by the thread at its start. A source runs once.
@@ -52,22 +57,41 @@ public final class CaptureSource: Source, Sendable {
     public init(interface: String, bindings: [(Int, CaptureSpec)], onFrame: @escaping @Sendable (Int, UnsafeRawBufferPointer, Int64) -> Void,
                 onPacket: (@Sendable (UnsafeRawBufferPointer, Int, Int64) -> Void)? = nil,
                 logger: Logger = Logger(label: "dewpoint.capture"), bufferBytes: Int32 = 4 << 20,
-                backoff: ExponentialBackoff = ExponentialBackoff(initialNs: 250_000_000, maxNs: 30_000_000_000, jitter: false)) throws(CaptureError) {
+                backoff: ExponentialBackoff = ExponentialBackoff(initialNs: 250_000_000, maxNs: 30_000_000_000, jitter: false),
+                waitForInterface: Bool = false) throws(CaptureError) {
         self.interface = interface
         let kernelFiltered = bindings.count == 1 && !(bindings[0].1.bpf ?? "").isEmpty
+        self.kernelFiltered = kernelFiltered
+        self.bindings = bindings
         bpf = kernelFiltered ? bindings[0].1.bpf : nil
         self.bufferBytes = bufferBytes
         self.logger = logger
+        self.onFrame = onFrame
+        self.onPacket = onPacket
+        self.backoff = backoff
+        guard !waitForInterface else {
+            current = Mutex(nil)
+            owned = Mutex(nil)
+            return
+        }
         let handle = try CaptureSource.open(interface, bpf: bpf, bufferBytes: bufferBytes, logger: logger)
-        linkType = handle.linkType
-        let router = try CaptureRouter(bindings: bindings, linkType: linkType, kernelFiltered: kernelFiltered)
+        linkTypeValue.store(handle.linkType, ordering: .relaxed)
+        let router = try CaptureRouter(bindings: bindings, linkType: handle.linkType, kernelFiltered: kernelFiltered)
         let initial = router.counterValues
         shared.withLock { $0.router = initial }
         current = Mutex(handle.breaker)
         owned = Mutex(Owned(handle: handle, router: router))
-        self.onFrame = onFrame
-        self.onPacket = onPacket
-        self.backoff = backoff
+    }
+
+    /// A source for an interface that is not there yet (a USB adapter, a VPN or wlan interface
+    /// that comes up later): its thread opens it with the same backoff as after a failure, logging
+    /// each distinct error once. The BPF filter and the selections are checked at first open.
+    public static func waiting(interface: String, bindings: [(Int, CaptureSpec)], onFrame: @escaping @Sendable (Int, UnsafeRawBufferPointer, Int64) -> Void,
+                               logger: Logger = Logger(label: "dewpoint.capture"), bufferBytes: Int32 = 4 << 20,
+                               backoff: ExponentialBackoff = ExponentialBackoff(initialNs: 250_000_000, maxNs: 30_000_000_000, jitter: false)) -> CaptureSource {
+        // cannot throw: nothing is opened
+        try! CaptureSource(interface: interface, bindings: bindings, onFrame: onFrame, logger: logger, bufferBytes: bufferBytes,
+                           backoff: backoff, waitForInterface: true)
     }
 
     private static func open(_ interface: String, bpf: String?, bufferBytes: Int32, logger: Logger) throws(CaptureError) -> PcapHandle {
@@ -81,7 +105,7 @@ public final class CaptureSource: Source, Sendable {
     public func start() { worker.start(name: "capture") { [self] in run() } }
 
     private func run() {
-        guard var o = owned.withLock({ $0.take() }) else { return }
+        guard var o = owned.withLock({ $0.take() }) ?? firstOpen() else { return }
         var lastStats = Clock.monotonicNs()
         var reportedDrops: UInt64 = 0
         var lastWarning: UInt64? = nil  // not 0: the monotonic clock starts at boot
@@ -124,16 +148,39 @@ public final class CaptureSource: Source, Sendable {
         }
     }
 
+    /// A `waiting` source's first open, retried with backoff; nil once stopping or when the
+    /// bindings cannot apply to the interface (logged).
+    private func firstOpen() -> Owned? {
+        guard let h = reopen(first: true) else { return nil }
+        do throws(CaptureError) {
+            let router = try CaptureRouter(bindings: bindings, linkType: h.linkType, kernelFiltered: kernelFiltered)
+            let b = h.breaker
+            current.withLock { $0 = b }
+            logger.info("capture on \(interface): open")
+            return Owned(handle: h, router: router)
+        } catch {
+            logger.error("capture on \(interface): \(error.description); this interface is not captured")
+            return nil
+        }
+    }
+
     /// Opens the interface again after a failure, waiting between attempts; nil once stopping.
-    private func reopen() -> PcapHandle? {
+    private func reopen(first: Bool = false) -> PcapHandle? {
         var waits = backoff
         var failures = 0
         var lastError = ""
         while true {
             failures += 1
-            guard worker.sleep(untilNs: Clock.monotonicNs() + waits.delayNs(failures: failures), sliceNs: 50_000_000) else { return nil }
+            // a first open is tried at once; a reopen waits first
+            if !(first && failures == 1) {
+                guard worker.sleep(untilNs: Clock.monotonicNs() + waits.delayNs(failures: failures - (first ? 1 : 0)), sliceNs: 50_000_000) else { return nil }
+            }
             do throws(CaptureError) {
                 let h = try CaptureSource.open(interface, bpf: bpf, bufferBytes: bufferBytes, logger: logger)
+                if first {
+                    linkTypeValue.store(h.linkType, ordering: .relaxed)
+                    return h
+                }
                 guard h.linkType == linkType else {
                     throw CaptureError(description: "\(interface): the link type changed from \(linkType) to \(h.linkType)")
                 }
