@@ -24,6 +24,7 @@ public final class Agent: Sendable {
     public let logger: Logger
     public let drainTimeoutNs: UInt64
     private let stopFlag = Atomic<Bool>(false)
+    private let notify = SystemdNotify()
 
     public init(config: LoadedConfig, logger: Logger, drainTimeoutNs: UInt64 = 10_000_000_000) {
         self.config = config
@@ -51,6 +52,9 @@ public final class Agent: Sendable {
         sink.start()
         for s in sources { try s.start() }
         logger.info("running: agent \(agent.agentId), \(config.bindings.count) devices")
+        notify.send("READY=1\nSTATUS=running: \(config.bindings.count) devices, \(sources.count) sources")
+        var watchdog = notify.watchdogUsec.map { WatchdogStateMachine(watchdogUsec: $0) }
+        var reportedWedge: Int? = nil
 
         var lastReport = Clock.monotonicNs()
         while !stopRequested {
@@ -68,7 +72,21 @@ public final class Agent: Sendable {
                 lastReport = Clock.monotonicNs()
                 report(gate, queue, sink, sources)
             }
+            if watchdog != nil {
+                let beats = sources.map(\.heartbeat) + [sink.forwarder.heartbeat]
+                if watchdog!.shouldPing(nowNs: Clock.monotonicNs(), heartbeats: beats) { notify.send("WATCHDOG=1") }
+                if watchdog!.wedged != reportedWedge {
+                    reportedWedge = watchdog!.wedged
+                    if let i = reportedWedge {
+                        let what = i < sources.count ? sources[i].name : "the upstream forwarder"
+                        logger.critical("\(what) has made no progress for \(watchdog!.stallNs / 1_000_000_000) s; the service watchdog is no longer fed")
+                    }
+                }
+            }
         }
+        notify.send("STOPPING=1\nSTATUS=stopping: draining the spool")
+        // the drain may take up to its timeout: ask the service manager for that much more
+        notify.send("EXTEND_TIMEOUT_USEC=\((drainTimeoutNs + 10_000_000_000) / 1_000)")
         stop(sources, queue, gate, sink)
     }
 

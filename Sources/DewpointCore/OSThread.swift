@@ -43,10 +43,19 @@ public final class OSThread: Sendable {
 public final class StoppableThread: Sendable {
     private let stopping = Atomic<Bool>(false)
     private let thread = Mutex<OSThread?>(nil)
+    private let beats = Atomic<UInt64>(0)
 
     public init() {}
 
-    public var isStopping: Bool { stopping.load(ordering: .acquiring) }
+    /// Checked by the loop on every turn, which also counts as a sign of life (`heartbeat`).
+    public var isStopping: Bool {
+        // only the loop's own thread writes it: a plain load and store
+        beats.store(beats.load(ordering: .relaxed) &+ 1, ordering: .relaxed)
+        return stopping.load(ordering: .acquiring)
+    }
+
+    /// Turns the loop has made: a loop that stops turning is wedged (the service watchdog).
+    public var heartbeat: UInt64 { beats.load(ordering: .relaxed) }
 
     public func start(name: String, _ body: @escaping @Sendable () -> Void) {
         let t = OSThread(name: name, body)

@@ -39,6 +39,14 @@ public protocol Source: AnyObject {
     /// The source's own counters (bytes, frames, drops by reason, reconnects), for the log line
     /// every minute and at stop, and for metrics.
     var counters: SourceCounters { get }
+    /// Turns of the source's loop, for the service watchdog: a live source whose loop turns at
+    /// least every few hundred ms even when idle reports it; nil for one that may block for long
+    /// by design (a capture waiting for packets) or that has no thread (a recording).
+    var heartbeat: UInt64? { get }
+}
+
+extension Source {
+    public var heartbeat: UInt64? { nil }
 }
 
 /// Named counters of a source or sink, in a fixed order.

@@ -71,6 +71,8 @@ public final class Forwarder: Sendable {
     private let maxInflight: Int
     public let events: ForwarderEvents
     private let worker = StoppableThread()
+    /// Turns of the loop (see `StoppableThread.heartbeat`).
+    public var heartbeat: UInt64? { worker.heartbeat }
     private let logger: Logger
     /// The seq of the last record published; the forwarder's thread only (and `drain` reads nothing of it).
     private let lastSent = Atomic<UInt64>(0)

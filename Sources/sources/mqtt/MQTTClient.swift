@@ -122,6 +122,8 @@ public final class MQTTClient: Sendable {
     private let mosq: Mosquitto
     private let state: Mutex<State>
     private let worker = StoppableThread()
+    /// Turns of the loop (see `StoppableThread.heartbeat`).
+    public var heartbeat: UInt64? { worker.heartbeat }
     /// Held by `publish` and by the network thread while it reinitialises the handle between
     /// connections (a publish must not run into a handle being reset).
     private let publishing = Mutex(())

@@ -32,4 +32,5 @@ public final class MQTTInput: Source, Sendable {
     public func start() { client.start() }
     public func stop() { client.stop() }
     public var counters: SourceCounters { SourceCounters([("reconnects", client.reconnects)]) }
+    public var heartbeat: UInt64? { client.heartbeat }
 }

@@ -27,6 +27,8 @@ public final class SerialLink: Source, Sendable {
     }
     private let shared = Mutex(State())
     private let worker = StoppableThread()
+    /// Turns of the loop (see `StoppableThread.heartbeat`).
+    public var heartbeat: UInt64? { worker.heartbeat }
 
     /// Request/response counters.
     public struct PollCounters: Sendable, Equatable {

@@ -28,6 +28,8 @@ public final class TCPListener: Source, Sendable {
     private let fd: Int32
     private let onFrame: @Sendable (UnsafeRawBufferPointer, Int64) -> Void
     private let worker = StoppableThread()
+    /// Turns of the loop (see `StoppableThread.heartbeat`).
+    public var heartbeat: UInt64? { worker.heartbeat }
     private let logger: Logger
     struct Counts { var accepted = 0, refused = 0, closed = 0, garbageClosed = 0, idleClosed = 0, incomplete = 0, bytes = 0, frames = 0 }
     private let counts = Mutex(Counts())

@@ -20,6 +20,8 @@ public final class UDPListener: Source, Sendable {
     private let fd: Int32
     private let onFrame: @Sendable (UnsafeRawBufferPointer, Int64) -> Void
     private let worker = StoppableThread()
+    /// Turns of the loop (see `StoppableThread.heartbeat`).
+    public var heartbeat: UInt64? { worker.heartbeat }
     private let logger: Logger
     private struct Counts { var datagrams = 0, bytes = 0, truncated = 0, errors = 0 }
     private let counts = Mutex(Counts())
