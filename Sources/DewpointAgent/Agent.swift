@@ -194,14 +194,16 @@ public struct AgentError: Error, CustomStringConvertible {
     public init(_ d: String) { description = d }
 }
 
-/// Turns SIGTERM and SIGINT into a call on a thread of our own (sigwait), instead of running code
-/// inside a signal handler. Call before starting any other thread so all threads inherit the mask.
+/// Turns SIGTERM, SIGINT and SIGHUP into a call on a thread of our own (sigwait), instead of
+/// running code inside a signal handler. Call before starting any other thread so all threads
+/// inherit the mask.
 public enum SignalWatcher {
     public static func install(_ onSignal: @escaping @Sendable (Int32) -> Void) {
         var set = sigset_t()
         sigemptyset(&set)
         sigaddset(&set, SIGTERM)
         sigaddset(&set, SIGINT)
+        sigaddset(&set, SIGHUP)
         pthread_sigmask(SIG_BLOCK, &set, nil)
         let blocked = set
         OSThread(name: "signals") {

@@ -3,6 +3,9 @@ import DewpointAgent
 import DewpointConfig
 import DewpointCore
 import Logging
+#if canImport(Glibc)
+import Glibc
+#endif
 
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -39,9 +42,23 @@ struct Run: ParsableCommand {
         let logger = Logger(label: "dewpoint")
         for w in cfg.warnings { logger.warning("\(w)") }
         let agent = Agent(config: cfg, logger: logger, drainTimeoutNs: UInt64(max(0, drainTimeout) * 1e9))
+        let agentFile = options.config
         SignalWatcher.install { [agent] sig in
-            logger.notice("signal \(sig): stopping")
-            agent.requestStop()
+            guard sig == SIGHUP else {
+                logger.notice("signal \(sig): stopping")
+                agent.requestStop()
+                return
+            }
+            // SIGHUP (what most tools send after an edit) checks the files and keeps running
+            do throws(ConfigErrors) {
+                let next = try ConfigLoader.load(agentFile: agentFile)
+                let same = next.agent == cfg.agent && next.bindings == cfg.bindings
+                logger.notice(same ? "SIGHUP: the configuration has not changed"
+                                   : "SIGHUP: the new configuration is valid, but live reload is not implemented yet: restart the service to apply it (a restart flushes open windows as partial summaries)")
+            } catch {
+                for d in error.diagnostics { logger.error("SIGHUP: \(d)") }
+                logger.error("SIGHUP: the configuration has \(error.diagnostics.count) problem\(error.diagnostics.count == 1 ? "" : "s"); the agent keeps running as it was started")
+            }
         }
         do { try agent.run() } catch {
             logger.critical("\(error)")

@@ -57,4 +57,29 @@ import Testing
         #expect(r.status == 0, "\(r.err)")
         #expect(r.err.contains("serial.port: warning: /dev/ttyUSB-not-plugged-in is not present now"), "\(r.err)")
     }
+
+    /// SIGHUP (sent by most tools after an edit) no longer ends the agent: it checks the files,
+    /// reports every problem with its position, and keeps running.
+    @Test func sighupChecksTheFilesAndKeepsRunning() throws {
+        let broker = Broker()
+        broker.start()
+        let dir = scratchDir("sighup")
+        AgentProcess.writeConfig(dir: dir, inputPort: broker.port, upstreamPort: broker.port)
+        let agent = AgentProcess(dir: dir)
+        try agent.start()
+        #expect(waitUntil(5) { agent.log.contains("running:") })
+        kill(agent.process.processIdentifier, SIGHUP)
+        #expect(waitUntil(5) { agent.log.contains("SIGHUP: the configuration has not changed") }, "\(agent.log)")
+        let binding = try String(contentsOfFile: dir + "/devices/env.yaml", encoding: .utf8)
+        try binding.replacingOccurrences(of: "qos: 1", with: "qos: 7").write(toFile: dir + "/devices/env.yaml", atomically: true, encoding: .utf8)
+        kill(agent.process.processIdentifier, SIGHUP)
+        #expect(waitUntil(5) { agent.log.contains("SIGHUP: the configuration has 1 problem") }, "\(agent.log)")
+        #expect(agent.log.contains("env.yaml:5:8: mqtt.qos"), "\(agent.log)")
+        try binding.replacingOccurrences(of: "qos: 1", with: "qos: 0").write(toFile: dir + "/devices/env.yaml", atomically: true, encoding: .utf8)
+        kill(agent.process.processIdentifier, SIGHUP)
+        #expect(waitUntil(5) { agent.log.contains("live reload is not implemented yet") }, "\(agent.log)")
+        #expect(agent.process.isRunning)
+        agent.terminate()
+        #expect(agent.log.contains("spool drained"))
+    }
 }

@@ -250,13 +250,13 @@ final class TapDevice {
         }
         req.ifr_ifru.ifru_flags = Int16(0x0002 | 0x1000)  // IFF_TAP | IFF_NO_PI
         let TUNSETIFF: UInt = 0x4004_54CA
-        guard withUnsafeMutablePointer(to: &req, { ioctl(fd, TUNSETIFF, $0) }) == 0 else { close(fd); return nil }
+        guard withUnsafeMutablePointer(to: &req, { ioctl(fd, TUNSETIFF, $0) }) == 0 else { close(fd); fd = -1; return nil }
         let up = Process()
         up.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
         up.arguments = ["link", "set", "dev", name, "up"]
-        guard (try? up.run()) != nil else { close(fd); return nil }
+        guard (try? up.run()) != nil else { close(fd); fd = -1; return nil }
         up.waitUntilExit()
-        guard up.terminationStatus == 0 else { close(fd); return nil }
+        guard up.terminationStatus == 0 else { close(fd); fd = -1; return nil }
     }
 
     func send(_ frame: [UInt8]) { _ = frame.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } }
