@@ -2,7 +2,7 @@
 # Both install the Debian packages they need first (apt-get update once, then install what is missing).
 
 SWIFT        ?= swift
-APT_PACKAGES := mosquitto mosquitto-clients libmosquitto-dev libsqlite3-dev libyaml-dev libpcap-dev socat openssl python3 pkg-config iproute2
+APT_PACKAGES := mosquitto mosquitto-clients libmosquitto-dev libsqlite3-dev libyaml-dev libpcap-dev socat openssl python3 pkg-config iproute2 systemd
 BIN          := .build/release/dewpoint
 # The release binary is linked with the toolchain's lld and packed relative relocations (DT_RELR,
 # glibc 2.36+): the dynamic loader then reads 15 KB of relocations at start instead of 1.9 MB,
