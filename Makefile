@@ -2,7 +2,7 @@
 # Both install the Debian packages they need first (apt-get update once, then install what is missing).
 
 SWIFT        ?= swift
-APT_PACKAGES := mosquitto mosquitto-clients libmosquitto-dev libsqlite3-dev libyaml-dev libpcap-dev socat openssl python3 pkg-config iproute2 systemd
+APT_PACKAGES := mosquitto mosquitto-clients libmosquitto-dev libsqlite3-dev libyaml-dev libpcap-dev socat openssl python3 pkg-config iproute2 systemd lintian
 BIN          := .build/release/dewpoint
 # The release binary is linked with the toolchain's lld and packed relative relocations (DT_RELR,
 # glibc 2.36+): the dynamic loader then reads 15 KB of relocations at start instead of 1.9 MB,
@@ -23,7 +23,7 @@ PREFIX       ?= /usr/local
 DESTDIR      ?=
 OBJCOPY      := $(shell d=$$(dirname $$(readlink -f $$(command -v $(SWIFT)) 2>/dev/null) 2>/dev/null); [ -x "$$d/llvm-objcopy" ] && echo "$$d/llvm-objcopy" || echo objcopy)
 
-.PHONY: all deps build debug test demo bench fuzz install clean
+.PHONY: all deps build debug test demo bench fuzz install deb clean
 
 all: build
 
@@ -44,19 +44,40 @@ debug: deps
 test: deps
 	$(SWIFT) build --build-tests
 	DEWPOINT_BIN=$(CURDIR)/.build/debug/dewpoint $(SWIFT) test --skip-build
+	$(MAKE) --no-print-directory deb
+	./scripts/test-deb.sh $(DEB)
 
 demo: build
 	./scripts/demo.sh $(BIN)
 
-install: build
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/etc/systemd/system $(DESTDIR)/etc/dewpoint/devices $(DESTDIR)$(PREFIX)/share/doc/dewpoint
+# `make install` installs what `make build` made: it builds nothing, so it needs neither Swift
+# nor the -dev packages. The example bindings go to the docs, not live into /etc/dewpoint (one
+# captures on eth0, one opens a serial port): /etc/dewpoint gets an agent file with no devices.
+UNITDIR      ?= /etc/systemd/system
+DOCDIR        = $(PREFIX)/share/doc/dewpoint
+install:
+	@[ -x $(BIN) ] || { echo "no release build at $(BIN): run 'make build' first"; exit 1; }
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(UNITDIR) $(DESTDIR)/etc/dewpoint/devices \
+	  $(DESTDIR)$(DOCDIR)/docs $(DESTDIR)$(DOCDIR)/examples/devices
 	$(OBJCOPY) --strip-all $(BIN) $(DESTDIR)$(PREFIX)/bin/dewpoint
-	sed -e 's|/usr/local/bin/dewpoint|$(PREFIX)/bin/dewpoint|g' -e 's|/usr/share/doc/dewpoint|$(PREFIX)/share/doc/dewpoint|g' \
-	  systemd/dewpoint.service > $(DESTDIR)/etc/systemd/system/dewpoint.service
-	[ -e $(DESTDIR)/etc/dewpoint/dewpoint.yaml ] || install -m 644 dewpoint.yaml $(DESTDIR)/etc/dewpoint/dewpoint.yaml
-	for f in devices/*.yaml; do [ -e $(DESTDIR)/etc/dewpoint/$$f ] || install -m 644 $$f $(DESTDIR)/etc/dewpoint/$$f; done
-	install -m 644 README.md docs/configuration.md $(DESTDIR)$(PREFIX)/share/doc/dewpoint/
+	chmod 755 $(DESTDIR)$(PREFIX)/bin/dewpoint
+	sed -e 's|/usr/local/bin/dewpoint|$(PREFIX)/bin/dewpoint|g' -e 's|/usr/share/doc/dewpoint|$(DOCDIR)|g' \
+	  systemd/dewpoint.service > $(DESTDIR)$(UNITDIR)/dewpoint.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/dewpoint.service
+	[ -e $(DESTDIR)/etc/dewpoint/dewpoint.yaml ] || install -m 644 packaging/dewpoint.yaml $(DESTDIR)/etc/dewpoint/dewpoint.yaml
+	install -m 644 dewpoint.yaml $(DESTDIR)$(DOCDIR)/examples/dewpoint.yaml
+	install -m 644 devices/*.yaml $(DESTDIR)$(DOCDIR)/examples/devices/
+	install -m 644 README.md $(DESTDIR)$(DOCDIR)/
+	install -m 644 docs/*.md $(DESTDIR)$(DOCDIR)/docs/
 	@echo "installed; then: systemctl daemon-reload && systemctl enable --now dewpoint"
+
+# `make deb`: a Debian package of the release build (dpkg-deb), checked with lintian when it is
+# installed. The architecture is the build machine's.
+VERSION      := $(shell sed -n 's/.*static let string = "\(.*\)"/\1/p' Sources/dewpoint/Dewpoint.swift)
+ARCH         := $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
+DEB          := .build/dewpoint_$(VERSION)_$(ARCH).deb
+deb: build
+	./scripts/make-deb.sh $(BIN) $(VERSION) $(ARCH) $(DEB)
 
 bench: build
 	./scripts/bench-replay.sh $(BIN)

@@ -34,9 +34,11 @@ public enum ConfigLoader {
             diags.append(ConfigDiagnostic(file: agentFile, line: 1, column: 1, key: "devices",
                                           message: "cannot read the devices folder '\(dir)'"))
         }
+        // an agent with no devices runs (the installed default): it reads nothing until one is added
+        var warnings: [ConfigDiagnostic] = []
         if files.isEmpty && diags.isEmpty {
-            diags.append(ConfigDiagnostic(file: agentFile, line: 1, column: 1, key: "devices",
-                                          message: "no device bindings (*.yaml) found in '\(dir)'"))
+            warnings.append(ConfigDiagnostic(file: agentFile, line: 1, column: 1, key: "devices",
+                                             message: "warning: no device bindings (*.yaml) in '\(dir)'; the agent reads nothing until one is added"))
         }
         let defaults = agent?.defaultWindow ?? WindowSpec()
         var nodes: [String: Node] = [:]
@@ -52,7 +54,7 @@ public enum ConfigLoader {
         diags += crossCheck(bindings, nodes)
         guard diags.isEmpty, let agent else { throw ConfigErrors(diags) }
         return LoadedConfig(agent: agent, bindings: bindings, agentFile: agentFile, devicesDir: dir,
-                            warnings: r.warnings + absentHardware(bindings, nodes))
+                            warnings: warnings + r.warnings + absentHardware(bindings, nodes))
     }
 
     /// Loads one binding file on its own (`dewpoint try`).
