@@ -1,3 +1,4 @@
+import DewpointMQTT
 import DewpointTestSupport
 import Foundation
 import Testing
@@ -81,5 +82,25 @@ import Testing
         #expect(agent.process.isRunning)
         agent.terminate()
         #expect(agent.log.contains("spool drained"))
+    }
+
+    /// A second client taking the agent's input session (same client id) is named in the log,
+    /// with the fix, rather than a bare "connection lost".
+    @Test func aSessionTakeOverIsNamed() throws {
+        let broker = Broker()
+        broker.start()
+        let dir = scratchDir("takeover")
+        AgentProcess.writeConfig(dir: dir, inputPort: broker.port, upstreamPort: broker.port)
+        let agent = AgentProcess(dir: dir)
+        try agent.start()
+        #expect(waitUntil(5) { agent.log.contains("input connected") })
+        let thief = try MQTTClient(.init(host: "127.0.0.1", port: broker.port, clientId: "dewpoint-test-in-\(broker.port)", cleanSession: false,
+                                         protocolVersion: 5))
+        thief.start()
+        // mosquitto 2.0 closes the old connection without a DISCONNECT reason: the agent sees the
+        // session taken back and forth, and names the likely cause after three short connections
+        #expect(waitUntil(10) { agent.log.contains("another client with client id dewpoint-test-in-\(broker.port)") }, "\(agent.log)")
+        thief.stop()
+        agent.terminate()
     }
 }

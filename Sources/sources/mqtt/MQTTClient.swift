@@ -118,6 +118,14 @@ public final class MQTTClient: Sendable {
         var connected = false
         var connack: Int32? = nil
         var machine: ConnectionStateMachine
+        /// The reason code of the broker's last DISCONNECT (MQTT 5), until the loop reads it.
+        var disconnectReason: Int32? = nil
+        /// When the current connection was accepted, and how many in a row died within seconds.
+        var connectedAtNs: UInt64 = 0
+        var shortLived = 0
+        /// Sessions taken over by another client with the same id (MQTT 5 reason 0x8E, or a
+        /// connection closed within seconds three times in a row).
+        var takeovers = 0
     }
     private let mosq: Mosquitto
     private let state: Mutex<State>
@@ -209,7 +217,7 @@ public final class MQTTClient: Sendable {
                 }
             case .onConnected:
                 mosq.setLibraryLog(false)
-                state.withLock { $0.connected = true }
+                state.withLock { $0.connected = true; $0.connectedAtNs = Clock.monotonicNs() }
                 handlers.connected?(self)
                 action = .none
             case .closeAndWait(let until):
@@ -236,7 +244,24 @@ public final class MQTTClient: Sendable {
                 if ack != 0 { logger.error("broker \(options.host):\(options.port) refused the connection: \(Mosquitto.connackString(ack))") }
                 action = state.withLock { $0.machine.connack(accepted: ack == 0, nowNs: now) }
             } else if rc != 0 {
-                logger.warning("connection to \(options.host):\(options.port) lost: \(Mosquitto.errorString(rc))")
+                let (reason, short) = state.withLock { s -> (Int32?, Int) in
+                    let r = s.disconnectReason
+                    s.disconnectReason = nil
+                    // a connection closed within 2 s of being accepted, again and again, is
+                    // usually another client with the same id (MQTT 3.1.1 gives no reason)
+                    s.shortLived = s.connected && now - s.connectedAtNs < 2_000_000_000 ? s.shortLived + 1 : 0
+                    if r == 0x8E || s.shortLived == 3 { s.takeovers += 1 }
+                    return (r, s.shortLived)
+                }
+                let id = options.clientId ?? "(generated)"
+                if reason == 0x8E {
+                    logger.error("another client with client id \(id) took the session on \(options.host):\(options.port) (MQTT 5 reason 0x8E): two agents, or an agent and another program, share this id; give each its own client_id")
+                } else if short == 3 {
+                    logger.error("the connection to \(options.host):\(options.port) keeps closing right after it is made: another client with client id \(id) may be taking the session; give each agent its own client_id")
+                } else {
+                    let why = reason.map { " (reason code 0x\(String($0, radix: 16)))" } ?? ""
+                    logger.warning("connection to \(options.host):\(options.port) lost: \(Mosquitto.errorString(rc))\(why)")
+                }
                 action = state.withLock { $0.machine.connectionLost(nowNs: now) }
             } else {
                 action = state.withLock { $0.machine.tick(nowNs: now) }
@@ -252,6 +277,11 @@ public final class MQTTClient: Sendable {
 
     // Called by the C callbacks on the network thread.
     func handleConnack(_ rc: Int32) { state.withLock { $0.connack = rc } }
+    // reason codes of 0x80 and above are the broker's; below them libmosquitto reports its own errors
+    func handleDisconnect(_ rc: Int32) { if rc >= 0x80 { state.withLock { $0.disconnectReason = rc } } }
+
+    /// Sessions another client with the same id took over (see `State.takeovers`).
+    public var takeovers: Int { state.withLock { $0.takeovers } }
     func handleMessage(_ topic: UnsafeRawBufferPointer, _ payload: UnsafeRawBufferPointer) {
         // only this thread writes it: a plain load and store, no locked instruction per message
         delivered.store(delivered.load(ordering: .relaxed) &+ 1, ordering: .relaxed)

@@ -133,6 +133,11 @@ final class Mosquitto: @unchecked Sendable {
             Unmanaged<MQTTClient>.fromOpaque(obj).takeUnretainedValue().handleMessage(topic, payload)
         }
         setLibraryLog(true)
+        // MQTT 5: the broker's DISCONNECT carries a reason (0x8E: another client took the session)
+        mosquitto_disconnect_v5_callback_set(handle) { _, obj, rc, _ in
+            guard let obj else { return }
+            Unmanaged<MQTTClient>.fromOpaque(obj).takeUnretainedValue().handleDisconnect(rc)
+        }
         mosquitto_publish_callback_set(handle) { _, obj, mid in
             Unmanaged<MQTTClient>.fromOpaque(obj!).takeUnretainedValue().handlePublished(mid)
         }
