@@ -126,6 +126,10 @@ public final class FDWriter {
         s.withUTF8 { write(UnsafeRawBufferPointer($0)) }
     }
 
+    /// Set once a write failed (a closed pipe, a full disk): what was buffered then is lost, and a
+    /// caller that must know (an export before deleting its source) checks it.
+    public private(set) var failed = false
+
     public func flush() {
         var off = 0
         buf.withUnsafeBytes { p in
@@ -133,6 +137,7 @@ public final class FDWriter {
                 let n = sysWrite(fd, p.baseAddress! + off, p.count - off)
                 if n < 0 {
                     if errno == EINTR { continue }
+                    failed = true
                     return  // stdout closed (EPIPE): nothing more can be written
                 }
                 off += n

@@ -55,16 +55,16 @@ struct Spool: ParsableCommand {
             throw ExitCode(1)
         }
         if let export {
-            var out = ""
-            for l in letters { out += Spool.jsonLine(l) + "\n" }
-            if export == "-" { print(out, terminator: "") } else {
-                let fd = open(export, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-                guard fd >= 0 else { printError("error: cannot create \(export): \(String(cString: strerror(errno)))"); throw ExitCode(1) }
-                let ok = Array(out.utf8).withUnsafeBytes { write(fd, $0.baseAddress, $0.count) == $0.count }
-                close(fd)
-                guard ok else { printError("error: cannot write \(export)"); throw ExitCode(1) }
-                printError("spool: \(letters.count) dead letters written to \(export)")
-            }
+            let fd = export == "-" ? 1 : open(export, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { printError("error: cannot create \(export): \(String(cString: strerror(errno)))"); throw ExitCode(1) }
+            let w = FDWriter(fd: fd)
+            for l in letters { Spool.jsonLine(l).withUnsafeBytes { w.write($0) } }
+            w.flush()
+            // --clear deletes them: only after every byte is written, and on disk
+            let written = !w.failed && (fd == 1 || fsync(fd) == 0)
+            if fd != 1 { close(fd) }
+            guard written else { printError("error: cannot write \(export); the dead letters stay in the spool"); throw ExitCode(1) }
+            if export != "-" { printError("spool: \(letters.count) dead letters written to \(export)") }
             if clear {
                 do { try spool.clearDeadLetters() } catch { printError("error: \(error)"); throw ExitCode(1) }
                 printError("spool: dead letters cleared")
@@ -80,33 +80,19 @@ struct Spool: ParsableCommand {
         }
     }
 
-    /// One dead letter as a JSON object; the payload as text when it is UTF-8, else base64.
-    static func jsonLine(_ l: SpoolQueue.DeadLetter) -> String {
-        var s = "{\"seq\":\(l.seq),\"topic\":\(quote(l.topic)),\"reason\":\(quote(l.reason)),\"ts_ms\":\(l.tsMs),"
+    /// One dead letter as a JSON line; the payload as text when it is UTF-8, else base64.
+    static func jsonLine(_ l: SpoolQueue.DeadLetter) -> [UInt8] {
+        var o: [UInt8] = Array("{\"seq\":".utf8)
+        JSONText.integer(l.seq, into: &o)
+        o += Array(",\"topic\":".utf8); JSONText.string(l.topic, into: &o)
+        o += Array(",\"reason\":".utf8); JSONText.string(l.reason, into: &o)
+        o += Array(",\"ts_ms\":".utf8); JSONText.integer(l.tsMs, into: &o)
         if let text = String(validating: l.payload, as: UTF8.self) {
-            s += "\"payload\":\(quote(text))}"
+            o += Array(",\"payload\":".utf8); JSONText.string(text, into: &o)
         } else {
-            s += "\"payload_b64\":\"\(Base64.encode(l.payload))\"}"
+            o += Array(",\"payload_b64\":\"\(Base64.encode(l.payload))\"".utf8)
         }
-        return s
-    }
-
-    static func quote(_ t: String) -> String {
-        var o = "\""
-        for u in t.unicodeScalars {
-            switch u {
-            case "\"": o += "\\\""
-            case "\\": o += "\\\\"
-            case "\n": o += "\\n"
-            case "\r": o += "\\r"
-            case "\t": o += "\\t"
-            default:
-                if u.value < 0x20 || u.value == 0x7F || u.value == 0x2028 || u.value == 0x2029 {
-                    let h = String(u.value, radix: 16)
-                    o += "\\u" + String(repeating: "0", count: 4 - h.count) + h
-                } else { o.unicodeScalars.append(u) }
-            }
-        }
-        return o + "\""
+        o += Array("}\n".utf8)
+        return o
     }
 }

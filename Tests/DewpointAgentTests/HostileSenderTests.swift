@@ -83,6 +83,10 @@ func startAgentOnOneBroker(_ name: String, edit: (String) -> String = { $0 }) th
         let listed = try runDewpoint(["spool", "--config", dir + "/dewpoint.yaml", "--dead-letters"])
         #expect(listed.status == 0, "\(listed.err)")
         #expect(listed.out.contains("0 records waiting") && listed.out.contains("/big/summary"), "\(listed.out)")
+        // an export that cannot be written clears nothing
+        let full = try runDewpoint(["spool", "--config", dir + "/dewpoint.yaml", "--export", "/dev/full", "--clear"])
+        #expect(full.status != 0 && full.err.contains("the dead letters stay in the spool"), "\(full.err)")
+        #expect(try runDewpoint(["spool", "--config", dir + "/dewpoint.yaml", "--dead-letters"]).out.contains("/big/summary"))
         let exported = try runDewpoint(["spool", "--config", dir + "/dewpoint.yaml", "--export", "-", "--clear"])
         let records = exported.out.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
         #expect(!records.isEmpty && records.allSatisfy { ($0["topic"] as? String)?.hasSuffix("/big/summary") == true && !($0["reason"] as? String ?? "").isEmpty },
