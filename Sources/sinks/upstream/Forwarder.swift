@@ -32,7 +32,12 @@ public final class ForwarderEvents: Sendable {
     public func acked(mid: Int32) {
         state.withLock { s in
             if let seq = s.inflight.removeValue(forKey: mid) { s.acks.append(seq) }
-            else if s.untracked.remove(mid) == nil { s.earlyAcks.insert(mid) }
+            else if s.untracked.remove(mid) == nil {
+                // acks for ids never sent (a confused broker) must not pile up: message ids are
+                // 16 bits, so more early acks than that are stale
+                if s.earlyAcks.count >= 1 << 16 { s.earlyAcks.removeAll() }
+                s.earlyAcks.insert(mid)
+            }
         }
         wakeup.signal()
     }
@@ -94,9 +99,6 @@ public final class Forwarder: Sendable {
         self.maxInflight = maxInflight
         self.logger = logger
     }
-
-    public func acked(mid: Int32) { events.acked(mid: mid) }
-    public func connectionLost() { events.connectionLost() }
 
     /// Publishes a message that is not a spool record (the retained status) on the same
     /// connection: its acknowledgement is recognised and never taken for a record's.
