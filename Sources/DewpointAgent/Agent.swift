@@ -57,6 +57,7 @@ public final class Agent: Sendable {
         var reportedWedge: Int? = nil
 
         var lastReport = Clock.monotonicNs()
+        var reportedDrops = 0
         while !stopRequested {
             // wait for a queued frame, a new record (`interrupt`), the next commit or 20 ms
             let now = Clock.monotonicNs()
@@ -70,7 +71,7 @@ public final class Agent: Sendable {
             if let due = sink.commitDueNs, Clock.monotonicNs() >= due { sink.commit() }
             if Clock.monotonicNs() - lastReport >= 60_000_000_000 {
                 lastReport = Clock.monotonicNs()
-                report(gate, queue, sink, sources)
+                report(gate, queue, sink, sources, reportedDrops: &reportedDrops)
             }
             if watchdog != nil {
                 let beats = sources.map(\.heartbeat) + [sink.forwarder.heartbeat]
@@ -100,16 +101,16 @@ public final class Agent: Sendable {
     }
 
     /// The counters line every minute, and a warning for new queue drops.
-    private func report(_ gate: PipelineGate, _ queue: BoundedQueue<InputFrame>, _ sink: UpstreamSink, _ sources: [any Source & Sendable]) {
+    private func report(_ gate: PipelineGate, _ queue: BoundedQueue<InputFrame>, _ sink: UpstreamSink, _ sources: [any Source & Sendable],
+                        reportedDrops: inout Int) {
         let drops = queue.dropped
         logger.info("counters: \(gate.run { $0.counters.summaryLine }) queue_dropped=\(drops) \(sink.counters)")
         for s in sources where !(s is MQTTInput) { logger.info("\(s.name): \(s.counters)") }
-        let reported = reportedDrops.withLock { r in defer { r = drops }; return r }
-        if drops > reported {
-            logger.warning("input queue overflow: \(drops - reported) frames dropped (policy \(config.agent.queue.overflow.rawValue))")
+        if drops > reportedDrops {
+            logger.warning("input queue overflow: \(drops - reportedDrops) frames dropped (policy \(config.agent.queue.overflow.rawValue))")
         }
+        reportedDrops = drops
     }
-    private let reportedDrops = Mutex(0)
 
     private func stop(_ sources: [any Source & Sendable], _ queue: BoundedQueue<InputFrame>, _ gate: PipelineGate, _ sink: UpstreamSink) {
         logger.info("stopping: closing sources")

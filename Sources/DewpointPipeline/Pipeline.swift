@@ -51,6 +51,8 @@ public final class Pipeline {
     private let encoder = RecordEncoder()
     private var logBudget: [String: Int] = [:]
     private let hasDropout: Bool
+    /// `limits.max_payload` per binding, read on every frame.
+    private let maxPayloads: [Int]
     /// Live, payload times may stray at most an hour from the wall clock unless a binding says
     /// otherwise (far-future times would open windows that never close); replay's arrival times
     /// are the recording's, so there only `max_skew` applies.
@@ -68,6 +70,7 @@ public final class Pipeline {
         var decs: [FrameDecoder] = []
         for b in bindings { decs.append(try FrameDecoder(binding: b)) }
         self.decoders = decs
+        self.maxPayloads = bindings.map(\.limits.maxPayload)
         self.fixedDevice = Array(repeating: nil, count: bindings.count)
         self.byName = Array(repeating: [:], count: bindings.count)
         self.hasDropout = bindings.contains { $0.channels.contains { $0.detectors.contains { if case .dropout = $0.kind { return true } else { return false } } } }
@@ -102,7 +105,7 @@ public final class Pipeline {
     public func ingestMQTT(topic: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer, arrivalNs: Int64) {
         hot.pointee.counters.frames += 1
         for r in routes where r.filter.matches(topic, captures: &captures) {
-            guard payload.count <= bindings[r.binding].limits.maxPayload else { oversize(payload.count, binding: r.binding); return }
+            guard payload.count <= maxPayloads[r.binding] else { oversize(payload.count, binding: r.binding); return }
             var device: DeviceState
             if let d = fixedDevice[r.binding] {
                 device = d
@@ -131,7 +134,7 @@ public final class Pipeline {
     /// Processes one frame for a binding that names a single device (serial, capture).
     public func ingest(binding: Int, payload: UnsafeRawBufferPointer, arrivalNs: Int64) {
         hot.pointee.counters.frames += 1
-        guard payload.count <= bindings[binding].limits.maxPayload else { oversize(payload.count, binding: binding); return }
+        guard payload.count <= maxPayloads[binding] else { oversize(payload.count, binding: binding); return }
         guard let d = device(of: binding) else { return }
         process(device: d, payload: payload, arrivalNs: arrivalNs, onlyChannel: nil)
     }
