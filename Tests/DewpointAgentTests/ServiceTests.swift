@@ -7,13 +7,9 @@ import Testing
 /// fail on.
 @Suite(.serialized) struct ServiceTests {
     @Test func aSecondAgentOnTheSameSpoolRefusesToStart() throws {
-        let broker = Broker()
-        broker.start()
-        let dir = scratchDir("two-agents")
-        AgentProcess.writeConfig(dir: dir, inputPort: broker.port, upstreamPort: broker.port)
-        let first = AgentProcess(dir: dir)
-        try first.start()
-        #expect(waitUntil(5) { first.log.contains("running:") })
+        let (broker, collector, first) = try startAgentOnOneBroker("two-agents")
+        defer { collector.stop(); withExtendedLifetime(broker) {} }
+        let dir = first.dir
         let second = try runDewpoint(["run", "--config", dir + "/dewpoint.yaml"])
         #expect(second.status == 1)
         #expect(second.err.contains("another agent (pid \(first.process.processIdentifier)) is using the spool in \(dir)"), "\(second.err)")
@@ -62,13 +58,9 @@ import Testing
     /// SIGHUP (sent by most tools after an edit) no longer ends the agent: it checks the files,
     /// reports every problem with its position, and keeps running.
     @Test func sighupChecksTheFilesAndKeepsRunning() throws {
-        let broker = Broker()
-        broker.start()
-        let dir = scratchDir("sighup")
-        AgentProcess.writeConfig(dir: dir, inputPort: broker.port, upstreamPort: broker.port)
-        let agent = AgentProcess(dir: dir)
-        try agent.start()
-        #expect(waitUntil(5) { agent.log.contains("running:") })
+        let (broker, collector, agent) = try startAgentOnOneBroker("sighup")
+        defer { collector.stop(); withExtendedLifetime(broker) {} }
+        let dir = agent.dir
         kill(agent.process.processIdentifier, SIGHUP)
         #expect(waitUntil(5) { agent.log.contains("SIGHUP: the configuration has not changed") }, "\(agent.log)")
         let binding = try String(contentsOfFile: dir + "/devices/env.yaml", encoding: .utf8)
