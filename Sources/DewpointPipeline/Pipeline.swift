@@ -190,8 +190,9 @@ public final class Pipeline {
     /// Devices seen through `+device` levels now tracked (over every binding).
     public var trackedDevices: Int { hot.pointee.devicesByName }
 
-    /// Drops `+device` devices silent for their binding's `device_idle`: their open windows are
-    /// emitted first (as partial summaries when they have not ended), then their state goes.
+    /// Drops `+device` devices silent for their binding's `device_idle`: their raised alerts are
+    /// cleared and their open windows emitted first (as partial summaries when they have not
+    /// ended), then their state goes.
     private func evictIdle(_ watermark: Int64) {
         guard hot.pointee.devicesByName > 0 else { return }
         var evicted: [DeviceState] = []
@@ -202,6 +203,12 @@ public final class Pipeline {
         }
         guard !evicted.isEmpty else { return }
         for d in evicted {
+            // a raised alert is cleared before its state goes, so that no consumer waits for ever
+            for c in 0..<d.channelCount {
+                for k in 0..<d.watches[c].count where d.watches[c][k].machine.isRaised {
+                    emitAlert(d, c, k, .cleared, score: 0, value: d.lastValue[c], ts: watermark)
+                }
+            }
             for w in d.open {
                 emitSummary(d, w, partial: w.startNs + d.lengthNs > watermark)
                 d.recycle(w)

@@ -44,6 +44,15 @@ private func payload(_ ts: Int64, _ temp: Double = 20) -> String { #"{"ts":\#(ts
         // their windows were emitted before their state went: every device's first window is summarised once
         let firsts = parseLines(sink.lines).filter { $0["kind"] as? String == "summary" && $0["start_ms"] as? Int == Int(t0) }
         #expect(Set(firsts.compactMap { $0["device"] as? String }) == ["d0", "d1", "d2"])
+        // a raised alert of an evicted device is cleared, not left raised for ever
+        var w = envBinding(window: WindowSpec(lengthMs: 1_000, latenessMs: 0), detectors: [DetectorSpec(kind: .threshold(above: 30, below: nil))])
+        w.limits.deviceIdleMs = 5_000
+        let alerts = MemorySink()
+        let q = try Pipeline(agentId: "gw", bindings: [w], sink: alerts, seq: CountingSeq())
+        feed(q, "sensors/hot/env", payload(t0, 50), t0 * 1_000_000)
+        for s in 1...8 { feed(q, "sensors/cool/env", payload(t0 + Int64(s) * 1000), (t0 + Int64(s) * 1000) * 1_000_000) }
+        let states = parseLines(alerts.lines).filter { $0["kind"] as? String == "alert" && $0["device"] as? String == "hot" }.map { $0["state"] as? String }
+        #expect(states == ["raised", "cleared"], "\(alerts.lines)")
         // a new device now has room
         feed(p, "sensors/new/env", payload(t0 + 9_000), (t0 + 9_000) * 1_000_000)
         #expect(p.trackedDevices == 2 && p.counters.deviceLimit == 7)
