@@ -9,6 +9,20 @@ public struct SocketError: Error, CustomStringConvertible, Sendable {
     init(_ description: String) { self.description = description }
 }
 
+/// A bound listening socket, owned: closed once, when the last reference goes.
+final class BoundSocket: Sendable {
+    let fd: Int32
+    /// The bound port (the configured one, or the one the kernel chose for port 0).
+    let port: Int
+
+    init(_ spec: ListenSpec, type: Int32) throws(SocketError) {
+        fd = try ListenSocket.bind(spec, type: type)
+        port = ListenSocket.port(fd)
+    }
+
+    deinit { close(fd) }
+}
+
 /// The socket calls of the listeners: resolve the configured address, bind, listen, and read
 /// the bound port back (port 0 picks a free one).
 enum ListenSocket {

@@ -24,8 +24,9 @@ import Glibc
 public final class TCPListener: Source, Sendable {
     public let spec: ListenSpec
     public let framing: FramingSpec
-    public let port: Int
-    private let fd: Int32
+    private let socket: BoundSocket
+    public var port: Int { socket.port }
+    private var fd: Int32 { socket.fd }
     private let onFrame: @Sendable (UnsafeRawBufferPointer, Int64) -> Void
     private let worker = StoppableThread()
     /// Turns of the loop (see `StoppableThread.heartbeat`).
@@ -40,11 +41,8 @@ public final class TCPListener: Source, Sendable {
         self.framing = framing
         self.logger = logger
         self.onFrame = onFrame
-        fd = try ListenSocket.bind(spec, type: Int32(SOCK_STREAM.rawValue))
-        port = ListenSocket.port(fd)
+        socket = try BoundSocket(spec, type: Int32(SOCK_STREAM.rawValue))
     }
-
-    deinit { close(fd) }
 
     public var name: String { "tcp \(spec.host):\(port)" }
 

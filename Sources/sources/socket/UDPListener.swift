@@ -15,9 +15,10 @@ import Glibc
 /// it the kernel drops (`netstat -su`, "receive buffer errors").
 public final class UDPListener: Source, Sendable {
     public let spec: ListenSpec
+    private let socket: BoundSocket
     /// The bound port (the configured one, or the one the kernel chose for port 0).
-    public let port: Int
-    private let fd: Int32
+    public var port: Int { socket.port }
+    private var fd: Int32 { socket.fd }
     private let onFrame: @Sendable (UnsafeRawBufferPointer, Int64) -> Void
     private let worker = StoppableThread()
     /// Turns of the loop (see `StoppableThread.heartbeat`).
@@ -31,11 +32,8 @@ public final class UDPListener: Source, Sendable {
         self.spec = spec
         self.logger = logger
         self.onFrame = onFrame
-        fd = try ListenSocket.bind(spec, type: Int32(SOCK_DGRAM.rawValue))
-        port = ListenSocket.port(fd)
+        socket = try BoundSocket(spec, type: Int32(SOCK_DGRAM.rawValue))
     }
-
-    deinit { close(fd) }
 
     public var name: String { "udp \(spec.host):\(port)" }
 
