@@ -146,7 +146,13 @@ public final class Agent: Sendable {
             var n = 0
             var next: InputFrame? = first
             while let f = next {
-                f.bytes.withUnsafeBytes { p.ingest(binding: f.binding, payload: $0, arrivalNs: f.arrivalNs) }
+                f.bytes.withUnsafeBytes { payload in
+                    if let topic = f.topic {
+                        topic.withUnsafeBytes { p.ingestMQTT(topic: $0, payload: payload, arrivalNs: f.arrivalNs) }
+                    } else {
+                        p.ingest(binding: f.binding, payload: payload, arrivalNs: f.arrivalNs)
+                    }
+                }
                 n += 1
                 next = n < limit ? queue.pop(timeoutMs: 0) : nil
             }

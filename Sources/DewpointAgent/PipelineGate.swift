@@ -37,6 +37,8 @@ struct InputFrame: Sendable {
     var bytes: [UInt8]
     var arrivalNs: Int64
     var binding: Int
+    /// An MQTT message's topic (routed by topic, `binding` unused); nil for a binding's frame.
+    var topic: [UInt8]? = nil
 }
 
 /// The inlet of sources fed by a kernel buffer (serial, capture, sockets): frames are copied
@@ -48,8 +50,9 @@ final class QueueInlet: FrameInlet, Sendable {
         queue.push(InputFrame(bytes: Array(payload), arrivalNs: arrivalNs, binding: binding))
     }
     func message(topic: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer, arrivalNs: Int64) {
-        // no queued source delivers MQTT messages; routed by topic they would need the topic kept
-        preconditionFailure("MQTT messages are delivered inline")
+        // no source queues MQTT messages today (the input runs the pipeline inline); one that did
+        // keeps the topic with the frame, and the agent routes it by topic
+        queue.push(InputFrame(bytes: Array(payload), arrivalNs: arrivalNs, binding: -1, topic: Array(topic)))
     }
     func endOfBatch() {}
 }
