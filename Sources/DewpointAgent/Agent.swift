@@ -16,9 +16,13 @@ import Glibc
 /// a bounded queue to the thread that calls `run()`, which also moves the clock and commits the
 /// sink.
 ///
-/// Shutdown (SIGTERM/SIGINT, or `requestStop()`): stop the sources, process what is queued, flush
-/// open windows as partial summaries, commit, drain the spool while the upstream broker is
-/// reachable (up to `drainTimeoutNs`), publish the offline status, disconnect.
+/// Every commit carries a checkpoint of the pipeline's state (`Checkpointer`), restored before the
+/// sources start; the MQTT input acknowledges only what is committed (`input.ack`).
+///
+/// Shutdown (SIGTERM/SIGINT, or `requestStop()`): stop the sources (the MQTT input commits and
+/// acknowledges what it read), process what is queued, checkpoint the open windows (or emit them
+/// as partial summaries, `spool.on_stop: partial_summaries`), commit, drain the spool while the
+/// upstream broker is reachable (up to `drainTimeoutNs`), publish the offline status, disconnect.
 public final class Agent: Sendable {
     public let config: LoadedConfig
     public let logger: Logger
@@ -47,8 +51,16 @@ public final class Agent: Sendable {
                                     logger: logger.with("sink", "upstream"), onRecord: { queue.interrupt() })
         let pipeline = try Pipeline(agentId: agent.agentId, bindings: config.bindings, sink: sink, seq: sink.spool, mode: .external,
                                     logger: logger)
+        // the MQTT input's clock falls back to the wall clock once it has been quiet for a few
+        // commit intervals (it may wait that long for acknowledgements before the broker sends more)
+        pipeline.inputIdleNs = max(2_000_000_000, 4 * Clock.ns(ms: agent.spool.commitIntervalMs))
         let gate = PipelineGate(pipeline)
-        let sources = try makeSources(inline: GateInlet(gate), queued: QueueInlet(queue))
+        let checkpointer = Checkpointer(gate: gate, sink: sink, intervalNs: UInt64(Clock.ns(ms: agent.spool.commitIntervalMs)))
+        try checkpointer.restore(logger: logger)
+        // the wall clock's devices start at the wall clock, before any frame arrives; the MQTT
+        // input's stand still until it connects, then follow what it delivers
+        gate.run { $0.advanceClock(nowNs: Clock.wallNs()) }
+        let sources = try makeSources(inline: GateInlet(gate), queued: QueueInlet(queue), durability: checkpointer)
         sink.start()
         for s in sources { try s.start() }
         logger.info("running: agent \(agent.agentId), \(config.bindings.count) devices")
@@ -61,14 +73,15 @@ public final class Agent: Sendable {
         while !stopRequested {
             // wait for a queued frame, a new record (`interrupt`), the next commit or 20 ms
             let now = Clock.monotonicNs()
-            let waitMs = sink.commitDueNs.map { $0 > now ? Int(($0 - now + 999_999) / 1_000_000) : 0 } ?? 20
+            let due = checkpointer.dueNs
+            let waitMs = due > now ? Int((due - now + 999_999) / 1_000_000) : 0
             if let f = queue.pop(timeoutMs: min(waitMs, 20)) {
                 // a small batch means we were woken per frame: linger 1 ms so that the next wakeup
                 // finds a batch (at most 1 ms of latency for far fewer context switches)
                 if ingestQueued(f, queue, gate, limit: 4096) < 32 { Clock.sleep(ns: 1_000_000) }
             }
-            gate.run { $0.advance(watermarkNs: Clock.wallNs()) }
-            if let due = sink.commitDueNs, Clock.monotonicNs() >= due { sink.commit() }
+            gate.run { $0.advanceClock(nowNs: Clock.wallNs()) }
+            if Clock.monotonicNs() >= checkpointer.dueNs { checkpointer.commit() }
             if Clock.monotonicNs() - lastReport >= 60_000_000_000 {
                 lastReport = Clock.monotonicNs()
                 report(gate, queue, sink, sources, reportedDrops: &reportedDrops)
@@ -88,15 +101,17 @@ public final class Agent: Sendable {
         notify.send("STOPPING=1\nSTATUS=stopping: draining the spool")
         // the drain may take up to its timeout: ask the service manager for that much more
         notify.send("EXTEND_TIMEOUT_USEC=\((drainTimeoutNs + 10_000_000_000) / 1_000)")
-        stop(sources, queue, gate, sink)
+        stop(sources, queue, gate, sink, checkpointer)
     }
 
     /// The live sources of every binding, from the table.
-    private func makeSources(inline: any FrameInlet & Sendable, queued: any FrameInlet & Sendable) throws -> [any Source & Sendable] {
+    private func makeSources(inline: any FrameInlet & Sendable, queued: any FrameInlet & Sendable,
+                             durability: any DurabilityGate) throws -> [any Source & Sendable] {
         try SourceTable.kinds.flatMap { kind in
             let mine = config.bindings.enumerated().filter { $0.element.transport.kindName == kind.transport }.map { (index: $0.offset, spec: $0.element) }
             if mine.isEmpty { return [] as [any Source & Sendable] }
-            return try kind.makeLive(LiveSourceContext(config: config, bindings: mine, inline: inline, queued: queued, logger: logger))
+            return try kind.makeLive(LiveSourceContext(config: config, bindings: mine, inline: inline, queued: queued,
+                                                       durability: durability, logger: logger))
         }
     }
 
@@ -112,7 +127,8 @@ public final class Agent: Sendable {
         reportedDrops = drops
     }
 
-    private func stop(_ sources: [any Source & Sendable], _ queue: BoundedQueue<InputFrame>, _ gate: PipelineGate, _ sink: UpstreamSink) {
+    private func stop(_ sources: [any Source & Sendable], _ queue: BoundedQueue<InputFrame>, _ gate: PipelineGate, _ sink: UpstreamSink,
+                      _ checkpointer: Checkpointer) {
         logger.info("stopping: closing sources")
         // The sources stop on a thread of their own while this one keeps draining the queue, so
         // that a source blocked on a full queue (overflow: block) gets room and can stop, and
@@ -134,7 +150,15 @@ public final class Agent: Sendable {
         queue.close()
         if let f = queue.pop(timeoutMs: 0) { _ = ingestQueued(f, queue, gate) }
         if queue.rejectedAfterClose > 0 { logger.warning("\(queue.rejectedAfterClose) frames arrived after the stop began and were not processed") }
-        gate.run { $0.finish() }  // partial summaries for open windows; commits
+        switch config.agent.spool.onStop {
+        case .checkpoint:
+            // open windows stay open in the checkpoint: the next start continues them
+            let open = gate.run { p -> Int in p.flush(); return p.openWindows }
+            logger.info("checkpointing \(open) open windows for the next start")
+        case .flush:
+            gate.run { $0.finish() }  // partial summaries for open windows
+        }
+        if !checkpointer.commit() { logger.error("the final commit failed: what was processed since the last commit is lost, and will be sent again by the input broker where it can") }
         _ = sink.stop(deadlineNs: Clock.monotonicNs() + drainTimeoutNs)
         logger.info("stopped: \(gate.run { $0.counters.summaryLine }) queue_dropped=\(queue.dropped)")
     }

@@ -30,6 +30,12 @@ final class GateInlet: FrameInlet, Sendable {
         gate.run { $0.ingestMQTT(topic: topic, payload: payload, arrivalNs: arrivalNs) }
     }
     func endOfBatch() { gate.run { $0.flush() } }
+    func message(topic: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer, arrivalNs: Int64, deliveryId: UInt16) {
+        gate.run { $0.ingestMQTT(topic: topic, payload: payload, arrivalNs: arrivalNs, deliveryId: deliveryId) }
+    }
+    func acknowledged() { gate.run { $0.inputAcknowledged() } }
+    func inputConnected(sessionPresent: Bool) { gate.run { $0.inputConnected(sessionPresent: sessionPresent, nowNs: Clock.wallNs()) } }
+    func inputDisconnected() { gate.run { $0.inputDisconnected() } }
 }
 
 /// One serial, capture or socket frame copied out of its source's thread.

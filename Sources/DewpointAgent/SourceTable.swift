@@ -16,6 +16,8 @@ public struct LiveSourceContext {
     public var inline: any FrameInlet & Sendable
     /// Copies frames into the agent's bounded queue (sources fed by a small kernel buffer).
     public var queued: any FrameInlet & Sendable
+    /// Commits what the pipeline produced, for inputs that acknowledge after commit.
+    public var durability: (any DurabilityGate)? = nil
     public var logger: Logger
 }
 
@@ -91,7 +93,9 @@ public enum SourceTable {
             if o.protocolVersion != 5 {
                 logger.warning("input uses MQTT 3.1.1: the size of incoming messages is bounded only by the broker's max_packet_size (set it, or use mqtt_version: 5)")
             }
-            return [try MQTTInput(options: o, subscriptions: subs, inlet: ctx.inline, logger: logger)]
+            o.ackAfterCommit = a.input.ack == .afterCommit && ctx.durability != nil
+            o.ackIntervalNs = UInt64(Clock.ns(ms: a.spool.commitIntervalMs))
+            return [try MQTTInput(options: o, subscriptions: subs, inlet: ctx.inline, durability: ctx.durability, logger: logger)]
         }),
         SourceKind(transport: "serial", describe: { b in
             guard case .serial(let s) = b.transport else { return "serial" }

@@ -23,18 +23,23 @@ enum AgentLoader {
         if let n = m["devices"], let s = r.string(n.value, "devices") { a.devicesDir = s }
         if let n = m["log_level"], let v = r.choice(n.value, "log_level", Logger.Level.self) { a.logLevel = v }
         var spoolDirNode: Node? = nil
-        if let n = m["spool"]?.value, let sm = r.mapping(n, "spool", allowed: ["dir", "max_bytes"]) {
+        if let n = m["spool"]?.value, let sm = r.mapping(n, "spool", allowed: ["dir", "max_bytes", "commit_interval", "on_stop"]) {
+            if let d = sm["commit_interval"], let v = r.durationMs(d.value, "spool.commit_interval") {
+                if v < 10 || v > 60_000 { r.error(d.value, "spool.commit_interval", "expected 10ms to 60s, found \(v)ms") } else { a.spool.commitIntervalMs = v }
+            }
+            if let d = sm["on_stop"], let v = r.choice(d.value, "spool.on_stop", StopBehaviour.self) { a.spool.onStop = v }
             if let d = sm["dir"], let s = r.string(d.value, "spool.dir") { a.spool.dir = s; spoolDirNode = d.value }
             if let d = sm["max_bytes"], let v = r.bytes(d.value, "spool.max_bytes") {
                 if v < 1 << 16 { r.error(d.value, "spool.max_bytes", "expected at least 64KiB, found \(v) bytes") } else { a.spool.maxBytes = v }
             }
         }
-        if let n = m["input"]?.value, let (b, im) = broker(n, "input", extra: ["batch_wait", "read_buffer"], r) {
+        if let n = m["input"]?.value, let (b, im) = broker(n, "input", extra: ["batch_wait", "read_buffer", "ack"], r) {
             let defaultWait = a.input.batchWaitMs  // from AgentSpec
             a.input = b
             a.input.batchWaitMs = defaultWait
             // input.batch_wait: sleep after a pass that emptied the socket (0 = wake per message)
             if let v = im["read_buffer"] { a.input.readBuffer = r.bool(v.value, "input.read_buffer") ?? false }
+            if let v = im["ack"], let p = r.choice(v.value, "input.ack", AckPolicy.self) { a.input.ack = p }
             if let v = im["batch_wait"], let d = r.durationMs(v.value, "input.batch_wait") {
                 if d > 100 { r.error(v.value, "input.batch_wait", "expected 0ms to 100ms, found \(d)ms") } else { a.input.batchWaitMs = d }
             }

@@ -25,7 +25,31 @@ public struct AgentSpec: Sendable, Equatable {
 public struct SpoolSpec: Sendable, Equatable {
     public var dir: String
     public var maxBytes: Int64
+    /// `spool.commit_interval`: how often the pipeline's state is checkpointed (with the records
+    /// it produced) when nothing else commits sooner, and how long input acknowledgements wait
+    /// for that commit (`input.ack: after_commit`). It bounds what a kill -9 can lose of a serial,
+    /// capture or socket source, which cannot resend.
+    public var commitIntervalMs: Int64 = 500
+    /// `spool.on_stop`: what a stop does with open windows.
+    public var onStop: StopBehaviour = .checkpoint
     public init(dir: String = "/var/lib/dewpoint", maxBytes: Int64 = 64 << 20) { self.dir = dir; self.maxBytes = maxBytes }
+}
+
+/// What the agent does with open windows when it stops.
+public enum StopBehaviour: String, Sendable, Equatable, CaseIterable {
+    /// Checkpoint them, so that the next start continues the same windows (one summary each).
+    case checkpoint
+    /// Emit them as partial summaries (and checkpoint the rest of the state): each stop splits
+    /// the windows it interrupts into two summaries.
+    case flush = "partial_summaries"
+}
+
+/// When the MQTT input acknowledges a QoS 1 or 2 message (`input.ack`).
+public enum AckPolicy: String, Sendable, Equatable, CaseIterable {
+    /// Once the state it produced is committed: a crash makes the broker resend what was lost.
+    case afterCommit = "after_commit"
+    /// On receipt, as soon as it is read: a crash loses up to one commit interval of it.
+    case onReceipt = "on_receipt"
 }
 
 public struct BrokerSpec: Sendable, Equatable {
@@ -45,6 +69,8 @@ public struct BrokerSpec: Sendable, Equatable {
     /// Input only (`input.read_buffer`): libmosquitto's reads served from a buffer of the network
     /// thread (see the MQTT README). Off by default.
     public var readBuffer = false
+    /// Input only (`input.ack`).
+    public var ack: AckPolicy = .afterCommit
     public init(host: String = "127.0.0.1", port: Int = 1883, clientId: String? = nil, username: String? = nil,
                 passwordFile: String? = nil, passwordEnv: String? = nil, tls: TLSSpec? = nil, mqttVersion: Int = 4,
                 keepaliveS: Int = 30, batchWaitMs: Int64 = 0) {

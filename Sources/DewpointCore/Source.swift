@@ -11,6 +11,36 @@ public protocol FrameInlet: AnyObject {
     /// The end of a batch of deliveries (one network pass): rows batched across them are
     /// processed now, so that alerts are not held back.
     func endOfBatch()
+    /// An MQTT message delivered at QoS 1 or 2, with its packet id: the inlet recognises a
+    /// redelivery of a message it already processed (after a reconnect or a restart).
+    func message(topic: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer, arrivalNs: Int64, deliveryId: UInt16)
+    /// The acknowledgements of every message delivered so far have been written to the broker.
+    func acknowledged()
+    /// The MQTT input connected; `sessionPresent`: the broker kept its session (and resends what
+    /// was not acknowledged).
+    func inputConnected(sessionPresent: Bool)
+    /// The MQTT input lost its connection.
+    func inputDisconnected()
+}
+
+extension FrameInlet {
+    public func message(topic: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer, arrivalNs: Int64, deliveryId: UInt16) {
+        message(topic: topic, payload: payload, arrivalNs: arrivalNs)
+    }
+    public func acknowledged() {}
+    public func inputConnected(sessionPresent: Bool) {}
+    public func inputDisconnected() {}
+}
+
+/// Asked by an input that acknowledges only what is durable (`ack: after_commit`) before it
+/// writes its held acknowledgements.
+///
+/// Contract: `commitForAcknowledgements()` is called on the input's network thread; it returns
+/// once everything the input delivered before the call is committed (with the state it produced),
+/// true, or false if the commit failed (the input then keeps the acknowledgements and asks again
+/// later). It may wait for a disk write, never for the network.
+public protocol DurabilityGate: AnyObject, Sendable {
+    func commitForAcknowledgements() -> Bool
 }
 
 /// Something that reads frames from outside (a broker, a serial line, an interface, a socket, a

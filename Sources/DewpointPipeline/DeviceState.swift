@@ -10,6 +10,10 @@ final class DeviceState {
     let maxSkewNs: Int64?
     /// `maxSkewNs` is the live default, not the binding's `max_skew`.
     let skewIsDefault: Bool
+    /// The pipeline clock this device's windows follow (`Pipeline.ClockState`).
+    let clock: Int
+    /// Listed in the pipeline's devices to checkpoint.
+    var changed = false
 
     struct OpenWindow {
         var startNs: Int64
@@ -97,9 +101,10 @@ final class DeviceState {
     let scratch: UnsafeMutablePointer<Float>
     let scratchRows: UnsafeMutablePointer<Int32>
 
-    init(name: String, binding: Int, spec: BindingSpec, defaultMaxSkewNs: Int64? = nil) {
+    init(name: String, binding: Int, spec: BindingSpec, defaultMaxSkewNs: Int64? = nil, clock: Int = 0) {
         self.name = name
         self.binding = binding
+        self.clock = clock
         self.lengthNs = Clock.ns(ms: spec.window.lengthMs)
         self.latenessNs = Clock.ns(ms: spec.window.latenessMs)
         self.maxSkewNs = spec.timestamp.maxSkewNs ?? defaultMaxSkewNs
@@ -178,6 +183,22 @@ final class DeviceState {
         return r >= 0 ? ts - r : ts - r - lengthNs
     }
 
+    /// A fresh window's accumulators (from the pool when it has some).
+    private func newWindow(start: Int64) -> OpenWindow {
+        let stats: UnsafeMutablePointer<WindowStats>
+        var extras: WindowExtras?
+        if let p = pool.popLast() {
+            stats = p.0
+            extras = p.1
+            extras?.reset()
+        } else {
+            stats = .allocate(capacity: Swift.max(1, channelCount))
+            if needsExtras { extras = WindowExtras(channels: channelCount, percentiles: !quantiles.isEmpty, vibration: vibrationConfigs) }
+        }
+        stats.initialize(repeating: WindowStats(), count: Swift.max(1, channelCount))
+        return OpenWindow(startNs: start, stats: stats, extras: extras)
+    }
+
     /// The index in `open` of the window holding `ts`, opening it if needed; nil if that window
     /// has closed (its end plus the allowed lateness is at or before the watermark).
     @inline(__always)
@@ -202,18 +223,7 @@ final class DeviceState {
             refusedWindow = true
             return nil
         }
-        let stats: UnsafeMutablePointer<WindowStats>
-        var extras: WindowExtras?
-        if let p = pool.popLast() {
-            stats = p.0
-            extras = p.1
-            extras?.reset()
-        } else {
-            stats = .allocate(capacity: Swift.max(1, channelCount))
-            if needsExtras { extras = WindowExtras(channels: channelCount, percentiles: !quantiles.isEmpty, vibration: vibrationConfigs) }
-        }
-        stats.initialize(repeating: WindowStats(), count: Swift.max(1, channelCount))
-        open.insert(OpenWindow(startNs: start, stats: stats, extras: extras), at: i + 1)
+        open.insert(newWindow(start: start), at: i + 1)
         return i + 1
     }
 
@@ -233,5 +243,71 @@ final class DeviceState {
 
     func recycle(_ w: OpenWindow) {
         if pool.count < 4 { pool.append((w.stats, w.extras)) } else { w.stats.deallocate() }
+    }
+}
+
+/// A device's state in a checkpoint: everything processing changes (open windows with their
+/// statistics, sketches and vibration accumulators; filters; detectors and alert states; dropout
+/// tracking; when it was last seen). The pending batch is always empty here: the pipeline
+/// flushes before it checkpoints.
+extension DeviceState {
+    func save(to w: inout StateWriter) {
+        w.write(lastSeenNs)
+        w.write(idleByArrival)
+        w.write(UInt32(open.count))
+        for win in open {
+            w.write(win.startNs)
+            for c in 0..<channelCount { win.stats[c].save(to: &w) }
+            if let x = win.extras {
+                for sk in x.sketches { sk.save(to: &w) }
+                for v in x.vibration { v?.save(to: &w) }
+            }
+        }
+        for c in 0..<channelCount {
+            for watch in watches[c] { watch.detector.save(to: &w); watch.machine.save(to: &w) }
+            for f in filters[c] { f.save(to: &w) }
+        }
+        for g in laneGroups { g.save(to: &w) }
+        w.write(intervalNs)
+        w.write(gaps)
+        w.write(lastSampleNs)
+        w.write(lastValue)
+    }
+
+    /// Overwrites this device's state (made from the current binding) with a saved one; throws if
+    /// it does not fit the binding. Called on a fresh device only (no open windows yet).
+    func restore(from r: inout StateReader) throws(StateCodingError) {
+        lastSeenNs = try r.read(Int64.self)
+        idleByArrival = try r.read(Bool.self)
+        let n = Int(try r.read(UInt32.self))
+        guard n <= maxOpenWindows else { throw StateCodingError("\(n) open windows, over limits.max_open_windows") }
+        var restored: [OpenWindow] = []
+        defer { for w in restored { open.append(w) } }  // so that deinit frees them, even after a throw
+        for _ in 0..<n {
+            let start = try r.read(Int64.self)
+            guard start == windowStart(start), restored.last.map({ $0.startNs < start }) ?? true else {
+                throw StateCodingError("a window start that does not fit the window length")
+            }
+            let win = newWindow(start: start)
+            restored.append(win)
+            for c in 0..<channelCount { try win.stats[c].restore(from: &r) }
+            if let x = win.extras {
+                for i in x.sketches.indices { try x.sketches[i].restore(from: &r) }
+                for i in x.vibration.indices where x.vibration[i] != nil { try x.vibration[i]!.restore(from: &r) }
+            }
+        }
+        for c in 0..<channelCount {
+            for k in watches[c].indices {
+                try watches[c][k].detector.restore(from: &r)
+                try watches[c][k].machine.restore(from: &r)
+            }
+            for k in filters[c].indices { try filters[c][k].restore(from: &r) }
+        }
+        for g in laneGroups.indices { try laneGroups[g].restore(from: &r) }
+        intervalNs = try r.read([Double].self, count: channelCount)
+        gaps = try r.read([Int].self, count: channelCount)
+        lastSampleNs = try r.read([Int64].self, count: channelCount)
+        lastValue = try r.read([Float].self, count: channelCount)
+        guard r.isAtEnd else { throw StateCodingError("bytes left over after the device's state") }
     }
 }

@@ -95,3 +95,24 @@ struct LaneGroup {
         }
     }
 }
+
+extension LaneGroup: Checkpointable {
+    /// The channels (a group of other channels would pass the lane count), then whichever
+    /// kernel the group has; not the scratch frames.
+    func save(to w: inout StateWriter) {
+        w.write(channels)
+        w.write(biquad != nil)
+        biquad?.save(to: &w)
+        w.write(ema != nil)
+        ema?.save(to: &w)
+    }
+
+    mutating func restore(from r: inout StateReader) throws(StateCodingError) {
+        let saved = try r.read([Int].self, count: channels.count)
+        guard saved == channels else { throw StateCodingError("a lane group of channels \(saved) where the configuration groups \(channels)") }
+        guard try r.read(Bool.self) == (biquad != nil) else { throw StateCodingError("a lane group's kernel changed (biquad)") }
+        if biquad != nil { try biquad!.restore(from: &r) }
+        guard try r.read(Bool.self) == (ema != nil) else { throw StateCodingError("a lane group's kernel changed (ema)") }
+        if ema != nil { try ema!.restore(from: &r) }
+    }
+}

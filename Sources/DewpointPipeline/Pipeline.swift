@@ -9,8 +9,14 @@ import Logging
 /// - Threading: one thread owns a `Pipeline`; nothing in it is locked. Sources reach it through a
 ///   `BoundedQueue`.
 /// - Time: in `.eventTime` mode (replay) the watermark is the newest event time seen, so output
-///   depends only on the input. In `.external` mode (live) the runner calls `advance(watermarkNs:)`
-///   from the wall clock, so a silent device still gets its windows closed.
+///   depends only on the input. In `.external` mode (live) there are two clocks. Devices fed by
+///   sources without a backlog (serial, capture, sockets) follow the wall clock
+///   (`advanceClock(nowNs:)`), so a silent device still gets its windows closed. Devices fed by
+///   the MQTT input follow the event time of what it delivers while it delivers (the backlog of
+///   a persistent session after a restart or a reconnect is then never late), the wall clock
+///   once it has been idle for `inputIdleNs`, and stand still while it is disconnected.
+/// - Checkpoints: `checkpoint(into:)` gives the state changed since the last call, and
+///   `restore(_:version:)` puts it back before any source starts (see `Pipeline+Checkpoint`).
 /// - Output is synchronous: records reach the sink before the call that produced them returns.
 public final class Pipeline {
     public enum WatermarkMode: Sendable { case eventTime, external }
@@ -18,17 +24,30 @@ public final class Pipeline {
     public let agentId: String
     public let bindings: [BindingSpec]
     /// Counters live in plain memory: updating them per sample costs no exclusivity check.
-    private let hot: UnsafeMutablePointer<HotState>
+    let hot: UnsafeMutablePointer<HotState>
     public var counters: PipelineCounters { hot.pointee.counters }
 
     struct HotState {
         var counters = PipelineCounters()
-        var watermarkNs: Int64 = .min
-        var maxEventNs: Int64 = .min
-        var nextCloseNs: Int64 = .max
         var devicesByName = 0
         var nextEvictionNs: Int64 = .min
     }
+    /// One clock's state. Index 0: the wall clock (replay: the event time, for every device);
+    /// index 1: the MQTT input's clock (live only).
+    struct ClockState {
+        var watermarkNs: Int64 = .min
+        var maxEventNs: Int64 = .min
+        var nextCloseNs: Int64 = .max
+        /// Arrival time of the last frame on this clock (live), or when the input last connected.
+        var lastFrameNs: Int64 = .min
+    }
+    let clocks: UnsafeMutablePointer<ClockState>
+    /// Whether the MQTT input is connected (its clock stands still while it is not).
+    var inputOnline = false
+    /// How long the MQTT input must be quiet before the wall clock drives its devices' windows.
+    public var inputIdleNs: Int64 = 2_000_000_000
+    /// The MQTT deliveries processed whose acknowledgements are not yet written (checkpointed).
+    var ledger = AckLedger()
     /// Rate-limited diagnostics (decode errors, unknown topics), as warnings.
     public let logger: Logger
 
@@ -37,13 +56,17 @@ public final class Pipeline {
     private let mode: WatermarkMode
     private let decoders: [FrameDecoder]
     private var routes: [(filter: TopicFilter, binding: Int, deviceLevel: Int?, channelLevel: Int?)] = []
-    private var devices: [DeviceState] = []
+    var devices: [DeviceState] = []
     /// Devices that batched rows since the last `flush` (each once), so that a flush after every
     /// network pass visits those, not every device of a wildcard binding.
     private var dirty: [DeviceState] = []
     /// Device per binding when the binding names exactly one device.
-    private var fixedDevice: [DeviceState?]
-    private var byName: [[String: DeviceState]]
+    var fixedDevice: [DeviceState?]
+    var byName: [[String: DeviceState]]
+    /// Devices whose state changed since the last checkpoint (each once), and the keys of devices
+    /// evicted since then.
+    var changed: [DeviceState] = []
+    var evictedKeys: [String] = []
     private var values: UnsafeMutableBufferPointer<Float>
     private var captures: [Range<Int>]?
     private var closing: [(DeviceState, DeviceState.OpenWindow)] = []
@@ -56,7 +79,7 @@ public final class Pipeline {
     /// Live, payload times may stray at most an hour from the wall clock unless a binding says
     /// otherwise (far-future times would open windows that never close); replay's arrival times
     /// are the recording's, so there only `max_skew` applies.
-    private var defaultMaxSkewNs: Int64? { mode == .external ? TimestampSpec.defaultMaxSkewNs : nil }
+    var defaultMaxSkewNs: Int64? { mode == .external ? TimestampSpec.defaultMaxSkewNs : nil }
     private var nextDropoutCheckNs: Int64 = .min
 
     public init(agentId: String, bindings: [BindingSpec], sink: any RecordSink, seq: any SeqAllocator,
@@ -76,6 +99,8 @@ public final class Pipeline {
         self.hasDropout = bindings.contains { $0.channels.contains { $0.detectors.contains { if case .dropout = $0.kind { return true } else { return false } } } }
         self.hot = .allocate(capacity: 1)
         hot.initialize(to: HotState())
+        self.clocks = .allocate(capacity: 2)
+        clocks.initialize(repeating: ClockState(), count: 2)
         let maxCells = decs.map { $0.channelCount * $0.maxRows }.max() ?? 1
         self.values = .allocate(capacity: Swift.max(1, maxCells))
         var maxLevels = 1
@@ -85,7 +110,7 @@ public final class Pipeline {
                 maxLevels = Swift.max(maxLevels, m.topic.levels.count)
                 if m.topic.levelIndex(named: "device") != nil { continue }
             }
-            let d = DeviceState(name: b.name, binding: i, spec: b, defaultMaxSkewNs: defaultMaxSkewNs)
+            let d = DeviceState(name: b.name, binding: i, spec: b, defaultMaxSkewNs: defaultMaxSkewNs, clock: clock(of: b))
             fixedDevice[i] = d
             devices.append(d)
         }
@@ -97,13 +122,26 @@ public final class Pipeline {
         values.deallocate()
         hot.deinitialize(count: 1)
         hot.deallocate()
+        clocks.deinitialize(count: 2)
+        clocks.deallocate()
     }
+
+    /// The clock a binding's devices follow: the MQTT input's, live, for MQTT bindings.
+    func clock(of b: BindingSpec) -> Int {
+        if mode == .external, case .mqtt = b.transport { return 1 }
+        return 0
+    }
+
+    /// The watermark of the clock `device` follows.
+    @inline(__always)
+    func watermark(_ d: DeviceState) -> Int64 { clocks[d.clock].watermarkNs }
 
     // MARK: Input
 
     /// Routes an MQTT message to its binding by topic and processes it.
     public func ingestMQTT(topic: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer, arrivalNs: Int64) {
         hot.pointee.counters.frames += 1
+        clocks[1].lastFrameNs = arrivalNs
         for r in routes where r.filter.matches(topic, captures: &captures) {
             guard payload.count <= maxPayloads[r.binding] else { oversize(payload.count, binding: r.binding); return }
             var device: DeviceState
@@ -180,7 +218,8 @@ public final class Pipeline {
             note("device_limit", "binding \(bindings[binding].name): \(limits.maxDevices) devices are tracked (limits.max_devices); a message for new device '\(key)' dropped")
             return nil
         }
-        let d = DeviceState(name: key, binding: binding, spec: bindings[binding], defaultMaxSkewNs: defaultMaxSkewNs)
+        let d = DeviceState(name: key, binding: binding, spec: bindings[binding], defaultMaxSkewNs: defaultMaxSkewNs,
+                            clock: clock(of: bindings[binding]))
         byName[binding][key] = d
         devices.append(d)
         hot.pointee.devicesByName += 1
@@ -193,16 +232,18 @@ public final class Pipeline {
     /// Drops `+device` devices silent for their binding's `device_idle`: their raised alerts are
     /// cleared and their open windows emitted first (as partial summaries when they have not
     /// ended), then their state goes.
-    private func evictIdle(_ watermark: Int64) {
+    private func evictIdle() {
         guard hot.pointee.devicesByName > 0 else { return }
         var evicted: [DeviceState] = []
         for d in devices where fixedDevice[d.binding] == nil {
+            let watermark = self.watermark(d)
             let idle = bindings[d.binding].limits.deviceIdleMs
             guard idle > 0, d.lastSeenNs != .min, watermark > d.lastSeenNs &+ Clock.ns(ms: idle) else { continue }
             evicted.append(d)
         }
         guard !evicted.isEmpty else { return }
         for d in evicted {
+            let watermark = self.watermark(d)
             // a raised alert is cleared before its state goes, so that no consumer waits for ever
             for c in 0..<d.channelCount {
                 for k in 0..<d.watches[c].count where d.watches[c][k].machine.isRaised {
@@ -215,13 +256,21 @@ public final class Pipeline {
             }
             d.open.removeAll()
             byName[d.binding][d.name] = nil
+            evictedKeys.append(checkpointKey(d))
         }
         let gone = Set(evicted.map { ObjectIdentifier($0) })
         devices.removeAll { gone.contains(ObjectIdentifier($0)) }
+        changed.removeAll { gone.contains(ObjectIdentifier($0)) }
         hot.pointee.devicesByName -= evicted.count
         hot.pointee.counters.devicesEvicted += evicted.count
         note("device_evicted", "\(evicted.count) idle device\(evicted.count == 1 ? "" : "s") dropped (limits.device_idle), e.g. \(evicted[0].name) of binding \(bindings[evicted[0].binding].name)")
-        hot.pointee.nextCloseNs = devices.reduce(Int64.max) { Swift.min($0, $1.nextCloseNs) }
+        recomputeNextClose()
+    }
+
+    func recomputeNextClose() {
+        clocks[0].nextCloseNs = .max
+        clocks[1].nextCloseNs = .max
+        for d in devices where d.nextCloseNs < clocks[d.clock].nextCloseNs { clocks[d.clock].nextCloseNs = d.nextCloseNs }
     }
 
     @inline(__always)
@@ -284,14 +333,17 @@ public final class Pipeline {
             return
         }
         if !device.idleByArrival && tsNs > device.lastSeenNs { device.lastSeenNs = tsNs }
-        if mode == .eventTime && tsNs > hot.pointee.maxEventNs {
-            hot.pointee.maxEventNs = tsNs
-            hot.pointee.watermarkNs = tsNs
+        let clock = clocks + device.clock
+        if tsNs > clock.pointee.maxEventNs {
+            clock.pointee.maxEventNs = tsNs
+        }
+        if mode == .eventTime && tsNs > clock.pointee.watermarkNs {
+            clock.pointee.watermarkNs = tsNs
             // in replay, dropouts are checked as event time passes (at most once a second of it)
             if hasDropout && tsNs >= nextDropoutCheckNs {
                 nextDropoutCheckNs = tsNs &+ 1_000_000_000
                 flush()
-                checkDropouts(tsNs)
+                checkDropouts()
             }
             if hot.pointee.devicesByName > 0 && tsNs >= hot.pointee.nextEvictionNs {
                 flush()
@@ -299,18 +351,22 @@ public final class Pipeline {
             }
         }
         let r = device.batchCount
-        if !device.listedDirty { device.listedDirty = true; dirty.append(device) }
+        if !device.listedDirty {
+            device.listedDirty = true
+            dirty.append(device)
+            if !device.changed { device.changed = true; changed.append(device) }
+        }
         let cap = DeviceState.batchCapacity
         device.batchTs[r] = tsNs
-        device.batchMark[r] = hot.pointee.watermarkNs
+        device.batchMark[r] = clock.pointee.watermarkNs
         device.batchFirstRow[r] = row == 0
         let base = row * device.channelCount
         for c in 0..<device.channelCount { device.batchColumns[c * cap + r] = values[base + c] }
         device.batchCount = r + 1
         let close = device.windowStart(tsNs) &+ device.lengthNs &+ device.latenessNs
-        if close < hot.pointee.nextCloseNs { hot.pointee.nextCloseNs = close }
+        if close < clock.pointee.nextCloseNs { clock.pointee.nextCloseNs = close }
         if r + 1 == cap { processBatch(device) }
-        if hot.pointee.watermarkNs >= hot.pointee.nextCloseNs {
+        if clock.pointee.watermarkNs >= clock.pointee.nextCloseNs {
             flush()
             closeWindows(partialAfterNs: .max)
         }
@@ -398,7 +454,7 @@ public final class Pipeline {
             hot.pointee.counters.windowLimit += refused
             note("window_limit", "device \(d.name): \(d.maxOpenWindows) windows are open (limits.max_open_windows); \(refused) samples for another window dropped")
         }
-        hot.pointee.nextCloseNs = Swift.min(hot.pointee.nextCloseNs, d.nextCloseNs)
+        clocks[d.clock].nextCloseNs = Swift.min(clocks[d.clock].nextCloseNs, d.nextCloseNs)
     }
 
     private func filterColumn(_ d: DeviceState, _ c: Int, _ col: UnsafeMutablePointer<Float>, _ n: Int) {
@@ -437,8 +493,9 @@ public final class Pipeline {
     /// Dropout detectors are raised by time, not by samples: a channel silent for longer than its
     /// limit at the watermark (event time in replay, the wall clock live) raises, with the time
     /// the silence became too long.
-    private func checkDropouts(_ watermark: Int64) {
+    private func checkDropouts() {
         for d in devices where d.hasDropout {
+            let watermark = self.watermark(d)
             for c in 0..<d.channelCount where d.lastSampleNs[c] != .min {
                 for k in 0..<d.watches[c].count {
                     guard case .dropout(let after, let intervals, _) = d.watches[c][k].detector, !d.watches[c][k].machine.isRaised else { continue }
@@ -451,6 +508,7 @@ public final class Pipeline {
                     // the watermark as the time: it advances while the silence lasts, so a
                     // min_duration can elapse (`due` stays put)
                     let t = d.watches[c][k].machine.observe(score: 1, ts: watermark)
+                    if !d.changed { d.changed = true; changed.append(d) }
                     if t == .raised {
                         d.watches[c][k].detector = .dropout(afterNs: after, intervals: intervals, limitNs: limit)
                         emitAlert(d, c, k, t, score: 1, value: d.lastValue[c], ts: due &+ d.watches[c][k].machine.minDurationNs)
@@ -478,36 +536,66 @@ public final class Pipeline {
 
     // MARK: Time
 
-    /// Live mode: moves the watermark to `now` (the wall clock). A window closes once the
-    /// watermark passes its end plus its binding's allowed lateness.
+    /// Moves every clock's watermark to `now` (tests, and replay's end of input). A window closes
+    /// once the watermark passes its end plus its binding's allowed lateness.
     public func advance(watermarkNs now: Int64) {
         flush()
-        if now > hot.pointee.watermarkNs { hot.pointee.watermarkNs = now }
-        if hasDropout { checkDropouts(hot.pointee.watermarkNs) }
-        if hot.pointee.watermarkNs >= hot.pointee.nextCloseNs { closeWindows(partialAfterNs: .max) }
-        checkEviction(hot.pointee.watermarkNs)
+        for i in 0..<2 where now > clocks[i].watermarkNs { clocks[i].watermarkNs = now }
+        afterAdvance(now)
     }
 
-    /// At most once a second of watermark time: idle devices go (`limits.device_idle`).
+    /// Live mode, from the runner's loop: the wall clock drives the devices of sources without a
+    /// backlog; the MQTT input's devices follow the event time it delivers (never past `now`),
+    /// the wall clock once the input has been quiet for `inputIdleNs` with nothing left to
+    /// acknowledge, and nothing while it is disconnected.
+    public func advanceClock(nowNs now: Int64) {
+        flush()
+        if now > clocks[0].watermarkNs { clocks[0].watermarkNs = now }
+        if inputOnline {
+            let idle = ledger.isEmpty && (clocks[1].lastFrameNs == .min || now &- clocks[1].lastFrameNs >= inputIdleNs)
+            let target = idle ? now : Swift.min(now, clocks[1].maxEventNs)
+            if target > clocks[1].watermarkNs { clocks[1].watermarkNs = target }
+        }
+        afterAdvance(now)
+    }
+
+    private func afterAdvance(_ now: Int64) {
+        if hasDropout { checkDropouts() }
+        if clocks[0].watermarkNs >= clocks[0].nextCloseNs || clocks[1].watermarkNs >= clocks[1].nextCloseNs {
+            closeWindows(partialAfterNs: .max)
+        }
+        checkEviction(now)
+    }
+
+    /// At most once a second: idle devices go (`limits.device_idle`).
     @inline(__always)
-    private func checkEviction(_ watermark: Int64) {
-        guard hot.pointee.devicesByName > 0, watermark >= hot.pointee.nextEvictionNs else { return }
-        hot.pointee.nextEvictionNs = watermark &+ 1_000_000_000
-        evictIdle(watermark)
+    private func checkEviction(_ now: Int64) {
+        guard hot.pointee.devicesByName > 0, now >= hot.pointee.nextEvictionNs else { return }
+        hot.pointee.nextEvictionNs = now &+ 1_000_000_000
+        evictIdle()
     }
 
     /// Emits every open window: those whose end is past the newest event time are marked partial.
     /// Call at the end of a replay or on shutdown.
     public func finish() {
         flush()
-        hot.pointee.watermarkNs = .max
-        closeWindows(partialAfterNs: mode == .eventTime ? hot.pointee.maxEventNs : .min)
+        let newest = Swift.max(clocks[0].maxEventNs, clocks[1].maxEventNs)
+        let marks = (clocks[0].watermarkNs, clocks[1].watermarkNs)
+        clocks[0].watermarkNs = .max
+        clocks[1].watermarkNs = .max
+        closeWindows(partialAfterNs: mode == .eventTime ? newest : .min)
+        // a checkpoint taken after this keeps the clocks where they were, not at the end of time
+        (clocks[0].watermarkNs, clocks[1].watermarkNs) = marks
         sink.flush()
     }
 
     private func closeWindows(partialAfterNs: Int64) {
         closing.removeAll(keepingCapacity: true)
-        for d in devices { d.takeClosable(watermarkNs: hot.pointee.watermarkNs, into: &closing) }
+        for d in devices {
+            let before = closing.count
+            d.takeClosable(watermarkNs: watermark(d), into: &closing)
+            if closing.count > before && !d.changed { d.changed = true; changed.append(d) }
+        }
         closing.sort { a, b in
             a.1.startNs != b.1.startNs ? a.1.startNs < b.1.startNs : a.0.name < b.0.name
         }
@@ -515,7 +603,7 @@ public final class Pipeline {
             emitSummary(d, w, partial: w.startNs + d.lengthNs > partialAfterNs)
             d.recycle(w)
         }
-        hot.pointee.nextCloseNs = devices.reduce(Int64.max) { Swift.min($0, $1.nextCloseNs) }
+        recomputeNextClose()
     }
 
     private func emitSummary(_ d: DeviceState, _ w: DeviceState.OpenWindow, partial: Bool) {

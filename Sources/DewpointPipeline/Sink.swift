@@ -10,8 +10,11 @@ import DewpointCore
 ///   sink shared by both keeps what they share behind a lock of its own.
 /// - Backpressure: `write` never waits for the network. A sink buffers what it cannot deliver
 ///   yet within a bound of its own, and counts (and logs) what that bound drops.
-/// - Durability: `commit` makes what was written durable (the spool's transaction) and moves it
-///   on; the runner calls it once `commitDueNs` has passed.
+/// - Durability: `commit(sealing:)` makes what was written durable (the spool's transaction) and
+///   moves it on; the runner calls it once `commitDueNs` has passed. `sealing` runs inside the
+///   commit and must call its argument once: the runner checkpoints the pipeline there, under the
+///   pipeline's lock, so that the records and the state that produced them commit together.
+///   `flush` (the pipeline's) does not commit.
 /// - Cancellation: `stop(deadlineNs:)` delivers what it can until the deadline, then releases
 ///   its threads and connections; it returns whether everything accepted was delivered.
 public protocol Sink: RecordSink {
@@ -19,7 +22,9 @@ public protocol Sink: RecordSink {
     func start()
     /// When the runner should call `commit()` next (monotonic ns); nil while nothing waits.
     var commitDueNs: UInt64? { get }
-    func commit()
+    /// Returns false if the commit failed (what was written stays pending for the next one).
+    @discardableResult
+    func commit(sealing: (_ take: () -> Void) -> Void) -> Bool
     func stop(deadlineNs: UInt64) -> Bool
     var counters: SourceCounters { get }
 }
@@ -28,7 +33,7 @@ extension JSONLSink: Sink {
     public var name: String { "jsonl" }
     public func start() {}
     public var commitDueNs: UInt64? { nil }
-    public func commit() { flush() }
+    public func commit(sealing: (_ take: () -> Void) -> Void) -> Bool { sealing {}; flush(); return true }
     public func stop(deadlineNs: UInt64) -> Bool { flush(); return true }
     public var counters: SourceCounters { SourceCounters() }
 }

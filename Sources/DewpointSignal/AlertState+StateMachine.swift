@@ -1,3 +1,5 @@
+import DewpointCore
+
 /// Turns a stream of scores into raise/clear transitions.
 ///
 /// States: `clear` → (score ≥ raise for `minSamples` samples and `minDurationNs`, and not within
@@ -54,5 +56,24 @@ public struct AlertStateMachine: Sendable, Equatable {
             pending = 0
         }
         return .none
+    }
+}
+
+extension AlertStateMachine: Checkpointable {
+    /// Whether it is raised, and the times and count it waits on; not the thresholds.
+    public func save(to w: inout StateWriter) {
+        w.write(isRaised)
+        w.write(raisedAtNs)
+        w.write(pending)
+        w.write(pendingSinceNs)
+        w.write(clearedAtNs)
+    }
+
+    public mutating func restore(from r: inout StateReader) throws(StateCodingError) {
+        isRaised = try r.read(Bool.self)
+        raisedAtNs = try r.read(Int64.self)
+        pending = try restoredValue(r.read(Int.self), in: 0...restoredCountLimit, "an alert's pending count")
+        pendingSinceNs = try r.read(Int64.self)
+        clearedAtNs = try r.read(Int64.self)
     }
 }

@@ -220,3 +220,91 @@ extension AnomalyScorer {
         }
     }
 }
+
+extension AnomalyScorer: Checkpointable {
+    /// The case, written first: a checkpoint of another kind of scorer is refused.
+    private var checkpointTag: UInt8 {
+        switch self {
+        case .windowedGaussian: 0
+        case .ewma: 1
+        case .mad: 2
+        case .cusum: 3
+        case .seasonal: 4
+        case .novelty: 5
+        }
+    }
+
+    public func save(to w: inout StateWriter) {
+        w.write(checkpointTag)
+        switch self {
+        case .windowedGaussian(let win): win.save(to: &w)
+        case .ewma(_, let mean, let variance, let seen):
+            w.write(mean)
+            w.write(variance)
+            w.write(seen)
+        case .mad(let m): m.save(to: &w)
+        case .cusum(let c): c.save(to: &w)
+        case .seasonal(let m): m.save(to: &w)
+        case .novelty(let d): d.save(to: &w)
+        }
+    }
+
+    public mutating func restore(from r: inout StateReader) throws(StateCodingError) {
+        try restoreCaseTag(&r, checkpointTag, "a scorer")
+        switch self {
+        case .windowedGaussian(var win):
+            try win.restore(from: &r)
+            self = .windowedGaussian(win)
+        case .ewma(let a, _, _, _):
+            let mean = try r.read(Double.self)
+            let variance = try r.read(Double.self)
+            let seen = try restoredValue(r.read(Int.self), in: 0...restoredCountLimit, "an EWMA's sample count")
+            self = .ewma(alpha: a, mean: mean, variance: variance, seen: seen)
+        case .mad(var m):
+            try m.restore(from: &r)
+            self = .mad(m)
+        case .cusum(var c):
+            try c.restore(from: &r)
+            self = .cusum(c)
+        case .seasonal(var m):
+            try m.restore(from: &r)
+            self = .seasonal(m)
+        case .novelty(var d):
+            try d.restore(from: &r)
+            self = .novelty(d)
+        }
+    }
+}
+
+extension RollingWindow: Checkpointable {
+    public func save(to w: inout StateWriter) {
+        w.write(values)
+        w.write(head)
+        w.write(count)
+        w.write(shift)
+        w.write(sum)
+        w.write(sumSq)
+        w.write(pushes)
+    }
+
+    /// The position and count follow from the number of pushes; they are checked against it.
+    public mutating func restore(from r: inout StateReader) throws(StateCodingError) {
+        let v = try r.read([Double].self, count: capacity)
+        let h = try r.read(Int.self)
+        let c = try r.read(Int.self)
+        let sh = try r.read(Double.self)
+        let s = try r.read(Double.self)
+        let s2 = try r.read(Double.self)
+        let p = try restoredValue(r.read(Int.self), in: 0...restoredCountLimit, "a rolling window's pushes")
+        guard c == Swift.min(p, capacity), h == p % capacity else {
+            throw StateCodingError("a rolling window of \(capacity) at \(h) holds \(c) values after \(p) pushes")
+        }
+        values = v
+        head = h
+        count = c
+        shift = sh
+        sum = s
+        sumSq = s2
+        pushes = p
+    }
+}

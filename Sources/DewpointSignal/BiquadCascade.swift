@@ -1,3 +1,4 @@
+import DewpointCore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -154,5 +155,49 @@ public struct BiquadCascade8: Sendable {
             }
             y[i] = v
         }
+    }
+}
+
+// `BiquadSections` holds only coefficients (from the configuration): no state to checkpoint.
+
+extension BiquadCascade: Checkpointable {
+    public func save(to w: inout StateWriter) {
+        w.write(z1)
+        w.write(z2)
+    }
+
+    public mutating func restore(from r: inout StateReader) throws(StateCodingError) {
+        let a = try r.read([Float].self, count: c.count)
+        let b = try r.read([Float].self, count: c.count)
+        z1 = a
+        z2 = b
+    }
+}
+
+extension BiquadCascade8: Checkpointable {
+    public func save(to w: inout StateWriter) {
+        Self.writeLanes(z1, to: &w)
+        Self.writeLanes(z2, to: &w)
+    }
+
+    public mutating func restore(from r: inout StateReader) throws(StateCodingError) {
+        let a = try Self.readLanes(&r, count: c.count)
+        let b = try Self.readLanes(&r, count: c.count)
+        z1 = a
+        z2 = b
+    }
+
+    private static func writeLanes(_ a: [SIMD8<Float>], to w: inout StateWriter) {
+        w.write(UInt32(a.count))
+        for v in a { w.write(v) }
+    }
+
+    private static func readLanes(_ r: inout StateReader, count: Int) throws(StateCodingError) -> [SIMD8<Float>] {
+        let n = Int(try r.read(UInt32.self))
+        guard n == count else { throw StateCodingError("a cascade holds \(n) sections where the configuration implies \(count)") }
+        var a: [SIMD8<Float>] = []
+        a.reserveCapacity(n)
+        for _ in 0..<n { a.append(try r.read(SIMD8<Float>.self)) }
+        return a
     }
 }

@@ -120,3 +120,79 @@ extension ChannelFilter {
         }
     }
 }
+
+extension ChannelFilter: Checkpointable {
+    /// The case, written first: a checkpoint of another kind of stage is refused.
+    private var checkpointTag: UInt8 {
+        switch self {
+        case .fir: 0
+        case .biquad: 1
+        case .ema: 2
+        case .clamp: 3
+        case .movingAverage: 4
+        case .rateLimit: 5
+        case .median: 6
+        case .deadband: 7
+        case .decimate: 8
+        }
+    }
+
+    public func save(to w: inout StateWriter) {
+        w.write(checkpointTag)
+        switch self {
+        case .fir(let f): f.save(to: &w)
+        case .biquad(let b): b.save(to: &w)
+        case .ema(_, let y): w.write(y)
+        case .clamp: break
+        case .movingAverage(let f): f.save(to: &w)
+        case .rateLimit(let f): f.save(to: &w)
+        case .median(let f): f.save(to: &w)
+        case .deadband(let f): f.save(to: &w)
+        case .decimate(let f): f.save(to: &w)
+        }
+    }
+
+    public mutating func restore(from r: inout StateReader) throws(StateCodingError) {
+        try restoreCaseTag(&r, checkpointTag, "a filter stage")
+        switch self {
+        case .fir(var f):
+            try f.restore(from: &r)
+            self = .fir(f)
+        case .biquad(var b):
+            try b.restore(from: &r)
+            self = .biquad(b)
+        case .ema(let a, _):
+            let y = try r.read(Float?.self)
+            self = .ema(alpha: a, state: y)
+        case .clamp:
+            break
+        case .movingAverage(var f):
+            try f.restore(from: &r)
+            self = .movingAverage(f)
+        case .rateLimit(var f):
+            try f.restore(from: &r)
+            self = .rateLimit(f)
+        case .median(var f):
+            try f.restore(from: &r)
+            self = .median(f)
+        case .deadband(var f):
+            try f.restore(from: &r)
+            self = .deadband(f)
+        case .decimate(var f):
+            try f.restore(from: &r)
+            self = .decimate(f)
+        }
+    }
+}
+
+extension EMA8: Checkpointable {
+    public func save(to w: inout StateWriter) {
+        w.write(y)
+        w.write(started)
+    }
+
+    public mutating func restore(from r: inout StateReader) throws(StateCodingError) {
+        y = try r.read(SIMD8<Float>.self)
+        started = try r.read(UInt8.self)
+    }
+}

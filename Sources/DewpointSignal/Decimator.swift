@@ -1,3 +1,5 @@
+import DewpointCore
+
 /// Decimation by `factor` with an anti-alias FIR, as `scipy.signal.decimate(x, q, ftype="fir",
 /// zero_phase=False)`: a Hamming-windowed low pass of `20 q + 1` taps at 1/q of Nyquist, keeping
 /// outputs 0, q, 2q, … of the stream. Polyphase in effect: only the kept outputs are computed, so
@@ -71,5 +73,20 @@ public struct Decimator: Sendable {
             i += factor
         }
         return out
+    }
+}
+
+extension Decimator: Checkpointable {
+    public func save(to w: inout StateWriter) {
+        w.write(work)
+        w.write(phase)
+    }
+
+    /// The phase is checked too: `process` reads from `phase` on without a bounds check.
+    public mutating func restore(from r: inout StateReader) throws(StateCodingError) {
+        let history = try r.read([Float].self, count: tapCount - 1)
+        let p = try restoredValue(r.read(Int.self), in: 0...(factor - 1), "a decimator's phase")
+        work = history
+        phase = p
     }
 }

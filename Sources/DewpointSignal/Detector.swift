@@ -168,3 +168,86 @@ extension ChannelDetector {
         }
     }
 }
+
+extension ScorerBox: Checkpointable {
+    public func save(to w: inout StateWriter) {
+        scorer.save(to: &w)
+        w.write(expected)
+        w.write(spread)
+    }
+
+    /// Restores in place: the box a detector holds is the one restored.
+    public func restore(from r: inout StateReader) throws(StateCodingError) {
+        try scorer.restore(from: &r)
+        expected = try r.read(Double.self)
+        spread = try r.read(Double.self)
+    }
+}
+
+extension ChannelDetector: Checkpointable {
+    /// The case, written first: a checkpoint of another kind of detector is refused.
+    private var checkpointTag: UInt8 {
+        switch self {
+        case .threshold: 0
+        case .rate: 1
+        case .stuck: 2
+        case .dropout: 3
+        case .timestamps: 4
+        case .scored: 5
+        }
+    }
+
+    /// The state of each case: not its limits, which come from the configuration.
+    public func save(to w: inout StateWriter) {
+        w.write(checkpointTag)
+        switch self {
+        case .threshold(_, _, _, let active):
+            w.write(active)
+        case .rate(_, let last, let lastTs, let seen, let now):
+            w.write(last)
+            w.write(lastTs)
+            w.write(seen)
+            w.write(now)
+        case .stuck(_, _, let start, let run):
+            w.write(start)
+            w.write(run)
+        case .dropout(_, _, let limitNs):
+            w.write(limitNs)
+        case .timestamps(let newest, let previous):
+            w.write(newest)
+            w.write(previous)
+        case .scored(let box):
+            box.save(to: &w)
+        }
+    }
+
+    /// A scored detector's box is restored in place (a detector made from the configuration
+    /// holds the only reference to it).
+    public mutating func restore(from r: inout StateReader) throws(StateCodingError) {
+        try restoreCaseTag(&r, checkpointTag, "a detector")
+        switch self {
+        case .threshold(let above, let below, let h, _):
+            let active = try r.read(Bool.self)
+            self = .threshold(above: above, below: below, hysteresis: h, active: active)
+        case .rate(let m, _, _, _, _):
+            let last = try r.read(Float.self)
+            let lastTs = try r.read(Int64.self)
+            let seen = try r.read(Bool.self)
+            let now = try r.read(Double.self)
+            self = .rate(max: m, last: last, lastTs: lastTs, seen: seen, now: now)
+        case .stuck(let eps, let n, _, _):
+            let start = try r.read(Float.self)
+            let run = try restoredValue(r.read(Int.self), in: 0...restoredCountLimit, "a stuck detector's run")
+            self = .stuck(epsilon: eps, samples: n, start: start, run: run)
+        case .dropout(let after, let intervals, _):
+            let limit = try r.read(Int64.self)
+            self = .dropout(afterNs: after, intervals: intervals, limitNs: limit)
+        case .timestamps:
+            let newest = try r.read(Int64.self)
+            let previous = try r.read(Int64.self)
+            self = .timestamps(newest: newest, previous: previous)
+        case .scored(let box):
+            try box.restore(from: &r)
+        }
+    }
+}

@@ -1,3 +1,4 @@
+import DewpointCore
 import DewpointSignalAVX2
 import DewpointSignalAVX512
 #if canImport(Glibc)
@@ -147,5 +148,18 @@ public struct FIRFilter: Sendable {
             y[i] = acc
         }
         work.removeFirst(x.count)
+    }
+}
+
+extension FIRFilter: Checkpointable {
+    /// The history. Its length is `historyCount`, which depends on the CPU for 33 to 64 taps (63
+    /// where `firBlocked64` may run): a checkpoint of such a filter made on a CPU of another
+    /// level is refused rather than misread.
+    public func save(to w: inout StateWriter) {
+        w.write(work)
+    }
+
+    public mutating func restore(from r: inout StateReader) throws(StateCodingError) {
+        work = try r.read([Float].self, count: work.count)
     }
 }

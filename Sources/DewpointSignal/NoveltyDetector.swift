@@ -1,3 +1,4 @@
+import DewpointCore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -177,5 +178,82 @@ public struct NoveltyDetector: Sendable {
             lastReason = .none
         }
         return s
+    }
+}
+
+extension NoveltyDetector: Checkpointable {
+    /// Everything learned: the range, the moving mean and variance, the last levels, the
+    /// context set, the time-of-day ranges, the suppression peak and its age, and the reason.
+    public func save(to w: inout StateWriter) {
+        w.write(n)
+        w.write(firstTs)
+        w.write(mn)
+        w.write(mx)
+        w.write(mean)
+        w.write(variance)
+        w.write(history)
+        var words: [Int64] = []
+        words.reserveCapacity(seen.count)
+        for x in seen { words.append(Int64(bitPattern: x)) }
+        w.write(words)
+        w.write(todRange)
+        writeCounts(todCount, to: &w)
+        w.write(peak)
+        w.write(age)
+        switch lastReason {
+        case .none:
+            w.write(UInt8(0))
+        case .range(let lo, let hi):
+            w.write(UInt8(1)); w.write(lo); w.write(hi)
+        case .pattern:
+            w.write(UInt8(2))
+        case .timeOfDay(let lo, let hi):
+            w.write(UInt8(3)); w.write(lo); w.write(hi)
+        case .deviation(let z):
+            w.write(UInt8(4)); w.write(z)
+        }
+    }
+
+    public mutating func restore(from r: inout StateReader) throws(StateCodingError) {
+        let count = try restoredValue(r.read(Int.self), in: 0...restoredCountLimit, "a novelty detector's sample count")
+        let t0 = try r.read(Int64.self)
+        let lo = try r.read(Double.self), hi = try r.read(Double.self)
+        // `score` quantises with Int(…) over this range: it must be finite and ordered
+        guard lo.isFinite, hi.isFinite, lo <= hi else { throw StateCodingError("a novelty detector's range \(lo) to \(hi) is not a range") }
+        let m = try r.read(Double.self), v = try r.read(Double.self)
+        let h = try r.read(UInt64.self)
+        let words = try r.read([Int64].self, count: seen.count)
+        let ranges = try r.read([Double].self, count: todRange.count)
+        let counts = try readCounts(&r, count: todCount.count)
+        let p = try r.read(Double.self)
+        let held = try restoredValue(r.read(Int.self), in: 0...restoredCountLimit, "a novelty detector's hold age")
+        let reason: Reason
+        switch try r.read(UInt8.self) {
+        case 0: reason = .none
+        case 1:
+            let a = try r.read(Double.self), b = try r.read(Double.self)
+            reason = .range(min: a, max: b)
+        case 2: reason = .pattern
+        case 3:
+            let a = try r.read(Double.self), b = try r.read(Double.self)
+            reason = .timeOfDay(min: a, max: b)
+        case 4:
+            let z = try r.read(Double.self)
+            reason = .deviation(sigmas: z)
+        case let t: throw StateCodingError("a novelty detector's reason has the unknown tag \(t)")
+        }
+        n = count
+        firstTs = t0
+        mn = lo
+        mx = hi
+        mean = m
+        variance = v
+        history = h
+        for i in seen.indices { seen[i] = UInt64(bitPattern: words[i]) }
+        todRange = ranges
+        todCount = counts
+        peak = p
+        age = held
+        lastReason = reason
     }
 }

@@ -1,3 +1,4 @@
+import DewpointCore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -119,4 +120,42 @@ public struct QuantileSketch: Sendable {
 
     /// The representative of key `k`: within α of every value in the bucket.
     static func value(_ k: Int) -> Float { Float(2 * pow(gamma, Double(k)) / (gamma + 1)) }
+}
+
+extension QuantileSketch: Checkpointable {
+    public func save(to w: inout StateWriter) {
+        w.write(count)
+        w.write(exact)
+        writeCounts(buckets, to: &w)
+        w.write(posOffset)
+        w.write(negOffset)
+        w.write(zeros)
+    }
+
+    /// The exact samples must number `count` (up to `exactLimit`, else none); the buckets are
+    /// absent or one full table (absent only while the samples are exact); offsets stay within
+    /// the keys a finite Float can have.
+    public mutating func restore(from r: inout StateReader) throws(StateCodingError) {
+        let c = try restoredValue(r.read(Int.self), in: 0...restoredCountLimit, "a sketch's sample count")
+        let e = try r.read([Float].self, count: c <= Self.exactLimit ? c : 0)
+        let nb = Int(try r.read(UInt32.self))
+        guard (nb == 0 && c <= Self.exactLimit) || nb == 2 * Self.bucketsPerSign else {
+            throw StateCodingError("a sketch of \(c) samples holds \(nb) buckets")
+        }
+        var b = [UInt32](repeating: 0, count: nb)
+        for i in 0..<nb { b[i] = try r.read(UInt32.self) }
+        let keys = -(1 << 20)...(1 << 20)
+        let po = try r.read(Int.self), no = try r.read(Int.self)
+        guard po == .min || keys.contains(po), no == .min || keys.contains(no) else {
+            throw StateCodingError("a sketch's bucket offsets \(po), \(no) are out of range")
+        }
+        let z = try restoredValue(r.read(Int.self), in: 0...restoredCountLimit, "a sketch's count of zeros")
+        count = c
+        exact.removeAll(keepingCapacity: true)
+        exact.append(contentsOf: e)
+        buckets = b
+        posOffset = po
+        negOffset = no
+        zeros = z
+    }
 }

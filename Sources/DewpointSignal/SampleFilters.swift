@@ -1,3 +1,5 @@
+import DewpointCore
+
 /// Small streaming filters of one channel. Each keeps its state between calls, so processing a
 /// signal in blocks of any size gives the same output as processing it whole. None allocates per
 /// sample; windows live in fixed rings allocated once.
@@ -140,5 +142,60 @@ public struct MedianFilter: Sendable {
                 }
             }
         }
+    }
+}
+
+extension MovingAverage: Checkpointable {
+    public func save(to w: inout StateWriter) {
+        w.write(ring)
+        w.write(head)
+        w.write(seen)
+        w.write(sum)
+    }
+
+    public mutating func restore(from r: inout StateReader) throws(StateCodingError) {
+        let values = try r.read([Float].self, count: length)
+        let h = try restoredValue(r.read(Int.self), in: 0...(length - 1), "a moving average's ring position")
+        let s = try restoredValue(r.read(Int.self), in: 0...length, "a moving average's sample count")
+        ring = values
+        head = h
+        seen = s
+        sum = try r.read(Double.self)
+    }
+}
+
+extension RateLimiter: Checkpointable {
+    public func save(to w: inout StateWriter) { w.write(last) }
+
+    public mutating func restore(from r: inout StateReader) throws(StateCodingError) {
+        last = try r.read(Float.self)
+    }
+}
+
+extension Deadband: Checkpointable {
+    public func save(to w: inout StateWriter) { w.write(last) }
+
+    public mutating func restore(from r: inout StateReader) throws(StateCodingError) {
+        last = try r.read(Float.self)
+    }
+}
+
+extension MedianFilter: Checkpointable {
+    public func save(to w: inout StateWriter) {
+        w.write(ring)
+        w.write(sorted)
+        w.write(head)
+        w.write(started)
+    }
+
+    public mutating func restore(from r: inout StateReader) throws(StateCodingError) {
+        let values = try r.read([Float].self, count: length)
+        let s = try r.read([Float].self, count: length)
+        let h = try restoredValue(r.read(Int.self), in: 0...(length - 1), "a median's ring position")
+        let st = try r.read(Bool.self)
+        ring = values
+        sorted = s
+        head = h
+        started = st
     }
 }

@@ -1,3 +1,4 @@
+import DewpointCore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -182,5 +183,79 @@ public struct SeasonalScorer: Sendable {
         AnomalyScorer.ewmUpdate(x, alpha: alpha, seen: Int(count[b]), mean: &mean[b], variance: &variance[b])
         if count[b] < .max { count[b] += 1 }
         return s
+    }
+}
+
+extension MADScorer: Checkpointable {
+    public func save(to w: inout StateWriter) {
+        w.write(ring)
+        w.write(sorted)
+        w.write(head)
+        w.write(count)
+        w.write(lastMedian)
+        w.write(lastSigmas)
+    }
+
+    /// The sorted copy must be the window's values in order (finite), and the position must be
+    /// where the window fills: `score` finds a leaving value in the sorted copy by binary search
+    /// and moves memory without bounds checks, so a copy that disagrees with the ring is refused.
+    public mutating func restore(from r: inout StateReader) throws(StateCodingError) {
+        let values = try r.read([Double].self, count: window)
+        let s = try r.read([Double].self, max: window)
+        let h = try restoredValue(r.read(Int.self), in: 0...(window - 1), "a MAD window's position")
+        let c = try restoredValue(r.read(Int.self), in: 0...window, "a MAD window's count")
+        guard s.count == c else { throw StateCodingError("a MAD window of \(c) values has a sorted copy of \(s.count)") }
+        let median = try r.read(Double.self)
+        let sigmas = try r.read(Double.self)
+        guard c == window || h == c else { throw StateCodingError("a MAD window of \(c) values is at \(h)") }
+        guard s.allSatisfy({ $0.isFinite }), values[0..<c].sorted() == s else {
+            throw StateCodingError("a MAD window's sorted copy does not hold its values")
+        }
+        ring = values
+        sorted.removeAll(keepingCapacity: true)
+        sorted.append(contentsOf: s)
+        head = h
+        count = c
+        lastMedian = median
+        lastSigmas = sigmas
+    }
+}
+
+extension CUSUMScorer: Checkpointable {
+    public func save(to w: inout StateWriter) {
+        w.write(mean)
+        w.write(variance)
+        w.write(seen)
+        w.write(up)
+        w.write(down)
+    }
+
+    public mutating func restore(from r: inout StateReader) throws(StateCodingError) {
+        mean = try r.read(Double.self)
+        variance = try r.read(Double.self)
+        seen = try restoredValue(r.read(Int.self), in: 0...restoredCountLimit, "a CUSUM's sample count")
+        up = try r.read(Double.self)
+        down = try r.read(Double.self)
+    }
+}
+
+extension SeasonalScorer: Checkpointable {
+    public func save(to w: inout StateWriter) {
+        w.write(mean)
+        w.write(variance)
+        writeCounts(count, to: &w)
+        w.write(lastMean)
+        w.write(lastSigmas)
+    }
+
+    public mutating func restore(from r: inout StateReader) throws(StateCodingError) {
+        let m = try r.read([Double].self, count: mean.count)
+        let v = try r.read([Double].self, count: variance.count)
+        let c = try readCounts(&r, count: count.count)
+        mean = m
+        variance = v
+        count = c
+        lastMean = try r.read(Double.self)
+        lastSigmas = try r.read(Double.self)
     }
 }

@@ -1,3 +1,4 @@
+import DewpointCore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -121,5 +122,52 @@ public struct VibrationAccumulator: Sendable {
                         crest: rms > 0 ? peak / rms : 0,
                         kurtosis: v > 0 ? c4 / (v * v) : 0, skewness: v > 0 ? c3 / (v * v.squareRoot()) : 0,
                         frames: frames, bandEnergy: frames > 0 ? bandSums.map { $0 / Double(frames) } : bandSums.map { _ in .nan })
+    }
+}
+
+extension VibrationAccumulator: Checkpointable {
+    /// The frame being filled, the band sums and the moments; not the FFT plan, the window or the
+    /// configuration. The band bins are saved too: the same count of bands over other
+    /// frequencies would pass every length check.
+    public func save(to w: inout StateWriter) {
+        var bins: [Int] = []
+        for (lo, hi) in bandBins { bins.append(lo); bins.append(hi) }
+        w.write(bins)
+        w.write(frame)
+        w.write(filled)
+        w.write(bandSums)
+        w.write(frames)
+        w.write(n)
+        w.write(shift)
+        w.write(s1)
+        w.write(s2)
+        w.write(s3)
+        w.write(s4)
+        w.write(minV)
+        w.write(maxV)
+    }
+
+    public mutating func restore(from r: inout StateReader) throws(StateCodingError) {
+        let bins = try r.read([Int].self, count: 2 * bandBins.count)
+        for (i, (lo, hi)) in bandBins.enumerated() where bins[2 * i] != lo || bins[2 * i + 1] != hi {
+            throw StateCodingError("vibration band \(i) covers bins \(bins[2 * i])..<\(bins[2 * i + 1]) where the configuration has \(lo)..<\(hi)")
+        }
+        let f = try r.read([Float].self, count: frame.count)
+        let fl = try restoredValue(r.read(Int.self), in: 0...(config.fftSize - 1), "the samples in a vibration frame")
+        let sums = try r.read([Double].self, count: bandSums.count)
+        let fr = try restoredValue(r.read(Int.self), in: 0...restoredCountLimit, "a vibration frame count")
+        let count = try restoredValue(r.read(Int.self), in: 0...restoredCountLimit, "a vibration sample count")
+        frame = f
+        filled = fl
+        bandSums = sums
+        frames = fr
+        n = count
+        shift = try r.read(Double.self)
+        s1 = try r.read(Double.self)
+        s2 = try r.read(Double.self)
+        s3 = try r.read(Double.self)
+        s4 = try r.read(Double.self)
+        minV = try r.read(Float.self)
+        maxV = try r.read(Float.self)
     }
 }

@@ -1,3 +1,5 @@
+import DewpointCore
+
 /// Streaming statistics of one channel over one window.
 ///
 /// Mean and variance use Welford's update with Double accumulators, which stays accurate for
@@ -115,5 +117,71 @@ extension WindowStats {
             heldArea += (sum + Double(shift) * nb - Double(x[n - 1])) * Double(stepNs)
             lastTs = lastBlockTs; last = x[n - 1]
         }
+    }
+}
+
+// MARK: - Checkpoints
+
+/// The largest value a restored counter may hold: room to go on counting without overflowing.
+let restoredCountLimit = Int.max / 2
+
+/// A restored scalar checked against the values processing can give it, so that damaged bytes
+/// are refused at restore instead of trapping later (an overflowing counter, an index outside
+/// a ring).
+func restoredValue<T: Comparable>(_ v: T, in range: ClosedRange<T>, _ what: String) throws(StateCodingError) -> T {
+    guard range.contains(v) else { throw StateCodingError("\(what) \(v) is outside \(range)") }
+    return v
+}
+
+/// Reads an enum's case tag and refuses a checkpoint made for another case (the configuration
+/// changed).
+func restoreCaseTag(_ r: inout StateReader, _ tag: UInt8, _ what: String) throws(StateCodingError) {
+    let t = try r.read(UInt8.self)
+    guard t == tag else { throw StateCodingError("\(what): the checkpoint holds case \(t) where the configuration has case \(tag)") }
+}
+
+/// `[UInt32]` tables (counts), length-prefixed like the writer's arrays.
+func writeCounts(_ a: [UInt32], to w: inout StateWriter) {
+    w.write(UInt32(a.count))
+    for x in a { w.write(x) }
+}
+
+/// Reads a table written by `writeCounts`; its length must be `count`.
+func readCounts(_ r: inout StateReader, count: Int) throws(StateCodingError) -> [UInt32] {
+    let n = Int(try r.read(UInt32.self))
+    guard n == count else { throw StateCodingError("an array holds \(n) values where the configuration implies \(count)") }
+    var a: [UInt32] = []
+    a.reserveCapacity(n)
+    for _ in 0..<n { a.append(try r.read(UInt32.self)) }
+    return a
+}
+
+extension WindowStats: Checkpointable {
+    public func save(to w: inout StateWriter) {
+        w.write(count)
+        w.write(mean)
+        w.write(m2)
+        w.write(min)
+        w.write(max)
+        w.write(first)
+        w.write(last)
+        w.write(firstTs)
+        w.write(lastTs)
+        w.write(heldArea)
+        w.write(heldStartTs)
+    }
+
+    public mutating func restore(from r: inout StateReader) throws(StateCodingError) {
+        count = try restoredValue(r.read(Int.self), in: 0...restoredCountLimit, "a window's sample count")
+        mean = try r.read(Double.self)
+        m2 = try r.read(Double.self)
+        min = try r.read(Float.self)
+        max = try r.read(Float.self)
+        first = try r.read(Float.self)
+        last = try r.read(Float.self)
+        firstTs = try r.read(Int64.self)
+        lastTs = try r.read(Int64.self)
+        heldArea = try r.read(Double.self)
+        heldStartTs = try r.read(Int64.self)
     }
 }

@@ -16,9 +16,6 @@ struct Dewpoint: ParsableCommand {
     )
 }
 
-enum DewpointVersion {
-    static let string = "0.1.0"
-}
 
 struct Version: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Print the version.")

@@ -53,8 +53,11 @@ final class AgentProcess {
     }
 
     /// Writes `dewpoint.yaml` and one binding, `env.yaml`: JSON `{"ts":ms,"v":x}` on `t/env`.
+    /// `onStop`: the tests that look at what a run sent, not at how a stop keeps state, have
+    /// stops emit open windows as partial summaries (`spool.on_stop`).
     static func writeConfig(dir: String, inputPort: Int, upstreamPort: Int, window: String = "1s", lateness: String = "200ms",
-                            upstreamTLS: String = "", detectors: String = "", inputExtra: String = "", qos: Int = 1) {
+                            upstreamTLS: String = "", detectors: String = "", inputExtra: String = "", qos: Int = 1,
+                            onStop: String = "partial_summaries", spoolExtra: String = "") {
         try? FileManager.default.createDirectory(atPath: dir + "/devices", withIntermediateDirectories: true)
         let agent = """
         agent: gw-test
@@ -62,6 +65,8 @@ final class AgentProcess {
         log_level: info
         spool:
           dir: \(dir)
+          on_stop: \(onStop)
+        \(spoolExtra)
         input:
           host: 127.0.0.1
           port: \(inputPort)

@@ -42,6 +42,8 @@ public final class SpoolQueue: SeqAllocator, Sendable {
         var pendingBytes: Int64 = 0
         /// Pending records dropped by the bound above, not yet persisted in `dropped`.
         var pendingDropped: Int64 = 0
+        /// Checkpoint rows waiting for the next commit, by key (the newest value wins; nil deletes).
+        var pendingState: [String: [UInt8]?] = [:]
         var lastSeq: UInt64
         var committedSeq: UInt64
         var bytes: Int64
@@ -69,6 +71,8 @@ public final class SpoolQueue: SeqAllocator, Sendable {
         let deleteOne: SQLiteDB.Statement
         let setMeta: SQLiteDB.Statement
         let oldest: SQLiteDB.Statement
+        let putState: SQLiteDB.Statement
+        let deleteState: SQLiteDB.Statement
     }
 
     private let memory: Mutex<Memory>
@@ -88,6 +92,8 @@ public final class SpoolQueue: SeqAllocator, Sendable {
         try db.exec("PRAGMA journal_size_limit=1048576")
         try db.exec("CREATE TABLE IF NOT EXISTS records(seq INTEGER PRIMARY KEY, topic TEXT NOT NULL, payload BLOB NOT NULL)")
         try db.exec("CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL)")
+        // the pipeline's checkpoint (see `Pipeline+Checkpoint`), committed with the records it produced
+        try db.exec("CREATE TABLE IF NOT EXISTS state(key TEXT PRIMARY KEY, value BLOB NOT NULL)")
         try db.exec("CREATE TABLE IF NOT EXISTS dead_letters(seq INTEGER PRIMARY KEY, topic TEXT NOT NULL, payload BLOB NOT NULL, reason TEXT NOT NULL, ts_ms INTEGER NOT NULL)")
         func scalar(_ sql: String) throws(SpoolError) -> Int64 {
             let s = try db.prepare(sql)
@@ -107,7 +113,9 @@ public final class SpoolQueue: SeqAllocator, Sendable {
             selectAfter: try db.prepare("SELECT seq, topic, payload FROM records WHERE seq > ? ORDER BY seq LIMIT ?"),
             deleteOne: try db.prepare("DELETE FROM records WHERE seq = ? RETURNING length(payload) + length(CAST(topic AS BLOB))"),
             setMeta: try db.prepare("INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)"),
-            oldest: try db.prepare("DELETE FROM records WHERE seq = (SELECT MIN(seq) FROM records) RETURNING length(payload) + length(CAST(topic AS BLOB))")))
+            oldest: try db.prepare("DELETE FROM records WHERE seq = (SELECT MIN(seq) FROM records) RETURNING length(payload) + length(CAST(topic AS BLOB))"),
+            putState: try db.prepare("INSERT OR REPLACE INTO state(key, value) VALUES(?, ?)"),
+            deleteState: try db.prepare("DELETE FROM state WHERE key = ?")))
     }
 
     /// Runs `body` with the database, holding its lock (the dead-letter methods).
@@ -132,20 +140,53 @@ public final class SpoolQueue: SeqAllocator, Sendable {
         }
     }
 
+    /// Checkpoint rows for the next commit: committed in the same transaction as the records
+    /// appended before them.
+    public func appendState(_ rows: [StateRow]) {
+        guard !rows.isEmpty else { return }
+        memory.withLock { m in for r in rows { m.pendingState[r.key] = .some(r.value) } }
+    }
+
+    /// The committed checkpoint rows.
+    public func loadState() throws(SpoolError) -> [StateRow] {
+        try database.withLock { (d: inout Database) throws(SpoolError) -> [StateRow] in
+            let q = try d.db.prepare("SELECT key, value FROM state ORDER BY key")
+            var out: [StateRow] = []
+            while try q.step() { out.append(StateRow(key: q.text(0), value: q.blob(1))) }
+            return out
+        }
+    }
+
+    /// Bytes of committed checkpoint state.
+    public func stateBytes() throws(SpoolError) -> Int64 {
+        try database.withLock { (d: inout Database) throws(SpoolError) -> Int64 in
+            let q = try d.db.prepare("SELECT COALESCE(SUM(length(value)), 0) FROM state")
+            return try q.step() ? q.int64(0) : 0
+        }
+    }
+
     /// `dropped` includes pending records dropped while commits failed.
     public var stats: (count: Int, bytes: Int64, dropped: Int64, pending: Int) {
         memory.withLock { m in (m.count, m.bytes, m.dropped + m.pendingDropped, m.pending.count) }
     }
 
-    /// Writes buffered records in one transaction (see the type's durability contract). The
-    /// batch is taken out of `pending` first, so appends go on meanwhile; if the transaction
-    /// fails it goes back in front of them.
-    public func commit() throws(SpoolError) {
+    /// Writes buffered records and checkpoint rows in one transaction (see the type's durability
+    /// contract). The batch is taken out of `pending` first, so appends go on meanwhile; if the
+    /// transaction fails it goes back in front of them.
+    ///
+    /// `sealing` runs first, holding the database lock, and must call `take` once: the agent
+    /// appends its checkpoint and calls `take` under the pipeline's lock, so that the batch is
+    /// exactly the records that state produced, and batches are written in the order they were
+    /// sealed. Lock order: database, then the caller's locks, then memory.
+    public func commit(sealing: (_ take: () -> Void) -> Void = { $0() }) throws(SpoolError) {
         try database.withLock { (d: inout Database) throws(SpoolError) in
-            let taken = memory.withLock { m -> (batch: [Record], bytes: Int64, dropped: Int64, seq: UInt64, total: Int64, count: Int, allDropped: Int64)? in
-                guard !m.pending.isEmpty || m.lastSeq != m.committedSeq else { return nil }
-                defer { m.pending = []; m.pendingBytes = 0; m.pendingDropped = 0 }
-                return (m.pending, m.pendingBytes, m.pendingDropped, m.lastSeq, m.bytes, m.count, m.dropped)
+            var taken: (batch: [Record], bytes: Int64, dropped: Int64, seq: UInt64, total: Int64, count: Int, allDropped: Int64, state: [String: [UInt8]?])?
+            sealing {
+                taken = memory.withLock { m in
+                    guard !m.pending.isEmpty || m.lastSeq != m.committedSeq || !m.pendingState.isEmpty else { return nil }
+                    defer { m.pending = []; m.pendingBytes = 0; m.pendingDropped = 0; m.pendingState = [:] }
+                    return (m.pending, m.pendingBytes, m.pendingDropped, m.lastSeq, m.bytes, m.count, m.dropped, m.pendingState)
+                }
             }
             guard let t = taken else { return }
             // counters change only once the transaction commits (a failed commit is retried)
@@ -170,6 +211,13 @@ public final class SpoolQueue: SeqAllocator, Sendable {
                     droppedNow += 1
                     _ = try d.oldest.step()
                 }
+                for (key, value) in t.state {
+                    if let value {
+                        d.putState.reset(); d.putState.bind(1, key); d.putState.bind(2, value); _ = try d.putState.step()
+                    } else {
+                        d.deleteState.reset(); d.deleteState.bind(1, key); _ = try d.deleteState.step()
+                    }
+                }
                 d.setMeta.reset(); d.setMeta.bind(1, "last_seq"); d.setMeta.bind(2, Int64(t.seq)); _ = try d.setMeta.step()
                 if droppedNow > 0 {
                     d.setMeta.reset(); d.setMeta.bind(1, "dropped"); d.setMeta.bind(2, t.allDropped + droppedNow); _ = try d.setMeta.step()
@@ -189,6 +237,8 @@ public final class SpoolQueue: SeqAllocator, Sendable {
                     m.pending = t.batch + m.pending
                     m.pendingBytes += t.bytes
                     m.pendingDropped += t.dropped
+                    // state rows set since the batch was taken are newer: they win
+                    for (k, v) in t.state where m.pendingState[k] == nil { m.pendingState[k] = .some(v) }
                     m.trimPending(maxBytes: maxBytes)
                 }
                 throw error

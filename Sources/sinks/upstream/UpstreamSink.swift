@@ -105,8 +105,9 @@ public final class UpstreamSink: Sink, Sendable {
         onRecord()
     }
 
-    /// The pipeline's idle or final flush: always tries, whatever the retry time says.
-    public func flush() { commitNow() }
+    /// The pipeline's flush does not commit: the runner commits, with a checkpoint
+    /// (`commit(sealing:)`), and the pipeline's lock must not be held while it waits for a disk.
+    public func flush() {}
 
     public func start() {
         client.start()
@@ -121,14 +122,13 @@ public final class UpstreamSink: Sink, Sendable {
         return commitState.withLock { max($0.lastCommitNs + 5_000_000, $0.retryAtNs) }
     }
 
-    public func commit() { commitNow() }
-
-    /// Commits what is pending and wakes the forwarder; true if it did (or nothing was pending).
+    /// Commits what is pending (with what `sealing` adds) and wakes the forwarder; true if it did
+    /// (or nothing was pending).
     @discardableResult
-    private func commitNow() -> Bool {
+    public func commit(sealing: (_ take: () -> Void) -> Void) -> Bool {
         let now = Clock.monotonicNs()
         do {
-            try spool.commit()
+            try spool.commit(sealing: sealing)
             commitState.withLock { $0.failures = 0; $0.retryAtNs = 0; $0.lastCommitNs = now }
             forwarder.wakeup.signal()
             return true

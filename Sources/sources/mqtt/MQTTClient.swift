@@ -69,6 +69,14 @@ public final class MQTTClient: Sendable {
         /// then waits up to 10 s for room in the socket, and the connection is dropped if it
         /// cannot finish: for a nearby broker (the input), not for a slow uplink. Plain TCP only.
         public var coalesceWrites = false
+        /// Acknowledge QoS 1/2 messages only once `Handlers.commit` says what they produced is
+        /// durable (`ack: after_commit`): PUBACKs wait in libmosquitto's queue until then.
+        public var ackAfterCommit = false
+        /// With `ackAfterCommit`: acknowledgements wait at most this long for a commit.
+        public var ackIntervalNs: UInt64 = 500_000_000
+        /// MQTT 5: how many QoS 1/2 messages the broker may have unacknowledged to this client
+        /// (CONNECT's Receive Maximum); mosquitto lets it replace its `max_inflight_messages`.
+        public var receiveMaximum: UInt16? = nil
         public init(host: String, port: Int, clientId: String? = nil, cleanSession: Bool = true, username: String? = nil,
                     password: String? = nil, tls: TLSSpec? = nil, protocolVersion: Int = 4, keepaliveS: Int = 30,
                     will: Will? = nil, backoff: ConnectionStateMachine.Backoff = .init(), batchWaitNs: UInt64 = 0,
@@ -102,11 +110,21 @@ public final class MQTTClient: Sendable {
         public var batchEnd: (@Sendable () -> Void)?
         /// PUBACK (QoS 1) or PUBCOMP (QoS 2) for a message id returned by `publish`.
         public var published: (@Sendable (_ mid: Int32) -> Void)?
+        /// A QoS 1 or 2 message with its packet id; used instead of `message` for those when set.
+        public var delivery: (@Sendable (_ topic: UnsafeRawBufferPointer, _ payload: UnsafeRawBufferPointer, _ packetId: UInt16) -> Void)?
+        /// With `Options.ackAfterCommit`: commit what the delivered messages produced; true once it
+        /// is durable (see `DurabilityGate`). Runs on the network thread.
+        public var commit: (@Sendable () -> Bool)?
+        /// Every acknowledgement queued so far has been written to the socket.
+        public var acknowledged: (@Sendable () -> Void)?
         public init(message: (@Sendable (UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Void)? = nil,
                     connected: (@Sendable (MQTTClient) -> Void)? = nil, disconnected: (@Sendable (String) -> Void)? = nil,
-                    batchEnd: (@Sendable () -> Void)? = nil, published: (@Sendable (Int32) -> Void)? = nil) {
+                    batchEnd: (@Sendable () -> Void)? = nil, published: (@Sendable (Int32) -> Void)? = nil,
+                    delivery: (@Sendable (UnsafeRawBufferPointer, UnsafeRawBufferPointer, UInt16) -> Void)? = nil,
+                    commit: (@Sendable () -> Bool)? = nil, acknowledged: (@Sendable () -> Void)? = nil) {
             self.message = message; self.connected = connected; self.disconnected = disconnected
             self.batchEnd = batchEnd; self.published = published
+            self.delivery = delivery; self.commit = commit; self.acknowledged = acknowledged
         }
     }
 
@@ -117,6 +135,7 @@ public final class MQTTClient: Sendable {
     private struct State {
         var connected = false
         var connack: Int32? = nil
+        var sessionPresent = false
         var machine: ConnectionStateMachine
         /// The reason code of the broker's last DISCONNECT (MQTT 5), until the loop reads it.
         var disconnectReason: Int32? = nil
@@ -158,6 +177,12 @@ public final class MQTTClient: Sendable {
     public var readsBuffered: Bool { mosq.readBuffered }
 
     public var isConnected: Bool { state.withLock { $0.connected } }
+    /// Whether the broker kept this client's session at the last CONNACK.
+    public var sessionPresent: Bool { state.withLock { $0.sessionPresent } }
+    /// Acknowledgements held for a commit longer than twice `ackIntervalNs` because the broker
+    /// stopped sending (a limit of its own on unacknowledged messages), and that limit.
+    public var ackStalls: (count: Int, atHeld: Int) { stalls.withLock { ($0.count, $0.atHeld) } }
+    private let stalls = Mutex<(count: Int, atHeld: Int, logged: Int)>((0, 0, -1))
     public var reconnects: Int { state.withLock { $0.machine.reconnects } }
 
     public func start() {
@@ -183,6 +208,7 @@ public final class MQTTClient: Sendable {
             logger.warning("read_buffer is on, but libmosquitto's reads stay unbuffered: \(Mosquitto.readHookProblem)")
         }
         var action = state.withLock { $0.machine.start(nowNs: Clock.monotonicNs()) }
+        var held = HeldAcknowledgements()
         while true {
             if worker.isStopping { break }
             switch action {
@@ -208,7 +234,8 @@ public final class MQTTClient: Sendable {
                     let v5 = options.protocolVersion == 5
                     try mosq.connect(host: options.host, port: Int32(options.port), keepalive: Int32(options.keepaliveS),
                                      sessionExpiryS: v5 && !options.cleanSession ? UInt32.max : nil,
-                                     maximumPacketSize: v5 ? options.maximumPacketSize : nil)
+                                     maximumPacketSize: v5 ? options.maximumPacketSize : nil,
+                                     receiveMaximum: v5 ? options.receiveMaximum : nil)
                     action = .none
                 } catch {
                     logger.warning("connect to \(options.host):\(options.port) failed: \(error)")
@@ -233,12 +260,34 @@ public final class MQTTClient: Sendable {
             }
             mosq.syncReadBuffer()
             let before = delivered.load(ordering: .relaxed)
-            let rc = mosq.loop(timeoutMs: 50, maxPackets: options.batchSize) { delivered.load(ordering: .relaxed) }
+            let connected = state.withLock { $0.connected }
+            var rc: Int32
+            if options.ackAfterCommit && connected {
+                // nothing is written while acknowledgements wait for a commit; CONNECT, SUBSCRIBE
+                // and PINGREQ go out whenever none wait
+                rc = held.count == 0 ? mosq.writeQueued() : 0
+                if rc == 0 {
+                    let wait = held.count == 0 ? 50 : Int32(max(0, min(50, Int64(held.dueNs(options.ackIntervalNs)) - Int64(Clock.monotonicNs())) / 1_000_000))
+                    rc = mosq.loopWithoutWriting(timeoutMs: wait, maxPackets: options.batchSize) { delivered.load(ordering: .relaxed) }
+                }
+            } else if options.ackAfterCommit {
+                // before CONNACK: one packet per pass (no message comes before it), so that messages
+                // right behind the CONNACK are read by the pass above
+                rc = mosq.loop(timeoutMs: 50, maxPackets: 1) { delivered.load(ordering: .relaxed) }
+            } else {
+                rc = mosq.loop(timeoutMs: 50, maxPackets: options.batchSize) { delivered.load(ordering: .relaxed) }
+                if rc == 0 && !mosq.wantsWrite { handlers.acknowledged?() }
+            }
             let now = Clock.monotonicNs()
             let n = delivered.load(ordering: .relaxed) &- before
             if n > 0 { handlers.batchEnd?() }
+            if options.ackAfterCommit && connected && rc == 0 {
+                if n > 0 { held.add(n, nowNs: now) }
+                rc = acknowledgeIfDue(&held, nowNs: now, quiet: n == 0)
+            }
             // a pass that stopped at batchSize left data in the socket: read on at once
             if rc == 0 && n > 0 && n < options.batchSize && options.batchWaitNs > 0 { Clock.sleep(ns: options.batchWaitNs) }
+            if rc != 0 { held = HeldAcknowledgements() }  // the connection went, with the queue
             let ack = state.withLock { s -> Int32? in let a = s.connack; s.connack = nil; return a }
             if let ack {
                 if ack != 0 { logger.error("broker \(options.host):\(options.port) refused the connection: \(Mosquitto.connackString(ack))") }
@@ -268,6 +317,11 @@ public final class MQTTClient: Sendable {
             }
         }
         if state.withLock({ $0.connected }) {
+            // what was processed is committed and acknowledged before leaving, so that the
+            // broker does not send it again
+            if options.ackAfterCommit && held.count > 0, handlers.commit?() ?? true {
+                if mosq.writeQueued() == 0 && !mosq.wantsWrite { handlers.acknowledged?() }
+            }
             mosq.disconnect()
             _ = mosq.loop(timeoutMs: 10, maxPackets: 1) { delivered.load(ordering: .relaxed) }
         }
@@ -276,16 +330,68 @@ public final class MQTTClient: Sendable {
     }
 
     // Called by the C callbacks on the network thread.
-    func handleConnack(_ rc: Int32) { state.withLock { $0.connack = rc } }
+    func handleConnack(_ rc: Int32, sessionPresent: Bool) { state.withLock { $0.connack = rc; $0.sessionPresent = sessionPresent } }
     // reason codes of 0x80 and above are the broker's; below them libmosquitto reports its own errors
     func handleDisconnect(_ rc: Int32) { if rc >= 0x80 { state.withLock { $0.disconnectReason = rc } } }
 
     /// Sessions another client with the same id took over (see `State.takeovers`).
     public var takeovers: Int { state.withLock { $0.takeovers } }
-    func handleMessage(_ topic: UnsafeRawBufferPointer, _ payload: UnsafeRawBufferPointer) {
+    func handleMessage(_ topic: UnsafeRawBufferPointer, _ payload: UnsafeRawBufferPointer, mid: Int32, qos: Int32) {
         // only this thread writes it: a plain load and store, no locked instruction per message
         delivered.store(delivered.load(ordering: .relaxed) &+ 1, ordering: .relaxed)
-        handlers.message?(topic, payload)
+        if qos > 0, let d = handlers.delivery {
+            d(topic, payload, UInt16(truncatingIfNeeded: mid))
+        } else {
+            handlers.message?(topic, payload)
+        }
+    }
+
+    /// Messages read whose acknowledgements wait for a commit (network thread only).
+    struct HeldAcknowledgements {
+        var count = 0
+        var firstNs: UInt64 = 0
+        var lastNs: UInt64 = 0
+        mutating func add(_ n: Int, nowNs: UInt64) {
+            if count == 0 { firstNs = nowNs }
+            count += n
+            lastNs = nowNs
+        }
+        func dueNs(_ interval: UInt64) -> UInt64 { firstNs + interval }
+    }
+
+    /// Commits and writes the held acknowledgements when they are due: after `ackIntervalNs`, when
+    /// half the Receive Maximum waits (the broker would stop sending), or when the broker has
+    /// stopped sending for 20 ms with acknowledgements held (a broker limit below ours, which
+    /// MQTT 3.1.1 cannot tell the client). Returns a libmosquitto error code.
+    private func acknowledgeIfDue(_ held: inout HeldAcknowledgements, nowNs now: UInt64, quiet: Bool) -> Int32 {
+        guard held.count > 0 else { return 0 }
+        let budget = Int(options.receiveMaximum ?? 65_535) / 2
+        // at least 8 held: a slow sender's pauses are not a broker's limit
+        let stalled = quiet && now - held.lastNs >= 20_000_000 && held.count >= 8 && held.count < budget
+        guard now >= held.dueNs(options.ackIntervalNs) || held.count >= budget || stalled else { return 0 }
+        if stalled && now < held.dueNs(options.ackIntervalNs) {
+            let count = held.count
+            // the same count twice in a row is the broker's limit: said once per limit
+            let tell = stalls.withLock { s -> Bool in
+                let same = s.atHeld == count
+                s.count += 1
+                s.atHeld = count
+                guard same && s.logged != count else { return false }
+                s.logged = count
+                return true
+            }
+            if tell {
+                logger.notice("the input broker stops sending at \(count) unacknowledged messages (its own limit: mosquitto's max_inflight_messages, 20 by default, applies to MQTT 3.1.1 clients); with ack: after_commit each pause costs a commit. Raise the broker's limit or use mqtt_version: 5 for fewer commits")
+            }
+        }
+        guard handlers.commit?() ?? true else {
+            held.firstNs = now  // the commit failed: try again after another interval
+            return 0
+        }
+        let rc = mosq.writeQueued()
+        if rc == 0 && !mosq.wantsWrite { handlers.acknowledged?() }
+        held = HeldAcknowledgements()
+        return rc
     }
     func handlePublished(_ mid: Int32) { handlers.published?(mid) }
     func handleLibraryLog(_ text: String) { logger.warning("libmosquitto: \(text)") }

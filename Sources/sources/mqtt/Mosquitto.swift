@@ -122,15 +122,16 @@ final class Mosquitto: @unchecked Sendable {
 
     func setCallbacks(owner: UnsafeMutableRawPointer) {
         mosquitto_user_data_set(handle, owner)
-        mosquitto_connect_callback_set(handle) { _, obj, rc in
-            Unmanaged<MQTTClient>.fromOpaque(obj!).takeUnretainedValue().handleConnack(rc)
+        // with the flags: bit 0 is CONNACK's session present
+        mosquitto_connect_with_flags_callback_set(handle) { _, obj, rc, flags in
+            Unmanaged<MQTTClient>.fromOpaque(obj!).takeUnretainedValue().handleConnack(rc, sessionPresent: flags & 1 != 0)
         }
         mosquitto_message_callback_set(handle) { _, obj, msg in
             guard let obj, let m = msg?.pointee else { return }
             let topicLen = m.topic.map { strlen($0) } ?? 0
             let topic = UnsafeRawBufferPointer(start: m.topic, count: topicLen)
             let payload = UnsafeRawBufferPointer(start: m.payload, count: Int(m.payloadlen))
-            Unmanaged<MQTTClient>.fromOpaque(obj).takeUnretainedValue().handleMessage(topic, payload)
+            Unmanaged<MQTTClient>.fromOpaque(obj).takeUnretainedValue().handleMessage(topic, payload, mid: m.mid, qos: m.qos)
         }
         setLibraryLog(true)
         // MQTT 5: the broker's DISCONNECT carries a reason (0x8E: another client took the session)
@@ -179,9 +180,11 @@ final class Mosquitto: @unchecked Sendable {
     /// session that outlives the connection, as clean session off does in 3.1.1) and the largest
     /// packet this client accepts: the broker then never sends a larger one (it discards it
     /// instead), so one oversize message cannot exhaust the agent's memory.
-    func connect(host: String, port: Int32, keepalive: Int32, sessionExpiryS: UInt32? = nil, maximumPacketSize: UInt32? = nil) throws(MQTTError) {
+    func connect(host: String, port: Int32, keepalive: Int32, sessionExpiryS: UInt32? = nil, maximumPacketSize: UInt32? = nil,
+                 receiveMaximum: UInt16? = nil) throws(MQTTError) {
         var props: OpaquePointer? = nil
         defer { if props != nil { mosquitto_property_free_all(&props) } }
+        if let m = receiveMaximum { try check(mosquitto_property_add_int16(&props, Int32(MQTT_PROP_RECEIVE_MAXIMUM.rawValue), m), "receive maximum") }
         if let e = sessionExpiryS { try check(mosquitto_property_add_int32(&props, Int32(MQTT_PROP_SESSION_EXPIRY_INTERVAL.rawValue), e), "session expiry") }
         if let m = maximumPacketSize { try check(mosquitto_property_add_int32(&props, Int32(MQTT_PROP_MAXIMUM_PACKET_SIZE.rawValue), m), "maximum packet size") }
         let rc = props == nil ? mosquitto_connect(handle, host, port, keepalive)
@@ -228,6 +231,44 @@ final class Mosquitto: @unchecked Sendable {
         }
         return rc
     }
+
+    /// A pass that reads but never writes: for an input holding its acknowledgements until they
+    /// are durable (`ack: after_commit`). libmosquitto queues the PUBACK of each message it reads
+    /// rather than writing it, once `mosquitto_threaded_set` is on (`packet__queue` in 2.0 writes
+    /// at once only for unthreaded clients): `mosquitto_loop` would write the queue after its
+    /// read, so this waits with poll(2) itself, reads as `loop` does, and runs the keepalive
+    /// check (a PINGREQ joins the queue). Only once connected: the handshake needs `loop`.
+    func loopWithoutWriting(timeoutMs: Int32, maxPackets: Int, delivered: () -> Int) -> Int32 {
+        let fd = mosquitto_socket(handle)
+        guard fd >= 0 else { return MOSQ_ERR_NO_CONN.rawValue }
+        if dp_read_buffer_pending() == 0 {
+            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let n = poll(&p, 1, timeoutMs)
+            if n < 0 { return errno == EINTR ? MOSQ_ERR_SUCCESS.rawValue : MOSQ_ERR_ERRNO.rawValue }
+            if n == 0 { return mosquitto_loop_misc(handle) }
+        }
+        for _ in 0..<max(1, maxPackets) {
+            let before = delivered()
+            let rc = mosquitto_loop_read(handle, 1)
+            if rc != MOSQ_ERR_SUCCESS.rawValue { return rc }
+            if delivered() == before && dp_read_buffer_pending() == 0 { break }
+        }
+        return mosquitto_loop_misc(handle)
+    }
+
+    /// Writes what libmosquitto has queued (the held PUBACKs first, in the order of their
+    /// messages); returns a libmosquitto error code.
+    func writeQueued() -> Int32 {
+        guard mosquitto_want_write(handle) else { return MOSQ_ERR_SUCCESS.rawValue }
+        guard coalesceWrites else { return mosquitto_loop_write(handle, 1) }
+        dp_write_coalesce_begin()
+        var rc = mosquitto_loop_write(handle, 1)
+        if dp_write_coalesce_end() != 0 && rc == MOSQ_ERR_SUCCESS.rawValue { rc = MOSQ_ERR_ERRNO.rawValue }
+        return rc
+    }
+
+    /// Whether packets are queued and not yet written.
+    var wantsWrite: Bool { mosquitto_want_write(handle) }
 
     func disconnect() { _ = mosquitto_disconnect(handle) }
 

@@ -1,0 +1,71 @@
+import DewpointCore
+import DewpointPipeline
+import DewpointUpstream
+import Logging
+import Synchronization
+
+/// Commits the sink's records together with the pipeline's state that produced them: one SQLite
+/// transaction holds both, so that after a crash the restored state and the committed records
+/// agree (no window is summarised twice, none is lost).
+///
+/// Commits come from the agent's loop (records within 5 ms, state every `spool.commit_interval`)
+/// and from the MQTT input's network thread before it writes held acknowledgements
+/// (`DurabilityGate`). The spool's database lock orders them; inside it the checkpoint is taken
+/// and the records are sealed under the pipeline's lock.
+final class Checkpointer: DurabilityGate, Sendable {
+    let gate: PipelineGate
+    let sink: UpstreamSink
+    let intervalNs: UInt64
+    private let lastCommitNs = Atomic<UInt64>(0)
+    /// Commits made, and those that failed.
+    let commits = Atomic<Int>(0)
+
+    init(gate: PipelineGate, sink: UpstreamSink, intervalNs: UInt64) {
+        self.gate = gate
+        self.sink = sink
+        self.intervalNs = intervalNs
+        lastCommitNs.store(Clock.monotonicNs(), ordering: .relaxed)
+    }
+
+    /// Commits pending records and the state changed since the last commit; false if the
+    /// transaction failed (everything stays pending, and the sink logs it).
+    @discardableResult
+    func commit() -> Bool {
+        let spool = sink.spool
+        let gate = self.gate
+        let ok = sink.commit(sealing: { take in
+            gate.run { p in
+                var rows: [StateRow] = []
+                p.checkpoint(version: DewpointVersion.string, into: &rows)
+                spool.appendState(rows)
+                take()
+            }
+        })
+        lastCommitNs.store(Clock.monotonicNs(), ordering: .relaxed)
+        commits.add(1, ordering: .relaxed)
+        return ok
+    }
+
+    func commitForAcknowledgements() -> Bool { commit() }
+
+    /// When the agent's loop should commit next: the sink's own due time for records, or the
+    /// checkpoint interval since the last commit.
+    var dueNs: UInt64 {
+        let state = lastCommitNs.load(ordering: .relaxed) + intervalNs
+        return min(sink.commitDueNs ?? state, state)
+    }
+
+    /// Puts the committed state back into the pipeline (before any source starts), and logs what
+    /// it did and what it discarded.
+    func restore(logger: Logger) throws {
+        let rows = try sink.spool.loadState()
+        guard !rows.isEmpty else { return }
+        let report = gate.run { $0.restore(rows, version: DewpointVersion.string) }
+        if let why = report.refused {
+            logger.warning("checkpoint not restored: \(why); open windows and detector state start afresh")
+            return
+        }
+        for (key, why) in report.discarded { logger.warning("checkpoint of \(key) discarded: \(why)") }
+        logger.info("checkpoint restored: \(report.devices) devices, \(report.openWindows) open windows\(report.discarded.isEmpty ? "" : ", \(report.discarded.count) discarded")")
+    }
+}
