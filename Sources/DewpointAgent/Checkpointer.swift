@@ -3,6 +3,9 @@ import DewpointPipeline
 import DewpointUpstream
 import Logging
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Commits the sink's records together with the pipeline's state that produced them: one SQLite
 /// transaction holds both, so that after a crash the restored state and the committed records
@@ -46,7 +49,19 @@ final class Checkpointer: DurabilityGate, Sendable {
         return ok
     }
 
-    func commitForAcknowledgements() -> Bool { commit() }
+    func commitForAcknowledgements() -> Bool {
+        let ok = commit()
+        if ok, let n = Checkpointer.exitAfterCommits, acknowledgementCommits.add(1, ordering: .relaxed).newValue == n {
+            // fault injection for the crash tests: die between the commit and the PUBACKs
+            _exit(9)
+        }
+        return ok
+    }
+
+    private let acknowledgementCommits = Atomic<Int>(0)
+    /// `DEWPOINT_FAULT_EXIT_AFTER_COMMITS=n`: exit at once after the n-th commit made for
+    /// acknowledgements, before writing them (the crash tests use it; nothing else should).
+    private static let exitAfterCommits: Int? = getenv("DEWPOINT_FAULT_EXIT_AFTER_COMMITS").flatMap { Int(String(cString: $0)) }
 
     /// When the agent's loop should commit next: the sink's own due time for records, or the
     /// checkpoint interval since the last commit.

@@ -1,0 +1,191 @@
+import DewpointCore
+import DewpointMQTT
+import DewpointSerial
+import DewpointTestSupport
+import Foundation
+import Synchronization
+import Testing
+
+/// Publishes `{"ts":now,"v":1}` at QoS 1 on its own thread, counting what the broker
+/// acknowledged, with a persistent session so that nothing in flight is lost when the broker
+/// restarts. `pause()` waits until everything sent is acknowledged.
+final class Count: Sendable {
+    let value = Atomic<Int>(0)
+    func add() { value.add(1, ordering: .relaxed) }
+    func load() -> Int { value.load(ordering: .relaxed) }
+}
+
+final class SteadyPublisher: Sendable {
+    let client: MQTTClient
+    let acked = Count()
+    let sent = Atomic<Int>(0)
+    let paused = Atomic<Bool>(false)
+    let done = Atomic<Bool>(false)
+
+    init(port: Int) throws {
+        let acked = self.acked
+        client = try MQTTClient(.init(host: "127.0.0.1", port: port, clientId: "steady-\(port)-\(getpid())", cleanSession: false, protocolVersion: 5),
+                                handlers: .init(published: { _ in acked.add() }))
+        client.start()
+        _ = waitUntil(5) { self.client.isConnected }
+    }
+
+    /// `total` messages at about `rate` per second.
+    func run(total: Int, rate: Int) {
+        let burst = max(1, rate / 100)
+        Thread.detachNewThread { [self] in
+            var i = 0
+            while i < total {
+                if paused.load(ordering: .acquiring) { usleep(5_000); continue }
+                for _ in 0..<burst where i < total {
+                    let p = Array(#"{"ts":\#(nowMs()),"v":1}"#.utf8)
+                    if (try? p.withUnsafeBytes({ try client.publish(topic: "t/env", payload: $0, qos: 1, retain: false) })) != nil {
+                        i += 1
+                        sent.add(1, ordering: .relaxed)
+                    }
+                }
+                usleep(10_000)
+            }
+            done.store(true, ordering: .releasing)
+        }
+    }
+
+    func pause() {
+        paused.store(true, ordering: .releasing)
+        usleep(20_000)
+        _ = waitUntil(10) { self.acked.load() >= self.sent.load(ordering: .relaxed) }
+    }
+    func resume() { paused.store(false, ordering: .releasing) }
+    func stop() { client.stop() }
+}
+
+/// Nothing the input broker acknowledged is lost or counted twice, through kill -9, SIGTERM,
+/// input broker restarts and upstream outages: the sum of the upstream summaries' `n` equals what
+/// was published, and no window is summarised twice.
+@Suite(.serialized) struct CrashConsistencyTests {
+    func summariesAreExact(_ collector: Collector, expected: Int, log: String) {
+        let (summaries, _, _) = deduplicated(collector.records("summary"))
+        #expect(samples(summaries) == expected, "\(samples(summaries)) samples summarised, \(expected) published\n\(log.suffix(6000))")
+        let starts = summaries.map { $0["start_ms"] as! Int }
+        #expect(Set(starts).count == starts.count, "a window was summarised twice")
+        #expect(!summaries.contains { $0["partial"] as? Bool == true }, "a stop split a window")
+    }
+
+    @Test func killNineRestartsOutagesAndBrokerRestartsLoseAndDoubleNothing() throws {
+        let input = Broker(persistent: true, extra: "max_queued_messages 0\n"), upstream = Broker(persistent: true)
+        input.start(); upstream.start()
+        defer { input.stop(); upstream.stop() }
+        let collector = try Collector(port: upstream.port)
+        let dir = scratchDir("crash")
+        AgentProcess.writeConfig(dir: dir, inputPort: input.port, upstreamPort: upstream.port, window: "1s", lateness: "200ms",
+                                 inputExtra: "  mqtt_version: 5", onStop: "checkpoint", spoolExtra: "  commit_interval: 200ms")
+        var agent = AgentProcess(dir: dir)
+        try agent.start()
+        #expect(waitUntil(5) { agent.log.contains("input connected") })
+        let pub = try SteadyPublisher(port: input.port)
+        let total = 12_000
+        pub.run(total: total, rate: 1_500)
+        var rng = SystemRandomNumberGenerator()
+        func pauseRandomly() { usleep(UInt32.random(in: 300_000...900_000, using: &rng)) }
+        func restart() throws {
+            usleep(UInt32.random(in: 200_000...800_000, using: &rng))
+            agent = AgentProcess(dir: dir)
+            try agent.start()
+        }
+
+        pauseRandomly(); agent.kill9(); try restart()
+        pauseRandomly()
+        upstream.stop(); usleep(1_500_000); upstream.start()
+        pauseRandomly(); agent.kill9(); try restart()
+        // the input broker restarts (its persistence keeps the agent's session and backlog)
+        pauseRandomly()
+        pub.pause()
+        input.stop(); input.start()
+        #expect(waitUntil(10) { pub.client.isConnected })
+        pub.resume()
+        pauseRandomly(); agent.terminate(); try restart()
+        pauseRandomly(); agent.kill9(); try restart()
+
+        #expect(waitUntil(30) { pub.done.load(ordering: .acquiring) })
+        #expect(waitUntil(10) { pub.acked.load() >= total })
+        // every window closes once the input is quiet (the wall clock takes over)
+        _ = waitUntil(20) { samples(deduplicated(collector.records("summary")).records) >= total }
+        usleep(500_000)
+        agent.terminate()
+        pub.stop()
+        collector.stop()
+        summariesAreExact(collector, expected: pub.acked.load(), log: agent.log)
+        #expect(agent.log.contains("checkpoint restored"))
+    }
+
+    /// The agent dies after a commit and before the acknowledgements it covers were written: the
+    /// broker sends those messages again, and they are recognised, not counted twice.
+    @Test func aCrashBetweenCommitAndAcknowledgementCountsNothingTwice() throws {
+        let input = Broker(persistent: true, extra: "max_queued_messages 0\n"), upstream = Broker()
+        input.start(); upstream.start()
+        defer { input.stop(); upstream.stop() }
+        let collector = try Collector(port: upstream.port)
+        let dir = scratchDir("crash-ack")
+        AgentProcess.writeConfig(dir: dir, inputPort: input.port, upstreamPort: upstream.port, window: "1s", lateness: "200ms",
+                                 onStop: "checkpoint", spoolExtra: "  commit_interval: 200ms")
+        var agent = AgentProcess(dir: dir, environment: ["DEWPOINT_FAULT_EXIT_AFTER_COMMITS": "4"])
+        try agent.start()
+        let pub = try SteadyPublisher(port: input.port)
+        let total = 3_000
+        pub.run(total: total, rate: 1_000)
+        #expect(waitUntil(10) { !agent.process.isRunning }, "the fault did not fire")
+        agent.process.waitUntilExit()
+        agent = AgentProcess(dir: dir)
+        try agent.start()
+        #expect(waitUntil(30) { pub.done.load(ordering: .acquiring) })
+        _ = waitUntil(20) { samples(deduplicated(collector.records("summary")).records) >= total }
+        usleep(500_000)
+        agent.terminate()
+        pub.stop()
+        collector.stop()
+        summariesAreExact(collector, expected: pub.acked.load(), log: agent.log)
+        let redelivered = agent.log.firstMatch(of: /stopped: .* redelivered=([0-9]+)/).map { Int($0.1)! } ?? 0
+        #expect(redelivered > 0, "no redelivery was recognised\n\(agent.log.suffix(3000))")
+    }
+
+    /// A serial line cannot resend: a kill -9 loses at most what arrived within one commit
+    /// interval before it, and what was committed is restored into the same window.
+    @Test func aSerialSourceKilledMidStreamLosesAtMostOneCommitInterval() throws {
+        let broker = Broker()
+        broker.start()
+        defer { broker.stop() }
+        let collector = try Collector(port: broker.port)
+        let pty = try PseudoTerminal()
+        defer { pty.close() }
+        let dir = try SerialAgentTests.serialAgentDir("serial-crash", broker: broker, pty: pty, binding: """
+        device: mast
+        framing: {kind: line}
+        decoder: {kind: csv}
+        channels:
+          - {name: wind, unit: m/s, column: 0}
+        window: {length: 1h, lateness: 0ms}
+        """)
+        // the helper writes on_stop: partial_summaries, so the last stop emits the restored window
+        var agent = AgentProcess(dir: dir)
+        try agent.start()
+        #expect(waitUntil(5) { agent.log.contains("open (115200 8N1") }, "\(agent.log)")
+        func send(_ n: Int, from: Int) {
+            var s: [UInt8] = []
+            for i in from..<(from + n) { s += Array("\(i % 10)\n".utf8) }
+            s.withUnsafeBytes { try? pty.write($0) }
+        }
+        send(300, from: 0)
+        usleep(1_500_000)  // > 2 commit intervals (500 ms): all 300 are committed
+        send(200, from: 300)
+        agent.kill9()  // the last 200 may or may not have been committed
+        agent = AgentProcess(dir: dir)
+        try agent.start()
+        #expect(waitUntil(5) { agent.log.contains("checkpoint restored: 1 devices, 1 open windows") }, "\(agent.log)")
+        usleep(300_000)
+        agent.terminate()
+        #expect(waitUntil(5) { !collector.records("summary").isEmpty })
+        collector.stop()
+        let n = (collector.records("summary").first?["channels"] as? [String: [String: Any]])?["wind"]?["n"] as? Int ?? 0
+        #expect(n >= 300 && n <= 500, "\(n) samples kept\n\(agent.log)")
+    }
+}
