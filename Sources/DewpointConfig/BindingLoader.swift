@@ -4,7 +4,7 @@ import DewpointDecode
 /// Reads one device binding (`devices/*.yaml`). Every key is documented in `docs/configuration.md`.
 enum BindingLoader {
     static let topKeys = ["device", "description", "transport", "mqtt", "serial", "capture", "udp", "tcp", "framing", "decoder",
-                          "timestamp", "channels", "window", "output", "limits"]
+                          "timestamp", "channels", "window", "output", "limits", "dedup"]
 
     static func load(_ root: Node, reader r: YAMLReader, defaults: WindowSpec) -> BindingSpec? {
         guard let m = r.mapping(root, "", allowed: topKeys) else { return nil }
@@ -186,9 +186,24 @@ enum BindingLoader {
             if let v = lm["max_name_length"], let n = r.int(v.value, "limits.max_name_length", in: 1...200) { limits.maxNameLength = n }
         }
 
+        // dedup: payload times already seen, per device
+        var dedupMemory = 0
+        if let dn = m["dedup"]?.value, let dm = r.mapping(dn, "dedup", allowed: ["by", "memory"]) {
+            if let v = dm["by"], let s = r.string(v.value, "dedup.by"), s != "timestamp" {
+                r.error(v.value, "dedup.by", "expected 'timestamp' (rows are told apart by their payload time), found '\(s)'")
+            }
+            dedupMemory = 1024
+            if let v = dm["memory"], let n = r.int(v.value, "dedup.memory", in: 1...65_536) { dedupMemory = n }
+            if timestamp.source == .arrival {
+                r.error(dn, "dedup", "needs a payload time (timestamp.pointer or timestamp.column): arrival times never repeat")
+            }
+        }
+
         guard r.diagnostics.count == startErrors else { return nil }
-        return BindingSpec(name: name, file: r.file, transport: transport, framing: framing, decoder: decoder,
-                           timestamp: timestamp, channels: channels, window: window, output: output, limits: limits)
+        var spec = BindingSpec(name: name, file: r.file, transport: transport, framing: framing, decoder: decoder,
+                               timestamp: timestamp, channels: channels, window: window, output: output, limits: limits)
+        spec.dedupMemory = dedupMemory
+        return spec
     }
 
     enum TransportKind: String, CaseIterable { case mqtt, serial, capture, file, udp, tcp }

@@ -16,6 +16,9 @@ public struct BindingSpec: Sendable, Equatable {
     public var output: OutputSpec
     /// What one sender can make this binding hold.
     public var limits: LimitsSpec
+    /// `dedup: {by: timestamp, memory: N}`: a row whose payload time the device already sent
+    /// among its last N rows is a duplicate (a publisher's resend), dropped and counted. 0: off.
+    public var dedupMemory: Int = 0
 
     public init(name: String, file: String = "", transport: TransportSpec, framing: FramingSpec = .none,
                 decoder: DecoderSpec, timestamp: TimestampSpec = TimestampSpec(), channels: [ChannelSpec],

@@ -34,6 +34,8 @@ public struct PipelineCounters: Sendable, Equatable {
     /// MQTT messages the broker delivered again after they had been processed (a redelivery
     /// after a reconnect or a restart), recognised and not counted twice.
     public var redelivered = 0
+    /// Rows whose payload time their device had already sent (`dedup`), dropped.
+    public var duplicates = 0
 
     public init() {}
 
@@ -42,7 +44,7 @@ public struct PipelineCounters: Sendable, Equatable {
         [("frames", frames), ("samples", samples), ("unknown_topic", unknownTopic), ("decode_errors", decodeErrors), ("ignored_frames", ignoredFrames),
          ("out_of_range", outOfRange), ("filtered_out", filteredOut), ("missing_values", missingValues), ("late_samples", lateSamples), ("clock_skew", clockSkew),
          ("unknown_channel", unknownChannel), ("summaries", summaries), ("alerts", alerts), ("oversize", oversize),
-         ("invalid_names", invalidNames), ("device_limit", deviceLimit), ("devices_evicted", devicesEvicted), ("window_limit", windowLimit), ("redelivered", redelivered)]
+         ("invalid_names", invalidNames), ("device_limit", deviceLimit), ("devices_evicted", devicesEvicted), ("window_limit", windowLimit), ("redelivered", redelivered), ("duplicates", duplicates)]
     }
 
     public var summaryLine: String { fields.map { "\($0.0)=\($0.1)" }.joined(separator: " ") }

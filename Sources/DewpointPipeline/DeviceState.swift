@@ -14,6 +14,11 @@ final class DeviceState {
     let clock: Int
     /// Listed in the pipeline's devices to checkpoint.
     var changed = false
+    /// `dedup.memory` (0: off): the payload times of the last rows, as a ring and a set.
+    let dedupMemory: Int
+    var seenRing: [Int64] = []
+    var seenHead = 0
+    var seenTimes = Set<Int64>()
 
     struct OpenWindow {
         var startNs: Int64
@@ -105,6 +110,7 @@ final class DeviceState {
         self.name = name
         self.binding = binding
         self.clock = clock
+        self.dedupMemory = spec.dedupMemory
         self.lengthNs = Clock.ns(ms: spec.window.lengthMs)
         self.latenessNs = Clock.ns(ms: spec.window.latenessMs)
         self.maxSkewNs = spec.timestamp.maxSkewNs ?? defaultMaxSkewNs
@@ -163,6 +169,21 @@ final class DeviceState {
         for g in laneGroups { g.frames.deallocate() }
         for w in open { w.stats.deallocate() }
         for p in pool { p.0.deallocate() }
+    }
+
+    /// Whether `ts` is new among this device's last `dedupMemory` row times (and remembers it).
+    @inline(__always)
+    func firstSight(_ ts: Int64) -> Bool {
+        if seenTimes.contains(ts) { return false }
+        if seenRing.count < dedupMemory {
+            seenRing.append(ts)
+        } else {
+            seenTimes.remove(seenRing[seenHead])
+            seenRing[seenHead] = ts
+            seenHead = (seenHead + 1) % dedupMemory
+        }
+        seenTimes.insert(ts)
+        return true
     }
 
     /// Notes a sample of channel `c` at `ts` (newer than the last) for dropout detection.
@@ -272,6 +293,7 @@ extension DeviceState {
         w.write(gaps)
         w.write(lastSampleNs)
         w.write(lastValue)
+        if dedupMemory > 0 { w.write(seenRing); w.write(seenHead) }
     }
 
     /// Overwrites this device's state (made from the current binding) with a saved one; throws if
@@ -308,6 +330,15 @@ extension DeviceState {
         gaps = try r.read([Int].self, count: channelCount)
         lastSampleNs = try r.read([Int64].self, count: channelCount)
         lastValue = try r.read([Float].self, count: channelCount)
+        if dedupMemory > 0 {
+            let ring = try r.read([Int64].self, max: dedupMemory)
+            let head = try r.read(Int.self)
+            let set = Set(ring)
+            guard head >= 0, head < Swift.max(1, ring.count), set.count == ring.count else { throw StateCodingError("a damaged dedup memory") }
+            seenRing = ring
+            seenHead = head
+            seenTimes = set
+        }
         guard r.isAtEnd else { throw StateCodingError("bytes left over after the device's state") }
     }
 }

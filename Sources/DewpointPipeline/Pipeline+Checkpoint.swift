@@ -51,7 +51,7 @@ extension Pipeline {
     /// ranges, filters and detectors). A change elsewhere (transport, limits) keeps the state.
     static func fingerprint(_ b: BindingSpec) -> UInt64 {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in "\(b.window)|\(b.channels)".utf8 { h = (h ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        for byte in "\(b.window)|\(b.channels)|\(b.dedupMemory)".utf8 { h = (h ^ UInt64(byte)) &* 0x100_0000_01b3 }
         return h
     }
 

@@ -332,6 +332,11 @@ public final class Pipeline {
             note("decode_error", "device \(device.name): timestamp \(tsNs) ns is out of range")
             return
         }
+        if device.dedupMemory > 0 && !device.firstSight(tsNs) {
+            hot.pointee.counters.duplicates += 1
+            note("duplicate", "device \(device.name): a row with time \(TimeParser.formatRFC3339(ns: tsNs)) was already received (dedup); dropped")
+            return
+        }
         if !device.idleByArrival && tsNs > device.lastSeenNs { device.lastSeenNs = tsNs }
         let clock = clocks + device.clock
         if tsNs > clock.pointee.maxEventNs {

@@ -164,6 +164,21 @@ private func expectOne(_ d: [ConfigDiagnostic], file: String, line: Int, column:
         #expect(b.timestamp.maxSkewNs == 600_000_000_000)
     }
 
+    @Test func dedupNeedsAPayloadTime() throws {
+        let b = try load("device: a\ntransport: file\ndecoder: json\ntimestamp: {pointer: /ts}\nchannels: [{name: v, pointer: /v}]\ndedup: {by: timestamp, memory: 64}").get()
+        #expect(b.dedupMemory == 64)
+        let d = try load("device: a\ntransport: file\ndecoder: json\ntimestamp: {pointer: /ts}\nchannels: [{name: v, pointer: /v}]\ndedup: {by: timestamp}").get()
+        #expect(d.dedupMemory == 1024)
+        guard case .failure(let e) = load("device: a\ntransport: file\ndecoder: json\nchannels: [{name: v, pointer: /v}]\ndedup: {by: timestamp}") else {
+            Issue.record("dedup without a payload time loaded"); return
+        }
+        #expect(e.description.contains("dedup") && e.description.contains("needs a payload time"), "\(e)")
+        guard case .failure(let f) = load("device: a\ntransport: file\ndecoder: json\ntimestamp: {pointer: /ts}\nchannels: [{name: v, pointer: /v}]\ndedup: {by: seq}") else {
+            Issue.record("dedup by an unknown key loaded"); return
+        }
+        #expect(f.description.contains("dedup.by"), "\(f)")
+    }
+
     @Test func everyDecoderKindLoadsAndMisplacedKeysAreNamed() throws {
         let lp = try load("device: a\ntransport: file\ndecoder: {kind: lineprotocol, precision: epoch_ms}\nchannels: [{name: v, field: value}]").get()
         #expect(lp.decoder == .lineProtocol(precision: .epochMs))

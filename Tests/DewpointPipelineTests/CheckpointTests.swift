@@ -219,4 +219,24 @@ import Testing
         #expect(r.allSatisfy { $0["partial"] as? Bool != true })
         #expect(r.reduce(0) { $0 + ((($1["channels"] as! [String: [String: Any]])["temp"]!["n"]) as! Int) } == 50)
     }
+
+    /// `dedup: {by: timestamp}`: a row whose time the device already sent is dropped and counted,
+    /// within the memory, which a checkpoint keeps.
+    @Test func rowsWithATimeAlreadySeenAreDroppedOnce() throws {
+        var b = envBinding(topic: "s/+device/env", window: WindowSpec(lengthMs: 60_000, latenessMs: 0))
+        b.dedupMemory = 3
+        let p = try Pipeline(agentId: "gw", bindings: [b], sink: MemorySink(), seq: CountingSeq())
+        for ts in [1_000, 2_000, 3_000, 2_000, 1_000, 4_000] { feed(p, "s/a/env", #"{"ts":1700000\#(ts),"temp":1}"#) }
+        feed(p, "s/b/env", #"{"ts":1700001000,"temp":1}"#)  // another device: its own memory
+        p.flush()
+        #expect(p.counters.duplicates == 2 && p.counters.samples == 5)
+        var rows: [StateRow] = []
+        p.checkpoint(version: "v", into: &rows)
+        let q = try Pipeline(agentId: "gw", bindings: [b], sink: MemorySink(), seq: CountingSeq())
+        #expect(q.restore(rows, version: "v").devices == 2)
+        // the memory holds 2000, 3000, 4000: 1000 has been forgotten
+        for ts in [3_000, 4_000, 1_000] { feed(q, "s/a/env", #"{"ts":1700000\#(ts),"temp":1}"#) }
+        q.flush()
+        #expect(q.counters.duplicates == 2 && q.counters.samples == 1)
+    }
 }

@@ -319,11 +319,26 @@ public final class MQTTClient: Sendable {
         if state.withLock({ $0.connected }) {
             // what was processed is committed and acknowledged before leaving, so that the
             // broker does not send it again
-            if options.ackAfterCommit && held.count > 0, handlers.commit?() ?? true {
-                if mosq.writeQueued() == 0 && !mosq.wantsWrite { handlers.acknowledged?() }
+            var abandon = false
+            if options.ackAfterCommit && held.count > 0 {
+                if handlers.commit?() ?? true {
+                    if mosq.writeQueued() == 0 && !mosq.wantsWrite { handlers.acknowledged?() }
+                } else {
+                    abandon = true
+                }
             }
-            mosq.disconnect()
-            _ = mosq.loop(timeoutMs: 10, maxPackets: 1) { delivered.load(ordering: .relaxed) }
+            if abandon {
+                // the commit failed: leave without writing the queue (DISCONNECT would go out
+                // behind the held acknowledgements), so that the broker sends those messages again
+                logger.warning("leaving the input broker without acknowledging \(held.count) messages whose commit failed: it will send them again")
+                let owner = Unmanaged.passUnretained(self).toOpaque()
+                _ = try? publishing.withLock { _ throws(MQTTError) in
+                    try mosq.reinitialise(clientId: options.clientId, cleanSession: options.cleanSession, options, owner: owner)
+                }
+            } else {
+                mosq.disconnect()
+                _ = mosq.loop(timeoutMs: 10, maxPackets: 1) { delivered.load(ordering: .relaxed) }
+            }
         }
         mosq.releaseReadBuffer()
         state.withLock { $0.connected = false; $0.machine.stop() }
