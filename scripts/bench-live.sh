@@ -14,6 +14,10 @@ QOS=${QOS:-1}
 # input.read_buffer values for the agent (true: libmosquitto reads through the agent's buffer;
 # false, the default: about three read(2) calls per message). The load generator never uses it.
 READ_BUFFERS=${READ_BUFFERS:-"false true"}
+# input.ack values (after_commit is the default); "-" leaves the key out, for a binary older than it
+ACKS=${ACKS:-"after_commit on_receipt"}
+# FSYNCS=1: one more run per setting at the first rate under strace, counting fsync/fdatasync calls
+FSYNCS=${FSYNCS:-0}
 cd "$(dirname "$0")/.."
 MOSQUITTO=$(command -v mosquitto || echo /usr/sbin/mosquitto)
 tmp=$(mktemp -d)
@@ -29,7 +33,7 @@ cat > "$tmp/dewpoint.yaml" <<EOC
 agent: bench
 devices: devices
 spool: {dir: $tmp}
-input: {host: 127.0.0.1, port: $port, client_id: bench-in, batch_wait: BATCH_WAIT, read_buffer: READ_BUFFER}
+input: {host: 127.0.0.1, port: $port, client_id: bench-in, batch_wait: BATCH_WAIT, read_buffer: READ_BUFFERACK_KEY}
 upstream: {host: 127.0.0.1, port: $port}
 queue: {capacity: 8192, overflow: block}
 EOC
@@ -48,10 +52,12 @@ window: {length: 1s, lateness: 100ms}
 EOC
 sed "s/QOS/$QOS/" "$tmp/devices/env.yaml.in" > "$tmp/devices/env.yaml"; rm "$tmp/devices/env.yaml.in"
 cp "$tmp/dewpoint.yaml" "$tmp/dewpoint.yaml.in"
+for ack in $ACKS; do
 for rb in $READ_BUFFERS; do
 for wait in $BATCH_WAITS; do
-sed -e "s/BATCH_WAIT/$wait/" -e "s/READ_BUFFER/$rb/" "$tmp/dewpoint.yaml.in" > "$tmp/dewpoint.yaml"
-echo "input.batch_wait $wait, input QoS $QOS, input.read_buffer $rb"
+ackkey=""; [ "$ack" != "-" ] && ackkey=", ack: $ack"
+sed -e "s/BATCH_WAIT/$wait/" -e "s/READ_BUFFERACK_KEY/$rb$ackkey/" "$tmp/dewpoint.yaml.in" > "$tmp/dewpoint.yaml"
+echo "input.batch_wait $wait, input QoS $QOS, input.read_buffer $rb, input.ack $ack"
 for rate in $RATES; do
   rm -f "$tmp/spool.db"*
   "$BIN" run --config "$tmp/dewpoint.yaml" 2> "$tmp/agent.log" & agent=$!
@@ -77,6 +83,21 @@ print(f"rate {rate}/s: sent {sent}, agent received {frames} ({'no loss' if sent 
       f"broker {broker / int(sent) * 100000:.3f} CPU-s per 100k")
 EOP
   echo "  $(echo "$out" | tail -1)"
+done
+if [ "$FSYNCS" = 1 ] && command -v strace > /dev/null; then
+  rate=${RATES%% *}
+  rm -f "$tmp/spool.db"*
+  "$BIN" run --config "$tmp/dewpoint.yaml" 2> "$tmp/agent.log" & agent=$!
+  sleep 1
+  strace -f -c -e trace=fsync,fdatasync -o "$tmp/strace.txt" -p $agent & tracer=$!
+  sleep 0.5
+  "$BIN" bench-live --broker "127.0.0.1:$port" --topic bench/env --rate "$rate" --seconds "$SECONDS_PER_RUN" > /dev/null
+  sleep 3  # the traced agent catches up, so that the next run starts with an empty session
+  kill -INT $tracer; wait $tracer 2>/dev/null || true
+  kill -TERM $agent; wait $agent || true
+  n=$(awk '$NF == "fsync" || $NF == "fdatasync" {s += $4} END {print s + 0}' "$tmp/strace.txt")
+  python3 -c "import sys; n, s = int(sys.argv[1]), float(sys.argv[2]); print(f'  fsyncs at {sys.argv[3]}/s: {n} in {s:.0f} s = {n / s:.1f} per second')" "$n" "$SECONDS_PER_RUN" "$rate"
+fi
 done
 done
 done

@@ -14,11 +14,12 @@ struct Bench: ParsableCommand {
         abstract: "Measure the signal kernels and detectors on this machine: ns/sample, samples/s, and the ratio to the scalar reference.",
         discussion: """
         --json prints one object with stable keys:
-          {"kernels":[{"name","layout","ns_per_sample","samples_per_s","scalar_samples_per_s","ratio","state_bytes"}],
+          {"kernels":[{"name","layout","ns_per_sample","samples_per_s","scalar_samples_per_s","ratio","state_bytes","checkpoint_bytes"}],
            "capacity":[{"binding","channel","ns_per_sample","samples_per_s","rate_hz","channels"}]}
         layout is "time" (blocks of one channel), "channels_8" (one channel per SIMD lane) or \
         "scalar"; scalar_samples_per_s and ratio are null for kernels without a scalar reference; \
-        state_bytes is the per-channel state of detectors (null otherwise). capacity is present \
+        state_bytes is the per-channel state of detectors (null otherwise), checkpoint_bytes what \
+        that state takes in a checkpoint once the detector has learned. capacity is present \
         with --binding: for each channel of the binding with filters, window statistics or \
         detectors, the samples/s one core carries through that channel's chain (decoding \
         excluded; see bench-decode), and how many such channels fit at --rate Hz. fir_64 runs the \
@@ -36,7 +37,7 @@ struct Bench: ParsableCommand {
         guard rate > 0, rate.isFinite else { throw ValidationError("--rate must be above 0") }
     }
 
-    struct Row { var name: String; var layout: String; var rate: Double; var scalar: Double?; var stateBytes: Int? = nil }
+    struct Row { var name: String; var layout: String; var rate: Double; var scalar: Double?; var stateBytes: Int? = nil; var checkpointBytes: Int? = nil }
     struct Capacity { var channel: String; var rate: Double }
 
     static func time(_ n: Int, _ body: () -> Void) -> Double {
@@ -95,6 +96,7 @@ struct Bench: ParsableCommand {
                 key("scalar_samples_per_s"); optional(r.scalar.map { $0.rounded(.down) })
                 key("ratio"); optional(r.scalar.map { r.rate / $0 })
                 key("state_bytes"); optional(r.stateBytes.map(Double.init))
+                key("checkpoint_bytes"); optional(r.checkpointBytes.map(Double.init))
                 o.append(UInt8(ascii: "}"))
             }
             o += Array(#"],"capacity":["#.utf8)
@@ -115,7 +117,7 @@ struct Bench: ParsableCommand {
         } else {
             for r in out {
                 let ratio = r.scalar.map { " (scalar \(Int($0))/s, ×\(fmt2(r.rate / $0)))" } ?? ""
-                let bytes = r.stateBytes.map { ", \($0) bytes/channel" } ?? ""
+                let bytes = (r.stateBytes.map { ", \($0) bytes/channel" } ?? "") + (r.checkpointBytes.map { ", \($0) checkpoint bytes/channel" } ?? "")
                 print("\(r.name) [\(r.layout)]: \(fmt2(1e9 / r.rate)) ns/sample, \(Int(r.rate)) samples/s\(ratio)\(bytes)")
             }
             for c in capacity {
@@ -202,14 +204,18 @@ struct Bench: ParsableCommand {
             guard let kind = descriptor.fromOptions?(ScoreOptions.defaults), AnomalyScorer(kind) != nil else { continue }
             let name = descriptor.kind
             var bytes = 0
+            var saved = 0
             let r = Self.time(quarter) {
                 guard var d = AnomalyScorer(kind) else { return }
                 var acc = 0.0
                 for i in 0..<quarter { acc += d.score(Double(xs[i]), tsNs: ts &+ Int64(i) &* 60_000_000_000) }
                 bytes = d.stateBytes
+                var w = StateWriter()
+                d.save(to: &w)
+                saved = w.finish().count
                 if acc < 0 { print(acc) }
             }
-            out.append(Row(name: "detector_\(name)", layout: "scalar", rate: r, scalar: nil, stateBytes: bytes))
+            out.append(Row(name: "detector_\(name)", layout: "scalar", rate: r, scalar: nil, stateBytes: bytes, checkpointBytes: saved))
         }
         // the novelty detector as a binding runs it (through ChannelDetector, Float samples)
         let wrapped = Self.time(quarter) {

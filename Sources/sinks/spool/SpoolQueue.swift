@@ -14,8 +14,9 @@ import Synchronization
 ///   `next`/`append` (the pipeline, possibly on the MQTT network thread) never wait for a disk;
 ///   `dbLock` serialises the SQLite work (commit, read, remove), which may wait for an fsync.
 /// - Durability: `append` only buffers. `commit()` writes the buffered records, the `seq`
-///   high-water mark and any overflow drops in one transaction with `synchronous=FULL`, so a
-///   committed record survives `kill -9` and power loss. Records are read for sending only once
+///   high-water mark, any overflow drops and the checkpoint rows in one transaction with
+///   `synchronous=FULL`, so a committed record survives `kill -9` and power loss. `remove`
+///   (acknowledged records) commits without an fsync: a lost deletion only resends a record. Records are read for sending only once
 ///   committed. The agent commits within 5 ms of a record being produced (bursts share one
 ///   transaction), which bounds the loss window: records produced within the last 5 ms before a
 ///   crash or power loss may be lost; nothing committed is lost, and nothing sent upstream was
@@ -264,6 +265,10 @@ public final class SpoolQueue: SeqAllocator, Sendable {
         guard !seqs.isEmpty else { return }
         try database.withLock { (d: inout Database) throws(SpoolError) in
             var (newBytes, newCount) = memory.withLock { ($0.bytes, $0.count) }
+            // a deletion needs no fsync of its own: if a crash loses it, the record is sent again
+            // (at-least-once), and the next commit's fsync makes it durable with itself
+            try d.db.exec("PRAGMA synchronous=NORMAL")
+            defer { try? d.db.exec("PRAGMA synchronous=FULL") }
             try d.db.exec("BEGIN IMMEDIATE")
             do throws(SpoolError) {
                 for s in seqs {

@@ -267,7 +267,9 @@ public final class MQTTClient: Sendable {
                 // and PINGREQ go out whenever none wait
                 rc = held.count == 0 ? mosq.writeQueued() : 0
                 if rc == 0 {
-                    let wait = held.count == 0 ? 50 : Int32(max(0, min(50, Int64(held.dueNs(options.ackIntervalNs)) - Int64(Clock.monotonicNs())) / 1_000_000))
+                    // with acknowledgements held, wake in time for their commit (rounded up to a whole ms)
+                    let untilDueMs = (Int64(held.dueNs(options.ackIntervalNs)) - Int64(Clock.monotonicNs()) + 999_999) / 1_000_000
+                    let wait = held.count == 0 ? 50 : Int32(max(0, min(50, untilDueMs)))
                     rc = mosq.loopWithoutWriting(timeoutMs: wait, maxPackets: options.batchSize) { delivered.load(ordering: .relaxed) }
                 }
             } else if options.ackAfterCommit {
@@ -375,12 +377,14 @@ public final class MQTTClient: Sendable {
     }
 
     /// Commits and writes the held acknowledgements when they are due: after `ackIntervalNs`, when
-    /// half the Receive Maximum waits (the broker would stop sending), or when the broker has
+    /// 8192 or half the Receive Maximum wait (the broker would stop sending), or when the broker has
     /// stopped sending for 20 ms with acknowledgements held (a broker limit below ours, which
     /// MQTT 3.1.1 cannot tell the client). Returns a libmosquitto error code.
     private func acknowledgeIfDue(_ held: inout HeldAcknowledgements, nowNs now: UInt64, quiet: Bool) -> Int32 {
         guard held.count > 0 else { return 0 }
-        let budget = Int(options.receiveMaximum ?? 65_535) / 2
+        // at most 8192 wait (libmosquitto keeps a packet for each: about 1.5 MiB), so a fast input
+        // commits more often than the interval, and never lets the broker's quota run out
+        let budget = min(8_192, Int(options.receiveMaximum ?? 65_535) / 2)
         // at least 8 held: a slow sender's pauses are not a broker's limit
         let stalled = quiet && now - held.lastNs >= 20_000_000 && held.count >= 8 && held.count < budget
         guard now >= held.dueNs(options.ackIntervalNs) || held.count >= budget || stalled else { return 0 }
