@@ -24,11 +24,14 @@ import Glibc
 /// as partial summaries, `spool.on_stop: partial_summaries`), commit, drain the spool while the
 /// upstream broker is reachable (up to `drainTimeoutNs`), publish the offline status, disconnect.
 public final class Agent: Sendable {
+    /// The configuration the agent started with (a reload runs another; see `run`).
     public let config: LoadedConfig
     public let logger: Logger
     public let drainTimeoutNs: UInt64
     private let stopFlag = Atomic<Bool>(false)
     private let notify = SystemdNotify()
+    /// A configuration waiting to replace the running one (`requestReload`).
+    private let pendingReload = Mutex<LoadedConfig?>(nil)
 
     public init(config: LoadedConfig, logger: Logger, drainTimeoutNs: UInt64 = 10_000_000_000) {
         self.config = config
@@ -39,7 +42,53 @@ public final class Agent: Sendable {
     public func requestStop() { stopFlag.store(true, ordering: .releasing) }
     private var stopRequested: Bool { stopFlag.load(ordering: .acquiring) }
 
+    /// Live reload: the running sources stop (the MQTT input commits and acknowledges what it
+    /// read), the pipeline's state is checkpointed, and the agent starts again in-process on
+    /// `next`, restoring that state: open windows, detectors and alerts carry over for every
+    /// device whose binding kept its windows and channels (the others start afresh, logged). No
+    /// window is split, nothing the MQTT input acknowledged is lost, and the spool is kept.
+    public func requestReload(_ next: LoadedConfig) {
+        let same = running.withLock { $0.map { $0.agent == next.agent && $0.bindings == next.bindings } ?? false }
+        if same {
+            logger.notice("reload: the configuration has not changed")
+            return
+        }
+        pendingReload.withLock { $0 = next }
+    }
+    /// The configuration of the current run.
+    private let running = Mutex<LoadedConfig?>(nil)
+    private var reloadRequested: Bool { pendingReload.withLock { $0 != nil } }
+
+    /// Runs until a stop is requested, reloading in-process when asked.
     public func run() throws {
+        var current = config
+        while true {
+            guard try runOnce(current) else { return }
+            guard let next = pendingReload.withLock({ p -> LoadedConfig? in defer { p = nil }; return p }) else { return }
+            logger.notice("reload: \(Agent.describeChange(from: current, to: next))")
+            current = next
+        }
+    }
+
+    /// What a reload changes, for the log.
+    static func describeChange(from a: LoadedConfig, to b: LoadedConfig) -> String {
+        let old = Dictionary(a.bindings.map { ($0.name, $0) }, uniquingKeysWith: { x, _ in x })
+        let new = Dictionary(b.bindings.map { ($0.name, $0) }, uniquingKeysWith: { x, _ in x })
+        let added = new.keys.filter { old[$0] == nil }.sorted()
+        let removed = old.keys.filter { new[$0] == nil }.sorted()
+        let changed = new.keys.filter { old[$0] != nil && old[$0] != new[$0] }.sorted()
+        var parts: [String] = []
+        if a.agent != b.agent { parts.append("agent file changed") }
+        if !added.isEmpty { parts.append("added \(added.joined(separator: ", "))") }
+        if !removed.isEmpty { parts.append("removed \(removed.joined(separator: ", "))") }
+        if !changed.isEmpty { parts.append("changed \(changed.joined(separator: ", "))") }
+        return parts.isEmpty ? "no change" : parts.joined(separator: "; ")
+    }
+
+    /// One run of the agent on `config`; true if it ended for a reload (state checkpointed,
+    /// everything released), false for a stop.
+    private func runOnce(_ config: LoadedConfig) throws -> Bool {
+        running.withLock { $0 = config }
         let agent = config.agent
         for (b, role) in [(agent.input, "input"), (agent.upstream.broker, "upstream")] {
             if let w = Agent.plainCredentialsWarning(b, role) { logger.warning("\(w)") }
@@ -60,17 +109,17 @@ public final class Agent: Sendable {
         // the wall clock's devices start at the wall clock, before any frame arrives; the MQTT
         // input's stand still until it connects, then follow what it delivers
         gate.run { $0.advanceClock(nowNs: Clock.wallNs()) }
-        let sources = try makeSources(inline: GateInlet(gate), queued: QueueInlet(queue), durability: checkpointer)
+        let sources = try makeSources(config, inline: GateInlet(gate), queued: QueueInlet(queue), durability: checkpointer)
         sink.start()
         for s in sources { try s.start() }
         logger.info("running: agent \(agent.agentId), \(config.bindings.count) devices")
         notify.send("READY=1\nSTATUS=running: \(config.bindings.count) devices, \(sources.count) sources")
+        var lastReport = Clock.monotonicNs()
+        var reportedDrops = 0
+        while !stopRequested && !reloadRequested {
         var watchdog = notify.watchdogUsec.map { WatchdogStateMachine(watchdogUsec: $0) }
         var reportedWedge: Int? = nil
 
-        var lastReport = Clock.monotonicNs()
-        var reportedDrops = 0
-        while !stopRequested {
             // wait for a queued frame, a new record (`interrupt`), the next commit or 20 ms
             let now = Clock.monotonicNs()
             let due = checkpointer.dueNs
@@ -84,7 +133,7 @@ public final class Agent: Sendable {
             if Clock.monotonicNs() >= checkpointer.dueNs { checkpointer.commit() }
             if Clock.monotonicNs() - lastReport >= 60_000_000_000 {
                 lastReport = Clock.monotonicNs()
-                report(gate, queue, sink, sources, reportedDrops: &reportedDrops)
+                report(config, gate, queue, sink, sources, reportedDrops: &reportedDrops)
             }
             if watchdog != nil {
                 let beats = sources.map(\.heartbeat) + [sink.forwarder.heartbeat]
@@ -98,14 +147,21 @@ public final class Agent: Sendable {
                 }
             }
         }
-        notify.send("STOPPING=1\nSTATUS=stopping: draining the spool")
-        // the drain may take up to its timeout: ask the service manager for that much more
-        notify.send("EXTEND_TIMEOUT_USEC=\((drainTimeoutNs + 10_000_000_000) / 1_000)")
-        stop(sources, queue, gate, sink, checkpointer)
+        if stopRequested {
+            notify.send("STOPPING=1\nSTATUS=stopping: draining the spool")
+            // the drain may take up to its timeout: ask the service manager for that much more
+            notify.send("EXTEND_TIMEOUT_USEC=\((drainTimeoutNs + 10_000_000_000) / 1_000)")
+            stop(config, sources, queue, gate, sink, checkpointer, reload: false)
+            return false
+        }
+        // systemd: reloading until the next READY=1 (MONOTONIC_USEC: Type=notify-reload needs it)
+        notify.send("RELOADING=1\nSTATUS=reloading\nMONOTONIC_USEC=\(Clock.monotonicNs() / 1_000)")
+        stop(config, sources, queue, gate, sink, checkpointer, reload: true)
+        return true
     }
 
     /// The live sources of every binding, from the table.
-    private func makeSources(inline: any FrameInlet & Sendable, queued: any FrameInlet & Sendable,
+    private func makeSources(_ config: LoadedConfig, inline: any FrameInlet & Sendable, queued: any FrameInlet & Sendable,
                              durability: any DurabilityGate) throws -> [any Source & Sendable] {
         try SourceTable.kinds.flatMap { kind in
             let mine = config.bindings.enumerated().filter { $0.element.transport.kindName == kind.transport }.map { (index: $0.offset, spec: $0.element) }
@@ -116,7 +172,7 @@ public final class Agent: Sendable {
     }
 
     /// The counters line every minute, and a warning for new queue drops.
-    private func report(_ gate: PipelineGate, _ queue: BoundedQueue<InputFrame>, _ sink: UpstreamSink, _ sources: [any Source & Sendable],
+    private func report(_ config: LoadedConfig, _ gate: PipelineGate, _ queue: BoundedQueue<InputFrame>, _ sink: UpstreamSink, _ sources: [any Source & Sendable],
                         reportedDrops: inout Int) {
         let drops = queue.dropped
         logger.info("counters: \(gate.run { $0.counters.summaryLine }) queue_dropped=\(drops) \(sink.counters)")
@@ -127,9 +183,12 @@ public final class Agent: Sendable {
         reportedDrops = drops
     }
 
-    private func stop(_ sources: [any Source & Sendable], _ queue: BoundedQueue<InputFrame>, _ gate: PipelineGate, _ sink: UpstreamSink,
-                      _ checkpointer: Checkpointer) {
-        logger.info("stopping: closing sources")
+    /// Stops a run: for a stop, the open windows follow `spool.on_stop` and the spool drains; for
+    /// a reload, they are always checkpointed, the spool stays for the next run, and no offline
+    /// status is published.
+    private func stop(_ config: LoadedConfig, _ sources: [any Source & Sendable], _ queue: BoundedQueue<InputFrame>, _ gate: PipelineGate,
+                      _ sink: UpstreamSink, _ checkpointer: Checkpointer, reload: Bool) {
+        logger.info(reload ? "reloading: closing sources" : "stopping: closing sources")
         // The sources stop on a thread of their own while this one keeps draining the queue, so
         // that a source blocked on a full queue (overflow: block) gets room and can stop, and
         // every frame a source read before it stopped is processed. Only then is the queue closed.
@@ -150,7 +209,7 @@ public final class Agent: Sendable {
         queue.close()
         if let f = queue.pop(timeoutMs: 0) { _ = ingestQueued(f, queue, gate) }
         if queue.rejectedAfterClose > 0 { logger.warning("\(queue.rejectedAfterClose) frames arrived after the stop began and were not processed") }
-        switch config.agent.spool.onStop {
+        switch reload ? .checkpoint : config.agent.spool.onStop {
         case .checkpoint:
             // open windows stay open in the checkpoint: the next start continues them
             let open = gate.run { p -> Int in p.flush(); return p.openWindows }
@@ -159,8 +218,8 @@ public final class Agent: Sendable {
             gate.run { $0.finish() }  // partial summaries for open windows
         }
         if !checkpointer.commit() { logger.error("the final commit failed: what was processed since the last commit is lost, and will be sent again by the input broker where it can") }
-        _ = sink.stop(deadlineNs: Clock.monotonicNs() + drainTimeoutNs)
-        logger.info("stopped: \(gate.run { $0.counters.summaryLine }) queue_dropped=\(queue.dropped)")
+        _ = sink.stop(deadlineNs: reload ? 0 : Clock.monotonicNs() + drainTimeoutNs, final: !reload)
+        logger.info("\(reload ? "reloaded after" : "stopped"): \(gate.run { $0.counters.summaryLine }) queue_dropped=\(queue.dropped)")
     }
 
     /// Runs `first` and what else is queued, at most `limit` frames in all, through the pipeline

@@ -15,8 +15,10 @@ import DewpointCore
 ///   commit and must call its argument once: the runner checkpoints the pipeline there, under the
 ///   pipeline's lock, so that the records and the state that produced them commit together.
 ///   `flush` (the pipeline's) does not commit.
-/// - Cancellation: `stop(deadlineNs:)` delivers what it can until the deadline, then releases
-///   its threads and connections; it returns whether everything accepted was delivered.
+/// - Cancellation: `stop(deadlineNs:final:)` delivers what it can until the deadline, then
+///   releases its threads, connections and files; it returns whether everything accepted was
+///   delivered. `final` is false for a reload: another sink on the same spool follows at once, so
+///   nothing says the agent went away.
 public protocol Sink: RecordSink {
     var name: String { get }
     func start()
@@ -25,7 +27,7 @@ public protocol Sink: RecordSink {
     /// Returns false if the commit failed (what was written stays pending for the next one).
     @discardableResult
     func commit(sealing: (_ take: () -> Void) -> Void) -> Bool
-    func stop(deadlineNs: UInt64) -> Bool
+    func stop(deadlineNs: UInt64, final: Bool) -> Bool
     var counters: SourceCounters { get }
 }
 
@@ -34,6 +36,6 @@ extension JSONLSink: Sink {
     public func start() {}
     public var commitDueNs: UInt64? { nil }
     public func commit(sealing: (_ take: () -> Void) -> Void) -> Bool { sealing {}; flush(); return true }
-    public func stop(deadlineNs: UInt64) -> Bool { flush(); return true }
+    public func stop(deadlineNs: UInt64, final: Bool) -> Bool { flush(); return true }
     public var counters: SourceCounters { SourceCounters() }
 }

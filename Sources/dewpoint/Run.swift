@@ -12,9 +12,11 @@ struct Run: ParsableCommand {
         abstract: "Run the agent: read the configured sources, forward summaries and alerts upstream.",
         discussion: """
         Records are written to the spool (spool.dir) before they are sent, and deleted only when the \
-        upstream broker acknowledges them. SIGTERM or SIGINT stops the sources, flushes open windows as \
-        partial summaries, drains the spool while the broker is reachable (up to --drain-timeout), and \
-        exits. Logs go to stderr with syslog priority prefixes, which journald understands.
+        upstream broker acknowledges them, with the pipeline's state checkpointed alongside. SIGTERM or \
+        SIGINT stops the sources, checkpoints open windows (spool.on_stop), drains the spool while the \
+        broker is reachable (up to --drain-timeout), and exits. SIGHUP reloads the configuration in-process \
+        if it is valid, carrying open windows and detector state over. Logs go to stderr with syslog \
+        priority prefixes, which journald understands.
         """)
 
     @OptionGroup var options: ConfigOptions
@@ -49,15 +51,20 @@ struct Run: ParsableCommand {
                 agent.requestStop()
                 return
             }
-            // SIGHUP (what most tools send after an edit) checks the files and keeps running
+            // SIGHUP (what most tools send after an edit, and `systemctl reload`): a valid new
+            // configuration is applied in-process, carrying the pipeline's state over; an
+            // invalid one is refused and the agent keeps running as it was
             do throws(ConfigErrors) {
                 let next = try ConfigLoader.load(agentFile: agentFile)
-                let same = next.agent == cfg.agent && next.bindings == cfg.bindings
-                logger.notice(same ? "SIGHUP: the configuration has not changed"
-                                   : "SIGHUP: the new configuration is valid, but live reload is not implemented yet: restart the service to apply it (a restart flushes open windows as partial summaries)")
+                for w in next.warnings { logger.warning("SIGHUP: \(w)") }
+                if next.agent.logLevel != cfg.agent.logLevel && logLevel == nil {
+                    logger.warning("SIGHUP: log_level changes only with a restart")
+                }
+                logger.notice("SIGHUP: the configuration is valid; reloading")
+                agent.requestReload(next)
             } catch {
                 for d in error.diagnostics { logger.error("SIGHUP: \(d)") }
-                logger.error("SIGHUP: the configuration has \(error.diagnostics.count) problem\(error.diagnostics.count == 1 ? "" : "s"); the agent keeps running as it was started")
+                logger.error("SIGHUP: the configuration has \(error.diagnostics.count) problem\(error.diagnostics.count == 1 ? "" : "s"); the agent keeps running as it was")
             }
         }
         do { try agent.run() } catch {

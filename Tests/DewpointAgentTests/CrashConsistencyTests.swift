@@ -21,6 +21,7 @@ final class SteadyPublisher: Sendable {
     let sent = Atomic<Int>(0)
     let paused = Atomic<Bool>(false)
     let done = Atomic<Bool>(false)
+    let finishing = Atomic<Bool>(false)
 
     init(port: Int) throws {
         let acked = self.acked
@@ -35,7 +36,7 @@ final class SteadyPublisher: Sendable {
         let burst = max(1, rate / 100)
         Thread.detachNewThread { [self] in
             var i = 0
-            while i < total {
+            while i < total && !finishing.load(ordering: .acquiring) {
                 if paused.load(ordering: .acquiring) { usleep(5_000); continue }
                 for _ in 0..<burst where i < total {
                     let p = Array(#"{"ts":\#(nowMs()),"v":1}"#.utf8)
@@ -56,6 +57,13 @@ final class SteadyPublisher: Sendable {
         _ = waitUntil(10) { self.acked.load() >= self.sent.load(ordering: .relaxed) }
     }
     func resume() { paused.store(false, ordering: .releasing) }
+    /// Stops publishing (a `run` with no fixed total) and waits until the broker acknowledged
+    /// everything sent.
+    func finish() {
+        finishing.store(true, ordering: .releasing)
+        _ = waitUntil(10) { self.done.load(ordering: .acquiring) }
+        _ = waitUntil(10) { self.acked.load() >= self.sent.load(ordering: .relaxed) }
+    }
     func stop() { client.stop() }
 }
 
@@ -83,8 +91,8 @@ final class SteadyPublisher: Sendable {
         try agent.start()
         #expect(waitUntil(5) { agent.log.contains("input connected") })
         let pub = try SteadyPublisher(port: input.port)
-        let total = 12_000
-        pub.run(total: total, rate: 1_500)
+        // publishes through every fault below, until `finish`
+        pub.run(total: .max, rate: 1_500)
         var rng = SystemRandomNumberGenerator()
         func pauseRandomly() { usleep(UInt32.random(in: 300_000...900_000, using: &rng)) }
         func restart() throws {
@@ -106,8 +114,10 @@ final class SteadyPublisher: Sendable {
         pauseRandomly(); agent.terminate(); try restart()
         pauseRandomly(); agent.kill9(); try restart()
 
-        #expect(waitUntil(30) { pub.done.load(ordering: .acquiring) })
-        #expect(waitUntil(10) { pub.acked.load() >= total })
+        pauseRandomly()
+        pub.finish()
+        let total = pub.acked.load()
+        #expect(total > 5_000 && total == pub.sent.load(ordering: .relaxed))
         // every window closes once the input is quiet (the wall clock takes over)
         _ = waitUntil(20) { samples(deduplicated(collector.records("summary")).records) >= total }
         usleep(500_000)
@@ -116,6 +126,52 @@ final class SteadyPublisher: Sendable {
         collector.stop()
         summariesAreExact(collector, expected: pub.acked.load(), log: agent.log)
         #expect(agent.log.contains("checkpoint restored"))
+    }
+
+    /// Live reload under load (SIGHUP after editing the files): a new binding is added and an
+    /// existing one changes its limits; the running device's open windows and detector state
+    /// carry over, nothing is lost, nothing is counted twice, and no window is split. A change of
+    /// its channels discards that device's state alone, with a log line.
+    @Test func liveReloadUnderLoadLosesAndSplitsNothing() throws {
+        let input = Broker(persistent: true, extra: "max_queued_messages 0\n"), upstream = Broker()
+        input.start(); upstream.start()
+        defer { input.stop(); upstream.stop() }
+        let collector = try Collector(port: upstream.port)
+        let dir = scratchDir("reload")
+        AgentProcess.writeConfig(dir: dir, inputPort: input.port, upstreamPort: upstream.port, window: "1s", lateness: "200ms",
+                                 detectors: "    detectors: [{kind: zscore, window: 50}]", onStop: "checkpoint", spoolExtra: "  commit_interval: 200ms")
+        let agent = AgentProcess(dir: dir)
+        try agent.start()
+        #expect(waitUntil(5) { agent.log.contains("input connected") })
+        let pub = try SteadyPublisher(port: input.port)
+        let total = 9_000
+        pub.run(total: total, rate: 1_500)
+        usleep(1_500_000)
+        // another device, and a limit changed on the running one: its state carries over
+        try "device: other\ntransport: mqtt\nmqtt: {topic: t/other, qos: 1}\ndecoder: json\nchannels: [{name: x, pointer: /x}]\n"
+            .write(toFile: dir + "/devices/other.yaml", atomically: true, encoding: .utf8)
+        let binding = try String(contentsOfFile: dir + "/devices/env.yaml", encoding: .utf8)
+        try (binding + "\nlimits: {max_payload: 64KiB}\n").write(toFile: dir + "/devices/env.yaml", atomically: true, encoding: .utf8)
+        kill(agent.process.processIdentifier, SIGHUP)
+        #expect(waitUntil(10) { agent.log.contains("reload: added other; changed env") }, "\(agent.log)")
+        #expect(waitUntil(10) { agent.log.contains("checkpoint restored: 1 devices") }, "\(agent.log)")
+        usleep(1_500_000)
+        kill(agent.process.processIdentifier, SIGHUP)  // unchanged: nothing happens
+        #expect(waitUntil(5) { agent.log.contains("reload: the configuration has not changed") }, "\(agent.log)")
+        #expect(waitUntil(30) { pub.done.load(ordering: .acquiring) })
+        _ = waitUntil(20) { samples(deduplicated(collector.records("summary")).records) >= total }
+        #expect(agent.process.isRunning)
+
+        // a changed channel: that device's state is discarded, logged, and it runs on
+        try (binding.replacingOccurrences(of: "unit: V", with: "unit: mV") + "\nlimits: {max_payload: 64KiB}\n")
+            .write(toFile: dir + "/devices/env.yaml", atomically: true, encoding: .utf8)
+        kill(agent.process.processIdentifier, SIGHUP)
+        #expect(waitUntil(10) { agent.log.contains("checkpoint of device/env/env discarded: binding env changed its windows or channels") }, "\(agent.log)")
+        #expect(waitUntil(5) { agent.log.components(separatedBy: "input connected").count > 3 }, "\(agent.log)")
+        agent.terminate()
+        pub.stop()
+        collector.stop()
+        summariesAreExact(collector, expected: pub.acked.load(), log: agent.log)
     }
 
     /// The agent dies after a commit and before the acknowledgements it covers were written: the

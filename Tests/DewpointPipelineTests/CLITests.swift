@@ -92,7 +92,7 @@ struct CLI {
         #expect(r.status == 0, "\(r.stderr)")
         let o = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
         let kernels = try #require(o["kernels"] as? [[String: Any]])
-        let keys: Set = ["name", "layout", "ns_per_sample", "samples_per_s", "scalar_samples_per_s", "ratio", "state_bytes"]
+        let keys: Set = ["name", "layout", "ns_per_sample", "samples_per_s", "scalar_samples_per_s", "ratio", "state_bytes", "checkpoint_bytes"]
         #expect(kernels.allSatisfy { Set($0.keys) == keys })
         let fir = try #require(kernels.first { $0["name"] as? String == "fir_64" })
         #expect((fir["ratio"] as? Double ?? 0) > 0 && fir["samples_per_s"] is Int)

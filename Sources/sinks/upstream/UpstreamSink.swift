@@ -31,10 +31,18 @@ public final class UpstreamSink: Sink, Sendable {
         var retryAtNs: UInt64 = 0
     }
     private let commitState = Mutex(CommitState())
-    /// `spool.lock`, held (flock) while the sink lives: one agent per spool.
-    private let lockFD: Int32
+    /// `spool.lock`, held (flock) while the sink lives, or until a stop: one agent per spool.
+    private let lockFD: Mutex<Int32>
 
-    deinit { close(lockFD) }
+    deinit { releaseLock() }
+
+    /// Lets go of `spool.lock` (a reload's next sink takes it at once).
+    private func releaseLock() {
+        lockFD.withLock { fd in
+            if fd >= 0 { close(fd) }
+            fd = -1
+        }
+    }
 
     /// Takes the spool folder's lock, or says who holds it.
     static func lockSpool(_ dir: String) throws(SinkError) -> Int32 {
@@ -61,7 +69,7 @@ public final class UpstreamSink: Sink, Sendable {
                 logger: Logger, onRecord: @escaping @Sendable () -> Void) throws(SinkError) {
         let path = spoolSpec.dir + "/spool.db"
         _ = mkdir(spoolSpec.dir, 0o700)  // StateDirectory makes it under systemd; by hand, it may not exist
-        lockFD = try UpstreamSink.lockSpool(spoolSpec.dir)
+        lockFD = Mutex(try UpstreamSink.lockSpool(spoolSpec.dir))
         do { spool = try SpoolQueue(path: path, maxBytes: spoolSpec.maxBytes) } catch {
             throw SinkError("\(error) (set spool.dir to a writable folder)")
         }
@@ -144,21 +152,28 @@ public final class UpstreamSink: Sink, Sendable {
         }
     }
 
-    public func stop(deadlineNs: UInt64) -> Bool {
+    public func stop(deadlineNs: UInt64, final: Bool = true) -> Bool {
         let uncommitted = spool.stats.pending
         if uncommitted > 0 {
             logger.error("spool: the last commit failed; \(uncommitted) records that were never written to disk are lost")
         }
         let drained = forwarder.drain(deadlineNs: deadlineNs)
         let st = spool.stats
-        if drained { logger.info("spool drained") } else { logger.warning("spool not drained within the timeout: \(st.count) records stay for the next start") }
+        if !final {
+            logger.info("spool: \(st.count) records waiting go on after the reload")
+        } else if drained {
+            logger.info("spool drained")
+        } else {
+            logger.warning("spool not drained within the timeout: \(st.count) records stay for the next start")
+        }
         logger.info("upstream: published=\(forwarder.published) acknowledged=\(forwarder.acknowledged) reconnects=\(client.reconnects) spool_dropped=\(st.dropped) dead_letters=\(forwarder.deadLettered)")
         forwarder.stop()
-        if client.isConnected {
+        if final && client.isConnected {
             _ = try? offline.withUnsafeBytes { try forwarder.publishUntracked(topic: topics.status, payload: $0, qos: 1, retain: true) }
             Clock.sleep(ns: 100_000_000)
         }
         client.stop()
+        releaseLock()
         return drained
     }
 

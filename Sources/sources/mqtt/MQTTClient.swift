@@ -323,8 +323,10 @@ public final class MQTTClient: Sendable {
             // broker does not send it again
             var abandon = false
             if options.ackAfterCommit && held.count > 0 {
+                // the ledger keeps these messages (no `acknowledged`): if the broker did not take
+                // the acknowledgements, the next session recognises its resends
                 if handlers.commit?() ?? true {
-                    if mosq.writeQueued() == 0 && !mosq.wantsWrite { handlers.acknowledged?() }
+                    _ = mosq.writeQueued()
                 } else {
                     abandon = true
                 }
@@ -337,6 +339,10 @@ public final class MQTTClient: Sendable {
                 _ = try? publishing.withLock { _ throws(MQTTError) in
                     try mosq.reinitialise(clientId: options.clientId, cleanSession: options.cleanSession, options, owner: owner)
                 }
+            } else if options.ackAfterCommit || handlers.delivery != nil {
+                // an input: the broker keeps sending, and closing with its messages unread would
+                // reset the connection, and the broker would drop the acknowledgements just written
+                mosq.closeAfterWrites(timeoutMs: 500)
             } else {
                 mosq.disconnect()
                 _ = mosq.loop(timeoutMs: 10, maxPackets: 1) { delivered.load(ordering: .relaxed) }

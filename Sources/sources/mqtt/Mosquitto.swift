@@ -272,6 +272,30 @@ final class Mosquitto: @unchecked Sendable {
 
     func disconnect() { _ = mosquitto_disconnect(handle) }
 
+    /// Leaves an input connection so that what was written reaches the broker: libmosquitto's
+    /// queue is written, then the write side is shut (FIN after the last acknowledgement), and
+    /// what the broker still sends is read and discarded until it closes (or `timeoutMs`). A plain
+    /// `close` with unread messages in the socket would send a reset, and the broker's kernel
+    /// would discard the acknowledgements it had not read yet, so that it sent those messages
+    /// again to the next session. The discarded messages were never acknowledged: the broker
+    /// sends them again.
+    func closeAfterWrites(timeoutMs: Int) {
+        _ = writeQueued()
+        let fd = mosquitto_socket(handle)
+        guard fd >= 0 else { return }
+        _ = shutdown(fd, Int32(SHUT_WR))
+        let deadline = Clock.monotonicNs() + UInt64(timeoutMs) * 1_000_000
+        var scratch = [UInt8](repeating: 0, count: 16_384)
+        while Clock.monotonicNs() < deadline {
+            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let left = Int32((deadline - Clock.monotonicNs()) / 1_000_000)
+            guard poll(&p, 1, max(1, left)) > 0 else { continue }
+            let n = scratch.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+            if n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) { break }
+        }
+        // the socket is closed when the handle is destroyed or set up again; nothing more is sent
+    }
+
     func subscribe(_ filter: String, qos: Int32) throws(MQTTError) {
         try check(mosquitto_subscribe(handle, nil, filter, qos), "subscribe \(filter)")
     }
