@@ -209,6 +209,17 @@ public final class Agent: Sendable {
         queue.close()
         if let f = queue.pop(timeoutMs: 0) { _ = ingestQueued(f, queue, gate) }
         if queue.rejectedAfterClose > 0 { logger.warning("\(queue.rejectedAfterClose) frames arrived after the stop began and were not processed") }
+        if reload, let next = pendingReload.withLock({ $0 }) {
+            // devices whose state cannot carry over (binding removed, or its windows or channels
+            // changed) emit their open windows as partial summaries and clear their alerts, so that
+            // no sample they hold is lost
+            let nextByName = Dictionary(next.bindings.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+            let ending = Set(config.bindings.filter { b in nextByName[b.name].map { !Pipeline.stateCarriesOver(from: b, to: $0) } ?? true }.map(\.name))
+            if !ending.isEmpty {
+                let n = gate.run { $0.retire(bindings: ending) }
+                logger.notice("reload: \(n) device\(n == 1 ? "" : "s") of \(ending.sorted().joined(separator: ", ")) emitted their open windows as partial summaries (removed, or windows or channels changed)")
+            }
+        }
         switch reload ? .checkpoint : config.agent.spool.onStop {
         case .checkpoint:
             // open windows stay open in the checkpoint: the next start continues them

@@ -49,6 +49,9 @@ extension Pipeline {
 
     /// What a device's saved state depends on in its binding: the windows and the channels (their
     /// ranges, filters and detectors). A change elsewhere (transport, limits) keeps the state.
+    /// Whether a device's saved state carries over from binding `a` to binding `b`.
+    public static func stateCarriesOver(from a: BindingSpec, to b: BindingSpec) -> Bool { fingerprint(a) == fingerprint(b) }
+
     static func fingerprint(_ b: BindingSpec) -> UInt64 {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in "\(b.window)|\(b.channels)|\(b.dedupMemory)".utf8 { h = (h ^ UInt64(byte)) &* 0x100_0000_01b3 }

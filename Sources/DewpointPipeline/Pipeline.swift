@@ -242,6 +242,24 @@ public final class Pipeline {
             evicted.append(d)
         }
         guard !evicted.isEmpty else { return }
+        drop(evicted)
+        hot.pointee.counters.devicesEvicted += evicted.count
+        note("device_evicted", "\(evicted.count) idle device\(evicted.count == 1 ? "" : "s") dropped (limits.device_idle), e.g. \(evicted[0].name) of binding \(bindings[evicted[0].binding].name)")
+    }
+
+    /// Ends the devices of the bindings named (a reload removes them, or changes their windows or
+    /// channels so that their state cannot carry over): raised alerts are cleared and open
+    /// windows emitted (as partial summaries when they have not ended), then their state goes.
+    public func retire(bindings names: Set<String>) -> Int {
+        flush()
+        let gone = devices.filter { names.contains(bindings[$0.binding].name) }
+        guard !gone.isEmpty else { return 0 }
+        drop(gone)
+        return gone.count
+    }
+
+    /// Emits what `devices` hold and forgets them (see `evictIdle`, `retire`).
+    private func drop(_ evicted: [DeviceState]) {
         for d in evicted {
             let watermark = self.watermark(d)
             // a raised alert is cleared before its state goes, so that no consumer waits for ever
@@ -261,9 +279,15 @@ public final class Pipeline {
         let gone = Set(evicted.map { ObjectIdentifier($0) })
         devices.removeAll { gone.contains(ObjectIdentifier($0)) }
         changed.removeAll { gone.contains(ObjectIdentifier($0)) }
-        hot.pointee.devicesByName -= evicted.count
-        hot.pointee.counters.devicesEvicted += evicted.count
-        note("device_evicted", "\(evicted.count) idle device\(evicted.count == 1 ? "" : "s") dropped (limits.device_idle), e.g. \(evicted[0].name) of binding \(bindings[evicted[0].binding].name)")
+        // a binding's own device is not counted among those named by topic levels
+        hot.pointee.devicesByName -= evicted.filter { fixedDevice[$0.binding] !== $0 }.count
+        // a binding's own device starts afresh (frames may still come for it)
+        for d in evicted where fixedDevice[d.binding] === d {
+            let b = bindings[d.binding]
+            let fresh = DeviceState(name: b.name, binding: d.binding, spec: b, defaultMaxSkewNs: defaultMaxSkewNs, clock: clock(of: b))
+            fixedDevice[d.binding] = fresh
+            devices.append(fresh)
+        }
         recomputeNextClose()
     }
 

@@ -239,4 +239,29 @@ import Testing
         q.flush()
         #expect(q.counters.duplicates == 2 && q.counters.samples == 1)
     }
+
+    /// A reload that removes a binding, or changes its windows or channels, retires its devices:
+    /// their open windows come out as partial summaries and their raised alerts are cleared, so
+    /// that nothing they hold is lost; the pipeline goes on.
+    @Test func retiredDevicesEmitWhatTheyHold() throws {
+        let b = envBinding(topic: "s/+device/env", window: WindowSpec(lengthMs: 60_000, latenessMs: 0),
+                           detectors: [DetectorSpec(kind: .threshold(above: 30, below: nil))])
+        let sink = MemorySink()
+        let p = try Pipeline(agentId: "gw", bindings: [b], sink: sink, seq: CountingSeq())
+        feed(p, "s/a/env", #"{"ts":1700000000000,"temp":20}"#)
+        feed(p, "s/a/env", #"{"ts":1700000001000,"temp":40}"#)  // raises
+        feed(p, "s/b/env", #"{"ts":1700000002000,"temp":21}"#)
+        #expect(p.retire(bindings: ["env"]) == 2)
+        let r = parseLines(sink.lines)
+        #expect(r.filter { $0["kind"] as? String == "summary" }.count == 2)
+        #expect(r.filter { $0["kind"] as? String == "summary" }.allSatisfy { $0["partial"] as? Bool == true })
+        #expect(r.contains { $0["kind"] as? String == "alert" && $0["state"] as? String == "cleared" })
+        #expect(p.trackedDevices == 0 && p.openWindows == 0)
+        var rows: [StateRow] = []
+        p.checkpoint(version: "v", into: &rows)
+        #expect(rows.filter { $0.value == nil }.map(\.key).sorted() == ["device/env/a", "device/env/b"])
+        feed(p, "s/a/env", #"{"ts":1700000003000,"temp":20}"#)
+        p.flush()
+        #expect(p.openWindows == 1)
+    }
 }
