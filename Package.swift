@@ -50,6 +50,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         .target(name: "DewpointCore", dependencies: [.product(name: "Logging", package: "swift-log")], swiftSettings: strict),
@@ -83,7 +85,9 @@ let package = Package(
                 path: "Sources/sinks/upstream", swiftSettings: strict),
         .target(name: "DewpointAgent",
                 dependencies: ["DewpointCore", "DewpointConfig", "DewpointPipeline", "DewpointMQTT", "DewpointSerial", "DewpointCapture",
-                               "DewpointSocket", "DewpointSpool", "DewpointUpstream", log],
+                               "DewpointSocket", "DewpointSpool", "DewpointUpstream", log,
+                               .product(name: "Metrics", package: "swift-metrics"),
+                               .product(name: "Prometheus", package: "swift-prometheus")],
                 swiftSettings: strict),
         .target(name: "DewpointPipeline",
                 dependencies: ["DewpointCore", "DewpointSignal", "DewpointDecode", log],

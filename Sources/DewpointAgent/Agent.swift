@@ -104,14 +104,41 @@ public final class Agent: Sendable {
         // commit intervals (it may wait that long for acknowledgements before the broker sends more)
         pipeline.inputIdleNs = max(2_000_000_000, 4 * Clock.ns(ms: agent.spool.commitIntervalMs))
         let gate = PipelineGate(pipeline)
-        let checkpointer = Checkpointer(gate: gate, sink: sink, intervalNs: UInt64(Clock.ns(ms: agent.spool.commitIntervalMs)))
+        let metrics = agent.metrics.enabled ? AgentMetrics(spec: agent.metrics) : nil
+        let checkpointer = Checkpointer(gate: gate, sink: sink, intervalNs: UInt64(Clock.ns(ms: agent.spool.commitIntervalMs)),
+                                        measureLatency: metrics != nil)
         try checkpointer.restore(logger: logger)
         // the wall clock's devices start at the wall clock, before any frame arrives; the MQTT
         // input's stand still until it connects, then follow what it delivers
         gate.run { $0.advanceClock(nowNs: Clock.wallNs()) }
         let sources = try makeSources(config, inline: GateInlet(gate), queued: QueueInlet(queue), durability: checkpointer)
+        var server: MetricsServer? = nil
+        if let metrics, let listen = agent.metrics.listen {
+            do {
+                server = try MetricsServer(listen, logger: logger) { path in
+                    switch path {
+                    case "/metrics": return (200, "text/plain; version=0.0.4; charset=utf-8", metrics.exposition())
+                    case "/healthz":
+                        let h = metrics.health()
+                        return (h.healthy ? 200 : 503, "application/json", h.json)
+                    default: return (404, "text/plain; charset=utf-8", Array("not found: this serves /metrics and /healthz\n".utf8))
+                    }
+                }
+            } catch {
+                throw AgentError("metrics.listen: \(error)")
+            }
+        }
+        defer { server?.stop() }
         sink.start()
         for s in sources { try s.start() }
+        if let server, let listen = agent.metrics.listen {
+            server.start()
+            logger.info("metrics on http://\(listen.host.contains(":") ? "[\(listen.host)]" : listen.host):\(server.port)/metrics and /healthz")
+        }
+        var nextMetricsNs = Clock.monotonicNs()
+        var nextTextfileNs = Clock.monotonicNs()
+        var textfileFailures = 0
+        var wedgedName: String? = nil
         logger.info("running: agent \(agent.agentId), \(config.bindings.count) devices")
         notify.send("READY=1\nSTATUS=running: \(config.bindings.count) devices, \(sources.count) sources")
         var lastReport = Clock.monotonicNs()
@@ -135,11 +162,26 @@ public final class Agent: Sendable {
                 lastReport = Clock.monotonicNs()
                 report(config, gate, queue, sink, sources, reportedDrops: &reportedDrops)
             }
+            if let metrics, Clock.monotonicNs() >= nextMetricsNs {
+                nextMetricsNs = Clock.monotonicNs() + metrics.passIntervalNs
+                metrics.update(metricsSnapshot(config, gate, queue, sink, sources, checkpointer, wedged: wedgedName))
+                if agent.metrics.textfile != nil && Clock.monotonicNs() >= nextTextfileNs {
+                    nextTextfileNs = Clock.monotonicNs() + UInt64(Clock.ns(ms: agent.metrics.intervalMs))
+                    do {
+                        try metrics.writeTextfile()
+                        textfileFailures = 0
+                    } catch {
+                        textfileFailures += 1
+                        if textfileFailures == 1 || textfileFailures % 60 == 0 { logger.error("\(error)") }
+                    }
+                }
+            }
             if watchdog != nil {
                 let beats = sources.map(\.heartbeat) + [sink.forwarder.heartbeat]
                 if watchdog!.shouldPing(nowNs: Clock.monotonicNs(), heartbeats: beats) { notify.send("WATCHDOG=1") }
                 if watchdog!.wedged != reportedWedge {
                     reportedWedge = watchdog!.wedged
+                    wedgedName = reportedWedge.map { $0 < sources.count ? sources[$0].name : "the upstream forwarder" }
                     if let i = reportedWedge {
                         let what = i < sources.count ? sources[i].name : "the upstream forwarder"
                         logger.critical("\(what) has made no progress for \(watchdog!.stallNs / 1_000_000_000) s; the service watchdog is no longer fed")
@@ -169,6 +211,30 @@ public final class Agent: Sendable {
             return try kind.makeLive(LiveSourceContext(config: config, bindings: mine, inline: inline, queued: queued,
                                                        durability: durability, logger: logger))
         }
+    }
+
+    /// What the metrics need, gathered in one pass (the pipeline's part under its lock).
+    private func metricsSnapshot(_ config: LoadedConfig, _ gate: PipelineGate, _ queue: BoundedQueue<InputFrame>, _ sink: UpstreamSink,
+                                 _ sources: [any Source & Sendable], _ checkpointer: Checkpointer, wedged: String?) -> MetricsSnapshot {
+        var s = MetricsSnapshot()
+        (s.pipeline, s.devices, s.openWindows) = gate.run { p in (p.counters, p.deviceSnapshot(), p.openWindows) }
+        s.queueDropped = queue.dropped
+        let st = sink.spool.stats
+        s.spoolRecords = st.count
+        s.spoolBytes = st.bytes
+        s.spoolDropped = st.dropped
+        s.spoolMaxBytes = config.agent.spool.maxBytes
+        s.spoolOldestAgeS = sink.spool.oldestRecordAgeS()
+        s.deadLetters = sink.forwarder.deadLettered
+        s.published = sink.forwarder.published
+        s.acknowledged = sink.forwarder.acknowledged
+        s.upstreamReconnects = sink.client.reconnects
+        s.upstreamConnected = sink.client.isConnected
+        s.sources = sources.map { src in (src.name, src.counters.values.map { ($0.name, $0.value) }, src.isConnected) }
+        s.residentBytes = AgentMetrics.residentBytes()
+        s.commitLatenciesNs = checkpointer.takeLatencies()
+        s.wedged = wedged
+        return s
     }
 
     /// The counters line every minute, and a warning for new queue drops.

@@ -22,8 +22,13 @@ final class Checkpointer: DurabilityGate, Sendable {
     private let lastCommitNs = Atomic<UInt64>(0)
     /// Commits made, and those that failed.
     let commits = Atomic<Int>(0)
+    /// Arrival-to-commit latencies (ns) of committed alerts, until the metrics take them.
+    private let latencies = Mutex<[Int64]>([])
+    /// Whether to measure them (metrics are on).
+    let measureLatency: Bool
 
-    init(gate: PipelineGate, sink: UpstreamSink, intervalNs: UInt64) {
+    init(gate: PipelineGate, sink: UpstreamSink, intervalNs: UInt64, measureLatency: Bool = false) {
+        self.measureLatency = measureLatency
         self.gate = gate
         self.sink = sink
         self.intervalNs = intervalNs
@@ -36,18 +41,30 @@ final class Checkpointer: DurabilityGate, Sendable {
     func commit() -> Bool {
         let spool = sink.spool
         let gate = self.gate
+        let measure = measureLatency
+        var arrivals: [Int64] = []
         let ok = sink.commit(sealing: { take in
-            gate.run { p in
+            arrivals = gate.run { p in
                 var rows: [StateRow] = []
                 p.checkpoint(version: DewpointVersion.string, into: &rows)
                 spool.appendState(rows)
                 take()
+                return measure ? p.takeAlertArrivals() : []
             }
         })
+        if ok && !arrivals.isEmpty {
+            let now = Clock.wallNs()
+            latencies.withLock { l in
+                for a in arrivals where l.count < 4096 { l.append(now - a) }
+            }
+        }
         lastCommitNs.store(Clock.monotonicNs(), ordering: .relaxed)
         commits.add(1, ordering: .relaxed)
         return ok
     }
+
+    /// The latencies measured since the last call.
+    func takeLatencies() -> [Int64] { latencies.withLock { l in defer { l.removeAll() }; return l } }
 
     func commitForAcknowledgements() -> Bool {
         let ok = commit()

@@ -6,7 +6,7 @@ import Logging
 
 /// Reads the agent file (`dewpoint.yaml`). Every key is documented in `docs/configuration.md`.
 enum AgentLoader {
-    static let topKeys = ["agent", "devices", "log_level", "spool", "input", "upstream", "queue", "defaults"]
+    static let topKeys = ["agent", "devices", "log_level", "spool", "input", "upstream", "queue", "defaults", "metrics"]
     static let brokerKeys = ["host", "port", "client_id", "username", "password_file", "password_env", "tls",
                              "mqtt_version", "keepalive", "password"]
 
@@ -72,6 +72,26 @@ enum AgentLoader {
                 if d <= 0 { r.error(v.value, "defaults.window", "expected a duration above 0") } else { a.defaultWindow.lengthMs = d }
             }
             if let v = dm["lateness"], let d = r.durationMs(v.value, "defaults.lateness") { a.defaultWindow.latenessMs = d }
+        }
+        if let n = m["metrics"]?.value, let mm = r.mapping(n, "metrics", allowed: ["listen", "textfile", "interval"]) {
+            if let v = mm["listen"], let s = r.string(v.value, "metrics.listen") {
+                // HOST:PORT, [V6]:PORT
+                if let colon = s.lastIndex(of: ":"), let port = Int(s[s.index(after: colon)...]), (0...65535).contains(port) {
+                    var host = String(s[..<colon])
+                    if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+                    if host.isEmpty { r.error(v.value, "metrics.listen", "expected HOST:PORT (127.0.0.1:9464), found '\(s)'") } else {
+                        a.metrics.listen = ListenSpec(host: host, port: port, maxConnections: 8)
+                    }
+                } else {
+                    r.error(v.value, "metrics.listen", "expected HOST:PORT (127.0.0.1:9464), found '\(s)'")
+                }
+            }
+            if let v = mm["textfile"], let s = r.string(v.value, "metrics.textfile") {
+                if s.isEmpty || s.hasSuffix("/") { r.error(v.value, "metrics.textfile", "expected a file path ending in .prom") } else { a.metrics.textfile = s }
+            }
+            if let v = mm["interval"], let d = r.durationMs(v.value, "metrics.interval") {
+                if d < 1_000 || d > 3_600_000 { r.error(v.value, "metrics.interval", "expected 1s to 1h, found \(d)ms") } else { a.metrics.intervalMs = d }
+            }
         }
         // what `run` will need: a spool folder it can write, or create
         if let problem = spoolDirProblem(a.spool.dir) { r.error(spoolDirNode ?? m["spool"]?.value ?? root, "spool.dir", problem) }

@@ -12,6 +12,8 @@ public struct AgentSpec: Sendable, Equatable {
     public var queue: QueueSpec
     /// Window settings used by bindings that do not set their own.
     public var defaultWindow: WindowSpec
+    /// `metrics:`: the ways out for the agent's metrics (all off by default).
+    public var metrics = MetricsSpec()
 
     public init(agentId: String, devicesDir: String = "devices", logLevel: Logger.Level = .info,
                 spool: SpoolSpec = SpoolSpec(), input: BrokerSpec = BrokerSpec(mqttVersion: 5, batchWaitMs: 1),
@@ -20,6 +22,20 @@ public struct AgentSpec: Sendable, Equatable {
         self.agentId = agentId; self.devicesDir = devicesDir; self.logLevel = logLevel; self.spool = spool
         self.input = input; self.upstream = upstream; self.queue = queue; self.defaultWindow = defaultWindow
     }
+}
+
+/// `metrics:` in the agent file.
+public struct MetricsSpec: Sendable, Equatable {
+    /// `metrics.listen`: serve `/metrics` (Prometheus text) and `/healthz` over HTTP here.
+    public var listen: ListenSpec? = nil
+    /// `metrics.textfile`: write the metrics to this file (node_exporter's textfile collector),
+    /// replaced atomically every interval.
+    public var textfile: String? = nil
+    /// `metrics.interval`: how often the metrics are gathered from the pipeline and the textfile
+    /// is written.
+    public var intervalMs: Int64 = 10_000
+    public init() {}
+    public var enabled: Bool { listen != nil || textfile != nil }
 }
 
 public struct SpoolSpec: Sendable, Equatable {

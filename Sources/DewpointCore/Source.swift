@@ -62,6 +62,9 @@ public protocol DurabilityGate: AnyObject, Sendable {
 /// - Cancellation: `stop()` stops reading, delivers what was already read, and joins the
 ///   source's threads before it returns (within about 100 ms). No inlet call starts after it.
 public protocol Source: AnyObject {
+    /// Whether the source's link is up (a broker connection, an open port), for `/healthz`; nil
+    /// for a source without such a state.
+    var isConnected: Bool? { get }
     /// Names the source in logs ("mqtt 127.0.0.1:1883", "serial /dev/ttyUSB0", "udp 0.0.0.0:8125").
     var name: String { get }
     func start() throws
@@ -93,4 +96,8 @@ public struct SourceCounters: Sendable, Equatable, CustomStringConvertible {
     public static func == (a: SourceCounters, b: SourceCounters) -> Bool {
         a.values.elementsEqual(b.values) { $0.name == $1.name && $0.value == $1.value }
     }
+}
+
+extension Source {
+    public var isConnected: Bool? { nil }
 }

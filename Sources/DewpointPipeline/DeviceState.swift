@@ -14,6 +14,10 @@ final class DeviceState {
     let clock: Int
     /// Listed in the pipeline's devices to checkpoint.
     var changed = false
+    /// Samples accepted and frames that failed to decode, for the metrics (not checkpointed:
+    /// counters start at zero with the process, as Prometheus expects).
+    var samplesTotal = 0
+    var decodeErrors = 0
     /// `dedup.memory` (0: off): the payload times of the last rows, as a ring and a set.
     let dedupMemory: Int
     var seenRing: [Int64] = []

@@ -205,3 +205,35 @@ extension Pipeline {
     /// Windows open now, over every device.
     public var openWindows: Int { devices.reduce(0) { $0 + $1.open.count } }
 }
+
+/// One device as the metrics and `/healthz` see it.
+public struct DeviceSnapshot: Sendable, Equatable {
+    public var binding: String
+    public var device: String
+    public var samples: Int
+    public var decodeErrors: Int
+    /// When it was last heard from (arrival time, ns since the epoch), or nil.
+    public var lastSeenNs: Int64?
+    public var openWindows: Int
+    public var raisedAlerts: Int
+}
+
+extension Pipeline {
+    /// Every tracked device (read under the pipeline's lock, once per metrics interval).
+    public func deviceSnapshot() -> [DeviceSnapshot] {
+        devices.map { d in
+            var raised = 0
+            for c in 0..<d.channelCount { for w in d.watches[c] where w.machine.isRaised { raised += 1 } }
+            return DeviceSnapshot(binding: bindings[d.binding].name, device: d.name, samples: d.samplesTotal, decodeErrors: d.decodeErrors,
+                                  lastSeenNs: d.lastSeenNs == .min ? nil : d.lastSeenNs, openWindows: d.open.count, raisedAlerts: raised)
+        }
+    }
+}
+
+extension Pipeline {
+    /// The arrival times of the frames behind the alerts emitted since the last call.
+    public func takeAlertArrivals() -> [Int64] {
+        defer { alertArrivals.removeAll(keepingCapacity: true) }
+        return alertArrivals
+    }
+}

@@ -48,6 +48,9 @@ public final class Pipeline {
     public var inputIdleNs: Int64 = 2_000_000_000
     /// The MQTT deliveries processed whose acknowledgements are not yet written (checkpointed).
     var ledger = AckLedger()
+    /// Arrival times of the frames that raised or cleared alerts since the runner last took them
+    /// (live; at most 4096), for the arrival-to-commit latency metric.
+    var alertArrivals: [Int64] = []
     /// Rate-limited diagnostics (decode errors, unknown topics), as warnings.
     public let logger: Logger
 
@@ -321,6 +324,7 @@ public final class Pipeline {
                 hot.pointee.counters.ignoredFrames += 1
             } else {
                 hot.pointee.counters.decodeErrors += 1
+                device.decodeErrors += 1
                 note("decode_error", "device \(device.name): \(error)")
             }
         }
@@ -440,6 +444,7 @@ public final class Pipeline {
         hot.pointee.counters.missingValues += missing
         hot.pointee.counters.outOfRange += outOfRange
         hot.pointee.counters.samples += accepted
+        d.samplesTotal += accepted
         // every drop kind is logged with the counted rate limit (once per batch here, not per sample)
         if outOfRange > 0 {
             note("out_of_range", "device \(d.name): \(outOfRange) value\(outOfRange == 1 ? "" : "s") outside the channels' range (or infinite) dropped")
@@ -553,6 +558,7 @@ public final class Pipeline {
             let spec = bindings[device.binding].channels[c]
             hot.pointee.counters.alerts += 1
             guard bindings[device.binding].output.alerts else { return }
+            if mode == .external && device.idleByArrival && alertArrivals.count < 4096 { alertArrivals.append(device.lastSeenNs) }
             let rec = AlertRecord(agent: agentId, device: device.name, channel: spec.name, seq: seq.next(),
                                   tsMs: floorMs(ts), state: t == .raised ? .raised : .cleared,
                                   severity: w.severity, detector: w.detector.name, score: score, value: x,

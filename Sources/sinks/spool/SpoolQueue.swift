@@ -45,6 +45,10 @@ public final class SpoolQueue: SeqAllocator, Sendable {
         var pendingDropped: Int64 = 0
         /// Checkpoint rows waiting for the next commit, by key (the newest value wins; nil deletes).
         var pendingState: [String: [UInt8]?] = [:]
+        /// When records were appended (seq, wall ns), oldest first, for the age of the oldest
+        /// record; at most 65,536 kept (older ones count from `openedNs`).
+        var appendTimes: [(seq: UInt64, ns: Int64)] = []
+        var appendHead = 0
         var lastSeq: UInt64
         var committedSeq: UInt64
         var bytes: Int64
@@ -77,6 +81,7 @@ public final class SpoolQueue: SeqAllocator, Sendable {
     }
 
     private let memory: Mutex<Memory>
+    private let openedAt = Clock.wallNs()
     private let database: Mutex<Database>
     private let maxBytes: Int64
 
@@ -134,7 +139,11 @@ public final class SpoolQueue: SeqAllocator, Sendable {
 
     public func append(seq: UInt64, topic: String, payload: [UInt8]) {
         let r = Record(seq: seq, topic: topic, payload: payload)
+        let now = Clock.wallNs()
         memory.withLock { m in
+            if m.appendTimes.count - m.appendHead >= 65_536 { m.appendHead += 1 }
+            m.appendTimes.append((seq, now))
+            if m.appendHead > 4096 { m.appendTimes.removeFirst(m.appendHead); m.appendHead = 0 }
             m.pending.append(r)
             m.pendingBytes += r.size
             m.trimPending(maxBytes: maxBytes)
@@ -156,6 +165,24 @@ public final class SpoolQueue: SeqAllocator, Sendable {
             while try q.step() { out.append(StateRow(key: q.text(0), value: q.blob(1))) }
             return out
         }
+    }
+
+    /// Seconds the oldest record has waited (nil when the spool is empty): from its append, or
+    /// from when the spool was opened for records of an earlier run.
+    public func oldestRecordAgeS(nowNs: Int64 = Clock.wallNs()) -> Double? {
+        let minSeq: UInt64? = try? database.withLock { (d: inout Database) throws(SpoolError) -> UInt64? in
+            let q = try d.db.prepare("SELECT MIN(seq) FROM records")
+            guard try q.step() else { return nil }
+            let v = q.int64(0)
+            return v > 0 ? UInt64(v) : nil
+        }
+        guard let minSeq = minSeq ?? nil else { return nil }
+        let since = memory.withLock { m -> Int64 in
+            while m.appendHead < m.appendTimes.count && m.appendTimes[m.appendHead].seq < minSeq { m.appendHead += 1 }
+            guard m.appendHead < m.appendTimes.count, m.appendTimes[m.appendHead].seq == minSeq else { return openedAt }
+            return m.appendTimes[m.appendHead].ns
+        }
+        return Double(max(0, nowNs - since)) / 1e9
     }
 
     /// Bytes of committed checkpoint state.

@@ -46,4 +46,5 @@ public final class MQTTInput: Source, Sendable {
     public func stop() { client.stop() }
     public var counters: SourceCounters { SourceCounters([("reconnects", client.reconnects)]) }
     public var heartbeat: UInt64? { client.heartbeat }
+    public var isConnected: Bool? { client.isConnected }
 }

@@ -10,12 +10,12 @@ public struct SocketError: Error, CustomStringConvertible, Sendable {
 }
 
 /// A bound listening socket, owned: closed once, when the last reference goes.
-final class BoundSocket: Sendable {
-    let fd: Int32
+public final class BoundSocket: Sendable {
+    public let fd: Int32
     /// The bound port (the configured one, or the one the kernel chose for port 0).
-    let port: Int
+    public let port: Int
 
-    init(_ spec: ListenSpec, type: Int32) throws(SocketError) {
+    public init(_ spec: ListenSpec, type: Int32) throws(SocketError) {
         fd = try ListenSocket.bind(spec, type: type)
         port = ListenSocket.port(fd)
     }
