@@ -104,9 +104,10 @@ public final class Agent: Sendable {
         // commit intervals (it may wait that long for acknowledgements before the broker sends more)
         pipeline.inputIdleNs = max(2_000_000_000, 4 * Clock.ns(ms: agent.spool.commitIntervalMs))
         let gate = PipelineGate(pipeline)
-        let metrics = agent.metrics.enabled ? AgentMetrics(spec: agent.metrics) : nil
+        // always: `dewpoint status` and its socket; the Prometheus outputs only when configured
+        let metrics: AgentMetrics? = AgentMetrics(spec: agent.metrics)
         let checkpointer = Checkpointer(gate: gate, sink: sink, intervalNs: UInt64(Clock.ns(ms: agent.spool.commitIntervalMs)),
-                                        measureLatency: metrics != nil)
+                                        measureLatency: agent.metrics.enabled)
         try checkpointer.restore(logger: logger)
         // the wall clock's devices start at the wall clock, before any frame arrives; the MQTT
         // input's stand still until it connects, then follow what it delivers
@@ -129,6 +130,27 @@ public final class Agent: Sendable {
             }
         }
         defer { server?.stop() }
+        var statusServer: MetricsServer? = nil
+        if let metrics {
+            let path = Agent.statusSocketPath(agent)
+            do {
+                statusServer = try MetricsServer(unixPath: path, logger: logger) { p in
+                    switch p {
+                    case "/status":
+                        let st = metrics.statusJSON()
+                        return (st.healthy ? 200 : 503, "application/json", st.json)
+                    case "/healthz":
+                        let h = metrics.health()
+                        return (h.healthy ? 200 : 503, "application/json", h.json)
+                    default: return (404, "text/plain; charset=utf-8", Array("not found\n".utf8))
+                    }
+                }
+                statusServer?.start()
+            } catch {
+                logger.warning("no status socket (dewpoint status will not answer): \(error)")
+            }
+        }
+        defer { statusServer?.stop() }
         sink.start()
         for s in sources { try s.start() }
         if let server, let listen = agent.metrics.listen {
@@ -165,7 +187,7 @@ public final class Agent: Sendable {
             if let metrics, Clock.monotonicNs() >= nextMetricsNs {
                 nextMetricsNs = Clock.monotonicNs() + metrics.passIntervalNs
                 metrics.update(metricsSnapshot(config, gate, queue, sink, sources, checkpointer, wedged: wedgedName))
-                if agent.metrics.textfile != nil && Clock.monotonicNs() >= nextTextfileNs {
+                if agent.metrics.textfile != nil && metrics.exportsMetrics && Clock.monotonicNs() >= nextTextfileNs {
                     nextTextfileNs = Clock.monotonicNs() + UInt64(Clock.ns(ms: agent.metrics.intervalMs))
                     do {
                         try metrics.writeTextfile()
@@ -212,6 +234,10 @@ public final class Agent: Sendable {
                                                        durability: durability, logger: logger))
         }
     }
+
+    /// Where `dewpoint status` finds the agent: `status.sock` in the spool folder, which only the
+    /// agent's user can enter (mode 700 under systemd).
+    public static func statusSocketPath(_ agent: AgentSpec) -> String { agent.spool.dir + "/status.sock" }
 
     /// What the metrics need, gathered in one pass (the pipeline's part under its lock).
     private func metricsSnapshot(_ config: LoadedConfig, _ gate: PipelineGate, _ queue: BoundedQueue<InputFrame>, _ sink: UpstreamSink,

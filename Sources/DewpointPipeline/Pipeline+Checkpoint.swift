@@ -216,16 +216,21 @@ public struct DeviceSnapshot: Sendable, Equatable {
     public var lastSeenNs: Int64?
     public var openWindows: Int
     public var raisedAlerts: Int
+    /// The alerts raised now, as `channel/detector`.
+    public var raised: [String] = []
 }
 
 extension Pipeline {
     /// Every tracked device (read under the pipeline's lock, once per metrics interval).
     public func deviceSnapshot() -> [DeviceSnapshot] {
         devices.map { d in
-            var raised = 0
-            for c in 0..<d.channelCount { for w in d.watches[c] where w.machine.isRaised { raised += 1 } }
+            var raised: [String] = []
+            for c in 0..<d.channelCount {
+                for w in d.watches[c] where w.machine.isRaised { raised.append("\(bindings[d.binding].channels[c].name)/\(w.detector.name)") }
+            }
             return DeviceSnapshot(binding: bindings[d.binding].name, device: d.name, samples: d.samplesTotal, decodeErrors: d.decodeErrors,
-                                  lastSeenNs: d.lastSeenNs == .min ? nil : d.lastSeenNs, openWindows: d.open.count, raisedAlerts: raised)
+                                  lastSeenNs: d.lastSeenNs == .min ? nil : d.lastSeenNs, openWindows: d.open.count, raisedAlerts: raised.count,
+                                  raised: raised)
         }
     }
 }

@@ -12,7 +12,7 @@ struct Dewpoint: ParsableCommand {
         raises alerts, and forwards both upstream.
         """,
         version: DewpointVersion.string,
-        subcommands: [Run.self, Check.self, Replay.self, Spool.self, Try.self, Record.self, Score.self, Evaluate.self, Simulate.self, Bench.self, BenchLive.self, BenchDecode.self, BenchCapture.self, Version.self]
+        subcommands: [Run.self, Status.self, Check.self, Replay.self, Spool.self, Try.self, Record.self, Score.self, Evaluate.self, Simulate.self, Bench.self, BenchLive.self, BenchDecode.self, BenchCapture.self, Version.self]
     )
 }
 

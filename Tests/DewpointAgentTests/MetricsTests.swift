@@ -132,3 +132,51 @@ func metricValue(_ text: String, _ name: String) -> Double? {
         #expect(torn.load(ordering: .relaxed) == 0, "a reader saw a partial textfile")
     }
 }
+
+/// `dewpoint status` asks the running agent through its socket: devices with their last sample,
+/// the spool backlog while upstream is down, and a non-zero exit when the input is gone.
+@Suite(.serialized) struct StatusCommandTests {
+    @Test func statusShowsDevicesAndTheBacklogWhileUpstreamIsDown() throws {
+        let input = Broker(), upstream = Broker()
+        input.start(); upstream.start()
+        defer { input.stop(); upstream.stop() }
+        let dir = scratchDir("status")
+        AgentProcess.writeConfig(dir: dir, inputPort: input.port, upstreamPort: upstream.port, window: "1s", lateness: "0ms",
+                                 detectors: "    detectors: [{kind: threshold, above: 50}]")
+        let agent = AgentProcess(dir: dir)
+        try agent.start()
+        defer { agent.terminate() }
+        #expect(waitUntil(5) { agent.log.contains("input connected") })
+        upstream.stop()
+        let pub = try Publisher(port: input.port)
+        defer { pub.stop() }
+        let t0 = nowMs()
+        for i in 0..<200 { try pub.send(ts: t0 + Int64(i) * 10, v: i >= 197 ? 99 : 5) }  // raised at the end, and still raised
+        // windows close and their summaries wait in the spool
+        var o: [String: Any] = [:]
+        #expect(waitUntil(15) {
+            guard let r = try? runDewpoint(["status", "--config", dir + "/dewpoint.yaml", "--json"]),
+                  let j = try? JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any] else { return false }
+            o = j
+            return ((j["spool"] as? [String: Any])?["records"] as? Int ?? 0) > 0
+        }, "\(o)")
+        let devices = o["devices"] as? [[String: Any]] ?? []
+        #expect(devices.first?["device"] as? String == "env")
+        #expect(devices.first?["samples"] as? Int == 200)
+        #expect((devices.first?["last_sample_age_s"] as? Double ?? 99) < 30)
+        #expect((o["upstream"] as? [String: Any])?["connected"] as? Bool == false)
+        #expect((o["alerts_raised"] as? [[String: Any]])?.first?["channel"] as? String == "v")
+        let table = try runDewpoint(["status", "--config", dir + "/dewpoint.yaml"])
+        #expect(table.status == 0, "\(table.out)\(table.err)")
+        #expect(table.out.contains("env") && table.out.contains("upstream: DISCONNECTED") && table.out.contains("alerts raised now:"), "\(table.out)")
+        // the input goes: unhealthy, exit 1, with the reason
+        input.stop()
+        #expect(waitUntil(10) { (try? runDewpoint(["status", "--config", dir + "/dewpoint.yaml"]))?.status == 1 })
+        #expect(try runDewpoint(["status", "--config", dir + "/dewpoint.yaml"]).out.contains("is disconnected"))
+        // the socket is the agent user's alone
+        var st = stat()
+        #expect(stat(dir + "/status.sock", &st) == 0 && st.st_mode & 0o007 == 0)
+        agent.terminate()
+        #expect(try runDewpoint(["status", "--config", dir + "/dewpoint.yaml"]).status == 2)
+    }
+}

@@ -60,8 +60,15 @@ final class AgentMetrics: Sendable {
     private let last = Mutex<MetricsSnapshot?>(nil)
     private let updateEveryNs: UInt64
 
+    /// Whether the Prometheus registry is kept up to date (`metrics.listen` or `metrics.textfile`);
+    /// without it only the snapshot for `/healthz` and `dewpoint status` is kept.
+    let exportsMetrics: Bool
+    /// Per device, its sample rate over the last pass (for `status`).
+    private let rates = Mutex<[String: Double]>([:])
+
     init(spec: MetricsSpec) {
         self.spec = spec
+        exportsMetrics = spec.enabled
         var f = PrometheusMetricsFactory(registry: registry)
         // arrival of a frame to the commit of the alert it raised: from 1 ms to 10 s
         f.defaultDurationHistogramBuckets = [.milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25),
@@ -104,6 +111,23 @@ final class AgentMetrics: Sendable {
     /// Moves every metric to `s`.
     func update(_ s: MetricsSnapshot) {
         let now = Clock.monotonicNs()
+        guard exportsMetrics else {
+            // the status socket still wants rates and the snapshot
+            handles.withLock { h in
+                var r: [String: Double] = [:]
+                for d in s.devices {
+                    let key = d.binding + "/" + d.device
+                    if let prev = h.lastSamples[key], now > prev.atNs { r[key] = Double(max(0, d.samples - prev.samples)) / (Double(now - prev.atNs) / 1e9) }
+                    h.lastSamples[key] = (d.samples, now)
+                }
+                rates.withLock { $0 = r }
+            }
+            var kept = s
+            kept.takenAtNs = now
+            last.withLock { $0 = kept }
+            return
+        }
+        var newRates: [String: Double] = [:]
         handles.withLock { h in
             let p = s.pipeline
             counter(&h, "dewpoint_frames_total", [], total: p.frames)
@@ -153,7 +177,9 @@ final class AgentMetrics: Sendable {
                 if let t = d.lastSeenNs { gauge(&h, "dewpoint_device_last_seen_timestamp_seconds", dims, Double(t) / 1e9) }
                 // samples per second over the last pass
                 if let prev = h.lastSamples[key], now > prev.atNs {
-                    gauge(&h, "dewpoint_device_sample_rate", dims, Double(max(0, d.samples - prev.samples)) / (Double(now - prev.atNs) / 1e9))
+                    let rate = Double(max(0, d.samples - prev.samples)) / (Double(now - prev.atNs) / 1e9)
+                    newRates[key] = rate
+                    gauge(&h, "dewpoint_device_sample_rate", dims, rate)
                 }
                 h.lastSamples[key] = (d.samples, now)
             }
@@ -176,8 +202,8 @@ final class AgentMetrics: Sendable {
             h.deviceKeys = alive
         }
         for ns in s.commitLatenciesNs where ns >= 0 { latency.recordNanoseconds(ns) }
+        rates.withLock { $0 = newRates }
         var kept = s
-        kept.devices = []  // the health check needs the rest, not every device
         kept.takenAtNs = now
         last.withLock { $0 = kept }
     }
@@ -192,11 +218,8 @@ final class AgentMetrics: Sendable {
         return out
     }
 
-    /// Health, with every reason it is not healthy.
-    func health(nowNs: UInt64 = Clock.monotonicNs()) -> (healthy: Bool, json: [UInt8]) {
-        guard let s = last.withLock({ $0 }) else {
-            return (false, Array(#"{"healthy":false,"reasons":["starting"]}"#.utf8))
-        }
+    /// Why the agent is not healthy (empty: healthy), from the last snapshot.
+    private func reasons(_ s: MetricsSnapshot, nowNs: UInt64) -> [String] {
         var reasons: [String] = []
         let age = Double(nowNs &- s.takenAtNs) / 1e9
         if age > Double(updateEveryNs) / 1e9 * 3 + 5 { reasons.append("the pipeline has made no progress for \(Int(age)) s") }
@@ -207,6 +230,15 @@ final class AgentMetrics: Sendable {
         if !s.upstreamConnected && (s.spoolOldestAgeS ?? 0) > 60 {
             reasons.append("upstream is unreachable with records waiting for \(Int(s.spoolOldestAgeS ?? 0)) s")
         }
+        return reasons
+    }
+
+    /// Health, with every reason it is not healthy.
+    func health(nowNs: UInt64 = Clock.monotonicNs()) -> (healthy: Bool, json: [UInt8]) {
+        guard let s = last.withLock({ $0 }) else {
+            return (false, Array(#"{"healthy":false,"reasons":["starting"]}"#.utf8))
+        }
+        let reasons = self.reasons(s, nowNs: nowNs)
         var o: [UInt8] = Array(#"{"healthy":"#.utf8)
         o += Array((reasons.isEmpty ? "true" : "false").utf8)
         o += Array(#","reasons":["#.utf8)
@@ -220,6 +252,86 @@ final class AgentMetrics: Sendable {
         o += Array((s.upstreamConnected ? "true" : "false").utf8)
         o += Array(#","open_windows":"#.utf8)
         JSONText.integer(Int64(s.openWindows), into: &o)
+        o.append(UInt8(ascii: "}"))
+        return (reasons.isEmpty, o)
+    }
+
+    /// `dewpoint status`: sources, devices, the spool, upstream and the alerts raised now, as JSON.
+    func statusJSON(nowNs: UInt64 = Clock.monotonicNs()) -> (healthy: Bool, json: [UInt8]) {
+        guard let s = last.withLock({ $0 }) else {
+            return (false, Array(#"{"healthy":false,"reasons":["starting"]}"#.utf8))
+        }
+        let reasons = self.reasons(s, nowNs: nowNs)
+        let rates = self.rates.withLock { $0 }
+        let wall = Clock.wallNs()
+        var o: [UInt8] = []
+        func key(_ k: String, first: Bool = false) { if !first { o.append(UInt8(ascii: ",")) }; JSONText.string(k, into: &o); o.append(UInt8(ascii: ":")) }
+        func int(_ v: Int) { JSONText.integer(Int64(v), into: &o) }
+        func num(_ v: Double?) { if let v { JSONText.double(v, into: &o) } else { o += Array("null".utf8) } }
+        func str(_ v: String) { JSONText.string(v, into: &o) }
+        func bool(_ v: Bool?) { o += Array((v.map { $0 ? "true" : "false" } ?? "null").utf8) }
+        o.append(UInt8(ascii: "{"))
+        key("healthy", first: true); bool(reasons.isEmpty)
+        key("reasons"); o.append(UInt8(ascii: "["))
+        for (i, r) in reasons.enumerated() { if i > 0 { o.append(UInt8(ascii: ",")) }; str(r) }
+        o.append(UInt8(ascii: "]"))
+        key("version"); str(DewpointVersion.string)
+        key("uptime_s"); num(Double(wall - startedNs) / 1e9)
+        key("sources"); o.append(UInt8(ascii: "["))
+        for (i, src) in s.sources.enumerated() {
+            if i > 0 { o.append(UInt8(ascii: ",")) }
+            o.append(UInt8(ascii: "{"))
+            key("name", first: true); str(src.name)
+            key("connected"); bool(src.connected)
+            key("counters"); o.append(UInt8(ascii: "{"))
+            for (j, c) in src.counters.enumerated() { key(c.0, first: j == 0); int(c.1) }
+            o.append(UInt8(ascii: "}"))
+            o.append(UInt8(ascii: "}"))
+        }
+        o.append(UInt8(ascii: "]"))
+        key("devices"); o.append(UInt8(ascii: "["))
+        var alerts: [(String, String)] = []
+        for (i, d) in s.devices.enumerated() {
+            if i > 0 { o.append(UInt8(ascii: ",")) }
+            o.append(UInt8(ascii: "{"))
+            key("binding", first: true); str(d.binding)
+            key("device"); str(d.device)
+            key("last_sample_age_s"); num(d.lastSeenNs.map { Double(max(0, wall - $0)) / 1e9 })
+            key("rate_per_s"); num(rates[d.binding + "/" + d.device])
+            key("samples"); int(d.samples)
+            key("decode_errors"); int(d.decodeErrors)
+            key("open_windows"); int(d.openWindows)
+            o.append(UInt8(ascii: "}"))
+            for r in d.raised { alerts.append((d.device, r)) }
+        }
+        o.append(UInt8(ascii: "]"))
+        key("spool"); o.append(UInt8(ascii: "{"))
+        key("records", first: true); int(s.spoolRecords)
+        key("bytes"); int(Int(s.spoolBytes))
+        key("oldest_record_age_s"); num(s.spoolOldestAgeS)
+        key("dropped"); int(Int(s.spoolDropped))
+        key("dead_letters"); int(s.deadLetters)
+        o.append(UInt8(ascii: "}"))
+        key("upstream"); o.append(UInt8(ascii: "{"))
+        key("connected", first: true); bool(s.upstreamConnected)
+        key("published"); int(s.published)
+        key("acknowledged"); int(s.acknowledged)
+        key("reconnects"); int(s.upstreamReconnects)
+        o.append(UInt8(ascii: "}"))
+        key("alerts_raised"); o.append(UInt8(ascii: "["))
+        for (i, a) in alerts.enumerated() {
+            if i > 0 { o.append(UInt8(ascii: ",")) }
+            o.append(UInt8(ascii: "{"))
+            key("device", first: true); str(a.0)
+            let parts = a.1.split(separator: "/", maxSplits: 1)
+            key("channel"); str(String(parts[0]))
+            key("detector"); str(parts.count > 1 ? String(parts[1]) : "")
+            o.append(UInt8(ascii: "}"))
+        }
+        o.append(UInt8(ascii: "]"))
+        key("pipeline"); o.append(UInt8(ascii: "{"))
+        for (j, f) in s.pipeline.fields.enumerated() { key(f.0, first: j == 0); int(f.1) }
+        o.append(UInt8(ascii: "}"))
         o.append(UInt8(ascii: "}"))
         return (reasons.isEmpty, o)
     }

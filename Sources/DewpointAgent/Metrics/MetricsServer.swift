@@ -20,7 +20,11 @@ import Glibc
 /// connection closed after each answer. It binds where the configuration says (127.0.0.1 by
 /// example); it never reads a body.
 final class MetricsServer: Sendable {
-    private let socket: BoundSocket
+    /// The listening socket: a bound TCP port, or a Unix socket (`status.sock`).
+    private let listener: Int32
+    private let boundPort: Int
+    private let tcp: BoundSocket?
+    private let unixPath: String?
     private let worker = StoppableThread()
     private let respond: @Sendable (_ path: String) -> (status: Int, type: String, body: [UInt8])
     private let maxConnections: Int
@@ -29,13 +33,50 @@ final class MetricsServer: Sendable {
     let served = Atomic<Int>(0)
     let refused = Atomic<Int>(0)
 
-    var port: Int { socket.port }
+    var port: Int { boundPort }
 
     init(_ spec: ListenSpec, logger: Logger, respond: @escaping @Sendable (String) -> (status: Int, type: String, body: [UInt8])) throws(SocketError) {
-        socket = try BoundSocket(spec, type: Int32(SOCK_STREAM.rawValue))
+        let s = try BoundSocket(spec, type: Int32(SOCK_STREAM.rawValue))
+        tcp = s
+        listener = s.fd
+        boundPort = s.port
+        unixPath = nil
         self.respond = respond
         self.maxConnections = max(1, spec.maxConnections)
         self.logger = logger
+    }
+
+    /// A Unix socket at `path` (replacing a stale one), mode 660: only the agent's user and group
+    /// can connect, and nothing crosses the network.
+    init(unixPath path: String, logger: Logger, respond: @escaping @Sendable (String) -> (status: Int, type: String, body: [UInt8])) throws(SocketError) {
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else { throw SocketError("\(path): longer than a Unix socket path may be") }
+        withUnsafeMutableBytes(of: &addr.sun_path) { p in for (i, b) in bytes.enumerated() { p[i] = b } }
+        let fd = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw SocketError("\(path): socket", errno: errno) }
+        unlink(path)  // left by an agent that did not stop (the spool lock says no other runs)
+        let old = umask(0o117)
+        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        umask(old)
+        guard rc == 0, listen(fd, 16) == 0 else {
+            let e = errno
+            close(fd)
+            throw SocketError("\(path): bind", errno: e)
+        }
+        tcp = nil
+        listener = fd
+        boundPort = 0
+        unixPath = path
+        self.respond = respond
+        self.maxConnections = 4
+        self.logger = logger
+    }
+
+    deinit {
+        if tcp == nil { close(listener) }
+        if let unixPath { unlink(unixPath) }
     }
 
     func start() { worker.start(name: "metrics-http") { [self] in run() } }
@@ -50,7 +91,7 @@ final class MetricsServer: Sendable {
     private func run() {
         var clients: [Client] = []
         while !worker.isStopping {
-            var fds = [pollfd(fd: socket.fd, events: Int16(POLLIN), revents: 0)]
+            var fds = [pollfd(fd: listener, events: Int16(POLLIN), revents: 0)]
             for c in clients { fds.append(pollfd(fd: c.fd, events: Int16(POLLIN), revents: 0)) }
             let n = poll(&fds, nfds_t(fds.count), 100)
             let now = Clock.monotonicNs()
@@ -58,7 +99,7 @@ final class MetricsServer: Sendable {
             let polled = clients.count
             if n > 0 && fds[0].revents & Int16(POLLIN) != 0 {
                 while true {
-                    let fd = Glibc.accept(socket.fd, nil, nil)
+                    let fd = Glibc.accept(listener, nil, nil)
                     if fd < 0 { break }
                     _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
                     _ = fcntl(fd, F_SETFD, FD_CLOEXEC)

@@ -5,8 +5,8 @@ import Glibc
 
 public struct SocketError: Error, CustomStringConvertible, Sendable {
     public var description: String
-    init(_ what: String, errno e: Int32) { description = "\(what): \(String(cString: strerror(e)))" }
-    init(_ description: String) { self.description = description }
+    public init(_ what: String, errno e: Int32) { description = "\(what): \(String(cString: strerror(e)))" }
+    public init(_ description: String) { self.description = description }
 }
 
 /// A bound listening socket, owned: closed once, when the last reference goes.
