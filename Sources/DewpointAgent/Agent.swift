@@ -187,14 +187,18 @@ public final class Agent: Sendable {
             if let metrics, Clock.monotonicNs() >= nextMetricsNs {
                 nextMetricsNs = Clock.monotonicNs() + metrics.passIntervalNs
                 metrics.update(metricsSnapshot(config, gate, queue, sink, sources, checkpointer, wedged: wedgedName))
-                if agent.metrics.textfile != nil && metrics.exportsMetrics && Clock.monotonicNs() >= nextTextfileNs {
+                // every metrics.interval: the textfile, and the vitals upstream
+                if metrics.exportsMetrics && Clock.monotonicNs() >= nextTextfileNs {
                     nextTextfileNs = Clock.monotonicNs() + UInt64(Clock.ns(ms: agent.metrics.intervalMs))
-                    do {
-                        try metrics.writeTextfile()
-                        textfileFailures = 0
-                    } catch {
-                        textfileFailures += 1
-                        if textfileFailures == 1 || textfileFailures % 60 == 0 { logger.error("\(error)") }
+                    if agent.metrics.mqtt, let v = metrics.vitals(agentId: agent.agentId) { sink.publishVitals(status: v.status, metrics: v.metrics) }
+                    if agent.metrics.textfile != nil {
+                        do {
+                            try metrics.writeTextfile()
+                            textfileFailures = 0
+                        } catch {
+                            textfileFailures += 1
+                            if textfileFailures == 1 || textfileFailures % 60 == 0 { logger.error("\(error)") }
+                        }
                     }
                 }
             }

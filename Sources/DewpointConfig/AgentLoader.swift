@@ -73,7 +73,7 @@ enum AgentLoader {
             }
             if let v = dm["lateness"], let d = r.durationMs(v.value, "defaults.lateness") { a.defaultWindow.latenessMs = d }
         }
-        if let n = m["metrics"]?.value, let mm = r.mapping(n, "metrics", allowed: ["listen", "textfile", "interval"]) {
+        if let n = m["metrics"]?.value, let mm = r.mapping(n, "metrics", allowed: ["listen", "textfile", "interval", "mqtt"]) {
             if let v = mm["listen"], let s = r.string(v.value, "metrics.listen") {
                 // HOST:PORT, [V6]:PORT
                 if let colon = s.lastIndex(of: ":"), let port = Int(s[s.index(after: colon)...]), (0...65535).contains(port) {
@@ -89,6 +89,7 @@ enum AgentLoader {
             if let v = mm["textfile"], let s = r.string(v.value, "metrics.textfile") {
                 if s.isEmpty || s.hasSuffix("/") { r.error(v.value, "metrics.textfile", "expected a file path ending in .prom") } else { a.metrics.textfile = s }
             }
+            if let v = mm["mqtt"] { a.metrics.mqtt = r.bool(v.value, "metrics.mqtt") ?? false }
             if let v = mm["interval"], let d = r.durationMs(v.value, "metrics.interval") {
                 if d < 1_000 || d > 3_600_000 { r.error(v.value, "metrics.interval", "expected 1s to 1h, found \(d)ms") } else { a.metrics.intervalMs = d }
             }

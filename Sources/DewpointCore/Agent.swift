@@ -34,8 +34,11 @@ public struct MetricsSpec: Sendable, Equatable {
     /// `metrics.interval`: how often the metrics are gathered from the pipeline and the textfile
     /// is written.
     public var intervalMs: Int64 = 10_000
+    /// `metrics.mqtt`: every interval, publish the retained status with the agent's vitals and a
+    /// metrics record upstream (see records.md).
+    public var mqtt = false
     public init() {}
-    public var enabled: Bool { listen != nil || textfile != nil }
+    public var enabled: Bool { listen != nil || textfile != nil || mqtt }
 }
 
 public struct SpoolSpec: Sendable, Equatable {

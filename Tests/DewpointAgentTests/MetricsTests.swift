@@ -54,7 +54,7 @@ func metricValue(_ text: String, _ name: String) -> Double? {
         AgentProcess.writeConfig(dir: dir, inputPort: input.port, upstreamPort: upstream.port, window: "1s", lateness: "0ms",
                                  detectors: "    detectors: [{kind: threshold, above: 50}]")
         let yaml = try String(contentsOfFile: dir + "/dewpoint.yaml", encoding: .utf8)
-        try (yaml + "\nmetrics:\n  listen: 127.0.0.1:\(port)\n  textfile: \(dir)/dewpoint.prom\n  interval: 1s\n")
+        try (yaml + "\nmetrics:\n  listen: 127.0.0.1:\(port)\n  textfile: \(dir)/dewpoint.prom\n  interval: 1s\n  mqtt: true\n")
             .write(toFile: dir + "/dewpoint.yaml", atomically: true, encoding: .utf8)
         let agent = AgentProcess(dir: dir)
         try agent.start()
@@ -89,6 +89,10 @@ func metricValue(_ text: String, _ name: String) -> Double? {
         #expect(later.contains("dewpoint_alert_commit_latency_seconds_bucket"), "no latency histogram")
         #expect(later.contains(#"dewpoint_source_connected{source="mqtt 127.0.0.1:\#(input.port)"} 1"#), "\(later)")
         #expect((metricValue(later, "dewpoint_resident_memory_bytes") ?? 0) > 1_000_000)
+        // metrics.mqtt: the retained status carries the vitals, and a metrics record follows
+        #expect(waitUntil(5) { collector.records("metrics").contains { (($0["counters"] as? [String: Any])?["frames"] as? Int ?? 0) >= 500 } })
+        let statuses = collector.all.filter { $0.topic == "dewpoint/gw-test/status" }.map(\.payload)
+        #expect(statuses.contains { $0.contains(#""version":"#) && $0.contains(#""devices":1"#) && $0.contains(#""state":"online""#) }, "\(statuses)")
 
         // the input broker goes: unhealthy, with the reason; back: healthy
         input.stop()

@@ -256,6 +256,37 @@ final class AgentMetrics: Sendable {
         return (reasons.isEmpty, o)
     }
 
+    /// The retained status record with the agent's vitals, and the metrics record (`metrics.mqtt`;
+    /// schemas in records.md).
+    func vitals(agentId: String) -> (status: [UInt8], metrics: [UInt8])? {
+        guard let s = last.withLock({ $0 }) else { return nil }
+        let wall = Clock.wallNs()
+        var st: [UInt8] = Array(#"{"state":"online","agent":"#.utf8)
+        JSONText.string(agentId, into: &st)
+        st += Array(#","ts_ms":"#.utf8); JSONText.integer(wall / 1_000_000, into: &st)
+        st += Array(#","version":"#.utf8); JSONText.string(DewpointVersion.string, into: &st)
+        st += Array(#","uptime_s":"#.utf8); JSONText.integer((wall - startedNs) / 1_000_000_000, into: &st)
+        st += Array(#","backlog":"#.utf8); JSONText.integer(Int64(s.spoolRecords), into: &st)
+        st += Array(#","devices":"#.utf8); JSONText.integer(Int64(s.devices.count), into: &st)
+        st += Array(#","alerts_raised":"#.utf8); JSONText.integer(Int64(s.devices.reduce(0) { $0 + $1.raisedAlerts }), into: &st)
+        st += Array(#","healthy":"#.utf8); st += Array((reasons(s, nowNs: Clock.monotonicNs()).isEmpty ? "true" : "false").utf8)
+        st.append(UInt8(ascii: "}"))
+        var m: [UInt8] = Array(#"{"kind":"metrics","v":1,"agent":"#.utf8)
+        JSONText.string(agentId, into: &m)
+        m += Array(#","ts_ms":"#.utf8); JSONText.integer(wall / 1_000_000, into: &m)
+        m += Array(#","counters":{"#.utf8)
+        var fields = s.pipeline.fields
+        fields += [("queue_dropped", s.queueDropped), ("spool_records", s.spoolRecords), ("spool_dropped", Int(s.spoolDropped)),
+                   ("dead_letters", s.deadLetters), ("upstream_published", s.published), ("upstream_acknowledged", s.acknowledged),
+                   ("upstream_reconnects", s.upstreamReconnects), ("resident_bytes", s.residentBytes)]
+        for (i, f) in fields.enumerated() {
+            if i > 0 { m.append(UInt8(ascii: ",")) }
+            JSONText.string(f.0, into: &m); m.append(UInt8(ascii: ":")); JSONText.integer(Int64(f.1), into: &m)
+        }
+        m += Array("}}".utf8)
+        return (st, m)
+    }
+
     /// `dewpoint status`: sources, devices, the spool, upstream and the alerts raised now, as JSON.
     func statusJSON(nowNs: UInt64 = Clock.monotonicNs()) -> (healthy: Bool, json: [UInt8]) {
         guard let s = last.withLock({ $0 }) else {

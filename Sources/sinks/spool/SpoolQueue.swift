@@ -382,6 +382,8 @@ public final class UpstreamTopics: Sendable {
     let summaryTemplate: String
     let alertTemplate: String
     public let status: String
+    /// `<prefix>/<agent>/metrics` (next to the status topic).
+    public let metrics: String
     private let cache = Mutex<[String: (summary: String, alert: String)]>([:])
 
     public init(prefix: String, agent: String, summary: String = "{prefix}/{agent}/{device}/summary",
@@ -391,6 +393,7 @@ public final class UpstreamTopics: Sendable {
         summaryTemplate = summary
         alertTemplate = alert
         self.status = UpstreamTopics.fill(status, prefix, agent, "")
+        self.metrics = UpstreamTopics.fill("{prefix}/{agent}/metrics", prefix, agent, "")
     }
 
     public convenience init(_ u: UpstreamSpec, agent: String) {

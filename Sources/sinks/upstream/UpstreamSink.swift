@@ -108,6 +108,14 @@ public final class UpstreamSink: Sink, Sendable {
 
     public var name: String { "upstream \(client.options.host):\(client.options.port)" }
 
+    /// Publishes a retained status (the agent's vitals) and a metrics record, if connected; they
+    /// are not spooled (the next ones replace them).
+    public func publishVitals(status: [UInt8], metrics: [UInt8]) {
+        guard client.isConnected else { return }
+        _ = try? status.withUnsafeBytes { try forwarder.publishUntracked(topic: topics.status, payload: $0, qos: 1, retain: true) }
+        _ = try? metrics.withUnsafeBytes { try forwarder.publishUntracked(topic: topics.metrics, payload: $0, qos: 0, retain: false) }
+    }
+
     public func write(kind: RecordKind, device: String, seq: UInt64, json: UnsafeRawBufferPointer) {
         spool.append(seq: seq, topic: topics.topic(kind: kind, device: device), payload: Array(json))
         onRecord()
