@@ -418,7 +418,9 @@ def main(argv):
         r, c = divmod(i, cols)
         ax = fig.add_subplot(gs[r + 1, c * 2:(c + 1) * 2])
         draw_panel(ax, cap, dates, title, unit, queries)
-        locator = mdates.AutoDateLocator(maxticks=7)
+        locator = mdates.AutoDateLocator(minticks=3, maxticks=8)
+        locator.intervald[mdates.SECONDLY] = [1, 2, 5, 10, 15, 20, 30]
+        locator.intervald[mdates.MINUTELY] = [1, 2, 5, 10, 15, 20, 30]
         ax.xaxis.set_major_locator(locator)
         ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M:%S"))
         if len(dates) > 1:
