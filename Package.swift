@@ -86,7 +86,7 @@ let package = Package(
         .target(name: "DewpointAgent",
                 dependencies: ["DewpointCore", "DewpointConfig", "DewpointPipeline", "DewpointMQTT", "DewpointSerial", "DewpointCapture",
                                "DewpointSocket", "DewpointSpool", "DewpointUpstream", log,
-                               .product(name: "Metrics", package: "swift-metrics"),
+                               .product(name: "CoreMetrics", package: "swift-metrics"),
                                .product(name: "Prometheus", package: "swift-prometheus")],
                 swiftSettings: strict),
         .target(name: "DewpointPipeline",

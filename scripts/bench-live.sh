@@ -18,6 +18,9 @@ READ_BUFFERS=${READ_BUFFERS:-"false true"}
 ACKS=${ACKS:-"after_commit on_receipt"}
 # FSYNCS=1: one more run per setting at the first rate under strace, counting fsync/fdatasync calls
 FSYNCS=${FSYNCS:-0}
+# METRICS="off on": "on" adds metrics.listen (scraped every second), metrics.textfile and
+# metrics.mqtt with a 1 s interval; "off" leaves the metrics section out
+METRICS=${METRICS:-"off"}
 cd "$(dirname "$0")/.."
 MOSQUITTO=$(command -v mosquitto || echo /usr/sbin/mosquitto)
 tmp=$(mktemp -d)
@@ -52,19 +55,28 @@ window: {length: 1s, lateness: 100ms}
 EOC
 sed "s/QOS/$QOS/" "$tmp/devices/env.yaml.in" > "$tmp/devices/env.yaml"; rm "$tmp/devices/env.yaml.in"
 cp "$tmp/dewpoint.yaml" "$tmp/dewpoint.yaml.in"
+for metrics in $METRICS; do
 for ack in $ACKS; do
 for rb in $READ_BUFFERS; do
 for wait in $BATCH_WAITS; do
 ackkey=""; [ "$ack" != "-" ] && ackkey=", ack: $ack"
 sed -e "s/BATCH_WAIT/$wait/" -e "s/READ_BUFFERACK_KEY/$rb$ackkey/" "$tmp/dewpoint.yaml.in" > "$tmp/dewpoint.yaml"
-echo "input.batch_wait $wait, input QoS $QOS, input.read_buffer $rb, input.ack $ack"
+mport=""
+if [ "$metrics" = on ]; then
+  mport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  printf 'metrics: {listen: 127.0.0.1:%s, textfile: %s/dewpoint.prom, interval: 1s, mqtt: true}\n' "$mport" "$tmp" >> "$tmp/dewpoint.yaml"
+fi
+echo "input.batch_wait $wait, input QoS $QOS, input.read_buffer $rb, input.ack $ack, metrics $metrics"
 for rate in $RATES; do
   rm -f "$tmp/spool.db"*
   "$BIN" run --config "$tmp/dewpoint.yaml" 2> "$tmp/agent.log" & agent=$!
   sleep 1
   read -r u0 s0 < <(awk '{print $14, $15}' /proc/$agent/stat)
   read -r bu0 bs0 < <(awk '{print $14, $15}' /proc/$broker/stat)
+  scraper=""
+  if [ -n "$mport" ]; then (while true; do curl -s "http://127.0.0.1:$mport/metrics" > /dev/null; sleep 1; done) & scraper=$!; fi
   out=$("$BIN" bench-live --broker "127.0.0.1:$port" --topic bench/env --rate "$rate" --seconds "$SECONDS_PER_RUN")
+  [ -n "$scraper" ] && kill $scraper 2>/dev/null || true
   sleep 1
   read -r u1 s1 < <(awk '{print $14, $15}' /proc/$agent/stat)
   read -r bu1 bs1 < <(awk '{print $14, $15}' /proc/$broker/stat)
@@ -98,6 +110,7 @@ if [ "$FSYNCS" = 1 ] && command -v strace > /dev/null; then
   n=$(awk '$NF == "fsync" || $NF == "fdatasync" {s += $4} END {print s + 0}' "$tmp/strace.txt")
   python3 -c "import sys; n, s = int(sys.argv[1]), float(sys.argv[2]); print(f'  fsyncs at {sys.argv[3]}/s: {n} in {s:.0f} s = {n / s:.1f} per second')" "$n" "$SECONDS_PER_RUN" "$rate"
 fi
+done
 done
 done
 done

@@ -136,15 +136,16 @@ class Capture:
         drops = np.concatenate(([0.0], np.where(np.diff(vals) < 0, vals[:-1], 0.0)))
         corrected = vals + np.cumsum(drops)
         ts = self.t[idx]
-        for i in range(self.n):
-            last = np.searchsorted(idx, i, side="right") - 1  # the last sample at or before i
-            if last < 0 or self.t[i] - ts[last] > window:
-                continue
-            first = np.searchsorted(ts, self.t[i] - window, side="left")
-            if last - first < 1:
-                continue
-            inc = corrected[last] - corrected[first]
-            out[i] = inc / (ts[last] - ts[first]) if per_second else inc
+        last = np.searchsorted(idx, np.arange(self.n), side="right") - 1  # the last sample at or before each time
+        first = np.searchsorted(ts, self.t - window, side="left")  # the first within the window
+        lc = np.clip(last, 0, len(idx) - 1)
+        ok = (last >= 0) & (self.t - ts[lc] <= window) & (lc - first >= 1)
+        fc = np.clip(first, 0, len(idx) - 1)
+        inc = corrected[lc] - corrected[fc]
+        if per_second:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                inc = inc / (ts[lc] - ts[fc])
+        out[ok] = inc[ok]
         return out
 
     def rate(self, name, window):

@@ -2,7 +2,10 @@ import ArgumentParser
 import DewpointAgent
 import DewpointConfig
 import DewpointCore
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `dewpoint status`: asks the running agent through its Unix socket (`status.sock` in the spool
 /// folder) and prints what it sees.
@@ -38,8 +41,8 @@ struct Status: ParsableCommand {
         if json {
             print(body)
         } else {
-            guard let o = try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any] else {
-                printError("the agent answered something that is not JSON: \(body.prefix(200))")
+            guard let o = try? JSONDecoder().decode(StatusDocument.self, from: Data(body.utf8)) else {
+                printError("the agent answered something this version cannot read: \(body.prefix(200))")
                 throw ExitCode(2)
             }
             print(Status.table(o))
@@ -76,44 +79,66 @@ struct Status: ParsableCommand {
         return (code, String(decoding: data[split.upperBound...], as: UTF8.self))
     }
 
-    static func table(_ o: [String: Any]) -> String {
+    /// What the agent's `/status` holds (the fields the table shows).
+    struct StatusDocument: Decodable {
+        struct Source: Decodable { var name: String; var connected: Bool?; var counters: [String: Int] }
+        struct Device: Decodable {
+            var binding: String, device: String
+            var last_sample_age_s: Double?, rate_per_s: Double?
+            var samples: Int, decode_errors: Int
+        }
+        struct Spool: Decodable { var records: Int; var bytes: Int; var oldest_record_age_s: Double?; var dropped: Int; var dead_letters: Int }
+        struct Upstream: Decodable { var connected: Bool; var published: Int; var acknowledged: Int; var reconnects: Int }
+        struct Alert: Decodable { var device: String; var channel: String; var detector: String }
+        var healthy: Bool
+        var reasons: [String]
+        var version: String
+        var uptime_s: Double
+        var sources: [Source]
+        var devices: [Device]
+        var spool: Spool
+        var upstream: Upstream
+        var alerts_raised: [Alert]
+    }
+
+    static func table(_ o: StatusDocument) -> String {
         var lines: [String] = []
-        let healthy = o["healthy"] as? Bool ?? false
-        let reasons = o["reasons"] as? [String] ?? []
-        lines.append("agent \(o["version"] as? String ?? "?"), up \(Status.duration(o["uptime_s"] as? Double)): \(healthy ? "healthy" : "UNHEALTHY: " + reasons.joined(separator: "; "))")
+        lines.append("agent \(o.version), up \(duration(o.uptime_s)): \(o.healthy ? "healthy" : "UNHEALTHY: " + o.reasons.joined(separator: "; "))")
         lines.append("")
         lines.append("SOURCE                               LINK          COUNTERS")
-        for s in o["sources"] as? [[String: Any]] ?? [] {
-            let link = (s["connected"] as? Bool).map { $0 ? "connected" : "DISCONNECTED" } ?? "-"
-            let counters = (s["counters"] as? [String: Any] ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-            lines.append(pad(s["name"] as? String ?? "?", 36) + " " + pad(link, 13) + " " + counters)
+        for s in o.sources {
+            let link = s.connected.map { $0 ? "connected" : "DISCONNECTED" } ?? "-"
+            let counters = s.counters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+            lines.append(pad(s.name, 36) + " " + pad(link, 13) + " " + counters)
         }
         lines.append("")
         lines.append("BINDING          DEVICE               LAST SAMPLE   RATE/S   SAMPLES    DECODE ERRORS")
-        for d in o["devices"] as? [[String: Any]] ?? [] {
-            let age = (d["last_sample_age_s"] as? Double).map { Status.duration($0) + " ago" } ?? "never"
-            let rate = (d["rate_per_s"] as? Double).map { String(format: "%.1f", $0) } ?? "-"
-            lines.append(pad(d["binding"] as? String ?? "?", 16) + " " + pad(d["device"] as? String ?? "?", 20) + " " + pad(age, 13) + " "
-                         + pad(rate, 8) + " " + pad("\(d["samples"] as? Int ?? 0)", 10) + " " + "\(d["decode_errors"] as? Int ?? 0)")
+        for d in o.devices {
+            let age = d.last_sample_age_s.map { duration($0) + " ago" } ?? "never"
+            let rate = d.rate_per_s.map { oneDecimal($0) } ?? "-"
+            lines.append(pad(d.binding, 16) + " " + pad(d.device, 20) + " " + pad(age, 13) + " " + pad(rate, 8) + " "
+                         + pad("\(d.samples)", 10) + " " + "\(d.decode_errors)")
         }
-        let spool = o["spool"] as? [String: Any] ?? [:]
-        let up = o["upstream"] as? [String: Any] ?? [:]
         lines.append("")
-        lines.append("spool: \(spool["records"] as? Int ?? 0) records (\(spool["bytes"] as? Int ?? 0) bytes) waiting"
-                     + ((spool["oldest_record_age_s"] as? Double).map { ", oldest \(Status.duration($0))" } ?? "")
-                     + ", \(spool["dropped"] as? Int ?? 0) dropped, \(spool["dead_letters"] as? Int ?? 0) dead letters")
-        lines.append("upstream: \((up["connected"] as? Bool ?? false) ? "connected" : "DISCONNECTED"), \(up["published"] as? Int ?? 0) published, \(up["acknowledged"] as? Int ?? 0) acknowledged, \(up["reconnects"] as? Int ?? 0) reconnects")
-        let alerts = o["alerts_raised"] as? [[String: Any]] ?? []
-        lines.append("alerts raised now: \(alerts.isEmpty ? "none" : "")")
-        for a in alerts { lines.append("  \(a["device"] as? String ?? "?") \(a["channel"] as? String ?? "?") (\(a["detector"] as? String ?? "?"))") }
+        lines.append("spool: \(o.spool.records) records (\(o.spool.bytes) bytes) waiting"
+                     + (o.spool.oldest_record_age_s.map { ", oldest \(duration($0))" } ?? "")
+                     + ", \(o.spool.dropped) dropped, \(o.spool.dead_letters) dead letters")
+        lines.append("upstream: \(o.upstream.connected ? "connected" : "DISCONNECTED"), \(o.upstream.published) published, \(o.upstream.acknowledged) acknowledged, \(o.upstream.reconnects) reconnects")
+        lines.append("alerts raised now: \(o.alerts_raised.isEmpty ? "none" : "")")
+        for a in o.alerts_raised { lines.append("  \(a.device) \(a.channel) (\(a.detector))") }
         return lines.joined(separator: "\n")
+    }
+
+    static func oneDecimal(_ v: Double) -> String {
+        let tenths = Int((v * 10).rounded())
+        return "\(tenths / 10).\(abs(tenths % 10))"
     }
 
     static func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
 
     static func duration(_ s: Double?) -> String {
         guard let s else { return "?" }
-        if s < 60 { return String(format: "%.1fs", s) }
+        if s < 60 { return oneDecimal(s) + "s" }
         if s < 3600 { return "\(Int(s) / 60)m\(Int(s) % 60)s" }
         return "\(Int(s) / 3600)h\(Int(s) % 3600 / 60)m"
     }

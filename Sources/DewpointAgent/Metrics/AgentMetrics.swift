@@ -1,6 +1,6 @@
 import DewpointCore
 import DewpointPipeline
-import Metrics
+import CoreMetrics
 import Prometheus
 import Synchronization
 #if canImport(Glibc)
@@ -47,15 +47,15 @@ final class AgentMetrics: Sendable {
     private let startedNs = Clock.wallNs()
 
     private struct Handles {
-        var counters: [String: Metrics.Counter] = [:]
-        var gauges: [String: Metrics.Gauge] = [:]
+        var counters: [String: CoreMetrics.Counter] = [:]
+        var gauges: [String: CoreMetrics.Gauge] = [:]
         var previous: [String: Int] = [:]
         /// Keys of the per-device handles alive in the last pass (devices come and go).
         var deviceKeys: Set<String> = []
         var lastSamples: [String: (samples: Int, atNs: UInt64)] = [:]
     }
     private let handles = Mutex(Handles())
-    private let latency: Metrics.Timer
+    private let latency: CoreMetrics.Timer
     /// The last snapshot, for `/healthz` (the server's thread reads it).
     private let last = Mutex<MetricsSnapshot?>(nil)
     private let updateEveryNs: UInt64
@@ -75,7 +75,7 @@ final class AgentMetrics: Sendable {
                                              .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
                                              .seconds(1), .seconds(2.5), .seconds(10)]
         factory = f
-        latency = Metrics.Timer(label: "dewpoint_alert_commit_latency_seconds", dimensions: [], preferredDisplayUnit: .seconds, factory: f)
+        latency = CoreMetrics.Timer(label: "dewpoint_alert_commit_latency_seconds", dimensions: [], preferredDisplayUnit: .seconds, factory: f)
         updateEveryNs = UInt64(min(spec.intervalMs, 2_000)) * 1_000_000
     }
 
@@ -87,7 +87,7 @@ final class AgentMetrics: Sendable {
     private func counter(_ h: inout Handles, _ name: String, _ dims: [(String, String)], total: Int) {
         let key = name + dims.map { "|\($0.0)=\($0.1)" }.joined()
         let c = h.counters[key] ?? {
-            let c = Metrics.Counter(label: name, dimensions: dims, factory: factory)
+            let c = CoreMetrics.Counter(label: name, dimensions: dims, factory: factory)
             h.counters[key] = c
             return c
         }()
@@ -101,7 +101,7 @@ final class AgentMetrics: Sendable {
     private func gauge(_ h: inout Handles, _ name: String, _ dims: [(String, String)], _ value: Double) {
         let key = name + dims.map { "|\($0.0)=\($0.1)" }.joined()
         let g = h.gauges[key] ?? {
-            let g = Metrics.Gauge(label: name, dimensions: dims, factory: factory)
+            let g = CoreMetrics.Gauge(label: name, dimensions: dims, factory: factory)
             h.gauges[key] = g
             return g
         }()
