@@ -58,7 +58,7 @@ DOCDIR        = $(PREFIX)/share/doc/dewpoint
 install:
 	@[ -x $(BIN) ] || { echo "no release build at $(BIN): run 'make build' first"; exit 1; }
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(UNITDIR) $(DESTDIR)/etc/dewpoint/devices \
-	  $(DESTDIR)$(DOCDIR)/docs $(DESTDIR)$(DOCDIR)/examples/devices
+	  $(DESTDIR)$(DOCDIR)/docs/img $(DESTDIR)$(DOCDIR)/examples/devices
 	$(OBJCOPY) --strip-all $(BIN) $(DESTDIR)$(PREFIX)/bin/dewpoint
 	chmod 755 $(DESTDIR)$(PREFIX)/bin/dewpoint
 	sed -e 's|/usr/local/bin/dewpoint|$(PREFIX)/bin/dewpoint|g' -e 's|/usr/share/doc/dewpoint|$(DOCDIR)|g' \
@@ -69,11 +69,12 @@ install:
 	install -m 644 devices/*.yaml $(DESTDIR)$(DOCDIR)/examples/devices/
 	install -m 644 README.md $(DESTDIR)$(DOCDIR)/
 	install -m 644 docs/*.md $(DESTDIR)$(DOCDIR)/docs/
+	install -m 644 docs/img/*.png $(DESTDIR)$(DOCDIR)/docs/img/
 	@echo "installed; then: systemctl daemon-reload && systemctl enable --now dewpoint"
 
 # `make deb`: a Debian package of the release build (dpkg-deb), checked with lintian when it is
 # installed. The architecture is the build machine's.
-VERSION      := $(shell sed -n 's/.*static let string = "\(.*\)"/\1/p' Sources/dewpoint/Dewpoint.swift)
+VERSION      := $(shell sed -n 's/.*static let string = "\(.*\)"/\1/p' Sources/DewpointCore/Version.swift)
 ARCH         := $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
 DEB          := .build/dewpoint_$(VERSION)_$(ARCH).deb
 deb: build

@@ -10,7 +10,7 @@ contents=$(dpkg-deb -c "$DEB")
 for f in ./usr/bin/dewpoint ./lib/systemd/system/dewpoint.service ./etc/dewpoint/dewpoint.yaml \
          ./usr/share/doc/dewpoint/README.md ./usr/share/doc/dewpoint/docs/configuration.md \
          ./usr/share/doc/dewpoint/docs/records.md ./usr/share/doc/dewpoint/docs/recordings.md \
-         ./usr/share/doc/dewpoint/docs/detectors.md ./usr/share/doc/dewpoint/examples/devices/boiler-room-env.yaml \
+         ./usr/share/doc/dewpoint/docs/detectors.md ./usr/share/doc/dewpoint/docs/metrics.md ./usr/share/doc/dewpoint/docs/img/dashboard.png ./usr/share/doc/dewpoint/examples/devices/boiler-room-env.yaml \
          ./usr/share/doc/dewpoint/copyright; do
   grep -q " $f\$" <<< "$contents" || fail "$f is not in the package"
 done
