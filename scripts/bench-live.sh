@@ -75,7 +75,9 @@ for rate in $RATES; do
   read -r bu0 bs0 < <(awk '{print $14, $15}' /proc/$broker/stat)
   scraper=""
   if [ -n "$mport" ]; then (while true; do curl -s "http://127.0.0.1:$mport/metrics" > /dev/null; sleep 1; done) & scraper=$!; fi
-  out=$("$BIN" bench-live --broker "127.0.0.1:$port" --topic bench/env --rate "$rate" --seconds "$SECONDS_PER_RUN")
+  # an alert every 1,000 readings, or every 100 (10) below 10k (1k) messages/s, for enough alerts
+  every=$(( rate >= 10000 ? 1000 : (rate >= 1000 ? 100 : 10) ))
+  out=$("$BIN" bench-live --broker "127.0.0.1:$port" --topic bench/env --rate "$rate" --seconds "$SECONDS_PER_RUN" --alert-every "$every")
   [ -n "$scraper" ] && kill $scraper 2>/dev/null || true
   sleep 1
   read -r u1 s1 < <(awk '{print $14, $15}' /proc/$agent/stat)

@@ -165,6 +165,9 @@ public final class Agent: Sendable {
         notify.send("READY=1\nSTATUS=running: \(config.bindings.count) devices, \(sources.count) sources")
         var lastReport = Clock.monotonicNs()
         var reportedDrops = 0
+        // serial, capture and socket frames: linger 1 ms after a small batch only when frames come
+        // fast enough for it to gather more (at least two)
+        var queuePacer = BatchPacer(lingerNs: 1_000_000)
         while !stopRequested && !reloadRequested {
         var watchdog = notify.watchdogUsec.map { WatchdogStateMachine(watchdogUsec: $0) }
         var reportedWedge: Int? = nil
@@ -175,8 +178,10 @@ public final class Agent: Sendable {
             let waitMs = due > now ? Int((due - now + 999_999) / 1_000_000) : 0
             if let f = queue.pop(timeoutMs: min(waitMs, 20)) {
                 // a small batch means we were woken per frame: linger 1 ms so that the next wakeup
-                // finds a batch (at most 1 ms of latency for far fewer context switches)
-                if ingestQueued(f, queue, gate, limit: 4096) < 32 { Clock.sleep(ns: 1_000_000) }
+                // finds a batch, when frames come fast enough for that to pay
+                let n = ingestQueued(f, queue, gate, limit: 4096)
+                let linger = queuePacer.pass(delivered: n, nowNs: Clock.monotonicNs())
+                if n < 32 && linger > 0 { Clock.sleep(ns: linger) }
             }
             gate.run { $0.advanceClock(nowNs: Clock.wallNs()) }
             if Clock.monotonicNs() >= checkpointer.dueNs { checkpointer.commit() }

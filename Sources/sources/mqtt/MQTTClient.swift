@@ -50,8 +50,8 @@ public final class MQTTClient: Sendable {
         public var backoff: ConnectionStateMachine.Backoff
         /// After a pass that delivered messages but emptied the socket (fewer than `batchSize`), the network thread
         /// sleeps this long before it waits on the socket again, so that the next pass finds a
-        /// batch. 0 (the default) waits at once: lowest latency, one wakeup per message.
-        /// A busy input connection trades up to this much latency for far fewer wakeups.
+        /// batch, when the arrival rate makes that pay (`BatchPacer`: at least two messages
+        /// expected meanwhile). 0 (the default) waits at once: one wakeup per message.
         public var batchWaitNs: UInt64
         /// The most packets one pass reads before it writes what they queued (PUBACKs).
         public var batchSize: Int
@@ -209,6 +209,7 @@ public final class MQTTClient: Sendable {
         }
         var action = state.withLock { $0.machine.start(nowNs: Clock.monotonicNs()) }
         var held = HeldAcknowledgements()
+        var pacer = BatchPacer(lingerNs: options.batchWaitNs)
         while true {
             if worker.isStopping { break }
             switch action {
@@ -287,8 +288,10 @@ public final class MQTTClient: Sendable {
                 if n > 0 { held.add(n, nowNs: now) }
                 rc = acknowledgeIfDue(&held, nowNs: now, quiet: n == 0)
             }
-            // a pass that stopped at batchSize left data in the socket: read on at once
-            if rc == 0 && n > 0 && n < options.batchSize && options.batchWaitNs > 0 { Clock.sleep(ns: options.batchWaitNs) }
+            // linger only when the arrival rate makes it gather a batch (`BatchPacer`); a pass that
+            // stopped at batchSize left data in the socket: read on at once
+            let linger = pacer.pass(delivered: n, nowNs: now)
+            if rc == 0 && n > 0 && n < options.batchSize && linger > 0 { Clock.sleep(ns: linger) }
             if rc != 0 { held = HeldAcknowledgements() }  // the connection went, with the queue
             let ack = state.withLock { s -> Int32? in let a = s.connack; s.connack = nil; return a }
             if let ack {

@@ -253,6 +253,12 @@ final class Mosquitto: @unchecked Sendable {
             if rc != MOSQ_ERR_SUCCESS.rawValue { return rc }
             if delivered() == before && dp_read_buffer_pending() == 0 { break }
         }
+        // Nothing is written while acknowledgements wait, so the kernel's delayed ACKs are all the
+        // broker hears: with Nagle on its socket it then holds each next small PUBLISH until one
+        // arrives (measured: alert latency p50 10 ms instead of 1.2 ms at 1,000 messages/s).
+        // Acknowledge at TCP level at once (quick-ack mode lapses, so it is set again each pass).
+        var one: Int32 = 1
+        _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_QUICKACK, &one, socklen_t(MemoryLayout<Int32>.size))
         return mosquitto_loop_misc(handle)
     }
 
