@@ -94,9 +94,12 @@ func metricValue(_ text: String, _ name: String) -> Double? {
         let statuses = collector.all.filter { $0.topic == "dewpoint/gw-test/status" }.map(\.payload)
         #expect(statuses.contains { $0.contains(#""version":"#) && $0.contains(#""devices":1"#) && $0.contains(#""state":"online""#) }, "\(statuses)")
 
-        // the input broker goes: unhealthy, with the reason; back: healthy
+        // the input broker goes: retrying within its limits at first (healthy), then unhealthy,
+        // with the reason; back: healthy
         input.stop()
-        #expect(waitUntil(10) { httpGet(base + "/healthz")?.status == 503 })
+        usleep(3_000_000)
+        #expect(httpGet(base + "/healthz")?.status == 200)
+        #expect(waitUntil(20) { httpGet(base + "/healthz")?.status == 503 })
         #expect(httpGet(base + "/healthz")?.body.contains("disconnected") == true)
         input.start()
         #expect(waitUntil(15) { httpGet(base + "/healthz")?.status == 200 }, "\(agent.log)")
@@ -175,7 +178,7 @@ func metricValue(_ text: String, _ name: String) -> Double? {
         #expect(table.out.contains("env") && table.out.contains("upstream: DISCONNECTED") && table.out.contains("alerts raised now:"), "\(table.out)")
         // the input goes: unhealthy, exit 1, with the reason
         input.stop()
-        #expect(waitUntil(10) { (try? runDewpoint(["status", "--config", dir + "/dewpoint.yaml"]))?.status == 1 })
+        #expect(waitUntil(20) { (try? runDewpoint(["status", "--config", dir + "/dewpoint.yaml"]))?.status == 1 })
         #expect(try runDewpoint(["status", "--config", dir + "/dewpoint.yaml"]).out.contains("is disconnected"))
         // the socket is the agent user's alone
         var st = stat()

@@ -58,6 +58,10 @@ final class AgentMetrics: Sendable {
     private let latency: CoreMetrics.Timer
     /// The last snapshot, for `/healthz` (the server's thread reads it).
     private let last = Mutex<MetricsSnapshot?>(nil)
+    /// Since when each source has been seen disconnected (monotonic ns), by name.
+    private let downSince = Mutex<[String: UInt64]>([:])
+    /// A source reconnecting for less than this is retrying within its limits, not unhealthy.
+    static let reconnectGraceNs: UInt64 = 10_000_000_000
     private let updateEveryNs: UInt64
 
     /// Whether the Prometheus registry is kept up to date (`metrics.listen` or `metrics.textfile`);
@@ -111,6 +115,11 @@ final class AgentMetrics: Sendable {
     /// Moves every metric to `s`.
     func update(_ s: MetricsSnapshot) {
         let now = Clock.monotonicNs()
+        downSince.withLock { d in
+            var next: [String: UInt64] = [:]
+            for src in s.sources where src.connected == false { next[src.name] = d[src.name] ?? now }
+            d = next
+        }
         guard exportsMetrics else {
             // the status socket still wants rates and the snapshot
             handles.withLock { h in
@@ -224,7 +233,15 @@ final class AgentMetrics: Sendable {
         let age = Double(nowNs &- s.takenAtNs) / 1e9
         if age > Double(updateEveryNs) / 1e9 * 3 + 5 { reasons.append("the pipeline has made no progress for \(Int(age)) s") }
         if let w = s.wedged { reasons.append("\(w) has made no progress") }
-        for src in s.sources where src.connected == false { reasons.append("\(src.name) is disconnected") }
+        // a source that lost its link is retrying (with backoff); it counts against health once
+        // that has lasted longer than the grace
+        let down = downSince.withLock { $0 }
+        for src in s.sources where src.connected == false {
+            let since = down[src.name] ?? nowNs
+            if nowNs &- since >= AgentMetrics.reconnectGraceNs {
+                reasons.append("\(src.name) is disconnected (for \((nowNs &- since) / 1_000_000_000) s)")
+            }
+        }
         let fill = Double(s.spoolBytes) / Double(max(1, s.spoolMaxBytes))
         if fill > 0.9 { reasons.append("the spool is \(Int(fill * 100))% full") }
         if !s.upstreamConnected && (s.spoolOldestAgeS ?? 0) > 60 {

@@ -51,6 +51,8 @@ public final class SerialLink: Source, Sendable {
 
     public var name: String { "serial \(spec.port)" }
     public var state: SerialLinkStateMachine.State { shared.withLock { $0.machine.state } }
+    /// Open, or not (closed, opening, or waiting to retry): for `/healthz` and `dewpoint status`.
+    public var isConnected: Bool? { state == .open }
     public var returns: Int { shared.withLock { $0.machine.returns } }
     public var hangups: Int { shared.withLock { $0.machine.hangups } }
     public var bytes: Int { shared.withLock { $0.bytes } }
