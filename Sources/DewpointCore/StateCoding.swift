@@ -23,13 +23,8 @@ public struct StateWriter: ~Copyable {
     public mutating func write(_ v: Float?) { write(v != nil); if let v { write(v) } }
     public mutating func write(_ v: Int64?) { write(v != nil); if let v { write(v) } }
 
-    public mutating func write(_ a: [Float]) { write(UInt32(a.count)); for x in a { write(x) } }
-    public mutating func write(_ a: [Double]) { write(UInt32(a.count)); for x in a { write(x) } }
-    public mutating func write(_ a: [Int64]) { write(UInt32(a.count)); for x in a { write(x) } }
-    public mutating func write(_ a: [Int32]) { write(UInt32(a.count)); for x in a { write(x) } }
-    public mutating func write(_ a: [UInt8]) { write(UInt32(a.count)); bytes.append(contentsOf: a) }
-    public mutating func write(_ a: [Int]) { write(UInt32(a.count)); for x in a { write(Int64(x)) } }
-    public mutating func write(_ a: [Bool]) { write(UInt32(a.count)); for x in a { write(x) } }
+    /// A length prefix, then the values.
+    public mutating func write<T: StateValue>(_ a: [T]) { write(UInt32(a.count)); for x in a { x.write(to: &self) } }
     public mutating func write(_ s: String) { write(Array(s.utf8)) }
 
     /// `n` Floats from memory (a pointer the owner manages).
@@ -90,46 +85,13 @@ public struct StateReader: ~Copyable {
         guard n <= max, n * elementSize <= bytes.count - offset else { throw StateCodingError("an array of \(n) values does not fit") }
         return n
     }
-    public mutating func read(_: [Float].Type = [Float].self, count: Int? = nil, max: Int = 1 << 24) throws(StateCodingError) -> [Float] {
-        let n = try length(count: count, max: max, elementSize: 4)
-        var a: [Float] = []; a.reserveCapacity(n)
-        for _ in 0..<n { a.append(try read(Float.self)) }
+    /// An array `write` wrote: exactly `count` values if given, else at most `max`.
+    public mutating func read<T: StateValue>(_: [T].Type = [T].self, count: Int? = nil, max: Int = 1 << 24) throws(StateCodingError) -> [T] {
+        let n = try length(count: count, max: max, elementSize: T.stateSize)
+        var a: [T] = []
+        a.reserveCapacity(n)
+        for _ in 0..<n { a.append(try T.read(from: &self)) }
         return a
-    }
-    public mutating func read(_: [Double].Type = [Double].self, count: Int? = nil, max: Int = 1 << 24) throws(StateCodingError) -> [Double] {
-        let n = try length(count: count, max: max, elementSize: 8)
-        var a: [Double] = []; a.reserveCapacity(n)
-        for _ in 0..<n { a.append(try read(Double.self)) }
-        return a
-    }
-    public mutating func read(_: [Int64].Type = [Int64].self, count: Int? = nil, max: Int = 1 << 24) throws(StateCodingError) -> [Int64] {
-        let n = try length(count: count, max: max, elementSize: 8)
-        var a: [Int64] = []; a.reserveCapacity(n)
-        for _ in 0..<n { a.append(try read(Int64.self)) }
-        return a
-    }
-    public mutating func read(_: [Int32].Type = [Int32].self, count: Int? = nil, max: Int = 1 << 24) throws(StateCodingError) -> [Int32] {
-        let n = try length(count: count, max: max, elementSize: 4)
-        var a: [Int32] = []; a.reserveCapacity(n)
-        for _ in 0..<n { a.append(try read(Int32.self)) }
-        return a
-    }
-    public mutating func read(_: [Int].Type = [Int].self, count: Int? = nil, max: Int = 1 << 24) throws(StateCodingError) -> [Int] {
-        let n = try length(count: count, max: max, elementSize: 8)
-        var a: [Int] = []; a.reserveCapacity(n)
-        for _ in 0..<n { a.append(Int(try read(Int64.self))) }
-        return a
-    }
-    public mutating func read(_: [Bool].Type = [Bool].self, count: Int? = nil, max: Int = 1 << 24) throws(StateCodingError) -> [Bool] {
-        let n = try length(count: count, max: max, elementSize: 1)
-        var a: [Bool] = []; a.reserveCapacity(n)
-        for _ in 0..<n { a.append(try read(Bool.self)) }
-        return a
-    }
-    public mutating func read(_: [UInt8].Type = [UInt8].self, count: Int? = nil, max: Int = 1 << 24) throws(StateCodingError) -> [UInt8] {
-        let n = try length(count: count, max: max, elementSize: 1)
-        defer { offset += n }
-        return Array(bytes[offset..<offset + n])
     }
     public mutating func read(_: String.Type = String.self, max: Int = 4096) throws(StateCodingError) -> String {
         String(decoding: try read([UInt8].self, max: max), as: UTF8.self)
@@ -159,4 +121,50 @@ public struct StateReader: ~Copyable {
 public protocol Checkpointable {
     func save(to w: inout StateWriter)
     mutating func restore(from r: inout StateReader) throws(StateCodingError)
+}
+
+/// A value with a fixed-size form in a checkpoint, so that arrays of it share one reader and
+/// one writer.
+public protocol StateValue {
+    /// Bytes it takes (arrays check their length against what is left before allocating).
+    static var stateSize: Int { get }
+    func write(to w: inout StateWriter)
+    static func read(from r: inout StateReader) throws(StateCodingError) -> Self
+}
+
+extension Float: StateValue {
+    public static var stateSize: Int { 4 }
+    public func write(to w: inout StateWriter) { w.write(self) }
+    public static func read(from r: inout StateReader) throws(StateCodingError) -> Float { try r.read(Float.self) }
+}
+extension Double: StateValue {
+    public static var stateSize: Int { 8 }
+    public func write(to w: inout StateWriter) { w.write(self) }
+    public static func read(from r: inout StateReader) throws(StateCodingError) -> Double { try r.read(Double.self) }
+}
+extension Int64: StateValue {
+    public static var stateSize: Int { 8 }
+    public func write(to w: inout StateWriter) { w.write(self) }
+    public static func read(from r: inout StateReader) throws(StateCodingError) -> Int64 { try r.read(Int64.self) }
+}
+extension Int32: StateValue {
+    public static var stateSize: Int { 4 }
+    public func write(to w: inout StateWriter) { w.write(self) }
+    public static func read(from r: inout StateReader) throws(StateCodingError) -> Int32 { try r.read(Int32.self) }
+}
+extension UInt8: StateValue {
+    public static var stateSize: Int { 1 }
+    public func write(to w: inout StateWriter) { w.write(self) }
+    public static func read(from r: inout StateReader) throws(StateCodingError) -> UInt8 { try r.read(UInt8.self) }
+}
+/// Written as 8 bytes whatever the platform's Int.
+extension Int: StateValue {
+    public static var stateSize: Int { 8 }
+    public func write(to w: inout StateWriter) { w.write(Int64(self)) }
+    public static func read(from r: inout StateReader) throws(StateCodingError) -> Int { Int(try r.read(Int64.self)) }
+}
+extension Bool: StateValue {
+    public static var stateSize: Int { 1 }
+    public func write(to w: inout StateWriter) { w.write(self) }
+    public static func read(from r: inout StateReader) throws(StateCodingError) -> Bool { try r.read(Bool.self) }
 }

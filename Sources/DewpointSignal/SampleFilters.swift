@@ -193,6 +193,8 @@ extension MedianFilter: Checkpointable {
         let s = try r.read([Float].self, count: length)
         let h = try restoredValue(r.read(Int.self), in: 0...(length - 1), "a median's ring position")
         let st = try r.read(Bool.self)
+        // the sorted copy must hold the window's values: a damaged one would give wrong medians
+        guard s == values.sorted() else { throw StateCodingError("a median's sorted copy does not hold its window") }
         ring = values
         sorted = s
         head = h
