@@ -131,7 +131,7 @@ extension Pipeline {
                 report.devices += 1
             }
         }
-        report.openWindows = devices.reduce(0) { $0 + $1.open.count }
+        report.openWindows = openWindows
         recomputeNextClose()
         return report
     }

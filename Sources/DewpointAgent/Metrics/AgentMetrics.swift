@@ -120,23 +120,25 @@ final class AgentMetrics: Sendable {
             for src in s.sources where src.connected == false { next[src.name] = d[src.name] ?? now }
             d = next
         }
-        guard exportsMetrics else {
-            // the status socket still wants rates and the snapshot
-            handles.withLock { h in
-                var r: [String: Double] = [:]
-                for d in s.devices {
-                    let key = d.binding + "/" + d.device
-                    if let prev = h.lastSamples[key], now > prev.atNs { r[key] = Double(max(0, d.samples - prev.samples)) / (Double(now - prev.atNs) / 1e9) }
-                    h.lastSamples[key] = (d.samples, now)
-                }
-                rates.withLock { $0 = r }
+        // per device, samples per second over the last pass (status, and the rate gauge)
+        let newRates = handles.withLock { h -> [String: Double] in
+            var r: [String: Double] = [:]
+            var seen: [String: (samples: Int, atNs: UInt64)] = [:]
+            for d in s.devices {
+                let key = d.binding + "/" + d.device
+                if let prev = h.lastSamples[key], now > prev.atNs { r[key] = Double(max(0, d.samples - prev.samples)) / (Double(now - prev.atNs) / 1e9) }
+                seen[key] = (d.samples, now)
             }
+            h.lastSamples = seen  // devices that went are forgotten
+            return r
+        }
+        rates.withLock { $0 = newRates }
+        guard exportsMetrics else {
             var kept = s
             kept.takenAtNs = now
             last.withLock { $0 = kept }
             return
         }
-        var newRates: [String: Double] = [:]
         handles.withLock { h in
             let p = s.pipeline
             counter(&h, "dewpoint_frames_total", [], total: p.frames)
@@ -184,19 +186,12 @@ final class AgentMetrics: Sendable {
                 counter(&h, "dewpoint_device_samples_total", dims, total: d.samples)
                 counter(&h, "dewpoint_device_decode_errors_total", dims, total: d.decodeErrors)
                 if let t = d.lastSeenNs { gauge(&h, "dewpoint_device_last_seen_timestamp_seconds", dims, Double(t) / 1e9) }
-                // samples per second over the last pass
-                if let prev = h.lastSamples[key], now > prev.atNs {
-                    let rate = Double(max(0, d.samples - prev.samples)) / (Double(now - prev.atNs) / 1e9)
-                    newRates[key] = rate
-                    gauge(&h, "dewpoint_device_sample_rate", dims, rate)
-                }
-                h.lastSamples[key] = (d.samples, now)
+                if let rate = newRates[key] { gauge(&h, "dewpoint_device_sample_rate", dims, rate) }
             }
             for (b, n) in perBinding { gauge(&h, "dewpoint_devices", [("binding", b)], Double(n)) }
             gauge(&h, "dewpoint_alerts_raised", [], Double(raised))
             // devices that went (evicted, removed by a reload) leave the exposition
             for key in h.deviceKeys.subtracting(alive) {
-                h.lastSamples[key] = nil
                 let suffix = "|binding=" + key.replacing("/", with: "|device=", maxReplacements: 1)
                 for (k, c) in h.counters where k.hasSuffix(suffix) {
                     c.destroy()
@@ -211,7 +206,6 @@ final class AgentMetrics: Sendable {
             h.deviceKeys = alive
         }
         for ns in s.commitLatenciesNs where ns >= 0 { latency.recordNanoseconds(ns) }
-        rates.withLock { $0 = newRates }
         var kept = s
         kept.takenAtNs = now
         last.withLock { $0 = kept }

@@ -105,7 +105,7 @@ final class MetricsServer: Sendable {
                     _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
                     if clients.count >= maxConnections {
                         close(fd)
-                        refused.add(1, ordering: .relaxed)
+                        noteRefused("\(maxConnections) connections are open already")
                         continue
                     }
                     clients.append(Client(fd: fd, deadlineNs: now + 2_000_000_000))
@@ -126,7 +126,7 @@ final class MetricsServer: Sendable {
                     continue
                 }
                 if c.head.count >= 4096 || now >= c.deadlineNs {
-                    refused.add(1, ordering: .relaxed)
+                    noteRefused(c.head.count >= 4096 ? "a request head over 4 KiB" : "no request within 2 s")
                     close(c.fd)
                     continue
                 }
@@ -135,6 +135,12 @@ final class MetricsServer: Sendable {
             clients = keep
         }
         for c in clients { close(c.fd) }
+    }
+
+    /// Counts a closed connection and logs it: the first 5, then every 1000th.
+    private func noteRefused(_ why: String) {
+        let n = refused.add(1, ordering: .relaxed).newValue
+        if n <= 5 || n % 1000 == 0 { logger.warning("metrics server: connection closed (#\(n)): \(why)") }
     }
 
     private func answer(_ fd: Int32, _ head: [UInt8]) {
