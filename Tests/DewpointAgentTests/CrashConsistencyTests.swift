@@ -67,6 +67,28 @@ final class SteadyPublisher: Sendable {
     func stop() { client.stop() }
 }
 
+/// The set-up of every crash test: a persistent input broker that queues without bound, an
+/// upstream broker with a collector, and an agent folder whose stops checkpoint and which
+/// commits every 200 ms (1 s windows, 200 ms lateness).
+struct FaultRig {
+    let input: Broker
+    let upstream: Broker
+    let collector: Collector
+    let dir: String
+
+    init(_ name: String, persistentUpstream: Bool = false, detectors: String = "", inputExtra: String = "") throws {
+        input = Broker(persistent: true, extra: "max_queued_messages 0\n")
+        upstream = Broker(persistent: persistentUpstream)
+        input.start(); upstream.start()
+        collector = try Collector(port: upstream.port)
+        dir = scratchDir(name)
+        AgentProcess.writeConfig(dir: dir, inputPort: input.port, upstreamPort: upstream.port, window: "1s", lateness: "200ms",
+                                 detectors: detectors, inputExtra: inputExtra, onStop: "checkpoint", spoolExtra: "  commit_interval: 200ms")
+    }
+
+    func stop() { input.stop(); upstream.stop() }
+}
+
 /// Nothing the input broker acknowledged is lost or counted twice, through kill -9, SIGTERM,
 /// input broker restarts and upstream outages: the sum of the upstream summaries' `n` equals what
 /// was published, and no window is summarised twice.
@@ -80,13 +102,9 @@ final class SteadyPublisher: Sendable {
     }
 
     @Test func killNineRestartsOutagesAndBrokerRestartsLoseAndDoubleNothing() throws {
-        let input = Broker(persistent: true, extra: "max_queued_messages 0\n"), upstream = Broker(persistent: true)
-        input.start(); upstream.start()
-        defer { input.stop(); upstream.stop() }
-        let collector = try Collector(port: upstream.port)
-        let dir = scratchDir("crash")
-        AgentProcess.writeConfig(dir: dir, inputPort: input.port, upstreamPort: upstream.port, window: "1s", lateness: "200ms",
-                                 inputExtra: "  mqtt_version: 5", onStop: "checkpoint", spoolExtra: "  commit_interval: 200ms")
+        let rig = try FaultRig("crash", persistentUpstream: true, inputExtra: "  mqtt_version: 5")
+        defer { rig.stop() }
+        let (input, upstream, collector, dir) = (rig.input, rig.upstream, rig.collector, rig.dir)
         var agent = AgentProcess(dir: dir)
         try agent.start()
         #expect(waitUntil(5) { agent.log.contains("input connected") })
@@ -133,13 +151,9 @@ final class SteadyPublisher: Sendable {
     /// carry over, nothing is lost, nothing is counted twice, and no window is split. A change of
     /// its channels ends that device's state alone (its open windows emitted first), logged.
     @Test func liveReloadUnderLoadLosesAndSplitsNothing() throws {
-        let input = Broker(persistent: true, extra: "max_queued_messages 0\n"), upstream = Broker()
-        input.start(); upstream.start()
-        defer { input.stop(); upstream.stop() }
-        let collector = try Collector(port: upstream.port)
-        let dir = scratchDir("reload")
-        AgentProcess.writeConfig(dir: dir, inputPort: input.port, upstreamPort: upstream.port, window: "1s", lateness: "200ms",
-                                 detectors: "    detectors: [{kind: zscore, window: 50}]", onStop: "checkpoint", spoolExtra: "  commit_interval: 200ms")
+        let rig = try FaultRig("reload", detectors: "    detectors: [{kind: zscore, window: 50}]")
+        defer { rig.stop() }
+        let (input, collector, dir) = (rig.input, rig.collector, rig.dir)
         let agent = AgentProcess(dir: dir)
         try agent.start()
         #expect(waitUntil(5) { agent.log.contains("input connected") })
@@ -177,13 +191,9 @@ final class SteadyPublisher: Sendable {
     /// The agent dies after a commit and before the acknowledgements it covers were written: the
     /// broker sends those messages again, and they are recognised, not counted twice.
     @Test func aCrashBetweenCommitAndAcknowledgementCountsNothingTwice() throws {
-        let input = Broker(persistent: true, extra: "max_queued_messages 0\n"), upstream = Broker()
-        input.start(); upstream.start()
-        defer { input.stop(); upstream.stop() }
-        let collector = try Collector(port: upstream.port)
-        let dir = scratchDir("crash-ack")
-        AgentProcess.writeConfig(dir: dir, inputPort: input.port, upstreamPort: upstream.port, window: "1s", lateness: "200ms",
-                                 onStop: "checkpoint", spoolExtra: "  commit_interval: 200ms")
+        let rig = try FaultRig("crash-ack")
+        defer { rig.stop() }
+        let (input, collector, dir) = (rig.input, rig.collector, rig.dir)
         var agent = AgentProcess(dir: dir, environment: ["DEWPOINT_FAULT_EXIT_AFTER_COMMITS": "4"])
         try agent.start()
         let pub = try SteadyPublisher(port: input.port)
