@@ -2,7 +2,7 @@
 # Both install the Debian packages they need first (apt-get update once, then install what is missing).
 
 SWIFT        ?= swift
-APT_PACKAGES := mosquitto mosquitto-clients libmosquitto-dev libsqlite3-dev libyaml-dev libpcap-dev socat openssl python3 pkg-config iproute2 systemd lintian
+APT_PACKAGES := mosquitto mosquitto-clients libmosquitto-dev libsqlite3-dev libyaml-dev libpcap-dev socat openssl python3 python3-venv pkg-config iproute2 systemd lintian
 BIN          := .build/release/dewpoint
 # The release binary is linked with the toolchain's lld and packed relative relocations (DT_RELR,
 # glibc 2.36+): the dynamic loader then reads 15 KB of relocations at start instead of 1.9 MB,
@@ -23,7 +23,7 @@ PREFIX       ?= /usr/local
 DESTDIR      ?=
 OBJCOPY      := $(shell d=$$(dirname $$(readlink -f $$(command -v $(SWIFT)) 2>/dev/null) 2>/dev/null); [ -x "$$d/llvm-objcopy" ] && echo "$$d/llvm-objcopy" || echo objcopy)
 
-.PHONY: all deps build debug test demo bench fuzz install deb clean
+.PHONY: all deps testenv build debug test demo bench fuzz install deb clean
 
 all: build
 
@@ -41,9 +41,21 @@ build: deps
 debug: deps
 	$(SWIFT) build
 
-test: deps
+# The tests' own Python tools (a Sparkplug host, Home Assistant), from PyPI, pinned in
+# Tests/tools/requirements.txt, in a virtual environment under .build (made once, remade when
+# the pins change).
+TESTENV      := .build/testenv
+testenv: deps
+	@if ! cmp -s Tests/tools/requirements.txt $(TESTENV)/requirements.txt; then \
+	  echo "making $(TESTENV) (Python packages for the tests, from PyPI)"; \
+	  rm -rf $(TESTENV) && python3 -m venv $(TESTENV) && \
+	  $(TESTENV)/bin/pip install -q --disable-pip-version-check -r Tests/tools/requirements.txt && \
+	  cp Tests/tools/requirements.txt $(TESTENV)/requirements.txt; \
+	fi
+
+test: deps testenv
 	$(SWIFT) build --build-tests
-	DEWPOINT_BIN=$(CURDIR)/.build/debug/dewpoint $(SWIFT) test --skip-build
+	DEWPOINT_BIN=$(CURDIR)/.build/debug/dewpoint DEWPOINT_TEST_PYTHON=$(CURDIR)/$(TESTENV)/bin/python3 $(SWIFT) test --skip-build
 	$(MAKE) --no-print-directory deb
 	./scripts/test-deb.sh $(DEB)
 

@@ -52,6 +52,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         .target(name: "DewpointCore", dependencies: [.product(name: "Logging", package: "swift-log")], swiftSettings: strict),
@@ -81,8 +82,12 @@ let package = Package(
                 exclude: ["README.md"], swiftSettings: strict),
         .target(name: "DewpointSpool", dependencies: ["CSQLite", "DewpointCore", "DewpointPipeline"], path: "Sources/sinks/spool",
                 exclude: ["README.md"], swiftSettings: strict),
-        .target(name: "DewpointUpstream", dependencies: ["DewpointCore", "DewpointPipeline", "DewpointMQTT", "DewpointSpool", log],
-                path: "Sources/sinks/upstream", swiftSettings: strict),
+        .target(name: "DewpointUpstream", dependencies: ["DewpointCore", "DewpointPipeline", "DewpointMQTT", "DewpointSpool", "DewpointSparkplug", log],
+                path: "Sources/sinks/upstream", exclude: ["README.md"], swiftSettings: strict),
+        // Sparkplug B encoding: the payload code is generated from sparkplug_b.proto by
+        // scripts/gen-sparkplug.sh and committed (the build does not run protoc)
+        .target(name: "DewpointSparkplug", dependencies: ["DewpointCore", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+                path: "Sources/sinks/sparkplug", exclude: ["README.md", "sparkplug_b.proto"], swiftSettings: strict),
         .target(name: "DewpointAgent",
                 dependencies: ["DewpointCore", "DewpointConfig", "DewpointPipeline", "DewpointMQTT", "DewpointSerial", "DewpointCapture",
                                "DewpointSocket", "DewpointSpool", "DewpointUpstream", log,
@@ -120,6 +125,7 @@ let package = Package(
         .testTarget(name: "DewpointSocketTests",
                     dependencies: ["DewpointSocket", "DewpointAgent", "DewpointConfig", "DewpointPipeline", "DewpointCore", "DewpointTestSupport", log],
                     swiftSettings: strict),
+        .testTarget(name: "DewpointSparkplugTests", dependencies: ["DewpointSparkplug", "DewpointCore"], swiftSettings: strict),
         .testTarget(name: "DewpointAgentTests",
                     dependencies: ["DewpointAgent", "DewpointMQTT", "DewpointSpool", "DewpointPipeline", "DewpointCore", "DewpointSerial",
                                    "DewpointTestSupport"],

@@ -97,6 +97,7 @@ public final class Agent: Sendable {
         // a new record wakes this thread to commit it
         let sink = try UpstreamSink(agentId: agent.agentId, spec: agent.upstream, spoolSpec: agent.spool,
                                     options: Agent.options(agent.upstream.broker, clientId: "dewpoint-\(agent.agentId)-up", cleanSession: true),
+                                    schemas: config.bindings.map(Pipeline.recordSchema(for:)),
                                     logger: logger.with("sink", "upstream"), onRecord: { queue.interrupt() })
         let pipeline = try Pipeline(agentId: agent.agentId, bindings: config.bindings, sink: sink, seq: sink.spool, mode: .external,
                                     logger: logger)
@@ -104,6 +105,8 @@ public final class Agent: Sendable {
         // commit intervals (it may wait that long for acknowledgements before the broker sends more)
         pipeline.inputIdleNs = max(2_000_000_000, 4 * Clock.ns(ms: agent.spool.commitIntervalMs))
         let gate = PipelineGate(pipeline)
+        sink.directory.setLookup { name in gate.run { $0.bindingName(ofDevice: name) } }
+        sink.directory.setAlertLookup { name in gate.run { $0.raisedAlerts(ofDevice: name) } }
         // always: `dewpoint status` and its socket; the Prometheus outputs only when configured
         let metrics: AgentMetrics? = AgentMetrics(spec: agent.metrics)
         let checkpointer = Checkpointer(gate: gate, sink: sink, intervalNs: UInt64(Clock.ns(ms: agent.spool.commitIntervalMs)),
@@ -112,7 +115,8 @@ public final class Agent: Sendable {
         // the wall clock's devices start at the wall clock, before any frame arrives; the MQTT
         // input's stand still until it connects, then follow what it delivers
         gate.run { $0.advanceClock(nowNs: Clock.wallNs()) }
-        let sources = try makeSources(config, inline: GateInlet(gate), queued: QueueInlet(queue), durability: checkpointer)
+        let (sources, sourceOfBinding) = try makeSources(config, inline: GateInlet(gate), queued: QueueInlet(queue), durability: checkpointer)
+        var nextLivenessNs = Clock.monotonicNs()
         var server: MetricsServer? = nil
         if let metrics, let listen = agent.metrics.listen {
             do {
@@ -189,6 +193,11 @@ public final class Agent: Sendable {
                 lastReport = Clock.monotonicNs()
                 report(config, gate, queue, sink, sources, reportedDrops: &reportedDrops)
             }
+            if let sparkplug = sink.sparkplug, Clock.monotonicNs() >= nextLivenessNs {
+                // once a second: devices whose source is lost, or that were evicted, get DDEATH
+                nextLivenessNs = Clock.monotonicNs() + 1_000_000_000
+                sparkplug.devicesLive(liveDevices(gate, sources, sourceOfBinding))
+            }
             if let metrics, Clock.monotonicNs() >= nextMetricsNs {
                 nextMetricsNs = Clock.monotonicNs() + metrics.passIntervalNs
                 metrics.update(metricsSnapshot(config, gate, queue, sink, sources, checkpointer, wedged: wedgedName))
@@ -233,15 +242,31 @@ public final class Agent: Sendable {
         return true
     }
 
-    /// The live sources of every binding, from the table.
+    /// The live sources of every binding, from the table, and which source feeds each binding
+    /// (by name): a kind that makes one source per binding makes them in the bindings' order;
+    /// one that makes fewer (the MQTT input) feeds all its bindings from its first.
     private func makeSources(_ config: LoadedConfig, inline: any FrameInlet & Sendable, queued: any FrameInlet & Sendable,
-                             durability: any DurabilityGate) throws -> [any Source & Sendable] {
-        try SourceTable.kinds.flatMap { kind in
+                             durability: any DurabilityGate) throws -> ([any Source & Sendable], [String: Int]) {
+        var all: [any Source & Sendable] = []
+        var feeds: [String: Int] = [:]
+        for kind in SourceTable.kinds {
             let mine = config.bindings.enumerated().filter { $0.element.transport.kindName == kind.transport }.map { (index: $0.offset, spec: $0.element) }
-            if mine.isEmpty { return [] as [any Source & Sendable] }
-            return try kind.makeLive(LiveSourceContext(config: config, bindings: mine, inline: inline, queued: queued,
-                                                       durability: durability, logger: logger))
+            if mine.isEmpty { continue }
+            let made = try kind.makeLive(LiveSourceContext(config: config, bindings: mine, inline: inline, queued: queued,
+                                                           durability: durability, logger: logger))
+            for (i, b) in mine.enumerated() where !made.isEmpty {
+                feeds[b.spec.name] = all.count + (made.count == mine.count ? i : 0)
+            }
+            all += made
         }
+        return (all, feeds)
+    }
+
+    /// The devices the pipeline holds whose source is connected (or cannot say).
+    private func liveDevices(_ gate: PipelineGate, _ sources: [any Source & Sendable], _ sourceOfBinding: [String: Int]) -> Set<String> {
+        let connected = sources.map { $0.isConnected != false }
+        let devices = gate.run { $0.deviceSnapshot() }
+        return Set(devices.filter { d in sourceOfBinding[d.binding].map { connected[$0] } ?? true }.map(\.device))
     }
 
     /// Where `dewpoint status` finds the agent: `status.sock` in the spool folder, which only the

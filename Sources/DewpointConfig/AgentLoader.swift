@@ -44,8 +44,10 @@ enum AgentLoader {
                 if d > 100 { r.error(v.value, "input.batch_wait", "expected 0ms to 100ms, found \(d)ms") } else { a.input.batchWaitMs = d }
             }
         }
-        if let n = m["upstream"]?.value, let (b, um) = broker(n, "upstream", extra: ["topic_prefix", "qos", "max_inflight", "summary_topic", "alert_topic", "status_topic"], r) {
+        if let n = m["upstream"]?.value, let (b, um) = broker(n, "upstream", extra: ["topic_prefix", "qos", "max_inflight", "summary_topic", "alert_topic", "status_topic",
+                                                                           "format", "sparkplug", "discovery", "homeassistant"], r) {
             a.upstream.broker = b
+            platforms(um, into: &a.upstream, r)
             if let v = um["topic_prefix"], let s = r.string(v.value, "upstream.topic_prefix") { a.upstream.topicPrefix = s }
             if let v = um["qos"], let q = r.int(v.value, "upstream.qos", in: 0...2) { a.upstream.qos = q }
             if let v = um["max_inflight"], let q = r.int(v.value, "upstream.max_inflight", in: 1...65535) { a.upstream.maxInflight = q }
@@ -97,6 +99,43 @@ enum AgentLoader {
         // what `run` will need: a spool folder it can write, or create
         if let problem = spoolDirProblem(a.spool.dir) { r.error(spoolDirNode ?? m["spool"]?.value ?? root, "spool.dir", problem) }
         return r.diagnostics.count == before ? a : nil
+    }
+
+    /// `upstream.format`, `upstream.sparkplug`, `upstream.discovery` and `upstream.homeassistant`.
+    static func platforms(_ um: [String: (key: Node, value: Node)], into u: inout UpstreamSpec, _ r: YAMLReader) {
+        if let v = um["format"], let f = r.choice(v.value, "upstream.format", UpstreamFormatKind.self) { u.format = f }
+        if let v = um["sparkplug"], let sm = r.mapping(v.value, "upstream.sparkplug", allowed: ["group", "node"]) {
+            for (key, set) in [("group", { (s: String, u: inout UpstreamSpec) in u.sparkplugGroup = s }),
+                               ("node", { (s: String, u: inout UpstreamSpec) in u.sparkplugNode = s })] {
+                guard let n = sm[key], let s = r.string(n.value, "upstream.sparkplug.\(key)") else { continue }
+                if s.isEmpty || s.contains(where: { "/+#".contains($0) || $0.asciiValue.map { $0 < 0x20 } == true }) {
+                    r.error(n.value, "upstream.sparkplug.\(key)", "expected a Sparkplug id without '/', '+' or '#', found '\(s)'")
+                } else {
+                    set(s, &u)
+                }
+            }
+            if u.format != .sparkplugB { r.error(v.key, "upstream.sparkplug", "applies only with upstream.format: sparkplug_b") }
+        }
+        if let v = um["discovery"], let d = r.choice(v.value, "upstream.discovery", DiscoveryKind.self) {
+            if d == .homeassistant && u.format == .sparkplugB {
+                r.error(v.value, "upstream.discovery", "Home Assistant reads JSON state topics: discovery needs upstream.format: json (a Sparkplug host discovers devices from their births)")
+            } else {
+                u.discovery = d
+            }
+        }
+        if let v = um["homeassistant"], let hm = r.mapping(v.value, "upstream.homeassistant", allowed: ["prefix", "statistic"]) {
+            if let n = hm["prefix"], let s = r.string(n.value, "upstream.homeassistant.prefix") {
+                if s.isEmpty || s.contains("+") || s.contains("#") { r.error(n.value, "upstream.homeassistant.prefix", "expected a topic prefix without wildcards, found '\(s)'") } else { u.homeAssistantPrefix = s }
+            }
+            if let n = hm["statistic"], let s = r.string(n.value, "upstream.homeassistant.statistic") {
+                let known = ["mean", "min", "max", "std", "first", "last", "twmean", "rms", "peak", "p2p", "crest", "kurtosis", "skewness"]
+                let percentile = s.hasPrefix("p") && Double(s.dropFirst()).map { (0...100).contains($0) } == true
+                if known.contains(s) || percentile { u.homeAssistantStatistic = s } else {
+                    r.error(n.value, "upstream.homeassistant.statistic", "expected one of \(known.joined(separator: ", ")) or a percentile such as p90, found '\(s)'")
+                }
+            }
+            if u.discovery != .homeassistant { r.error(v.key, "upstream.homeassistant", "applies only with upstream.discovery: homeassistant") }
+        }
     }
 
     /// Why the agent could not keep its spool in `dir`, if it could not.

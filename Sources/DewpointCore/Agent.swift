@@ -118,9 +118,29 @@ public struct UpstreamSpec: Sendable, Equatable {
     public var summaryTopic: String = "{prefix}/{agent}/{device}/summary"
     public var alertTopic: String = "{prefix}/{agent}/{device}/alert"
     public var statusTopic: String = "{prefix}/{agent}/status"
+    /// How records travel: Dewpoint's JSON (`docs/records.md`), or Sparkplug B.
+    public var format: UpstreamFormatKind = .json
+    /// Sparkplug B: the group id, and the edge node id (the agent id when nil).
+    public var sparkplugGroup = "dewpoint"
+    public var sparkplugNode: String? = nil
+    /// Announcements for a platform that discovers devices (Home Assistant), beside the JSON format.
+    public var discovery: DiscoveryKind = .none
+    /// Home Assistant: the discovery prefix, and the statistic of a summary a sensor shows.
+    public var homeAssistantPrefix = "homeassistant"
+    public var homeAssistantStatistic = "mean"
     public init(broker: BrokerSpec = BrokerSpec(), topicPrefix: String = "dewpoint", qos: Int = 1, maxInflight: Int = 32) {
         self.broker = broker; self.topicPrefix = topicPrefix; self.qos = qos; self.maxInflight = maxInflight
     }
+}
+
+public enum UpstreamFormatKind: String, Sendable, Equatable, CaseIterable {
+    case json
+    case sparkplugB = "sparkplug_b"
+}
+
+public enum DiscoveryKind: String, Sendable, Equatable, CaseIterable {
+    case none
+    case homeassistant
 }
 
 public enum OverflowPolicy: String, Sendable, Equatable, CaseIterable {

@@ -224,10 +224,7 @@ extension Pipeline {
     /// Every tracked device (read under the pipeline's lock, once per metrics interval).
     public func deviceSnapshot() -> [DeviceSnapshot] {
         devices.map { d in
-            var raised: [String] = []
-            for c in 0..<d.channelCount {
-                for w in d.watches[c] where w.machine.isRaised { raised.append("\(bindings[d.binding].channels[c].name)/\(w.detector.name)") }
-            }
+            let raised = raisedAlerts(d)
             return DeviceSnapshot(binding: bindings[d.binding].name, device: d.name, samples: d.samplesTotal, decodeErrors: d.decodeErrors,
                                   lastSeenNs: d.lastSeenNs == .min ? nil : d.lastSeenNs, openWindows: d.open.count, raisedAlerts: raised.count,
                                   raised: raised)

@@ -210,7 +210,7 @@ import Testing
         #expect(collector.client.isConnected)
         try "s3cret-pw\n".write(toFile: dir + "/upstream.pw", atomically: true, encoding: .utf8)
         AgentProcess.writeConfig(dir: dir, inputPort: broker.port, upstreamPort: broker.port, window: "60s", lateness: "10s",
-                                 upstreamTLS: "  mqtt_version: 5\n  username: gw\n  password_file: \(dir)/upstream.pw\n  summary_topic: site/{agent}/{device}",
+                                 upstreamExtra: "  mqtt_version: 5\n  username: gw\n  password_file: \(dir)/upstream.pw\n  summary_topic: site/{agent}/{device}",
                                  inputExtra: "  username: gw\n  password_env: TEST_INPUT_PW")
         let agent = AgentProcess(dir: dir, environment: ["TEST_INPUT_PW": "s3cret-pw"])
         try agent.start()

@@ -48,7 +48,7 @@ func startAgentOnOneBroker(_ name: String, edit: (String) -> String = { $0 }) th
         input.start(); upstream.start()
         let collector = try Collector(port: upstream.port)
         let dir = scratchDir("dead-letters")
-        AgentProcess.writeConfig(dir: dir, inputPort: input.port, upstreamPort: upstream.port, upstreamTLS: "  mqtt_version: \(version)\n")
+        AgentProcess.writeConfig(dir: dir, inputPort: input.port, upstreamPort: upstream.port, upstreamExtra: "  mqtt_version: \(version)\n")
         // a second binding whose summaries (eight channels) are over 700 bytes
         try """
         device: big

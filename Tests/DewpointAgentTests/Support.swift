@@ -56,7 +56,7 @@ final class AgentProcess {
     /// `onStop`: the tests that look at what a run sent, not at how a stop keeps state, have
     /// stops emit open windows as partial summaries (`spool.on_stop`).
     static func writeConfig(dir: String, inputPort: Int, upstreamPort: Int, window: String = "1s", lateness: String = "200ms",
-                            upstreamTLS: String = "", detectors: String = "", inputExtra: String = "", qos: Int = 1,
+                            upstreamExtra: String = "", detectors: String = "", inputExtra: String = "", qos: Int = 1,
                             onStop: String = "partial_summaries", spoolExtra: String = "") {
         try? FileManager.default.createDirectory(atPath: dir + "/devices", withIntermediateDirectories: true)
         let agent = """
@@ -76,7 +76,7 @@ final class AgentProcess {
           host: 127.0.0.1
           port: \(upstreamPort)
           max_inflight: 16
-        \(upstreamTLS)
+        \(upstreamExtra)
         queue:
           capacity: 100000
           overflow: block

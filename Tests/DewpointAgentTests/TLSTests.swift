@@ -37,7 +37,7 @@ private func makeCertificates(_ dir: String) throws {
 
         let dir = scratchDir("tls-ok")
         AgentProcess.writeConfig(dir: dir, inputPort: input.port, upstreamPort: upstream.port, window: "60s", lateness: "10s",
-                                 upstreamTLS: "  tls:\n    ca_file: \(certs)/ca.crt")
+                                 upstreamExtra: "  tls:\n    ca_file: \(certs)/ca.crt")
         let agent = AgentProcess(dir: dir)
         try agent.start()
         #expect(waitUntil(10) { agent.log.contains("upstream connected") }, "\(agent.log)")
@@ -58,7 +58,7 @@ private func makeCertificates(_ dir: String) throws {
         input.start(); upstream.start()
         let dir = scratchDir("tls-wrong")
         AgentProcess.writeConfig(dir: dir, inputPort: input.port, upstreamPort: upstream.port,
-                                 upstreamTLS: "  tls:\n    ca_file: \(certs)/other.crt")
+                                 upstreamExtra: "  tls:\n    ca_file: \(certs)/other.crt")
         let agent = AgentProcess(dir: dir)
         try agent.start()
         #expect(waitUntil(10) { agent.log.contains("TLS handshake failed") }, "\(agent.log)")

@@ -54,7 +54,9 @@ public final class ForwarderEvents: Sendable {
         guard qos > 0 else { return }
         state.withLock { s in
             if s.earlyAcks.remove(mid) != nil { return }
-            if s.untracked.count >= 64 { s.untracked.removeAll() }  // acks lost with a connection
+            // ids of messages whose acks were lost with a connection; ids are 16 bits, so the set
+            // stays below 2^16 (announcements, such as Home Assistant's configs, come in hundreds)
+            if s.untracked.count >= 1 << 16 { s.untracked.removeAll() }
             s.untracked.insert(mid)
         }
     }
@@ -74,6 +76,8 @@ public final class Forwarder: Sendable {
     private let client: MQTTClient
     private let qos: Int
     private let maxInflight: Int
+    /// How records travel (nil: as spooled, Dewpoint's JSON).
+    private let format: (any UpstreamFormat)?
     public let events: ForwarderEvents
     private let worker = StoppableThread()
     /// Turns of the loop (see `StoppableThread.heartbeat`).
@@ -91,7 +95,8 @@ public final class Forwarder: Sendable {
     public var deadLettered: Int { events.state.withLock { $0.deadLettered } }
 
     public init(spool: SpoolQueue, client: MQTTClient, events: ForwarderEvents, qos: Int, maxInflight: Int,
-                logger: Logger = Logger(label: "dewpoint.upstream")) {
+                format: (any UpstreamFormat)? = nil, logger: Logger = Logger(label: "dewpoint.upstream")) {
+        self.format = format
         self.spool = spool
         self.client = client
         self.events = events
@@ -151,6 +156,14 @@ public final class Forwarder: Sendable {
         return true
     }
 
+    /// Publishes a format's message that is not a record (untracked).
+    private func announce(_ m: OutgoingMessage) throws(MQTTError) {
+        let r = m.payload.withUnsafeBytes { p in
+            Result { () throws(MQTTError) in try publishUntracked(topic: m.topic, payload: p, qos: m.qos, retain: m.retain) }
+        }
+        try r.get()
+    }
+
     private func run() {
         var poison = PoisonRecordDetector()
         while !worker.isStopping {
@@ -171,17 +184,42 @@ public final class Forwarder: Sendable {
                 worked = true
             }
             if reset {
+                format?.connectionReset()
                 lastSent.store(0, ordering: .relaxed)
                 if qos > 0, let seq = poison.connectionLost(nowNs: Clock.monotonicNs()) {
                     setAside(seq: seq, reason: "the broker closed the connection each of the \(poison.strikesToSetAside) times this record was the next to deliver (a packet over its max_packet_size, or one it refuses)")
+                }
+            }
+            if let format, client.isConnected {
+                do {
+                    for m in format.due(nowMs: UInt64(Clock.wallNs() / 1_000_000)) {
+                        try announce(m)
+                        worked = true
+                    }
+                } catch {
+                    logger.warning("upstream publish: \(error)")
                 }
             }
             let room = poison.inflightLimit(maxInflight) - inflightCount
             if client.isConnected && room > 0 {
                 do {
                     for r in try spool.read(after: lastSent.load(ordering: .relaxed), limit: room) {
-                        let sent = r.payload.withUnsafeBytes { p in
-                            Result { () throws(MQTTError) in try client.publish(topic: r.topic, payload: p, qos: qos, retain: false) }
+                        var message = OutgoingMessage(topic: r.topic, payload: r.payload, qos: qos, retain: false)
+                        if let format {
+                            switch Result(catching: { () throws(UpstreamFormatError) in try format.present(r, nowMs: UInt64(Clock.wallNs() / 1_000_000)) }) {
+                            case .success(let presented):
+                                for m in presented.announce { try announce(m) }
+                                message = presented.record
+                            case .failure(let e):
+                                if setAside(seq: r.seq, reason: e.description, topic: r.topic, bytes: r.payload.count) {
+                                    lastSent.store(r.seq, ordering: .relaxed)
+                                }
+                                worked = true
+                                continue
+                            }
+                        }
+                        let sent = message.payload.withUnsafeBytes { p in
+                            Result { () throws(MQTTError) in try client.publish(topic: message.topic, payload: p, qos: message.qos, retain: message.retain) }
                         }
                         let mid: Int32
                         switch sent {

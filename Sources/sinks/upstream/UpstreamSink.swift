@@ -21,6 +21,11 @@ public final class UpstreamSink: Sink, Sendable {
     private let logger: Logger
     private let onRecord: @Sendable () -> Void
     private let offline: [UInt8]
+    /// `upstream.format: sparkplug_b`, and `upstream.discovery: homeassistant` (nil when not used).
+    public let sparkplug: SparkplugFormat?
+    public let discovery: HomeAssistantDiscovery?
+    /// Which binding each device belongs to, for the formats that describe devices.
+    public let directory: DeviceDirectory
     private struct CommitState {
         var lastCommitNs: UInt64 = 0
         /// Failures in a row: logged for the first and every 60th, so that a failing disk cannot
@@ -65,7 +70,8 @@ public final class UpstreamSink: Sink, Sendable {
     /// Opens the spool and prepares the upstream connection (it connects on `start`).
     /// `onRecord` runs after every record is appended, on the pipeline's thread, so that the
     /// runner can commit it soon without polling.
-    public init(agentId: String, spec: UpstreamSpec, spoolSpec: SpoolSpec, options: MQTTClient.Options,
+    /// `schemas` describe the bindings' records, for the formats that announce devices.
+    public init(agentId: String, spec: UpstreamSpec, spoolSpec: SpoolSpec, options: MQTTClient.Options, schemas: [RecordSchema] = [],
                 logger: Logger, onRecord: @escaping @Sendable () -> Void) throws(SinkError) {
         let path = spoolSpec.dir + "/spool.db"
         _ = mkdir(spoolSpec.dir, 0o700)  // StateDirectory makes it under systemd; by hand, it may not exist
@@ -83,12 +89,43 @@ public final class UpstreamSink: Sink, Sendable {
         self.offline = offline
         var o = options
         o.will = .init(topic: topics.status, payload: offline, qos: 1, retain: true)
+        let directory = DeviceDirectory()
+        self.directory = directory
+        let bySchema = Dictionary(schemas.map { ($0.binding, $0) }, uniquingKeysWith: { a, _ in a })
+        let sparkplug: SparkplugFormat? = spec.format == .sparkplugB
+            ? SparkplugFormat(spec: spec, agentId: agentId, spoolDir: spoolSpec.dir, logger: logger,
+                              schemaOf: { device in directory.binding(of: device).flatMap { bySchema[$0] } },
+                              raisedOf: { directory.raisedAlerts(of: $0) })
+            : nil
+        let discovery: HomeAssistantDiscovery? = spec.discovery == .homeassistant
+            ? HomeAssistantDiscovery(spec: spec, agentId: agentId, topics: topics, spoolDir: spoolSpec.dir, schemas: schemas, logger: logger,
+                                     bindingOf: { directory.binding(of: $0) })
+            : nil
+        self.sparkplug = sparkplug
+        self.discovery = discovery
+        if let sparkplug {
+            // the node's death certificate is the will (its bdSeq changes with every connection);
+            // Sparkplug's NBIRTH and NDEATH say what the status topic says
+            o.will = nil
+            o.willForConnect = { sparkplug.willForConnect() }
+        }
+        let commandTopic = sparkplug?.commandTopic
         let events = ForwarderEvents()
         let host = "\(options.host):\(options.port)"
         do {
             client = try MQTTClient(o, logger: logger, handlers: .init(
+                message: { topic, payload in
+                    guard let sparkplug, let commandTopic, topic.elementsEqual(commandTopic.utf8) else { return }
+                    sparkplug.command(Array(payload))
+                },
                 connected: { client in
                     events.connectionLost()  // resend everything unacknowledged, from the oldest
+                    if let commandTopic {
+                        sparkplug?.connectionAccepted()
+                        do { try client.subscribe(commandTopic, qos: 0) } catch { logger.error("sparkplug: cannot subscribe to \(commandTopic): \(error)") }
+                        logger.info("upstream connected to \(host)")
+                        return
+                    }
                     var online: [UInt8] = Array(#"{"state":"online","agent":"\#(agentId)","ts_ms":"#.utf8)
                     JSONText.integer(Clock.wallNs() / 1_000_000, into: &online)
                     online.append(UInt8(ascii: "}"))
@@ -103,7 +140,9 @@ public final class UpstreamSink: Sink, Sendable {
         } catch {
             throw SinkError("upstream: \(error)")
         }
-        forwarder = Forwarder(spool: spool, client: client, events: events, qos: spec.qos, maxInflight: spec.maxInflight, logger: logger)
+        let format: (any UpstreamFormat)? = sparkplug ?? discovery
+        forwarder = Forwarder(spool: spool, client: client, events: events, qos: spec.qos, maxInflight: spec.maxInflight,
+                              format: format, logger: logger)
     }
 
     public var name: String { "upstream \(client.options.host):\(client.options.port)" }
@@ -176,7 +215,13 @@ public final class UpstreamSink: Sink, Sendable {
         }
         logger.info("upstream: published=\(forwarder.published) acknowledged=\(forwarder.acknowledged) reconnects=\(client.reconnects) spool_dropped=\(st.dropped) dead_letters=\(forwarder.deadLettered)")
         forwarder.stop()
-        if final && client.isConnected {
+        if let sparkplug, client.isConnected {
+            // a clean DISCONNECT drops the will: the node's death is published here (a reload too
+            // ends the session, and the next one starts with a new bdSeq)
+            let death = sparkplug.deathCertificate()
+            _ = try? death.payload.withUnsafeBytes { try forwarder.publishUntracked(topic: death.topic, payload: $0, qos: death.qos, retain: false) }
+            Clock.sleep(ns: 100_000_000)
+        } else if final && client.isConnected {
             _ = try? offline.withUnsafeBytes { try forwarder.publishUntracked(topic: topics.status, payload: $0, qos: 1, retain: true) }
             Clock.sleep(ns: 100_000_000)
         }
@@ -189,6 +234,31 @@ public final class UpstreamSink: Sink, Sendable {
         let st = spool.stats
         return SourceCounters([("spool_records", st.count), ("spool_dropped", Int(st.dropped)), ("upstream_reconnects", client.reconnects),
                                ("dead_letters", forwarder.deadLettered)])
+    }
+}
+
+/// Which binding each device belongs to: a cache in front of a lookup in the pipeline (set by
+/// the agent once the pipeline exists), bounded.
+public final class DeviceDirectory: Sendable {
+    private let cache = Mutex<[String: String]>([:])
+    private let lookup = Mutex<(@Sendable (String) -> String?)?>(nil)
+    private let alerts = Mutex<(@Sendable (String) -> [String]?)?>(nil)
+    public init() {}
+
+    public func setLookup(_ f: @escaping @Sendable (String) -> String?) { lookup.withLock { $0 = f } }
+    /// How to ask for a device's raised alerts (`channel/detector`).
+    public func setAlertLookup(_ f: @escaping @Sendable (String) -> [String]?) { alerts.withLock { $0 = f } }
+
+    public func raisedAlerts(of device: String) -> [String]? { alerts.withLock { $0 }?(device) }
+
+    public func binding(of device: String) -> String? {
+        if let b = cache.withLock({ $0[device] }) { return b }
+        guard let f = lookup.withLock({ $0 }), let b = f(device) else { return nil }
+        cache.withLock { c in
+            if c.count >= 100_000 { c.removeAll(keepingCapacity: true) }
+            c[device] = b
+        }
+        return b
     }
 }
 

@@ -47,6 +47,9 @@ public final class MQTTClient: Sendable {
         public var protocolVersion: Int
         public var keepaliveS: Int
         public var will: Will?
+        /// Called on the network thread before every connection attempt: its will replaces `will`
+        /// for that CONNECT (Sparkplug's NDEATH carries a number that changes per connection).
+        public var willForConnect: (@Sendable () -> Will)? = nil
         public var backoff: ConnectionStateMachine.Backoff
         /// After a pass that delivered messages but emptied the socket (fewer than `batchSize`), the network thread
         /// sleeps this long before it waits on the socket again, so that the next pass finds a
@@ -230,6 +233,9 @@ public final class MQTTClient: Sendable {
                     }
                 }
                 connects.store(connects.load(ordering: .relaxed) + 1, ordering: .relaxed)
+                if let makeWill = options.willForConnect {
+                    do { try mosq.setWill(makeWill()) } catch { logger.error("last will for \(options.host):\(options.port): \(error)") }
+                }
                 mosq.setLibraryLog(true)
                 do {
                     let v5 = options.protocolVersion == 5

@@ -102,12 +102,15 @@ final class Mosquitto: @unchecked Sendable {
             try check(mosquitto_tls_opts_set(handle, 1, "tlsv1.2", nil), "TLS options")
             try check(mosquitto_tls_insecure_set(handle, false), "TLS hostname verification")
         }
-        if let w = o.will {
-            let rc = w.payload.withUnsafeBytes { p in
-                mosquitto_will_set(handle, w.topic, Int32(p.count), p.baseAddress, Int32(w.qos), w.retain)
-            }
-            try check(rc, "last will")
+        if let w = o.will { try setWill(w) }
+    }
+
+    /// The last will of the next CONNECT (libmosquitto copies it; only between connections).
+    func setWill(_ w: MQTTClient.Will) throws(MQTTError) {
+        let rc = w.payload.withUnsafeBytes { p in
+            mosquitto_will_set(handle, w.topic, Int32(p.count), p.baseAddress, Int32(w.qos), w.retain)
         }
+        try check(rc, "last will")
     }
 
     /// Forgets everything libmosquitto holds for the last connection (its queue of unacknowledged
