@@ -32,6 +32,7 @@ public final class SpoolQueue: SeqAllocator, Sendable {
         public var seq: UInt64
         public var topic: String
         public var payload: [UInt8]
+        public init(seq: UInt64, topic: String, payload: [UInt8]) { self.seq = seq; self.topic = topic; self.payload = payload }
         /// What the record counts against `maxBytes` (the SQL queries compute the same).
         var size: Int64 { Int64(payload.count + topic.utf8.count) }
     }

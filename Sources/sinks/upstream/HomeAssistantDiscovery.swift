@@ -1,4 +1,5 @@
 import DewpointCore
+import DewpointSparkplug
 import DewpointSpool
 import Logging
 import Synchronization
@@ -12,8 +13,11 @@ import Glibc
 ///   every sensor's `via_device` points at it.
 /// - Each channel of a device is a `sensor` whose state is its summary topic, and whose
 ///   `value_template` picks the configured statistic (`mean` by default).
-/// - Each alert detector of a channel is a `binary_sensor` (device class `problem`) on the alert
-///   topic, on while raised.
+/// - Each alert detector of a channel is a `binary_sensor` (device class `problem`), on while
+///   raised. Its state is a retained topic of this format's, `<alert topic>/state`
+///   (`{"temp/threshold":"raised",…}`), published with the configs (from the pipeline's raised
+///   alerts) and after every alert record: alert records are events, and a Home Assistant that
+///   subscribes after one (just discovered, or restarted) would otherwise not know the state.
 /// - Availability is the agent's status topic.
 /// - Configs are retained, and published before a device's first record on every connection
 ///   (a broker that lost its retained messages gets them again).
@@ -32,6 +36,8 @@ public final class HomeAssistantDiscovery: UpstreamFormat {
         var gatewayAnnounced = false
         /// Everything announced, ever (what the file holds).
         var announced: [String: Announced] = [:]
+        /// Alert states of announced devices: `channel/detector` → raised.
+        var alerts: [String: [String: Bool]] = [:]
         var removals: [String] = []
         var dirty = false
     }
@@ -42,15 +48,19 @@ public final class HomeAssistantDiscovery: UpstreamFormat {
     private let statistic: String
     private let schemas: [String: RecordSchema]
     private let bindingOf: @Sendable (String) -> String?
+    private let raisedOf: @Sendable (String) -> [String]?
     private let qos: Int
     private let path: String
     private let logger: Logger
     /// At most this many devices are remembered (the file stays small); beyond, the oldest go.
     static let maxRemembered = 10_000
 
-    /// `schemas` are the bindings' (by name); `bindingOf` names a device's binding.
+    /// `schemas` are the bindings' (by name); `bindingOf` names a device's binding, `raisedOf` its
+    /// alerts raised now (`channel/detector`).
     public init(spec: UpstreamSpec, agentId: String, topics: UpstreamTopics, spoolDir: String, schemas: [RecordSchema],
-                logger: Logger, bindingOf: @escaping @Sendable (String) -> String?) {
+                logger: Logger, bindingOf: @escaping @Sendable (String) -> String?,
+                raisedOf: @escaping @Sendable (String) -> [String]? = { _ in nil }) {
+        self.raisedOf = raisedOf
         self.agentId = agentId
         self.topics = topics
         self.prefix = spec.homeAssistantPrefix
@@ -65,7 +75,7 @@ public final class HomeAssistantDiscovery: UpstreamFormat {
         s.announced = HomeAssistantDiscovery.load(path)
         // what the bindings no longer have goes now
         for (device, a) in s.announced.sorted(by: { $0.key < $1.key }) {
-            let keep = self.schemas[a.binding].map { Set(configs(device: device, schema: $0).map(\.topic)) } ?? []
+            let keep = self.schemas[a.binding].map { Set(announcedTopics(device: device, schema: $0)) } ?? []
             let gone = a.topics.filter { !keep.contains($0) }
             s.removals += gone
             if keep.isEmpty { s.announced[device] = nil } else if !gone.isEmpty { s.announced[device]!.topics = a.topics.filter(keep.contains) }
@@ -104,25 +114,75 @@ public final class HomeAssistantDiscovery: UpstreamFormat {
         guard let binding = bindingOf(device) ?? state.withLock({ $0.announced[device]?.binding }), let schema = schemas[binding] else {
             return ([], message)
         }
+        // an alert record moves the device's retained alert state
+        var alert: (key: String, raised: Bool)? = nil
+        if record.payload.starts(with: Self.alertHead), case .alert(_, let channel, let detector, _, let raised, _, _, _, _)? = try? UpstreamRecord.parse(record.payload) {
+            alert = ("\(channel)/\(detector)", raised)
+        }
+        let fresh = state.withLock { !$0.announcedNow.contains(device) }
+        let raisedNow = fresh ? raisedOf(device) : nil
         let (announce, save) = state.withLock { s -> ([OutgoingMessage], [String: Announced]?) in
-            guard !s.announcedNow.contains(device) else { return ([], nil) }
-            s.announcedNow.insert(device)
-            let cs = configs(device: device, schema: schema)
-            let new = Announced(binding: binding, topics: cs.map(\.topic))
-            var out = cs
-            // a device that moved to another binding, or a binding that changed: old topics go
-            if let old = s.announced[device] {
-                out += old.topics.filter { !new.topics.contains($0) }.map { OutgoingMessage(topic: $0, payload: [], qos: 1, retain: true) }
+            var out: [OutgoingMessage] = []
+            if !s.announcedNow.contains(device) {
+                out = announcement(device: device, binding: binding, schema: schema, raised: raisedNow, &s)
             }
-            guard s.announced[device] != new else { return (out, nil) }
-            if s.announced[device] == nil && s.announced.count >= Self.maxRemembered, let k = s.announced.keys.first(where: { !s.announcedNow.contains($0) }) {
-                s.announced[k] = nil
+            if let alert, s.alerts[device]?[alert.key] != alert.raised {
+                s.alerts[device, default: [:]][alert.key] = alert.raised
+                out.append(alertState(device: device, s.alerts[device]!))
             }
-            s.announced[device] = new
-            return (out, s.announced)
+            let save = s.dirty ? s.announced : nil
+            s.dirty = false
+            return (out, save)
         }
         if let save { HomeAssistantDiscovery.store(save, path: path, logger: logger) }
         return (announce, message)
+    }
+
+    static let alertHead = Array(#"{"kind":"alert""#.utf8)
+
+    /// The retained alert states of a device.
+    private func alertState(device: String, _ states: [String: Bool]) -> OutgoingMessage {
+        var o = JSONObject()
+        for (k, raised) in states.sorted(by: { $0.key < $1.key }) { o.string(k, raised ? "raised" : "cleared") }
+        return OutgoingMessage(topic: alertStateTopic(device), payload: o.bytes, qos: 1, retain: true)
+    }
+
+    func alertStateTopic(_ device: String) -> String { topics.topic(kind: .alert, device: device) + "/state" }
+
+    /// A device's configs (and the removal of those it no longer has), and its alert states.
+    private func announcement(device: String, binding: String, schema: RecordSchema, raised: [String]?, _ s: inout State) -> [OutgoingMessage] {
+        s.announcedNow.insert(device)
+        var out = configs(device: device, schema: schema)
+        let new = Announced(binding: binding, topics: announcedTopics(device: device, schema: schema))
+        // a device that moved to another binding, or a binding that changed: old topics go
+        if let old = s.announced[device] {
+            out += old.topics.filter { !new.topics.contains($0) }.map { OutgoingMessage(topic: $0, payload: [], qos: 1, retain: true) }
+        }
+        if Self.hasAlerts(schema) {
+            var states = s.alerts[device] ?? [:]
+            for c in schema.channels {
+                for d in c.detectors where states["\(c.name)/\(d)"] == nil || raised != nil {
+                    states["\(c.name)/\(d)"] = raised?.contains("\(c.name)/\(d)") ?? false
+                }
+            }
+            s.alerts[device] = states
+            out.append(alertState(device: device, states))
+        }
+        guard s.announced[device] != new else { return out }
+        if s.announced[device] == nil && s.announced.count >= Self.maxRemembered, let k = s.announced.keys.first(where: { !s.announcedNow.contains($0) }) {
+            s.announced[k] = nil
+            s.alerts[k] = nil
+        }
+        s.announced[device] = new
+        s.dirty = true
+        return out
+    }
+
+    static func hasAlerts(_ schema: RecordSchema) -> Bool { schema.alerts && schema.channels.contains { !$0.detectors.isEmpty } }
+
+    /// The retained topics a device's announcement leaves on the broker: its configs and its alert states.
+    func announcedTopics(device: String, schema: RecordSchema) -> [String] {
+        configs(device: device, schema: schema).map(\.topic) + (Self.hasAlerts(schema) ? [alertStateTopic(device)] : [])
     }
 
     // MARK: Payloads
@@ -166,8 +226,8 @@ public final class HomeAssistantDiscovery: UpstreamFormat {
                 o.string("object_id", Self.objectID([device, c.name]))
                 o.string("state_topic", topics.topic(kind: .summary, device: device))
                 let ch = Self.jinjaString(c.name)
-                // a window without a sample of the channel leaves it out: the state becomes unknown
-                o.string("value_template", "{{ value_json.channels[\(ch)][\(Self.jinjaString(stat))] if \(ch) in value_json.channels else None }}")
+                // a window without a sample of the channel leaves it out: an empty state keeps the last one
+                o.string("value_template", "{{ value_json.channels[\(ch)][\(Self.jinjaString(stat))] if \(ch) in value_json.channels else '' }}")
                 let (unit, deviceClass) = Self.homeAssistantUnit(c.unit, statistic: stat)
                 if let unit { o.string("unit_of_measurement", unit) }
                 if let deviceClass { o.string("device_class", deviceClass) }
@@ -184,10 +244,11 @@ public final class HomeAssistantDiscovery: UpstreamFormat {
                     o.string("name", "\(c.name) \(d)")
                     o.string("unique_id", Self.objectID(["dewpoint", agentId, device, c.name, d]))
                     o.string("object_id", Self.objectID([device, c.name, d]))
-                    o.string("state_topic", topics.topic(kind: .alert, device: device))
-                    // the device's alerts share one topic: an alert of another channel or detector renders
-                    // empty, which Home Assistant ignores
-                    o.string("value_template", "{{ value_json.state if value_json.channel == \(Self.jinjaString(c.name)) and value_json.detector == \(Self.jinjaString(d)) else '' }}")
+                    o.string("state_topic", alertStateTopic(device))
+                    // the device's alert states share one retained topic; a key the message lacks
+                    // renders empty, which Home Assistant ignores
+                    let key = Self.jinjaString("\(c.name)/\(d)")
+                    o.string("value_template", "{{ value_json[\(key)] if \(key) in value_json else '' }}")
                     o.string("payload_on", "raised")
                     o.string("payload_off", "cleared")
                     o.string("device_class", "problem")

@@ -99,7 +99,7 @@ public final class UpstreamSink: Sink, Sendable {
             : nil
         let discovery: HomeAssistantDiscovery? = spec.discovery == .homeassistant
             ? HomeAssistantDiscovery(spec: spec, agentId: agentId, topics: topics, spoolDir: spoolSpec.dir, schemas: schemas, logger: logger,
-                                     bindingOf: { directory.binding(of: $0) })
+                                     bindingOf: { directory.binding(of: $0) }, raisedOf: { directory.raisedAlerts(of: $0) })
             : nil
         self.sparkplug = sparkplug
         self.discovery = discovery
