@@ -100,7 +100,7 @@ clean:
 
 fuzz: deps
 	$(SWIFT) build -c release --package-path Fuzz -Xswiftc -sanitize=fuzzer,address
-	for t in FuzzJSON FuzzLineProtocol FuzzBinary FuzzCSV FuzzPacket FuzzYAML FuzzTopicFilter; do \
+	for t in FuzzJSON FuzzLineProtocol FuzzBinary FuzzCSV FuzzPacket FuzzYAML FuzzTopicFilter FuzzSparkplugCommand; do \
 	  SWIFT_BACKTRACE=enable=no Fuzz/.build/release/$$t -runs=$${RUNS:-1000000} -max_len=4096 -print_final_stats=1 > Fuzz/.build/$$t.log 2>&1; \
 	  status=$$?; tail -3 Fuzz/.build/$$t.log; \
 	  [ $$status -eq 0 ] || { echo "$$t failed (exit $$status): see Fuzz/.build/$$t.log"; exit 1; }; \

@@ -46,6 +46,7 @@ let package = Package(
         .library(name: "DewpointDecode", targets: ["DewpointDecode"]),
         .library(name: "DewpointConfig", targets: ["DewpointConfig"]),
         .library(name: "DewpointCore", targets: ["DewpointCore"]),
+        .library(name: "DewpointSparkplug", targets: ["DewpointSparkplug"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -99,7 +100,7 @@ let package = Package(
                 swiftSettings: strict + hotPath),
         .executableTarget(name: "dewpoint",
                           dependencies: ["DewpointCore", "DewpointConfig", "DewpointPipeline", "DewpointDecode",
-                                         "DewpointMQTT", "DewpointSerial", "DewpointSpool", "DewpointAgent", "DewpointCapture",
+                                         "DewpointMQTT", "DewpointSerial", "DewpointSpool", "DewpointAgent", "DewpointCapture", "DewpointSparkplug",
                                          log,
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),

@@ -29,6 +29,7 @@ let targets: [(name: String, products: [String])] = [
     ("FuzzPacket", ["DewpointDecode"]),
     ("FuzzYAML", ["DewpointConfig"]),
     ("FuzzTopicFilter", ["DewpointCore"]),
+    ("FuzzSparkplugCommand", ["DewpointSparkplug"]),
 ]
 
 let package = Package(

@@ -15,7 +15,8 @@ struct Bench: ParsableCommand {
         discussion: """
         --json prints one object with stable keys:
           {"kernels":[{"name","layout","ns_per_sample","samples_per_s","scalar_samples_per_s","ratio","state_bytes","checkpoint_bytes"}],
-           "capacity":[{"binding","channel","ns_per_sample","samples_per_s","rate_hz","channels"}]}
+           "capacity":[{"binding","channel","ns_per_sample","samples_per_s","rate_hz","channels"}],
+           "records":[{"name","ns_per_record","records_per_s","bytes","ratio_to_json"}]}
         layout is "time" (blocks of one channel), "channels_8" (one channel per SIMD lane) or \
         "scalar"; scalar_samples_per_s and ratio are null for kernels without a scalar reference; \
         state_bytes is the per-channel state of detectors (null otherwise), checkpoint_bytes what \
@@ -24,7 +25,11 @@ struct Bench: ParsableCommand {
         detectors, the samples/s one core carries through that channel's chain (decoding \
         excluded; see bench-decode), and how many such channels fit at --rate Hz. fir_64 runs the \
         best FIR kernel this CPU has (AVX-512, AVX2 or baseline); fir_64_avx2 and fir_64_baseline \
-        are the lower ones it also runs. DEWPOINT_SIMD=baseline or avx2 caps the level everywhere.
+        are the lower ones it also runs. DEWPOINT_SIMD=baseline or avx2 caps the level everywhere. \
+        records is what encoding one upstream record costs (a summary of 4 channels with 3 \
+        percentiles): json_summary is the JSON the spool holds (the baseline), sparkplug_ddata \
+        the Sparkplug B format's send-time path (reading that JSON back, then the DDATA), and \
+        sparkplug_ddata_encode_only its protobuf encoding alone.
         """)
 
     @Flag(help: "Machine-readable output.") var json = false
@@ -76,6 +81,7 @@ struct Bench: ParsableCommand {
                 }
             }
         }
+        let records = Self.records(max(10_000, samples / 100))
         var capacity: [Capacity] = []
         var deviceBytes: Int? = nil
         if let binding {
@@ -110,6 +116,16 @@ struct Bench: ParsableCommand {
                 key("channels"); JSONText.double((c.rate / rate).rounded(.down), into: &o)
                 o.append(UInt8(ascii: "}"))
             }
+            o += Array(#"],"records":["#.utf8)
+            for (i, r) in records.enumerated() {
+                o += Array((i == 0 ? "{" : ",{").utf8)
+                key("name", first: true); JSONText.string(r.name, into: &o)
+                key("ns_per_record"); JSONText.double(1e9 / r.rate, into: &o)
+                key("records_per_s"); JSONText.double(r.rate.rounded(.down), into: &o)
+                key("bytes"); JSONText.double(Double(r.bytes), into: &o)
+                key("ratio_to_json"); JSONText.double(records[0].rate / r.rate, into: &o)
+                o.append(UInt8(ascii: "}"))
+            }
             o += Array("]".utf8)
             if let deviceBytes { key("device_bytes"); JSONText.double(Double(deviceBytes), into: &o) }
             o += Array("}".utf8)
@@ -119,6 +135,9 @@ struct Bench: ParsableCommand {
                 let ratio = r.scalar.map { " (scalar \(Int($0))/s, ×\(fmt2(r.rate / $0)))" } ?? ""
                 let bytes = (r.stateBytes.map { ", \($0) bytes/channel" } ?? "") + (r.checkpointBytes.map { ", \($0) checkpoint bytes/channel" } ?? "")
                 print("\(r.name) [\(r.layout)]: \(fmt2(1e9 / r.rate)) ns/sample, \(Int(r.rate)) samples/s\(ratio)\(bytes)")
+            }
+            for r in records {
+                print("record \(r.name): \(fmt2(1e9 / r.rate)) ns/record, \(Int(r.rate)) records/s, \(r.bytes) bytes (×\(fmt2(records[0].rate / r.rate)) the JSON's cost)")
             }
             for c in capacity {
                 print("capacity \(binding ?? "") \(c.channel): \(fmt2(1e9 / c.rate)) ns/sample, \(Int(c.rate)) samples/s per core = \(fixed((c.rate / rate).rounded(.down), 0)) channels at \(fmt2(rate)) Hz")

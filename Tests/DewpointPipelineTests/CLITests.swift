@@ -99,6 +99,11 @@ struct CLI {
         let caps = try #require(o["capacity"] as? [[String: Any]])
         #expect(caps.map { $0["channel"] as? String } == ["housing_temp", "accel"])
         #expect(caps.allSatisfy { ($0["channels"] as? Int ?? -1) >= 0 && $0["rate_hz"] as? Int == 3200 })
+        // the upstream record encodings: JSON, and Sparkplug B's DDATA with its ratio to JSON
+        let records = try #require(o["records"] as? [[String: Any]])
+        #expect(records.map { $0["name"] as? String } == ["json_summary", "sparkplug_ddata", "sparkplug_ddata_encode_only"])
+        #expect(records.allSatisfy { Set($0.keys) == ["name", "ns_per_record", "records_per_s", "bytes", "ratio_to_json"] })
+        #expect(records.allSatisfy { ($0["bytes"] as? Int ?? 0) > 100 && ($0["ratio_to_json"] as? Double ?? 0) > 0 })
     }
 
     @Test func badOptionsAreRefused() throws {
