@@ -59,8 +59,10 @@ test: deps testenv
 	$(MAKE) --no-print-directory deb
 	./scripts/test-deb.sh $(DEB)
 
+# `make demo FORMAT=sparkplug_b` or `FORMAT=homeassistant` sends upstream in that format
+FORMAT       ?= json
 demo: build
-	./scripts/demo.sh $(BIN)
+	FORMAT=$(FORMAT) ./scripts/demo.sh $(BIN)
 
 # `make install` installs what `make build` made: it builds nothing, so it needs neither Swift
 # nor the -dev packages. The example bindings go to the docs, not live into /etc/dewpoint (one

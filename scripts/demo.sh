@@ -2,6 +2,9 @@
 # make demo: a private mosquitto on a free loopback port, the sensor simulator publishing the
 # example devices live (with spikes, drift, a stuck sensor and a dropout), the agent between them,
 # and what arrives upstream printed as it comes. Ctrl-C stops everything this script started.
+# FORMAT=sparkplug_b: the agent is a Sparkplug B edge node (births, DDATA, deaths), printed by the
+# tests' Sparkplug host when `make testenv` has made it, else as topics and sizes.
+# FORMAT=homeassistant: JSON records plus Home Assistant discovery configs.
 set -euo pipefail
 BIN=$(realpath "${1:-.build/release/dewpoint}")
 cd "$(dirname "$0")/.."
@@ -30,10 +33,29 @@ for _ in $(seq 50); do (echo > /dev/tcp/127.0.0.1/$port) 2>/dev/null && break; s
 # the example config, pointed at the private broker and a private spool
 sed -e "s/port: 1883/port: $port/" -e "s|dir: /var/lib/dewpoint.*|dir: $tmp|" \
     -e "s|^devices: devices.*|devices: $PWD/devices|" dewpoint.yaml > "$tmp/dewpoint.yaml"
+FORMAT=${FORMAT:-json}
+case "$FORMAT" in
+  json) ;;
+  sparkplug_b) sed -i 's/^upstream:.*/&\n  format: sparkplug_b\n  sparkplug: {group: demo}/' "$tmp/dewpoint.yaml" ;;
+  homeassistant) sed -i 's/^upstream:.*/&\n  discovery: homeassistant/' "$tmp/dewpoint.yaml" ;;
+  *) echo "FORMAT is json, sparkplug_b or homeassistant, not '$FORMAT'" >&2; exit 2 ;;
+esac
 "$BIN" check --config "$tmp/dewpoint.yaml"
 
-echo "== broker on 127.0.0.1:$port; upstream records below (Ctrl-C to stop)"
-setsid mosquitto_sub -p "$port" -t 'dewpoint/#' -v & pids+=($!)
+echo "== broker on 127.0.0.1:$port; upstream records below ($FORMAT; Ctrl-C to stop)"
+case "$FORMAT" in
+  json) setsid mosquitto_sub -p "$port" -t 'dewpoint/#' -v & pids+=($!) ;;
+  homeassistant) setsid mosquitto_sub -p "$port" -t 'dewpoint/#' -t 'homeassistant/#' -v & pids+=($!) ;;
+  sparkplug_b)
+    py=.build/testenv/bin/python3
+    if [ -x "$py" ] && "$py" -c 'import mqtt_spb_wrapper' 2>/dev/null; then
+      echo "== decoded by Tests/tools/sparkplug_host.py (one JSON line per message)"
+      setsid "$py" Tests/tools/sparkplug_host.py --port "$port" --out /dev/stdout < /dev/null & pids+=($!)
+    else
+      echo "== topics and sizes (run 'make testenv' to see the payloads decoded)"
+      setsid mosquitto_sub -p "$port" -t 'spBv1.0/#' -F '%t (%l bytes)' & pids+=($!)
+    fi ;;
+esac
 setsid "$BIN" run --config "$tmp/dewpoint.yaml" 2> >(sed 's/^<[0-9]>/agent: /' >&2) & pids+=($!)
 # 10 readings per second per device; the fault schedule runs 20x faster than real time, so the
 # chiller's return temperature drifts past its threshold after about 30 s, the boiler room spikes

@@ -46,7 +46,7 @@ struct HomeAssistantDiscoveryTests {
         #expect(temp["state_topic"] as? String == "dewpoint/gw-1/b-1/summary")
         #expect(temp["value_template"] as? String == "{{ value_json.channels['temp']['mean'] if 'temp' in value_json.channels else '' }}")
         #expect(temp["unit_of_measurement"] as? String == "°C" && temp["device_class"] as? String == "temperature")
-        #expect(temp["state_class"] as? String == "measurement")
+        #expect(temp["state_class"] as? String == "measurement" && temp["suggested_display_precision"] as? Int == 2)
         #expect(temp["availability_topic"] as? String == "dewpoint/gw-1/status")
         let device = try #require(temp["device"] as? [String: Any])
         #expect(device["identifiers"] as? [String] == ["dewpoint_gw-1_b-1"] && device["model"] as? String == "boiler")

@@ -22,10 +22,25 @@ import urllib.request
 import jwt  # PyJWT, a dependency of Home Assistant
 
 
-def write_config(config, broker_port, http_port):
+OWNER = "5f3b2a1c8d9e4f60a7b8c9d0e1f2a3b4"  # a version 4 UUID, as Home Assistant checks
+
+
+def write_config(config, broker_port, http_port, ui=False):
     os.makedirs(os.path.join(config, ".storage"), exist_ok=True)
+    # --ui: the web interface too, logged in without a password from 127.0.0.1 (for screenshots)
+    ui_config = f"""frontend:
+  themes: {{}}
+""" if ui else ""
+    auth = f"""  auth_providers:
+    - type: trusted_networks
+      trusted_networks: [127.0.0.1/32]
+      trusted_users: {{127.0.0.1: [{OWNER}]}}
+      allow_bypass_login: true
+    - type: homeassistant
+""" if ui else ""
     with open(os.path.join(config, "configuration.yaml"), "w", encoding="utf-8") as f:
         f.write(f"""homeassistant:
+{auth}
   name: Dewpoint test
   latitude: 0
   longitude: 0
@@ -38,9 +53,13 @@ http:
   server_host: 127.0.0.1
   server_port: {http_port}
 api:
-logger:
+{ui_config}logger:
   default: info
 """)
+    if ui:
+        with open(os.path.join(config, ".storage", "onboarding"), "w", encoding="utf-8") as f:
+            json.dump({"version": 4, "minor_version": 1, "key": "onboarding",
+                       "data": {"done": ["user", "core_config", "analytics", "integration"]}}, f)
     entries = {"version": 1, "minor_version": 1, "key": "core.config_entries", "data": {"entries": [{
         "entry_id": "dewpointtestmqtt0000000000000001", "version": 1, "minor_version": 1, "domain": "mqtt",
         "title": "127.0.0.1", "data": {"broker": "127.0.0.1", "port": broker_port, "discovery": True},
@@ -50,12 +69,12 @@ logger:
         json.dump(entries, f)
     token_id, jwt_key = secrets.token_hex(16), secrets.token_hex(64)
     auth = {"version": 1, "minor_version": 1, "key": "auth", "data": {
-        "users": [{"id": "dewpointtestowner0000000000000001", "group_ids": ["system-admin"], "is_owner": True, "is_active": True,
+        "users": [{"id": OWNER, "group_ids": ["system-admin"], "is_owner": True, "is_active": True,
                    "name": "test", "system_generated": False, "local_only": False}],
         "groups": [{"id": "system-admin", "name": "Administrators"}, {"id": "system-users", "name": "Users"},
                    {"id": "system-read-only", "name": "Read Only"}],
         "credentials": [],
-        "refresh_tokens": [{"id": token_id, "user_id": "dewpointtestowner0000000000000001", "client_id": None,
+        "refresh_tokens": [{"id": token_id, "user_id": OWNER, "client_id": None,
                             "client_name": "dewpoint-test", "client_icon": None, "token_type": "long_lived_access_token",
                             "created_at": "2024-01-01T00:00:00+00:00", "access_token_expiration": 86400.0,
                             "token": secrets.token_hex(64), "jwt_key": jwt_key, "last_used_at": None, "last_used_ip": None,
@@ -88,8 +107,9 @@ def main():
     ap.add_argument("--http-port", type=int, required=True)
     ap.add_argument("--config", required=True)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--ui", action="store_true", help="also the web interface, logged in from 127.0.0.1 without a password")
     a = ap.parse_args()
-    token = write_config(a.config, a.broker_port, a.http_port)
+    token = write_config(a.config, a.broker_port, a.http_port, ui=a.ui)
     log = open(os.path.join(a.config, "home-assistant.log"), "a", encoding="utf-8")
     hass = subprocess.Popen([sys.executable, "-m", "homeassistant", "-c", a.config],
                             stdout=log, stderr=subprocess.STDOUT)

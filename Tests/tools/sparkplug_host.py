@@ -212,7 +212,9 @@ def main():
             for (group, node) in list(host.nodes):
                 client.publish(f"spBv1.0/{group}/NCMD/{node}", host.rebirth_payload(), qos=0)
             host.emit({"type": "REBIRTH_SENT", "errors": []})
-    client.loop_stop()
+    # no more commands (stdin closed, or /dev/null): go on watching until killed
+    while True:
+        time.sleep(3600)
 
 
 if __name__ == "__main__":

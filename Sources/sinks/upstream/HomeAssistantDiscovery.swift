@@ -232,6 +232,8 @@ public final class HomeAssistantDiscovery: UpstreamFormat {
                 if let unit { o.string("unit_of_measurement", unit) }
                 if let deviceClass { o.string("device_class", deviceClass) }
                 o.string("state_class", "measurement")
+                // a window's mean has many digits; Home Assistant shows this many decimals
+                o.raw("suggested_display_precision", Array("2".utf8))
                 availability(&o)
                 o.raw("device", dev)
                 o.raw("origin", origin())
