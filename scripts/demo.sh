@@ -50,7 +50,7 @@ case "$FORMAT" in
     py=.build/testenv/bin/python3
     if [ -x "$py" ] && "$py" -c 'import mqtt_spb_wrapper' 2>/dev/null; then
       echo "== decoded by Tests/tools/sparkplug_host.py (one JSON line per message)"
-      setsid "$py" Tests/tools/sparkplug_host.py --port "$port" --out /dev/stdout < /dev/null & pids+=($!)
+      setsid "$py" Tests/tools/sparkplug_host.py --port "$port" --out /dev/stdout --stay < /dev/null & pids+=($!)
     else
       echo "== topics and sizes (run 'make testenv' to see the payloads decoded)"
       setsid mosquitto_sub -p "$port" -t 'spBv1.0/#' -F '%t (%l bytes)' & pids+=($!)

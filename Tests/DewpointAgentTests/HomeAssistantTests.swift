@@ -44,7 +44,7 @@ final class HomeAssistant {
 
     func stop() {
         input.fileHandleForWriting.write(Data("quit\n".utf8))
-        if !waitUntil(30, { !self.process.isRunning }) { process.terminate() }
+        if !waitUntil(40, { !self.process.isRunning }) { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
     }
 }

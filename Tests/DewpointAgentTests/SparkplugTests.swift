@@ -56,7 +56,7 @@ final class SparkplugHost {
 
     func stop() {
         try? input.fileHandleForWriting.close()
-        process.terminate()
+        if !waitUntil(5, { !self.process.isRunning }) { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
     }
 }

@@ -11,6 +11,7 @@ Its own log goes to <config>/home-assistant.log.
 """
 import argparse
 import json
+import signal
 import os
 import secrets
 import subprocess
@@ -102,6 +103,9 @@ def request(url, data=None, token=None, form=False):
 
 
 def main():
+    # a test process may start this with signals blocked (its threads' mask is inherited): unblock
+    # them, so that SIGTERM stops this tool and the programs it starts
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, signal.valid_signals())
     ap = argparse.ArgumentParser()
     ap.add_argument("--broker-port", type=int, required=True)
     ap.add_argument("--http-port", type=int, required=True)

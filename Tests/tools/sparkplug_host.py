@@ -19,6 +19,7 @@ asks for a rebirth (NCMD) and notes it. Send "rebirth" on stdin to ask every nod
 import time
 import argparse
 import json
+import signal
 import sys
 import threading
 
@@ -181,9 +182,13 @@ class Host:
 
 
 def main():
+    # a test process may start this with signals blocked (its threads' mask is inherited): unblock
+    # them, so that SIGTERM stops this tool and the programs it starts
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, signal.valid_signals())
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--stay", action="store_true", help="keep watching after stdin closes (until killed)")
     a = ap.parse_args()
     out = open(a.out, "a", encoding="utf-8")
     host = Host(out)
@@ -212,9 +217,10 @@ def main():
             for (group, node) in list(host.nodes):
                 client.publish(f"spBv1.0/{group}/NCMD/{node}", host.rebirth_payload(), qos=0)
             host.emit({"type": "REBIRTH_SENT", "errors": []})
-    # no more commands (stdin closed, or /dev/null): go on watching until killed
-    while True:
+    # stdin closed: the end, unless told to go on watching (the demo's /dev/null stdin)
+    while a.stay:
         time.sleep(3600)
+    client.loop_stop()
 
 
 if __name__ == "__main__":
