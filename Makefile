@@ -23,7 +23,7 @@ PREFIX       ?= /usr/local
 DESTDIR      ?=
 OBJCOPY      := $(shell d=$$(dirname $$(readlink -f $$(command -v $(SWIFT)) 2>/dev/null) 2>/dev/null); [ -x "$$d/llvm-objcopy" ] && echo "$$d/llvm-objcopy" || echo objcopy)
 
-.PHONY: all deps testenv build debug test demo bench fuzz install deb clean
+.PHONY: all deps testenv build debug test test-arm64 arm64 demo bench fuzz install deb clean
 
 all: build
 
@@ -93,6 +93,13 @@ ARCH         := $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
 DEB          := .build/dewpoint_$(VERSION)_$(ARCH).deb
 deb: build
 	./scripts/make-deb.sh $(BIN) $(VERSION) $(ARCH) $(DEB)
+
+# aarch64 (Raspberry Pi) on this x86_64 machine, with Debian's packages: see docs/arm64.md.
+arm64:
+	./scripts/arm64.sh build
+
+test-arm64:
+	./scripts/arm64.sh test
 
 bench: build
 	./scripts/bench-replay.sh $(BIN)

@@ -2,7 +2,8 @@
 # Builds the Debian package of a release build: make-deb.sh BIN VERSION ARCH OUT.deb
 # The package holds the stripped binary, the systemd unit (enabled by nothing: the user enables it),
 # /etc/dewpoint/dewpoint.yaml as a conffile (an agent with no devices), the docs and the example
-# bindings. It depends on the run-time libraries only; the Swift runtime is linked in.
+# bindings. It depends on the run-time libraries only; the Swift runtime is linked in. DEPENDS
+# replaces the Depends line (the arm64 build for trixie names trixie's packages).
 set -euo pipefail
 BIN=$1 VERSION=$2 ARCH=$3 OUT=$4
 cd "$(dirname "$0")/.."
@@ -21,7 +22,7 @@ Version: $VERSION
 Architecture: $ARCH
 Maintainer: Dewpoint maintainers <maintainers@dewpoint.invalid>
 Installed-Size: $size
-Depends: libc6 (>= 2.36), libmosquitto1, libpcap0.8, libsqlite3-0, libyaml-0-2
+Depends: ${DEPENDS:-libc6 (>= 2.36), libmosquitto1, libpcap0.8, libsqlite3-0, libyaml-0-2}
 Section: net
 Priority: optional
 Homepage: https://dewpoint.invalid/

@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# make arm64 / make test-arm64: the aarch64 build on an x86_64 Debian machine, with Debian's
+# packages alone (see docs/arm64.md).
+#
+#   scripts/arm64.sh build   the release binary and its .deb, in out/ (dewpoint-arm64, dewpoint_<v>_arm64.deb)
+#   scripts/arm64.sh test    the test suites under emulation, and replay compared with x86_64's
+#   scripts/arm64.sh shell   a shell in the build chroot (the mounts are undone when it exits)
+#
+# The compiler is Debian sid's arm64 swiftlang, run under qemu-user (binfmt) in a sid chroot; the
+# binary is linked against a trixie tree (glibc 2.41's headers and libraries), so that it runs on
+# Debian 13 and Raspberry Pi OS trixie. Both trees live in $DEWPOINT_ARM64_CACHE
+# (/var/cache/dewpoint-arm64 by default), outside the work tree, and are made once: each step
+# leaves a stamp, so that a second run (or one after a failure or Ctrl-C) goes on where the last
+# stopped. Every mount it makes is undone on exit, failure and Ctrl-C included. Needs root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SRC=$PWD
+CACHE=${DEWPOINT_ARM64_CACHE:-/var/cache/dewpoint-arm64}
+MIRROR=${DEWPOINT_ARM64_MIRROR:-http://deb.debian.org/debian}
+SID=$CACHE/sid
+TRIXIE_IN_SID=/sysroot/trixie       # the trixie tree, as the chroot sees it
+TRIXIE=$SID$TRIXIE_IN_SID
+OUT=$SRC/out
+cmd=${1:-build}
+
+[ "$(id -u)" -eq 0 ] || { echo "arm64.sh needs root (debootstrap, chroot, mounts)" >&2; exit 1; }
+
+t0=$(date +%s)
+step() {  # step NAME: prints what is being done, and how long the last step took
+  local now; now=$(date +%s)
+  [ -n "${step_name:-}" ] && printf '   done in %ds\n' $((now - step_start))
+  step_name=$1; step_start=$now
+  printf '== %s\n' "$1"
+}
+mounts=()
+cleanup() {
+  local rc=$?
+  for ((i=${#mounts[@]}-1; i>=0; i--)); do umount -l "${mounts[i]}" 2>/dev/null || true; done
+  [ $rc -eq 0 ] || echo "arm64.sh: failed (exit $rc) during: ${step_name:-start}; run it again to go on from there" >&2
+  exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+bind() {  # bind SRC DST: a bind mount undone on exit
+  mkdir -p "$2"
+  mountpoint -q "$2" || { mount --bind "$1" "$2"; mounts+=("$2"); }
+}
+in_sid() { chroot "$SID" /usr/bin/env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/root LANG=C.UTF-8 "$@"; }
+
+step "host packages (qemu-user-static, binfmt-support, debootstrap) and the aarch64 binfmt handler"
+need=""
+for p in qemu-user-static binfmt-support debootstrap; do dpkg -s $p > /dev/null 2>&1 || need="$need $p"; done
+[ -z "$need" ] || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $need; }
+mountpoint -q /proc/sys/fs/binfmt_misc || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+update-binfmts --enable qemu-aarch64 2> /dev/null || true
+grep -q enabled /proc/sys/fs/binfmt_misc/qemu-aarch64 || { echo "the qemu-aarch64 binfmt handler is not enabled" >&2; exit 1; }
+
+mkdir -p "$CACHE"
+if [ ! -e "$SID/.stamp-debootstrap" ]; then
+  step "debootstrap arm64 sid into $SID (the compiler's system)"
+  rm -rf "$SID"
+  debootstrap --arch=arm64 --variant=minbase --include=ca-certificates sid "$SID" "$MIRROR"
+  # sid's Release files expire within days: a cached tree must still take packages
+  echo 'Acquire::Check-Valid-Until "false";' > "$SID/etc/apt/apt.conf.d/99no-check-valid-until"
+  touch "$SID/.stamp-debootstrap"
+fi
+bind /proc "$SID/proc"
+bind /dev "$SID/dev"
+if [ ! -e "$SID/.stamp-packages" ]; then
+  step "sid: swiftlang and the -dev libraries (under emulation)"
+  in_sid apt-get update -q
+  in_sid env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+    swiftlang pkg-config libmosquitto-dev libsqlite3-dev libyaml-dev libpcap-dev libstdc++-16-dev git ca-certificates
+  touch "$SID/.stamp-packages"
+fi
+if [ ! -e "$TRIXIE/.stamp" ]; then
+  step "the trixie tree to link against (unpacked only: nothing in it runs)"
+  rm -rf "$TRIXIE"
+  mkdir -p "$TRIXIE"
+  debootstrap --foreign --arch=arm64 --variant=minbase \
+    --include=libc6-dev,libgcc-14-dev,libstdc++-14-dev,libmosquitto-dev,libsqlite3-dev,libyaml-dev,libpcap-dev,libdbus-1-dev \
+    trixie "$TRIXIE" "$MIRROR"
+  # the Swift runtime is sid's (the compiler's)
+  for d in usr/lib/swift usr/lib/swift_static; do rm -rf "$TRIXIE/$d"; ln -s "/$d" "$TRIXIE/$d"; done
+  # quoted paths in libpcap.pc make SwiftPM add the host's -L, which pulls sid's glibc back in
+  for pc in "$TRIXIE"/usr/lib/aarch64-linux-gnu/pkgconfig/libpcap.pc; do [ -e "$pc" ] && sed -i 's/"//g' "$pc"; done
+  touch "$TRIXIE/.stamp"
+fi
+version=$(in_sid swift --version 2>&1 | head -1)
+echo "   compiler: $version"
+
+step "the source tree into the chroot (git ls-files; packages from .build's checkouts)"
+rm -rf "$SID/build/dewpoint"
+mkdir -p "$SID/build/dewpoint"
+git ls-files -z | tar --null -T - -cf - | tar -C "$SID/build/dewpoint" -xf -
+[ -d .build/checkouts ] || { echo "resolve the packages first on this machine: swift package resolve" >&2; exit 1; }
+mkdir -p "$SID/build/dewpoint/.build"
+mkdir -p "$SID/build/cache"
+bind "$SID/build/cache" "$SID/build/dewpoint/.build"
+# offline: the package checkouts this machine resolved (their remotes are not reachable in the chroot)
+for d in checkouts repositories; do
+  [ -d "$SID/build/cache/$d" ] || cp -a ".build/$d" "$SID/build/cache/$d"
+  [ -d "$SID/build/tests/$d" ] || { mkdir -p "$SID/build/tests"; cp -a ".build/$d" "$SID/build/tests/$d"; }
+done
+cp -f Package.resolved "$SID/build/dewpoint/" 2> /dev/null || true
+
+swift_flags=(-c release --product dewpoint --static-swift-stdlib --disable-local-rpath
+             --sdk "$TRIXIE_IN_SID" -Xswiftc -sdk -Xswiftc "$TRIXIE_IN_SID" -Xlinker -z -Xlinker now)
+pkgenv=(PKG_CONFIG_SYSROOT_DIR="$TRIXIE_IN_SID" PKG_CONFIG_PATH="$TRIXIE_IN_SID/usr/lib/aarch64-linux-gnu/pkgconfig:$TRIXIE_IN_SID/usr/share/pkgconfig"
+        PKG_CONFIG_LIBDIR="$TRIXIE_IN_SID/usr/lib/aarch64-linux-gnu/pkgconfig")
+
+case "$cmd" in
+  shell)
+    step "shell in $SID (/build/dewpoint)"
+    chroot "$SID" /bin/bash -c "cd /build/dewpoint; exec bash -i" || true
+    ;;
+  build)
+    step "swift build -c release for aarch64 (under emulation; 10 to 25 minutes)"
+    in_sid env "${pkgenv[@]}" bash -c "cd /build/dewpoint && swift build --skip-update ${swift_flags[*]}"
+    step "out/: the binary and the .deb"
+    mkdir -p "$OUT"
+    bin=$SID/build/cache/release/dewpoint
+    cp -f "$bin" "$OUT/dewpoint-arm64"
+    file "$OUT/dewpoint-arm64" | sed 's/^/   /'
+    glibc=$(objdump -T "$OUT/dewpoint-arm64" | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -1)
+    echo "   needs $glibc"
+    v=$(sed -n 's/.*static let string = "\(.*\)"/\1/p' Sources/DewpointCore/Version.swift)
+    DEPENDS="libc6 (>= ${glibc#GLIBC_}), libmosquitto1, libpcap0.8t64, libsqlite3-0, libyaml-0-2" \
+      ./scripts/make-deb.sh "$OUT/dewpoint-arm64" "$v" arm64 "$OUT/dewpoint_${v}_arm64.deb"
+    ;;
+  test)
+    # the tests run in the sid chroot itself, so they are built for it (its own glibc), in a
+    # build folder of their own
+    step "swift build --build-tests for aarch64 (under emulation)"
+    in_sid bash -c "cd /build/dewpoint && swift build --skip-update --scratch-path /build/tests --build-tests"
+    filter=${ARM64_TESTS:-DewpointSignalTests|DewpointDecodeTests|DewpointPipelineTests|DewpointConfigTests|DewpointSparkplugTests}
+    step "the tests under emulation (--filter '$filter')"
+    in_sid bash -c "cd /build/dewpoint && swift test --skip-build --skip-update --scratch-path /build/tests --filter '$filter'"
+    step "replay: the aarch64 release binary against x86_64's, byte for byte"
+    [ -x "$OUT/dewpoint-arm64" ] || { echo "no out/dewpoint-arm64: run 'make arm64' first" >&2; exit 1; }
+    ./scripts/arm64-replay-compare.sh "$OUT/dewpoint-arm64" "$TRIXIE"
+    ;;
+  *) echo "usage: $0 build|test|shell" >&2; exit 2 ;;
+esac
+step "finished"
+printf 'arm64.sh %s: %ds in all\n' "$cmd" $(( $(date +%s) - t0 ))
