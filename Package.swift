@@ -53,7 +53,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
-        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        // without its default traits: BinaryDelimitedStreams imports Foundation, which links ICU (+30 MB)
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0", traits: []),
     ],
     targets: [
         .target(name: "DewpointCore", dependencies: [.product(name: "Logging", package: "swift-log")], swiftSettings: strict),
