@@ -6,35 +6,23 @@ import Testing
 /// `Tests/tools/homeassistant_check.py`: the real Home Assistant (PyPI), its MQTT integration
 /// pointed at the test broker; `states()` reads its entities through its REST API.
 final class HomeAssistant {
-    let process = Process()
-    let input = Pipe()
-    let out: String
+    let tool: PythonTool
 
     init(python: String, brokerPort: Int, dir: String) throws {
-        out = dir + "/homeassistant.jsonl"
-        _ = FileManager.default.createFile(atPath: out, contents: nil)
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [toolPath("homeassistant_check.py"), "--broker-port", "\(brokerPort)", "--http-port", "\(freePort())",
-                             "--config", dir + "/ha", "--out", out]
-        process.standardInput = input
-        process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
-        try process.run()
+        tool = try PythonTool(python: python, script: "homeassistant_check.py",
+                              arguments: ["--broker-port", "\(brokerPort)", "--http-port", "\(freePort())", "--config", dir + "/ha"],
+                              out: dir + "/homeassistant.jsonl")
     }
 
-    var lines: [[String: Any]] {
-        guard let text = try? String(contentsOfFile: out, encoding: .utf8) else { return [] }
-        return text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
-    }
-
-    var ready: Bool { lines.contains { $0["ready"] as? Bool == true } }
-    var failure: String? { lines.compactMap { $0["error"] as? String }.first }
+    var ready: Bool { tool.lines.contains { $0["ready"] as? Bool == true } }
+    var failure: String? { tool.lines.compactMap { $0["error"] as? String }.first }
 
     /// entity_id → (state, attributes), as Home Assistant holds them now.
     func states() -> [String: (state: String, attributes: [String: Any])] {
-        let before = lines.count
-        input.fileHandleForWriting.write(Data("states\n".utf8))
-        _ = waitUntil(10) { self.lines.count > before }
-        guard let last = lines.last?["states"] as? [[String: Any]] else { return [:] }
+        let before = tool.lines.count
+        tool.send("states")
+        _ = waitUntil(10) { self.tool.lines.count > before }
+        guard let last = tool.lines.last?["states"] as? [[String: Any]] else { return [:] }
         var out: [String: (String, [String: Any])] = [:]
         for s in last {
             if let id = s["entity_id"] as? String { out[id] = (s["state"] as? String ?? "", s["attributes"] as? [String: Any] ?? [:]) }
@@ -42,11 +30,7 @@ final class HomeAssistant {
         return out
     }
 
-    func stop() {
-        input.fileHandleForWriting.write(Data("quit\n".utf8))
-        if !waitUntil(40, { !self.process.isRunning }) { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
-    }
+    func stop() { tool.stop(sending: "quit", seconds: 40) }
 }
 
 /// `upstream.discovery: homeassistant` against the real Home Assistant.

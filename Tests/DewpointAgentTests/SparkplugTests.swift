@@ -27,38 +27,54 @@ func toolPath(_ name: String) -> String {
     URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../tools/\(name)").standardized.path
 }
 
-/// `Tests/tools/sparkplug_host.py`: a Sparkplug host application (mqtt-spb-wrapper's decoder) that
-/// checks the session rules and writes what it saw as JSON lines.
-final class SparkplugHost {
+/// A tool of `Tests/tools` run by a test: commands go to its stdin, what it reports comes back as
+/// JSON lines in `out`.
+final class PythonTool {
     let process = Process()
     let input = Pipe()
     let out: String
 
-    init(python: String, port: Int, dir: String) throws {
-        out = dir + "/host.jsonl"
+    init(python: String, script: String, arguments: [String], out: String, stderr: String? = nil) throws {
+        self.out = out
         _ = FileManager.default.createFile(atPath: out, contents: nil)
         process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [toolPath("sparkplug_host.py"), "--port", "\(port)", "--out", out]
+        process.arguments = [toolPath(script)] + arguments + ["--out", out]
         process.standardInput = input
-        process.standardError = FileHandle(forWritingAtPath: dir + "/agent.log")
+        process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+        if let stderr { process.standardError = FileHandle(forWritingAtPath: stderr) }
         try process.run()
-        _ = waitUntil(10) { self.events.contains { $0["type"] as? String == "SUBSCRIBED" } }
     }
 
-    var events: [[String: Any]] {
+    var lines: [[String: Any]] {
         guard let text = try? String(contentsOfFile: out, encoding: .utf8) else { return [] }
         return text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
     }
 
-    func of(_ type: String) -> [[String: Any]] { events.filter { $0["type"] as? String == type } }
+    func send(_ command: String) { input.fileHandleForWriting.write(Data((command + "\n").utf8)) }
 
-    func rebirth() { input.fileHandleForWriting.write(Data("rebirth\n".utf8)) }
-
-    func stop() {
-        try? input.fileHandleForWriting.close()
-        if !waitUntil(5, { !self.process.isRunning }) { kill(process.processIdentifier, SIGKILL) }
+    /// Sends `last` (or closes stdin), and waits up to `seconds` before a SIGKILL.
+    func stop(sending last: String? = nil, seconds: Double) {
+        if let last { send(last) } else { try? input.fileHandleForWriting.close() }
+        if !waitUntil(seconds, { !self.process.isRunning }) { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
     }
+}
+
+/// `Tests/tools/sparkplug_host.py`: a Sparkplug host application (mqtt-spb-wrapper's decoder) that
+/// checks the session rules and writes what it saw as JSON lines.
+final class SparkplugHost {
+    let tool: PythonTool
+
+    init(python: String, port: Int, dir: String) throws {
+        tool = try PythonTool(python: python, script: "sparkplug_host.py", arguments: ["--port", "\(port)"], out: dir + "/host.jsonl",
+                              stderr: dir + "/agent.log")
+        _ = waitUntil(10) { self.events.contains { $0["type"] as? String == "SUBSCRIBED" } }
+    }
+
+    var events: [[String: Any]] { tool.lines }
+    func of(_ type: String) -> [[String: Any]] { events.filter { $0["type"] as? String == type } }
+    func rebirth() { tool.send("rebirth") }
+    func stop() { tool.stop(seconds: 5) }
 }
 
 /// `upstream.format: sparkplug_b` against a real broker and a Sparkplug host from PyPI.
