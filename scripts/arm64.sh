@@ -73,7 +73,7 @@ if [ ! -e "$SID/.stamp-packages" ]; then
     swiftlang pkg-config libmosquitto-dev libsqlite3-dev libyaml-dev libpcap-dev libstdc++-16-dev git ca-certificates
   touch "$SID/.stamp-packages"
 fi
-if [ ! -e "$TRIXIE/.stamp" ]; then
+if [ ! -e "$TRIXIE/.stamp-unpacked" ]; then
   step "the trixie tree to link against (unpacked only: nothing in it runs)"
   rm -rf "$TRIXIE"
   mkdir -p "$TRIXIE"
@@ -83,8 +83,13 @@ if [ ! -e "$TRIXIE/.stamp" ]; then
   # the first stage unpacks only the essential packages and downloads the rest: unpack those too
   # (files are all a tree to link against needs; no maintainer script has to run)
   for deb in "$TRIXIE"/var/cache/apt/archives/*.deb; do dpkg-deb -x "$deb" "$TRIXIE"; done
-  # the Swift runtime is sid's (the compiler's)
-  for d in usr/lib/swift usr/lib/swift_static; do rm -rf "$TRIXIE/$d"; ln -s "/$d" "$TRIXIE/$d"; done
+  touch "$TRIXIE/.stamp-unpacked"
+fi
+if [ ! -e "$TRIXIE/.stamp" ]; then
+  # the Swift runtime is sid's (the compiler's): Debian keeps it in /usr/libexec/swift/lib
+  runtime=/usr/libexec/swift/lib
+  [ -d "$SID$runtime/swift_static" ] || runtime=/usr/lib
+  for d in swift swift_static; do rm -rf "$TRIXIE/usr/lib/$d"; ln -s "$runtime/$d" "$TRIXIE/usr/lib/$d"; done
   # quoted paths in libpcap.pc make SwiftPM add the host's -L, which pulls sid's glibc back in
   for pc in "$TRIXIE"/usr/lib/aarch64-linux-gnu/pkgconfig/libpcap.pc; do [ -e "$pc" ] && sed -i 's/"//g' "$pc"; done
   touch "$TRIXIE/.stamp"
@@ -108,7 +113,7 @@ done
 cp -f Package.resolved "$SID/build/dewpoint/" 2> /dev/null || true
 
 swift_flags=(-c release --product dewpoint --static-swift-stdlib --disable-local-rpath
-             --sdk "$TRIXIE_IN_SID" -Xswiftc -sdk -Xswiftc "$TRIXIE_IN_SID" -Xlinker -z -Xlinker now)
+             --sdk "$TRIXIE_IN_SID" -Xswiftc -sdk -Xswiftc "$TRIXIE_IN_SID" -Xlinker -z -Xlinker now -Xlinker -z -Xlinker relro)
 pkgenv=(PKG_CONFIG_SYSROOT_DIR="$TRIXIE_IN_SID" PKG_CONFIG_PATH="$TRIXIE_IN_SID/usr/lib/aarch64-linux-gnu/pkgconfig:$TRIXIE_IN_SID/usr/share/pkgconfig"
         PKG_CONFIG_LIBDIR="$TRIXIE_IN_SID/usr/lib/aarch64-linux-gnu/pkgconfig")
 
