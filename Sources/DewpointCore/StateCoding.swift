@@ -142,21 +142,15 @@ extension Double: StateValue {
     public func write(to w: inout StateWriter) { w.write(self) }
     public static func read(from r: inout StateReader) throws(StateCodingError) -> Double { try r.read(Double.self) }
 }
-extension Int64: StateValue {
-    public static var stateSize: Int { 8 }
+/// Fixed-width integers in their own width (`Int` below is the exception: always 8 bytes).
+extension StateValue where Self: FixedWidthInteger {
+    public static var stateSize: Int { MemoryLayout<Self>.size }
     public func write(to w: inout StateWriter) { w.write(self) }
-    public static func read(from r: inout StateReader) throws(StateCodingError) -> Int64 { try r.read(Int64.self) }
+    public static func read(from r: inout StateReader) throws(StateCodingError) -> Self { try r.read(Self.self) }
 }
-extension Int32: StateValue {
-    public static var stateSize: Int { 4 }
-    public func write(to w: inout StateWriter) { w.write(self) }
-    public static func read(from r: inout StateReader) throws(StateCodingError) -> Int32 { try r.read(Int32.self) }
-}
-extension UInt8: StateValue {
-    public static var stateSize: Int { 1 }
-    public func write(to w: inout StateWriter) { w.write(self) }
-    public static func read(from r: inout StateReader) throws(StateCodingError) -> UInt8 { try r.read(UInt8.self) }
-}
+extension Int64: StateValue {}
+extension Int32: StateValue {}
+extension UInt8: StateValue {}
 /// Written as 8 bytes whatever the platform's Int.
 extension Int: StateValue {
     public static var stateSize: Int { 8 }
