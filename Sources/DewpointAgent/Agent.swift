@@ -265,7 +265,7 @@ public final class Agent: Sendable {
     /// The devices the pipeline holds whose source is connected (or cannot say).
     private func liveDevices(_ gate: PipelineGate, _ sources: [any Source & Sendable], _ sourceOfBinding: [String: Int]) -> Set<String> {
         let connected = sources.map { $0.isConnected != false }
-        let devices = gate.run { $0.deviceSnapshot() }
+        let devices = gate.run { $0.deviceBindings() }
         return Set(devices.filter { d in sourceOfBinding[d.binding].map { connected[$0] } ?? true }.map(\.device))
     }
 

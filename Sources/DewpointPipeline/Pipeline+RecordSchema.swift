@@ -36,11 +36,15 @@ extension Pipeline {
         device(named: name).map(raisedAlerts)
     }
 
-    /// A device by name (bindings with a fixed name, and those that take it from a topic level);
-    /// a scan, for the rare lookups of the upstream formats.
+    /// A device by name: those that take it from a topic level, then the bindings' fixed ones.
     private func device(named name: String) -> DeviceState? {
         for m in byName { if let d = m[name] { return d } }
-        return devices.first { $0.name == name }
+        return fixedDevice.first { $0?.name == name } ?? nil
+    }
+
+    /// Every device with its binding's name (lighter than `deviceSnapshot`).
+    public func deviceBindings() -> [(device: String, binding: String)] {
+        devices.map { ($0.name, bindings[$0.binding].name) }
     }
 
     /// `channel/detector` of every alert of `d` raised now.

@@ -110,7 +110,7 @@ public final class HomeAssistantDiscovery: UpstreamFormat {
 
     public func present(_ record: SpoolQueue.Record, nowMs: UInt64) throws(UpstreamFormatError) -> (announce: [OutgoingMessage], record: OutgoingMessage) {
         let message = OutgoingMessage(topic: record.topic, payload: record.payload, qos: qos, retain: false)
-        guard let device = Self.device(of: record.payload) else { return ([], message) }
+        guard let device = UpstreamRecordHead.device(record.payload) else { return ([], message) }
         guard let binding = bindingOf(device) ?? state.withLock({ $0.announced[device]?.binding }), let schema = schemas[binding] else {
             return ([], message)
         }
@@ -322,33 +322,6 @@ public final class HomeAssistantDiscovery: UpstreamFormat {
         case "m/s": return (u, "speed")
         default: return (u, nil)
         }
-    }
-
-    /// The `device` of a JSON record, found without parsing the whole record.
-    static func device(of payload: [UInt8]) -> String? {
-        let key = Array(#","device":""#.utf8)
-        guard payload.count > key.count, let start = firstIndex(of: key, in: payload) else { return nil }
-        var out: [UInt8] = []
-        var i = start + key.count
-        while i < payload.count {
-            let b = payload[i]
-            if b == UInt8(ascii: "\"") { return String(decoding: out, as: UTF8.self) }
-            if b == UInt8(ascii: "\\") {
-                // escaped names are rare: decode them properly
-                return UpstreamRecordHead.device(payload)
-            }
-            out.append(b)
-            i += 1
-        }
-        return nil
-    }
-
-    private static func firstIndex(of needle: [UInt8], in hay: [UInt8]) -> Int? {
-        guard hay.count >= needle.count else { return nil }
-        for i in 0...(hay.count - needle.count) where hay[i] == needle[0] {
-            if hay[i..<(i + needle.count)].elementsEqual(needle) { return i }
-        }
-        return nil
     }
 
     // MARK: The file

@@ -26,7 +26,6 @@ public final class SparkplugFormat: UpstreamFormat {
         var lastRebirthNs: UInt64 = 0
         var live: Set<String>? = nil
         var commandErrors = 0
-        var refusedLogged = 0
     }
     private let state: Mutex<State>
     private let schemaOf: @Sendable (String) -> RecordSchema?
@@ -53,8 +52,7 @@ public final class SparkplugFormat: UpstreamFormat {
 
     /// The will of the next CONNECT (network thread), with its bdSeq written to disk first.
     public func willForConnect() -> MQTTClient.Will {
-        let m = state.withLock { $0.node.willForNextConnect(nowMs: Self.nowMs()) }
-        let bd = state.withLock { $0.node.bdSeq ?? 0 }
+        let (m, bd) = state.withLock { s in (s.node.willForNextConnect(nowMs: Self.nowMs()), s.node.bdSeq ?? 0) }
         SparkplugFormat.writeNumber(bd, to: bdSeqPath)
         // the specification's NDEATH: QoS 1, not retained
         return .init(topic: m.topic, payload: m.payload, qos: 1, retain: false)
@@ -129,11 +127,7 @@ public final class SparkplugFormat: UpstreamFormat {
                 return (b + s.node.data(r, schema: schema, raisedAlerts: raised, nowMs: nowMs), nil)
             }
             let m = s.node.data(r, schema: schema, raisedAlerts: raised, nowMs: nowMs)
-            if m.isEmpty {
-                s.refusedLogged += 1
-                return (m, s.refusedLogged)
-            }
-            return (m, nil)
+            return (m, m.isEmpty ? s.node.refusedDevices : nil)
         }
         guard let last = messages.last else {
             if let refused, refused == 1 || refused % 1000 == 0 {

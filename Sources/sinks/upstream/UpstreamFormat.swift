@@ -1,15 +1,8 @@
+import DewpointMQTT
 import DewpointSpool
 
 /// A message the forwarder publishes.
-public struct OutgoingMessage: Sendable, Equatable {
-    public var topic: String
-    public var payload: [UInt8]
-    public var qos: Int
-    public var retain: Bool
-    public init(topic: String, payload: [UInt8], qos: Int, retain: Bool) {
-        self.topic = topic; self.payload = payload; self.qos = qos; self.retain = retain
-    }
-}
+public typealias OutgoingMessage = MQTTMessage
 
 /// How spooled records look on the wire, and what announces their devices to a platform
 /// (Sparkplug B births, Home Assistant discovery). Records stay in the spool as JSON; a format

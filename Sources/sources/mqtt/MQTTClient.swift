@@ -20,6 +20,17 @@ public struct MQTTError: Error, CustomStringConvertible, Sendable {
     }
 }
 
+/// A message to publish: a last will, or what an upstream format sends.
+public struct MQTTMessage: Sendable, Equatable {
+    public var topic: String
+    public var payload: [UInt8]
+    public var qos: Int
+    public var retain: Bool
+    public init(topic: String, payload: [UInt8], qos: Int, retain: Bool) {
+        self.topic = topic; self.payload = payload; self.qos = qos; self.retain = retain
+    }
+}
+
 /// One connection to one broker, over libmosquitto, with its own network thread.
 ///
 /// Contract:
@@ -91,15 +102,8 @@ public final class MQTTClient: Sendable {
         }
     }
 
-    public struct Will: Sendable {
-        public var topic: String
-        public var payload: [UInt8]
-        public var qos: Int
-        public var retain: Bool
-        public init(topic: String, payload: [UInt8], qos: Int, retain: Bool) {
-            self.topic = topic; self.payload = payload; self.qos = qos; self.retain = retain
-        }
-    }
+    /// The last will: a message like any other.
+    public typealias Will = MQTTMessage
 
     /// What the network thread calls. All optional; given at init, never changed.
     public struct Handlers: Sendable {
