@@ -25,6 +25,9 @@ public final class SparkplugFormat: UpstreamFormat {
         var rebirthRequested = false
         var lastRebirthNs: UInt64 = 0
         var live: Set<String>? = nil
+        /// Set by `devicesLive`: the born devices are compared with `live` once per new list, not
+        /// on every turn of the forwarder.
+        var liveChanged = false
         var commandErrors = 0
     }
     private let state: Mutex<State>
@@ -85,7 +88,7 @@ public final class SparkplugFormat: UpstreamFormat {
 
     /// The devices that still have a source (agent's loop): the others that are born get DDEATH.
     public func devicesLive(_ live: Set<String>) {
-        state.withLock { $0.live = live }
+        state.withLock { $0.live = live; $0.liveChanged = true }
     }
 
     public func connectionReset() {
@@ -102,7 +105,8 @@ public final class SparkplugFormat: UpstreamFormat {
                 s.node.requestRebirth()
             }
             if s.node.needsBirth { out += s.node.birth(nowMs: nowMs) }
-            if let live = s.live {
+            if s.liveChanged, let live = s.live {
+                s.liveChanged = false
                 for d in s.node.bornDevices where !live.contains(d) {
                     if let m = s.node.deviceLost(d, nowMs: nowMs) { out.append(m) }
                 }
