@@ -23,7 +23,7 @@ PREFIX       ?= /usr/local
 DESTDIR      ?=
 OBJCOPY      := $(shell d=$$(dirname $$(readlink -f $$(command -v $(SWIFT)) 2>/dev/null) 2>/dev/null); [ -x "$$d/llvm-objcopy" ] && echo "$$d/llvm-objcopy" || echo objcopy)
 
-.PHONY: all deps testenv build debug test test-arm64 arm64 demo bench fuzz install deb clean
+.PHONY: all deps testenv build debug test test-arm64 arm64 arm64-bookworm demo bench fuzz install deb clean
 
 all: build
 
@@ -97,6 +97,9 @@ deb: build
 # aarch64 (Raspberry Pi) on this x86_64 machine, with Debian's packages: see docs/arm64.md.
 arm64:
 	./scripts/arm64.sh build
+
+arm64-bookworm:
+	./scripts/arm64.sh build-bookworm
 
 test-arm64:
 	./scripts/arm64.sh test

@@ -3,7 +3,10 @@
 # packages alone (see docs/arm64.md).
 #
 #   scripts/arm64.sh build   the release binary and its .deb, in out/ (dewpoint-arm64, dewpoint_<v>_arm64.deb)
+#   scripts/arm64.sh build-bookworm   the same for Debian 12 / Raspberry Pi OS bookworm (glibc 2.36):
+#                            out/dewpoint-arm64-bookworm, dewpoint_<v>~deb12_arm64.deb
 #   scripts/arm64.sh test    the test suites under emulation, and replay compared with x86_64's
+#   scripts/arm64.sh replay  only the replay comparison (needs out/dewpoint-arm64 and make build)
 #   scripts/arm64.sh shell   a shell in the build chroot (the mounts are undone when it exits)
 #
 # The compiler is Debian sid's arm64 swiftlang, run under qemu-user (binfmt) in a sid chroot; the
@@ -73,26 +76,33 @@ if [ ! -e "$SID/.stamp-packages" ]; then
     swiftlang pkg-config libmosquitto-dev libsqlite3-dev libyaml-dev libpcap-dev libstdc++-16-dev git ca-certificates
   touch "$SID/.stamp-packages"
 fi
-if [ ! -e "$TRIXIE/.stamp-unpacked" ]; then
-  step "the trixie tree to link against (unpacked only: nothing in it runs)"
-  rm -rf "$TRIXIE"
-  mkdir -p "$TRIXIE"
-  debootstrap --foreign --arch=arm64 --variant=minbase \
-    --include=libc6-dev,libgcc-14-dev,libstdc++-14-dev,libmosquitto-dev,libsqlite3-dev,libyaml-dev,libpcap-dev,libdbus-1-dev \
-    trixie "$TRIXIE" "$MIRROR"
-  # the first stage unpacks only the essential packages and downloads the rest: unpack those too
-  # (files are all a tree to link against needs; no maintainer script has to run)
-  for deb in "$TRIXIE"/var/cache/apt/archives/*.deb; do dpkg-deb -x "$deb" "$TRIXIE"; done
-  touch "$TRIXIE/.stamp-unpacked"
-fi
-if [ ! -e "$TRIXIE/.stamp" ]; then
-  # the Swift runtime is sid's (the compiler's): Debian keeps it in /usr/libexec/swift/lib
-  runtime=/usr/libexec/swift/lib
-  [ -d "$SID$runtime/swift_static" ] || runtime=/usr/lib
-  for d in swift swift_static; do rm -rf "$TRIXIE/usr/lib/$d"; ln -s "$runtime/$d" "$TRIXIE/usr/lib/$d"; done
-  # quoted paths in libpcap.pc make SwiftPM add the host's -L, which pulls sid's glibc back in
-  for pc in "$TRIXIE"/usr/lib/aarch64-linux-gnu/pkgconfig/libpcap.pc; do [ -e "$pc" ] && sed -i 's/"//g' "$pc"; done
-  touch "$TRIXIE/.stamp"
+# make_tree NAME PACKAGES: an arm64 tree of that Debian release to link against, unpacked only
+# (nothing in it has to run for the link), with sid's Swift runtime linked in
+make_tree() {
+  local name=$1 pkgs=$2 tree=$SID/sysroot/$1
+  if [ ! -e "$tree/.stamp-unpacked" ]; then
+    step "the $name tree to link against (unpacked only)"
+    rm -rf "$tree"
+    mkdir -p "$tree"
+    debootstrap --foreign --arch=arm64 --variant=minbase --include="$pkgs" "$name" "$tree" "$MIRROR"
+    # the first stage unpacks only the essential packages and downloads the rest: unpack those too
+    # (files are all a tree to link against needs; no maintainer script has to run)
+    for deb in "$tree"/var/cache/apt/archives/*.deb; do dpkg-deb -x "$deb" "$tree"; done
+    touch "$tree/.stamp-unpacked"
+  fi
+  if [ ! -e "$tree/.stamp" ]; then
+    # the Swift runtime is sid's (the compiler's): Debian keeps it in /usr/libexec/swift/lib
+    local runtime=/usr/libexec/swift/lib
+    [ -d "$SID$runtime/swift_static" ] || runtime=/usr/lib
+    for d in swift swift_static; do rm -rf "$tree/usr/lib/$d"; ln -s "$runtime/$d" "$tree/usr/lib/$d"; done
+    # quoted paths in libpcap.pc make SwiftPM add the host's -L, which pulls sid's glibc back in
+    for pc in "$tree"/usr/lib/aarch64-linux-gnu/pkgconfig/libpcap.pc; do [ -e "$pc" ] && sed -i 's/"//g' "$pc"; done
+    touch "$tree/.stamp"
+  fi
+}
+make_tree trixie libc6-dev,libgcc-14-dev,libstdc++-14-dev,libmosquitto-dev,libsqlite3-dev,libyaml-dev,libpcap-dev,libdbus-1-dev
+if [ "$cmd" = build-bookworm ]; then
+  make_tree bookworm libc6-dev,libgcc-12-dev,libstdc++-12-dev,libmosquitto-dev,libsqlite3-dev,libyaml-dev,libpcap-dev,libdbus-1-dev
 fi
 version=$(in_sid swift --version 2>&1 | head -1)
 echo "   compiler: $version"
@@ -112,10 +122,22 @@ for d in checkouts repositories; do
 done
 cp -f Package.resolved "$SID/build/dewpoint/" 2> /dev/null || true
 
-swift_flags=(-c release --product dewpoint --static-swift-stdlib --disable-local-rpath
-             --sdk "$TRIXIE_IN_SID" -Xswiftc -sdk -Xswiftc "$TRIXIE_IN_SID" -Xlinker -z -Xlinker now -Xlinker -z -Xlinker relro)
-pkgenv=(PKG_CONFIG_SYSROOT_DIR="$TRIXIE_IN_SID" PKG_CONFIG_PATH="$TRIXIE_IN_SID/usr/lib/aarch64-linux-gnu/pkgconfig:$TRIXIE_IN_SID/usr/share/pkgconfig"
-        PKG_CONFIG_LIBDIR="$TRIXIE_IN_SID/usr/lib/aarch64-linux-gnu/pkgconfig")
+# build_flags TREE: the release build's flags and pkg-config environment for a tree (as the chroot sees it)
+build_flags() {
+  swift_flags=(-c release --product dewpoint --static-swift-stdlib --disable-local-rpath
+               --sdk "$1" -Xswiftc -sdk -Xswiftc "$1" -Xlinker -z -Xlinker now -Xlinker -z -Xlinker relro)
+  pkgenv=(PKG_CONFIG_SYSROOT_DIR="$1" PKG_CONFIG_PATH="$1/usr/lib/aarch64-linux-gnu/pkgconfig:$1/usr/share/pkgconfig"
+          PKG_CONFIG_LIBDIR="$1/usr/lib/aarch64-linux-gnu/pkgconfig")
+}
+# package BIN DEB-VERSION LIBPCAP: the .deb of an aarch64 binary, its libc6 dependency from the binary itself
+package() {
+  file "$1" | sed 's/^/   /'
+  local glibc; glibc=$(objdump -T "$1" | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -1)
+  echo "   needs $glibc"
+  DEPENDS="libc6 (>= ${glibc#GLIBC_}), libmosquitto1, $3, libsqlite3-0, libyaml-0-2" \
+    ./scripts/make-deb.sh "$1" "$2" arm64 "$OUT/dewpoint_$2_arm64.deb"
+}
+v=$(sed -n 's/.*static let string = "\(.*\)"/\1/p' Sources/DewpointCore/Version.swift)
 
 case "$cmd" in
   shell)
@@ -123,18 +145,51 @@ case "$cmd" in
     chroot "$SID" /bin/bash -c "cd /build/dewpoint; exec bash -i" || true
     ;;
   build)
-    step "swift build -c release for aarch64 (under emulation; 10 to 25 minutes)"
+    build_flags "$TRIXIE_IN_SID"
+    step "swift build -c release for aarch64, linked against trixie (under emulation; 10 to 25 minutes cold)"
     in_sid env "${pkgenv[@]}" bash -c "cd /build/dewpoint && swift build ${swift_flags[*]}"
     step "out/: the binary and the .deb"
     mkdir -p "$OUT"
-    bin=$SID/build/cache/release/dewpoint
-    cp -f "$bin" "$OUT/dewpoint-arm64"
-    file "$OUT/dewpoint-arm64" | sed 's/^/   /'
-    glibc=$(objdump -T "$OUT/dewpoint-arm64" | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -1)
-    echo "   needs $glibc"
-    v=$(sed -n 's/.*static let string = "\(.*\)"/\1/p' Sources/DewpointCore/Version.swift)
-    DEPENDS="libc6 (>= ${glibc#GLIBC_}), libmosquitto1, libpcap0.8t64, libsqlite3-0, libyaml-0-2" \
-      ./scripts/make-deb.sh "$OUT/dewpoint-arm64" "$v" arm64 "$OUT/dewpoint_${v}_arm64.deb"
+    cp -f "$SID/build/cache/release/dewpoint" "$OUT/dewpoint-arm64"
+    package "$OUT/dewpoint-arm64" "$v" libpcap0.8t64
+    ;;
+  build-bookworm)
+    # Debian 12 and Raspberry Pi OS bookworm have glibc 2.36. The only newer functions the binary
+    # needs are the four that Debian's prebuilt static Swift runtime calls: stand-ins for them
+    # (scripts/arm64-glibc-compat.c, hidden, checked first) are linked in. Its own build folder.
+    BOOKWORM_IN_SID=/sysroot/bookworm
+    build_flags "$BOOKWORM_IN_SID"
+    step "the glibc stand-ins: checked on this machine, then built for aarch64 against bookworm and checked under emulation"
+    cc -std=gnu11 -Wall -Wextra -Werror -O2 -o "$SID/build/compat-test-host" scripts/arm64-glibc-compat-test.c scripts/arm64-glibc-compat.c
+    "$SID/build/compat-test-host" | sed 's/^/   this machine: /'
+    mkdir -p "$SID/build/compat"
+    cp scripts/arm64-glibc-compat.c scripts/arm64-glibc-compat-test.c "$SID/build/compat/"
+    clang=$(in_sid bash -c 'command -v clang || ls /usr/libexec/swift/bin/clang' | head -1)
+    in_sid "$clang" --target=aarch64-linux-gnu --sysroot="$BOOKWORM_IN_SID" -std=gnu11 -Wall -Wextra -Werror -O2 -fPIC \
+      -c /build/compat/arm64-glibc-compat.c -o /build/compat/arm64-glibc-compat.o
+    in_sid "$clang" --target=aarch64-linux-gnu --sysroot="$BOOKWORM_IN_SID" -std=gnu11 -O2 -fuse-ld=lld \
+      -o "$BOOKWORM_IN_SID/tmp/compat-test" /build/compat/arm64-glibc-compat-test.c /build/compat/arm64-glibc-compat.o
+    bind /proc "$SID$BOOKWORM_IN_SID/proc"
+    chroot "$SID$BOOKWORM_IN_SID" /tmp/compat-test | sed 's/^/   aarch64, bookworm: /'
+    step "swift build -c release for aarch64, linked against bookworm (under emulation; 10 to 25 minutes cold)"
+    mkdir -p "$SID/build/cache-bookworm"
+    for d in checkouts repositories; do [ -d "$SID/build/cache-bookworm/$d" ] || cp -a ".build/$d" "$SID/build/cache-bookworm/$d"; done
+    in_sid env "${pkgenv[@]}" bash -c "cd /build/dewpoint && swift build --scratch-path /build/cache-bookworm ${swift_flags[*]} -Xlinker /build/compat/arm64-glibc-compat.o"
+    step "out/: the binary and the .deb"
+    mkdir -p "$OUT"
+    cp -f "$SID/build/cache-bookworm/release/dewpoint" "$OUT/dewpoint-arm64-bookworm"
+    bad=$(objdump -T "$OUT/dewpoint-arm64-bookworm" | grep -oE 'GLIBC_2\.(3[7-9]|[4-9][0-9])' | sort -u || true)
+    [ -z "$bad" ] || { echo "the bookworm binary still needs $bad" >&2; exit 1; }
+    package "$OUT/dewpoint-arm64-bookworm" "${v}~deb12" libpcap0.8
+    step "the bookworm binary in the bookworm tree, under emulation"
+    cp "$OUT/dewpoint-arm64-bookworm" "$SID$BOOKWORM_IN_SID/tmp/dewpoint"
+    chroot "$SID$BOOKWORM_IN_SID" /tmp/dewpoint version | sed 's/^/   /'
+    ;;
+  replay)
+    [ -x "$OUT/dewpoint-arm64" ] || { echo "no out/dewpoint-arm64: run 'make arm64' first" >&2; exit 1; }
+    step "replay: the aarch64 release binary against x86_64's, byte for byte"
+    bind /proc "$TRIXIE/proc"
+    ./scripts/arm64-replay-compare.sh "$OUT/dewpoint-arm64" "$TRIXIE"
     ;;
   test)
     # the tests run in the sid chroot itself, so they are built for it (its own glibc), in a
@@ -151,9 +206,11 @@ case "$cmd" in
     in_sid bash -c "cd /build/dewpoint && DEWPOINT_BIN=/build/tests/debug/dewpoint swift test --skip-build --scratch-path /build/tests --filter '$filter'"
     step "replay: the aarch64 release binary against x86_64's, byte for byte"
     [ -x "$OUT/dewpoint-arm64" ] || { echo "no out/dewpoint-arm64: run 'make arm64' first" >&2; exit 1; }
+    # the Swift runtime finds argv through /proc/self/maps: without /proc the binary sees no arguments
+    bind /proc "$TRIXIE/proc"
     ./scripts/arm64-replay-compare.sh "$OUT/dewpoint-arm64" "$TRIXIE"
     ;;
-  *) echo "usage: $0 build|test|shell" >&2; exit 2 ;;
+  *) echo "usage: $0 build|build-bookworm|test|replay|shell" >&2; exit 2 ;;
 esac
 step "finished"
 printf 'arm64.sh %s: %ds in all\n' "$cmd" $(( $(date +%s) - t0 ))

@@ -170,8 +170,8 @@ public final class Agent: Sendable {
         var lastReport = Clock.monotonicNs()
         var reportedDrops = 0
         // serial, capture and socket frames: linger 1 ms after a small batch only when frames come
-        // fast enough for it to gather more (at least two)
-        var queuePacer = BatchPacer(lingerNs: 1_000_000)
+        // fast enough for it to gather a batch (`input.batch_min`)
+        var queuePacer = BatchPacer(lingerNs: 1_000_000, minBatch: agent.input.batchMin)
         while !stopRequested && !reloadRequested {
         var watchdog = notify.watchdogUsec.map { WatchdogStateMachine(watchdogUsec: $0) }
         var reportedWedge: Int? = nil
@@ -412,7 +412,7 @@ extension Agent {
     static func options(_ b: BrokerSpec, clientId: String, cleanSession: Bool) throws(AgentError) -> MQTTClient.Options {
         MQTTClient.Options(host: b.host, port: b.port, clientId: b.clientId ?? clientId, cleanSession: cleanSession,
                            username: b.username, password: try password(b), tls: b.tls, protocolVersion: b.mqttVersion,
-                           keepaliveS: b.keepaliveS, batchWaitNs: UInt64(b.batchWaitMs) * 1_000_000, readBuffer: b.readBuffer)
+                           keepaliveS: b.keepaliveS, batchWaitNs: UInt64(b.batchWaitMs) * 1_000_000, batchMin: b.batchMin, readBuffer: b.readBuffer)
     }
 }
 

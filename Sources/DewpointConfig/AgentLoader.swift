@@ -33,7 +33,7 @@ enum AgentLoader {
                 if v < 1 << 16 { r.error(d.value, "spool.max_bytes", "expected at least 64KiB, found \(v) bytes") } else { a.spool.maxBytes = v }
             }
         }
-        if let n = m["input"]?.value, let (b, im) = broker(n, "input", extra: ["batch_wait", "read_buffer", "ack"], r) {
+        if let n = m["input"]?.value, let (b, im) = broker(n, "input", extra: ["batch_wait", "batch_min", "read_buffer", "ack"], r) {
             let defaultWait = a.input.batchWaitMs  // from AgentSpec
             a.input = b
             a.input.batchWaitMs = defaultWait
@@ -43,6 +43,7 @@ enum AgentLoader {
             if let v = im["batch_wait"], let d = r.durationMs(v.value, "input.batch_wait") {
                 if d > 100 { r.error(v.value, "input.batch_wait", "expected 0ms to 100ms, found \(d)ms") } else { a.input.batchWaitMs = d }
             }
+            if let v = im["batch_min"], let k = r.int(v.value, "input.batch_min", in: 1...4096) { a.input.batchMin = k }
         }
         if let n = m["upstream"]?.value, let (b, um) = broker(n, "upstream", extra: ["topic_prefix", "qos", "max_inflight", "summary_topic", "alert_topic", "status_topic",
                                                                            "format", "sparkplug", "discovery", "homeassistant"], r) {

@@ -85,6 +85,9 @@ public struct BrokerSpec: Sendable, Equatable {
     /// Input only (`input.batch_wait`): how long the network thread sleeps after a pass that read
     /// only a few messages, so that the next pass reads a batch. 0 wakes once per message.
     public var batchWaitMs: Int64
+    /// Input only (`input.batch_min`): the fewest messages a linger must be expected to gather
+    /// (from the recent arrival rate) for the network thread to linger at all (`BatchPacer`).
+    public var batchMin = BatchPacer.defaultMinBatch
     /// Input only (`input.read_buffer`): libmosquitto's reads served from a buffer of the network
     /// thread (see the MQTT README). Off by default.
     public var readBuffer = false

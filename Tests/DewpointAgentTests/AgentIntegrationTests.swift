@@ -132,8 +132,8 @@ import Testing
     }
 
     /// Garbage payloads are counted as decode errors and never stop the stream.
-    /// `input.batch_wait`: the network thread sleeps between passes and reads messages in
-    /// batches, at QoS 0 and at QoS 1 (where each pass also acknowledges its batch). Every message
+    /// `input.batch_wait` (with `batch_min: 2`, so that 4,000 messages/s make it linger): the
+    /// network thread sleeps between passes and reads messages in batches, at QoS 0 and at QoS 1 (where each pass also acknowledges its batch). Every message
     /// still reaches a summary, and an alert still arrives upstream while the input keeps flowing.
     /// At QoS 1 this needs more than the few hundred messages after which libmosquitto's internal
     /// wake-up pipe is full (see `Mosquitto.loop`). Also once with libmosquitto reading unbuffered.
@@ -144,7 +144,7 @@ import Testing
         let dir = scratchDir("batched-\(qos)-\(buffered)")
         AgentProcess.writeConfig(dir: dir, inputPort: broker.port, upstreamPort: broker.port,
                                  detectors: "    detectors: [{kind: threshold, above: 500}]",
-                                 inputExtra: "  batch_wait: 5ms\n  read_buffer: \(buffered)", qos: qos)
+                                 inputExtra: "  batch_wait: 5ms\n  batch_min: 2\n  read_buffer: \(buffered)", qos: qos)
         let agent = AgentProcess(dir: dir)
         try agent.start()
         #expect(waitUntil(5) { agent.log.contains("input connected") })

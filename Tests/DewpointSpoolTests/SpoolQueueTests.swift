@@ -26,6 +26,43 @@ import DewpointTestSupport
         #expect(try q.read(after: 5, limit: 100).map(\.seq) == Array(6...10))
     }
 
+    /// Alerts go before their commit once everything before them is sent; an acknowledgement
+    /// that comes first takes the record out of `pending`; a restart after a run that did not
+    /// stop cleanly numbers on after the last `seq` sent early, so that none is used twice.
+    @Test func earlyRecordsKeepOrderAndTheirSeqIsNeverReused() throws {
+        let path = scratchDir("early") + "/spool.db"
+        do {
+            let q = try SpoolQueue(path: path, maxBytes: 1 << 20)
+            q.append(seq: q.next(), topic: "s", payload: [1])                 // 1: a summary
+            try q.commit()
+            // nothing committed is read yet: no early record may overtake seq 1
+            #expect(q.takeEarly(after: 0, committedSeq: 0, limit: 10).isEmpty)
+            var (read, upTo) = try q.readCommitted(after: 0, limit: 10)
+            #expect(read.map(\.seq) == [1] && upTo == 1)
+            q.append(seq: q.next(), topic: "a", payload: [2], early: true)    // 2: an alert
+            q.append(seq: q.next(), topic: "a", payload: [3], early: true)    // 3: an alert
+            q.append(seq: q.next(), topic: "s", payload: [4])                 // 4: a summary
+            q.append(seq: q.next(), topic: "a", payload: [5], early: true)    // 5: behind a summary
+            #expect(q.takeEarly(after: 1, committedSeq: upTo, limit: 10).map(\.seq) == [2, 3])
+            #expect(q.takeEarly(after: 2, committedSeq: upTo, limit: 10).map(\.seq) == [3])
+            #expect(q.takeEarly(after: 1, committedSeq: upTo, limit: 1).map(\.seq) == [2])
+            // a stale view of what was committed gives nothing
+            #expect(q.takeEarly(after: 1, committedSeq: 0, limit: 10).isEmpty)
+            // 2 is acknowledged before its commit: it is never written
+            try q.remove([1, 2])
+            #expect(q.stats.pending == 3)
+            try q.commit()
+            (read, upTo) = try q.readCommitted(after: 0, limit: 10)
+            #expect(read.map(\.seq) == [3, 4, 5] && upTo == 5)
+            q.append(seq: q.next(), topic: "a", payload: [6], early: true)    // 6: sent, then a crash
+            #expect(q.takeEarly(after: 5, committedSeq: upTo, limit: 10).map(\.seq) == [6])
+        }
+        // 6 was never committed, but may have reached a consumer: it is not used again
+        let q = try SpoolQueue(path: path, maxBytes: 1 << 20)
+        #expect(q.next() == 7)
+        #expect(try q.read(after: 0, limit: 10).map(\.seq) == [3, 4, 5])
+    }
+
     @Test func dropsOldestWhenFullAndCounts() throws {
         let q = try SpoolQueue(path: scratchDir("full") + "/spool.db", maxBytes: 1000)
         for _ in 0..<30 { q.append(seq: q.next(), topic: "t", payload: [UInt8](repeating: 7, count: 99)) }

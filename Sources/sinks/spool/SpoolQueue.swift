@@ -1,6 +1,9 @@
 import DewpointCore
 import DewpointPipeline
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A durable, ordered, byte-bounded queue of upstream records: SQLite in WAL mode.
 ///
@@ -17,12 +20,21 @@ import Synchronization
 ///   high-water mark, any overflow drops and the checkpoint rows in one transaction with
 ///   `synchronous=FULL`, so a committed record survives `kill -9` and power loss. `remove`
 ///   (acknowledged records) commits without an fsync: a lost deletion only resends a record. Records are read for sending only once
-///   committed. The agent commits within 5 ms of a record being produced (bursts share one
-///   transaction), which bounds the loss window: records produced within the last 5 ms before a
-///   crash or power loss may be lost; nothing committed is lost, and nothing sent upstream was
-///   uncommitted.
+///   committed, except alerts appended with `early` (see below). The agent commits within 5 ms of
+///   a record being produced (bursts share one transaction), which bounds the loss window: records
+///   produced within the last 5 ms before a crash or power loss may be lost; nothing committed is
+///   lost.
+/// - Early records (alerts): `takeEarly` hands the forwarder pending records appended with
+///   `early: true` before their commit, when everything before them has been sent, so that an
+///   alert does not wait for an fsync. Each is still committed, and deleted on its
+///   acknowledgement (also one that arrives before the commit: it is then never written).
 /// - Order: records are read back in `seq` order. `seq` is strictly increasing across restarts:
-///   it resumes after the highest value ever committed.
+///   it resumes after the highest value ever committed or sent early. Before records go early,
+///   their highest `seq` is written to `spool.db-early` beside the database (a plain write, no fsync):
+///   so after a `kill -9` that lost their commit, no record made after the restart shares a
+///   `seq` with one a consumer already has (which it would drop as a duplicate). A power loss
+///   within the commit interval can lose that write too; then a `seq` sent early may be used
+///   again.
 /// - Bounds: when the stored bytes exceed `maxBytes`, the oldest records are deleted and counted
 ///   in `dropped` (persisted). Records waiting for a commit are bounded the same way: while
 ///   commits fail (a full or failing disk), at most `maxBytes` of them stay in memory and the
@@ -32,7 +44,11 @@ public final class SpoolQueue: SeqAllocator, Sendable {
         public var seq: UInt64
         public var topic: String
         public var payload: [UInt8]
-        public init(seq: UInt64, topic: String, payload: [UInt8]) { self.seq = seq; self.topic = topic; self.payload = payload }
+        /// May be sent before its commit (`takeEarly`): alerts.
+        public var early: Bool
+        public init(seq: UInt64, topic: String, payload: [UInt8], early: Bool = false) {
+            self.seq = seq; self.topic = topic; self.payload = payload; self.early = early
+        }
         /// What the record counts against `maxBytes` (the SQL queries compute the same).
         var size: Int64 { Int64(payload.count + topic.utf8.count) }
     }
@@ -52,6 +68,11 @@ public final class SpoolQueue: SeqAllocator, Sendable {
         var appendHead = 0
         var lastSeq: UInt64
         var committedSeq: UInt64
+        /// The highest `seq` written to `spool.db-early`.
+        var earlySeq: UInt64
+        /// The batch a commit has taken out of `pending` and not finished with (it may still go
+        /// early).
+        var inCommit: [Record] = []
         var bytes: Int64
         var count: Int
         var dropped: Int64
@@ -85,6 +106,11 @@ public final class SpoolQueue: SeqAllocator, Sendable {
     private let openedAt = Clock.wallNs()
     private let database: Mutex<Database>
     private let maxBytes: Int64
+    /// `spool.db-early`: the highest `seq` sent before its commit (-1: it could not be opened,
+    /// and nothing is sent early).
+    private let earlyFD: Int32
+
+    deinit { if earlyFD >= 0 { close(earlyFD) } }
 
     public init(path: String, maxBytes: Int64) throws(SpoolError) {
         let db = try SQLiteDB(path: path)
@@ -108,9 +134,13 @@ public final class SpoolQueue: SeqAllocator, Sendable {
         }
         let maxRecord = try scalar("SELECT COALESCE(MAX(seq), 0) FROM records")
         let metaSeq = try scalar("SELECT COALESCE((SELECT value FROM meta WHERE key='last_seq'), 0)")
-        let lastSeq = UInt64(max(maxRecord, metaSeq))
+        // records sent early by a run that ended before their commit
+        earlyFD = open(path + "-early", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        var early: UInt64 = 0
+        if earlyFD >= 0 && pread(earlyFD, &early, 8, 0) != 8 { early = 0 }
+        let lastSeq = max(UInt64(max(maxRecord, metaSeq)), early)
         memory = Mutex(Memory(
-            lastSeq: lastSeq, committedSeq: lastSeq,
+            lastSeq: lastSeq, committedSeq: lastSeq, earlySeq: lastSeq,
             bytes: try scalar("SELECT COALESCE(SUM(length(payload) + length(CAST(topic AS BLOB))), 0) FROM records"),
             count: Int(try scalar("SELECT COUNT(*) FROM records")),
             dropped: try scalar("SELECT COALESCE((SELECT value FROM meta WHERE key='dropped'), 0)")))
@@ -138,8 +168,9 @@ public final class SpoolQueue: SeqAllocator, Sendable {
     /// The next `seq` (strictly increasing, also across restarts).
     public func next() -> UInt64 { memory.withLock { $0.lastSeq += 1; return $0.lastSeq } }
 
-    public func append(seq: UInt64, topic: String, payload: [UInt8]) {
-        let r = Record(seq: seq, topic: topic, payload: payload)
+    /// Buffers a record for the next commit; `early`: it may be sent before it (alerts).
+    public func append(seq: UInt64, topic: String, payload: [UInt8], early: Bool = false) {
+        let r = Record(seq: seq, topic: topic, payload: payload, early: early)
         let now = Clock.wallNs()
         memory.withLock { m in
             if m.appendTimes.count - m.appendHead >= 65_536 { m.appendHead += 1 }
@@ -213,7 +244,7 @@ public final class SpoolQueue: SeqAllocator, Sendable {
             sealing {
                 taken = memory.withLock { m in
                     guard !m.pending.isEmpty || m.lastSeq != m.committedSeq || !m.pendingState.isEmpty else { return nil }
-                    defer { m.pending = []; m.pendingBytes = 0; m.pendingDropped = 0; m.pendingState = [:] }
+                    defer { m.inCommit = m.pending; m.pending = []; m.pendingBytes = 0; m.pendingDropped = 0; m.pendingState = [:] }
                     return (m.pending, m.pendingBytes, m.pendingDropped, m.lastSeq, m.bytes, m.count, m.dropped, m.pendingState)
                 }
             }
@@ -259,10 +290,12 @@ public final class SpoolQueue: SeqAllocator, Sendable {
                     m.count = c
                     m.dropped += dn
                     m.committedSeq = t.seq
+                    m.inCommit = []
                 }
             } catch {
                 if begun { try? d.db.exec("ROLLBACK") }
                 memory.withLock { m in
+                    m.inCommit = []
                     m.pending = t.batch + m.pending
                     m.pendingBytes += t.bytes
                     m.pendingDropped += t.dropped
@@ -277,21 +310,73 @@ public final class SpoolQueue: SeqAllocator, Sendable {
 
     /// Committed records with `seq > after`, oldest first.
     public func read(after: UInt64, limit: Int) throws(SpoolError) -> [Record] {
-        try database.withLock { (d: inout Database) throws(SpoolError) -> [Record] in
+        try readCommitted(after: after, limit: limit).records
+    }
+
+    /// Committed records with `seq > after`, oldest first, and the last committed `seq` when they
+    /// were read (for `takeEarly`: with fewer than `limit` records, everything committed up to it
+    /// was read).
+    public func readCommitted(after: UInt64, limit: Int) throws(SpoolError) -> (records: [Record], committedSeq: UInt64) {
+        try database.withLock { (d: inout Database) throws(SpoolError) -> ([Record], UInt64) in
             d.selectAfter.reset()
             d.selectAfter.bind(1, Int64(after)); d.selectAfter.bind(2, Int64(limit))
             var out: [Record] = []
             while try d.selectAfter.step() {
                 out.append(Record(seq: UInt64(d.selectAfter.int64(0)), topic: d.selectAfter.text(1), payload: d.selectAfter.blob(2)))
             }
+            // `database` is held: no commit is half done, and the one read is the last
+            return (out, memory.withLock { $0.committedSeq })
+        }
+    }
+
+    /// Records not yet committed that may be sent: the longest run of `early` records at the
+    /// front of those (the batch a commit is writing, then `pending`), with `seq > after`, at
+    /// most `limit`. Only when nothing was committed since `committedSeq` (as `readCommitted`
+    /// returned it, having read everything up to it), so that nothing unsent comes before them.
+    /// Their highest `seq` is in `spool.db-early` before they are returned.
+    public func takeEarly(after: UInt64, committedSeq: UInt64, limit: Int) -> [Record] {
+        guard earlyFD >= 0 else { return [] }
+        return memory.withLock { m in
+            guard m.committedSeq == committedSeq, limit > 0 else { return [] }
+            var out: [Record] = []
+            func scan(_ rs: [Record]) -> Bool {
+                for r in rs {
+                    guard r.early, out.count < limit else { return false }
+                    if r.seq > after { out.append(r) }
+                }
+                return true
+            }
+            if scan(m.inCommit) { _ = scan(m.pending) }
+            if let last = out.last?.seq, last > m.earlySeq {
+                var v = last
+                // a plain write: it survives the process, and costs no fsync
+                guard pwrite(earlyFD, &v, 8, 0) == 8 else { return [] }
+                m.earlySeq = last
+            }
             return out
         }
     }
 
-    /// Deletes acknowledged records (one transaction).
+    /// Deletes acknowledged records (one transaction). A record sent early and acknowledged before
+    /// its commit leaves `pending` instead, and is never written.
     public func remove(_ seqs: [UInt64]) throws(SpoolError) {
         guard !seqs.isEmpty else { return }
         try database.withLock { (d: inout Database) throws(SpoolError) in
+            // `database` is held, so no commit has a batch out of `pending`
+            var seqs = seqs
+            memory.withLock { m in
+                guard let first = m.pending.first?.seq, seqs.contains(where: { $0 >= first }) else { return }
+                let acked = Set(seqs.filter { $0 >= first })
+                var freed: Int64 = 0
+                m.pending.removeAll { r in
+                    guard acked.contains(r.seq) else { return false }
+                    freed += r.size
+                    return true
+                }
+                m.pendingBytes -= freed
+                seqs.removeAll { acked.contains($0) }
+            }
+            guard !seqs.isEmpty else { return }
             var (newBytes, newCount) = memory.withLock { ($0.bytes, $0.count) }
             // a deletion needs no fsync of its own: if a crash loses it, the record is sent again
             // (at-least-once), and the next commit's fsync makes it durable with itself

@@ -62,7 +62,8 @@ public final class ForwarderEvents: Sendable {
     }
 }
 
-/// Sends committed spool records upstream in `seq` order and deletes each only on PUBACK.
+/// Sends spool records upstream in `seq` order and deletes each only on PUBACK: committed ones,
+/// and alerts before their commit once everything before them is sent (`SpoolQueue.takeEarly`).
 ///
 /// Contract:
 /// - Threading: runs on its own thread. The upstream client's handlers report acknowledgements
@@ -166,6 +167,8 @@ public final class Forwarder: Sendable {
 
     private func run() {
         var poison = PoisonRecordDetector()
+        // the last committed seq when a read found everything committed sent (nil: not known)
+        var caughtUpTo: UInt64? = nil
         while !worker.isStopping {
             var worked = false
             let (done, reset) = events.state.withLock { s -> ([UInt64], Bool) in
@@ -186,6 +189,7 @@ public final class Forwarder: Sendable {
             if reset {
                 format?.connectionReset()
                 lastSent.store(0, ordering: .relaxed)
+                caughtUpTo = nil
                 if qos > 0, let seq = poison.connectionLost(nowNs: Clock.monotonicNs()) {
                     setAside(seq: seq, reason: "the broker closed the connection each of the \(poison.strikesToSetAside) times this record was the next to deliver (a packet over its max_packet_size, or one it refuses)")
                 }
@@ -203,7 +207,21 @@ public final class Forwarder: Sendable {
             let room = poison.inflightLimit(maxInflight) - inflightCount
             if client.isConnected && room > 0 {
                 do {
-                    for r in try spool.read(after: lastSent.load(ordering: .relaxed), limit: room) {
+                    // committed records first; once all are sent, alerts not yet committed
+                    // (`SpoolQueue.takeEarly`), so that an alert does not wait for a disk
+                    let after = lastSent.load(ordering: .relaxed)
+                    // caught up with what was committed: alerts go without waiting for the
+                    // database (a commit may be writing them)
+                    var batch = caughtUpTo.map { spool.takeEarly(after: after, committedSeq: $0, limit: room) } ?? []
+                    if batch.isEmpty {
+                        let (committed, committedSeq) = try spool.readCommitted(after: after, limit: room)
+                        batch = committed
+                        caughtUpTo = committed.count < room ? committedSeq : nil
+                        if let upTo = caughtUpTo {
+                            batch += spool.takeEarly(after: max(after, committed.last?.seq ?? 0), committedSeq: upTo, limit: room - committed.count)
+                        }
+                    }
+                    for r in batch {
                         var message = OutgoingMessage(topic: r.topic, payload: r.payload, qos: qos, retain: false)
                         if let format {
                             switch Result(catching: { () throws(UpstreamFormatError) in try format.present(r, nowMs: UInt64(Clock.wallNs() / 1_000_000)) }) {

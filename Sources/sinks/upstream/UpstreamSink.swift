@@ -34,7 +34,12 @@ public final class UpstreamSink: Sink, Sendable {
         var failures = 0
         /// When to try again after a failed commit (a second later); 0 after a success.
         var retryAtNs: UInt64 = 0
+        /// When the first alert since the last commit was appended (0: none).
+        var earlySinceNs: UInt64 = 0
     }
+    /// How long a commit waits after an alert: the forwarder sends the alert meanwhile, without
+    /// the commit's disk work competing with it for the CPU.
+    static let earlyCommitDelayNs: UInt64 = 1_500_000
     private let commitState = Mutex(CommitState())
     /// `spool.lock`, held (flock) while the sink lives, or until a stop: one agent per spool.
     private let lockFD: Mutex<Int32>
@@ -156,8 +161,12 @@ public final class UpstreamSink: Sink, Sendable {
     }
 
     public func write(kind: RecordKind, device: String, seq: UInt64, json: UnsafeRawBufferPointer) {
-        spool.append(seq: seq, topic: topics.topic(kind: kind, device: device), payload: Array(json))
+        // an alert may go before its commit (`SpoolQueue.takeEarly`): the forwarder is woken for it
+        let early = kind == .alert
+        if early { commitState.withLock { s in if s.earlySinceNs == 0 { s.earlySinceNs = Clock.monotonicNs() } } }
+        spool.append(seq: seq, topic: topics.topic(kind: kind, device: device), payload: Array(json), early: early)
         onRecord()
+        if early { forwarder.wakeup.signal() }
     }
 
     /// The pipeline's flush does not commit: the runner commits, with a checkpoint
@@ -170,11 +179,14 @@ public final class UpstreamSink: Sink, Sendable {
     }
 
     /// Commits come as soon as records exist (they are few: one summary per device per window,
-    /// and alerts), at most every 5 ms so that bursts share one transaction; after a failed
-    /// commit, a second later.
+    /// and alerts), at most every 5 ms so that bursts share one transaction, and 1.5 ms after an
+    /// alert (sent meanwhile, before its commit); after a failed commit, a second later.
     public var commitDueNs: UInt64? {
         guard spool.stats.pending > 0 else { return nil }
-        return commitState.withLock { max($0.lastCommitNs + 5_000_000, $0.retryAtNs) }
+        return commitState.withLock { s in
+            let due = max(s.lastCommitNs + 5_000_000, s.retryAtNs)
+            return s.earlySinceNs == 0 ? due : max(due, s.earlySinceNs + Self.earlyCommitDelayNs)
+        }
     }
 
     /// Commits what is pending (with what `sealing` adds) and wakes the forwarder; true if it did
@@ -184,7 +196,7 @@ public final class UpstreamSink: Sink, Sendable {
         let now = Clock.monotonicNs()
         do {
             try spool.commit(sealing: sealing)
-            commitState.withLock { $0.failures = 0; $0.retryAtNs = 0; $0.lastCommitNs = now }
+            commitState.withLock { $0.failures = 0; $0.retryAtNs = 0; $0.lastCommitNs = now; $0.earlySinceNs = 0 }
             forwarder.wakeup.signal()
             return true
         } catch {

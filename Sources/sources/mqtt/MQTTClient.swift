@@ -64,9 +64,11 @@ public final class MQTTClient: Sendable {
         public var backoff: ConnectionStateMachine.Backoff
         /// After a pass that delivered messages but emptied the socket (fewer than `batchSize`), the network thread
         /// sleeps this long before it waits on the socket again, so that the next pass finds a
-        /// batch, when the arrival rate makes that pay (`BatchPacer`: at least two messages
+        /// batch, when the arrival rate makes that pay (`BatchPacer`: at least `batchMin` messages
         /// expected meanwhile). 0 (the default) waits at once: one wakeup per message.
         public var batchWaitNs: UInt64
+        /// The fewest messages a linger must be expected to gather (`BatchPacer.minBatch`).
+        public var batchMin: Int
         /// The most packets one pass reads before it writes what they queued (PUBACKs).
         public var batchSize: Int
         /// Serve libmosquitto's reads of a plain TCP socket from a 32 KiB buffer of the network
@@ -94,11 +96,11 @@ public final class MQTTClient: Sendable {
         public init(host: String, port: Int, clientId: String? = nil, cleanSession: Bool = true, username: String? = nil,
                     password: String? = nil, tls: TLSSpec? = nil, protocolVersion: Int = 4, keepaliveS: Int = 30,
                     will: Will? = nil, backoff: ConnectionStateMachine.Backoff = .init(), batchWaitNs: UInt64 = 0,
-                    batchSize: Int = 256, readBuffer: Bool = false) {
+                    batchMin: Int = BatchPacer.defaultMinBatch, batchSize: Int = 256, readBuffer: Bool = false) {
             self.host = host; self.port = port; self.clientId = clientId; self.cleanSession = cleanSession
             self.username = username; self.password = password; self.tls = tls; self.protocolVersion = protocolVersion
             self.keepaliveS = keepaliveS; self.will = will; self.backoff = backoff
-            self.batchWaitNs = batchWaitNs; self.batchSize = max(1, batchSize); self.readBuffer = readBuffer
+            self.batchWaitNs = batchWaitNs; self.batchMin = batchMin; self.batchSize = max(1, batchSize); self.readBuffer = readBuffer
         }
     }
 
@@ -216,7 +218,7 @@ public final class MQTTClient: Sendable {
         }
         var action = state.withLock { $0.machine.start(nowNs: Clock.monotonicNs()) }
         var held = HeldAcknowledgements()
-        var pacer = BatchPacer(lingerNs: options.batchWaitNs)
+        var pacer = BatchPacer(lingerNs: options.batchWaitNs, minBatch: options.batchMin)
         while true {
             if worker.isStopping { break }
             switch action {
