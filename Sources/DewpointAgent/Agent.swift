@@ -169,6 +169,10 @@ public final class Agent: Sendable {
         notify.send("READY=1\nSTATUS=running: \(config.bindings.count) devices, \(sources.count) sources")
         var lastReport = Clock.monotonicNs()
         var reportedDrops = 0
+        // once the agent has run a few seconds (connections made, the first commits and records
+        // through: each first time touches code of its own), the pages only start-up needed leave
+        // the resident set (`StartupPages`)
+        var releaseStartupPagesAtNs: UInt64? = Clock.monotonicNs() + 5_000_000_000
         // serial, capture and socket frames: linger 1 ms after a small batch only when frames come
         // fast enough for it to gather a batch (`input.batch_min`)
         var queuePacer = BatchPacer(lingerNs: 1_000_000, minBatch: agent.input.batchMin)
@@ -189,6 +193,11 @@ public final class Agent: Sendable {
             }
             gate.run { $0.advanceClock(nowNs: Clock.wallNs()) }
             if Clock.monotonicNs() >= checkpointer.dueNs { checkpointer.commit() }
+            if let at = releaseStartupPagesAtNs, Clock.monotonicNs() >= at {
+                releaseStartupPagesAtNs = nil
+                let kib = StartupPages.release()
+                if kib > 0 { logger.info("released \(kib) KiB of file pages only start-up used") }
+            }
             if Clock.monotonicNs() - lastReport >= 60_000_000_000 {
                 lastReport = Clock.monotonicNs()
                 report(config, gate, queue, sink, sources, reportedDrops: &reportedDrops)

@@ -1,0 +1,62 @@
+import DewpointCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Gives back the file pages that only start-up touched.
+///
+/// Start-up reads much more of the executable than the agent then runs: the runtime's metadata
+/// and conformance tables, the configuration loader, every command's argument parsing. Those pages
+/// stay in the process's resident set although the running agent never touches them again. Once
+/// the agent runs, every mapping of a file that is not writable and holds no page of its own
+/// (`Private_Dirty` and `Anonymous` are 0 in `/proc/self/smaps`) is dropped with
+/// `MADV_DONTNEED`: its content is exactly the file's, which stays in the page cache, and a page
+/// used again faults back in from there (a minor fault, no disk read). Mappings the process
+/// changed (relocated data, RELRO) are never touched.
+///
+/// `DEWPOINT_KEEP_STARTUP_PAGES=1` turns it off.
+enum StartupPages {
+    /// Drops the clean read-only file mappings; returns the KiB they held.
+    @discardableResult
+    static func release() -> Int {
+        if let v = getenv("DEWPOINT_KEEP_STARTUP_PAGES"), String(cString: v) == "1" { return 0 }
+        guard let f = fopen("/proc/self/smaps", "r") else { return 0 }
+        defer { fclose(f) }
+        struct Mapping { var start = 0, end = 0, file = false, readOnly = false, rss = 0, changed = false }
+        var mappings: [Mapping] = []
+        var current: Mapping? = nil
+        var line = [CChar](repeating: 0, count: 4096)
+        while fgets(&line, Int32(line.count), f) != nil {
+            let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            let fields = text.split(separator: " ", omittingEmptySubsequences: true)
+            guard let first = fields.first else { continue }
+            if first.contains("-") && !first.hasSuffix(":"), fields.count >= 5 {
+                if let c = current { mappings.append(c) }
+                let range = first.split(separator: "-")
+                var m = Mapping()
+                m.start = Int(range[0], radix: 16) ?? 0
+                m.end = Int(range.count > 1 ? range[1] : "", radix: 16) ?? 0
+                let perms = fields[1]
+                m.readOnly = perms.count == 4 && !perms.contains("w")
+                // a path (not [heap], [stack], [vdso], or an anonymous mapping) with inode != 0
+                m.file = fields.count >= 6 && fields[5].hasPrefix("/") && fields[4] != "0"
+                current = m
+            } else if var c = current {
+                let value = fields.count >= 2 ? Int(fields[1]) ?? 0 : 0
+                switch first {
+                case "Rss:": c.rss = value
+                case "Private_Dirty:", "Anonymous:", "Swap:": if value != 0 { c.changed = true }
+                default: break
+                }
+                current = c
+            }
+        }
+        if let c = current { mappings.append(c) }
+        var released = 0
+        for m in mappings where m.file && m.readOnly && !m.changed && m.rss > 0 && m.end > m.start {
+            guard let p = UnsafeMutableRawPointer(bitPattern: m.start) else { continue }
+            if madvise(p, m.end - m.start, MADV_DONTNEED) == 0 { released += m.rss }
+        }
+        return released
+    }
+}
