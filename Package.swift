@@ -19,15 +19,18 @@ let strict: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
 ]
 
-// Code generation for the wide kernels (`DewpointSignalAVX512`). It is decided by the machine that
-// builds: cross-compiling from x86_64 to aarch64 needs this set to [].
+// Code generation for the wide kernels (`DewpointSignalAVX512`), for an x86_64 target only. The
+// manifest runs on the building machine, which a cross-compile does not target: there
+// DEWPOINT_TARGET_ARCH names the target (scripts/arm64.sh sets it), and without it the building
+// machine's architecture is taken.
 #if arch(x86_64)
-let avx512: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "skylake-avx512"])]
-let avx2: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"])]
+let buildsOnX86 = true
 #else
-let avx512: [SwiftSetting] = []
-let avx2: [SwiftSetting] = []
+let buildsOnX86 = false
 #endif
+let targetsX86 = Context.environment["DEWPOINT_TARGET_ARCH"].map { $0 == "x86_64" } ?? buildsOnX86
+let avx512: [SwiftSetting] = targetsX86 ? [.unsafeFlags(["-target-cpu", "skylake-avx512"])] : []
+let avx2: [SwiftSetting] = targetsX86 ? [.unsafeFlags(["-target-cpu", "haswell"])] : []
 
 // The per-message and per-sample modules run their release builds without dynamic exclusivity
 // checks: they are classes' stored properties touched in hot loops (a pipeline, its devices and

@@ -94,7 +94,8 @@ make_tree() {
     # the Swift runtime is sid's (the compiler's): Debian keeps it in /usr/libexec/swift/lib
     local runtime=/usr/libexec/swift/lib
     [ -d "$SID$runtime/swift_static" ] || runtime=/usr/lib
-    for d in swift swift_static; do rm -rf "$tree/usr/lib/$d"; ln -s "$runtime/$d" "$tree/usr/lib/$d"; done
+    # relative, so that the link resolves both in the chroot (/sysroot/NAME) and from this machine
+    for d in swift swift_static; do rm -rf "$tree/usr/lib/$d"; ln -s "../../../..$runtime/$d" "$tree/usr/lib/$d"; done
     # quoted paths in libpcap.pc make SwiftPM add the host's -L, which pulls sid's glibc back in
     for pc in "$tree"/usr/lib/aarch64-linux-gnu/pkgconfig/libpcap.pc; do [ -e "$pc" ] && sed -i 's/"//g' "$pc"; done
     touch "$tree/.stamp"
@@ -116,22 +117,30 @@ mkdir -p "$SID/build/dewpoint/.build"
 mkdir -p "$SID/build/cache"
 bind "$SID/build/cache" "$SID/build/dewpoint/.build"
 # offline: the package checkouts this machine resolved (their remotes are not reachable in the chroot)
-for d in checkouts repositories; do
-  [ -d "$SID/build/cache/$d" ] || cp -a ".build/$d" "$SID/build/cache/$d"
-  [ -d "$SID/build/tests/$d" ] || { mkdir -p "$SID/build/tests"; cp -a ".build/$d" "$SID/build/tests/$d"; }
+for dest in "$SID/build/cache" "$SID/build/tests"; do
+  mkdir -p "$dest"
+  # again on every run: a copy from before a dependency was added cannot resolve it offline
+  for d in checkouts repositories; do rm -rf "${dest:?}/$d"; cp -a ".build/$d" "$dest/$d"; done
 done
 cp -f Package.resolved "$SID/build/dewpoint/" 2> /dev/null || true
 
 # build_flags TREE: the release build's flags and pkg-config environment for a tree (as the chroot sees it)
 build_flags() {
+  # lld (swiftlang's own): with sid's default ld.bfd the Swift runtime's sections end in a single
+  # read-write-execute segment, without RELRO
   swift_flags=(-c release --product dewpoint --static-swift-stdlib --disable-local-rpath
-               --sdk "$1" -Xswiftc -sdk -Xswiftc "$1" -Xlinker -z -Xlinker now -Xlinker -z -Xlinker relro)
+               --sdk "$1" -Xswiftc -sdk -Xswiftc "$1" -Xswiftc -use-ld=lld -Xlinker -z -Xlinker now -Xlinker -z -Xlinker relro)
   pkgenv=(PKG_CONFIG_SYSROOT_DIR="$1" PKG_CONFIG_PATH="$1/usr/lib/aarch64-linux-gnu/pkgconfig:$1/usr/share/pkgconfig"
           PKG_CONFIG_LIBDIR="$1/usr/lib/aarch64-linux-gnu/pkgconfig")
 }
 # package BIN DEB-VERSION LIBPCAP: the .deb of an aarch64 binary, its libc6 dependency from the binary itself
 package() {
   file "$1" | sed 's/^/   /'
+  # W^X and full RELRO, as the x86_64 build
+  if readelf -lW "$1" | grep -E '^ +LOAD' | grep -q 'RWE'; then echo "$1 has a writable and executable segment" >&2; exit 1; fi
+  readelf -lW "$1" | grep -q GNU_RELRO || { echo "$1 has no RELRO segment" >&2; exit 1; }
+  readelf -d "$1" | grep -q BIND_NOW || { echo "$1 is not linked with -z now" >&2; exit 1; }
+  echo "   segments: no writable and executable one; RELRO and BIND_NOW (full RELRO)"
   local glibc; glibc=$(objdump -T "$1" | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -1)
   echo "   needs $glibc"
   DEPENDS="libc6 (>= ${glibc#GLIBC_}), libmosquitto1, $3, libsqlite3-0, libyaml-0-2" \
@@ -173,7 +182,7 @@ case "$cmd" in
     chroot "$SID$BOOKWORM_IN_SID" /tmp/compat-test | sed 's/^/   aarch64, bookworm: /'
     step "swift build -c release for aarch64, linked against bookworm (under emulation; 10 to 25 minutes cold)"
     mkdir -p "$SID/build/cache-bookworm"
-    for d in checkouts repositories; do [ -d "$SID/build/cache-bookworm/$d" ] || cp -a ".build/$d" "$SID/build/cache-bookworm/$d"; done
+    for d in checkouts repositories; do rm -rf "$SID/build/cache-bookworm/$d"; cp -a ".build/$d" "$SID/build/cache-bookworm/$d"; done
     in_sid env "${pkgenv[@]}" bash -c "cd /build/dewpoint && swift build --scratch-path /build/cache-bookworm ${swift_flags[*]} -Xlinker /build/compat/arm64-glibc-compat.o"
     step "out/: the binary and the .deb"
     mkdir -p "$OUT"
