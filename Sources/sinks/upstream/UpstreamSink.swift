@@ -38,8 +38,11 @@ public final class UpstreamSink: Sink, Sendable {
         var earlySinceNs: UInt64 = 0
     }
     /// How long a commit waits after an alert: the forwarder sends the alert meanwhile, without
-    /// the commit's disk work competing with it for the CPU.
-    static let earlyCommitDelayNs: UInt64 = 1_500_000
+    /// the commit's disk work competing with it for the CPU. `DEWPOINT_FAULT_EARLY_COMMIT_DELAY_MS`
+    /// lengthens it (the crash tests use it, to kill the agent between the send and the commit;
+    /// nothing else should).
+    static let earlyCommitDelayNs: UInt64 = getenv("DEWPOINT_FAULT_EARLY_COMMIT_DELAY_MS")
+        .flatMap { UInt64(String(cString: $0)) }.map { $0 * 1_000_000 } ?? 1_500_000
     private let commitState = Mutex(CommitState())
     /// `spool.lock`, held (flock) while the sink lives, or until a stop: one agent per spool.
     private let lockFD: Mutex<Int32>
