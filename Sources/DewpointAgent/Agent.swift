@@ -115,7 +115,7 @@ public final class Agent: Sendable {
         // the wall clock's devices start at the wall clock, before any frame arrives; the MQTT
         // input's stand still until it connects, then follow what it delivers
         gate.run { $0.advanceClock(nowNs: Clock.wallNs()) }
-        let (sources, sourceOfBinding) = try makeSources(config, inline: GateInlet(gate), queued: QueueInlet(queue), durability: checkpointer)
+        let (sources, sourceOfBinding) = try makeSources(config, inline: GateInlet(gate, afterBatch: { sink.sendEarly() }), queued: QueueInlet(queue), durability: checkpointer)
         var nextLivenessNs = Clock.monotonicNs()
         var server: MetricsServer? = nil
         if let metrics, let listen = agent.metrics.listen {
@@ -192,6 +192,7 @@ public final class Agent: Sendable {
                 if n < 32 && linger > 0 { Clock.sleep(ns: linger) }
             }
             gate.run { $0.advanceClock(nowNs: Clock.wallNs()) }
+            sink.sendEarly()
             if Clock.monotonicNs() >= checkpointer.dueNs { checkpointer.commit() }
             if let at = releaseStartupPagesAtNs, Clock.monotonicNs() >= at {
                 releaseStartupPagesAtNs = nil

@@ -22,14 +22,19 @@ final class PipelineGate: Sendable {
 /// The inlet of sources that run the pipeline on their own thread (MQTT).
 final class GateInlet: FrameInlet, Sendable {
     let gate: PipelineGate
-    init(_ gate: PipelineGate) { self.gate = gate }
+    /// Runs after each batch, outside the pipeline's lock (the sink sends the alerts it raised).
+    let afterBatch: (@Sendable () -> Void)?
+    init(_ gate: PipelineGate, afterBatch: (@Sendable () -> Void)? = nil) { self.gate = gate; self.afterBatch = afterBatch }
     func frame(binding: Int, payload: UnsafeRawBufferPointer, arrivalNs: Int64) {
         gate.run { $0.ingest(binding: binding, payload: payload, arrivalNs: arrivalNs) }
     }
     func message(topic: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer, arrivalNs: Int64) {
         gate.run { $0.ingestMQTT(topic: topic, payload: payload, arrivalNs: arrivalNs) }
     }
-    func endOfBatch() { gate.run { $0.flush() } }
+    func endOfBatch() {
+        gate.run { $0.flush() }
+        afterBatch?()
+    }
     func message(topic: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer, arrivalNs: Int64, deliveryId: UInt16) {
         gate.run { $0.ingestMQTT(topic: topic, payload: payload, arrivalNs: arrivalNs, deliveryId: deliveryId) }
     }

@@ -66,7 +66,8 @@ public final class ForwarderEvents: Sendable {
 /// and alerts before their commit once everything before them is sent (`SpoolQueue.takeEarly`).
 ///
 /// Contract:
-/// - Threading: runs on its own thread. The upstream client's handlers report acknowledgements
+/// - Threading: runs on its own thread; `sendEarly` sends from the caller's thread, under the
+///   same lock as the forwarder's turns. The upstream client's handlers report acknowledgements
 ///   and connections through `events` (`ForwarderEvents`), whose state is behind its mutex.
 /// - Flow control: at most `maxInflight` records are unacknowledged at once.
 /// - Ordering and duplicates: after a reconnection everything unacknowledged is sent again from
@@ -84,7 +85,7 @@ public final class Forwarder: Sendable {
     /// Turns of the loop (see `StoppableThread.heartbeat`).
     public var heartbeat: UInt64? { worker.heartbeat }
     private let logger: Logger
-    /// The seq of the last record published; the forwarder's thread only (and `drain` reads nothing of it).
+    /// The seq of the last record published; changed only under `sending`.
     private let lastSent = Atomic<UInt64>(0)
 
     /// Signalled when there may be work: a commit, an acknowledgement, a (re)connection.
@@ -165,106 +166,140 @@ public final class Forwarder: Sendable {
         try r.get()
     }
 
-    private func run() {
+    /// What the sending side keeps between turns. Behind `sending`, so that the input's thread
+    /// can send an alert itself while the forwarder waits (`sendEarly`).
+    private struct SendState: Sendable {
         var poison = PoisonRecordDetector()
-        // the last committed seq when a read found everything committed sent (nil: not known)
+        /// The last committed seq when a read found everything committed sent (nil: not known).
         var caughtUpTo: UInt64? = nil
+    }
+    private let sending = Mutex(SendState())
+
+    /// Sends the alerts waiting for their commit on the calling thread (the input's, right after
+    /// the pass that raised them) when the forwarder is not busy and knows that everything
+    /// committed has been sent; otherwise wakes the forwarder for them. It saves a thread's
+    /// wakeup on the way of an alert, and never waits for the database.
+    public func sendEarly() {
+        let sent = sending.withLockIfAvailable { s -> Bool in
+            guard let upTo = s.caughtUpTo, client.isConnected else { return false }
+            let room = s.poison.inflightLimit(maxInflight) - inflightCount
+            guard room > 0 else { return false }
+            let batch = spool.takeEarly(after: lastSent.load(ordering: .relaxed), committedSeq: upTo, limit: room)
+            guard !batch.isEmpty else { return false }
+            do { try publish(batch, &s) } catch { logger.warning("upstream publish: \(error)") }
+            return true
+        }
+        if sent != true { wakeup.signal() }
+    }
+
+    private func run() {
         while !worker.isStopping {
-            var worked = false
-            let (done, reset) = events.state.withLock { s -> ([UInt64], Bool) in
-                let a = s.acks, r = s.resetRequested
-                s.acks.removeAll(keepingCapacity: true)
-                s.resetRequested = false
-                // `untracked` survives: the online status is registered right after a reconnect,
-                // before this reset runs
-                if r { s.inflight.removeAll(); s.earlyAcks.removeAll() }
-                return (a, r)
-            }
-            if !done.isEmpty {
-                do { try spool.remove(done) } catch { logger.warning("spool: \(error)") }
-                events.state.withLock { $0.acknowledged += done.count }
-                poison.acknowledged()
-                worked = true
-            }
-            if reset {
-                format?.connectionReset()
-                lastSent.store(0, ordering: .relaxed)
-                caughtUpTo = nil
-                if qos > 0, let seq = poison.connectionLost(nowNs: Clock.monotonicNs()) {
-                    setAside(seq: seq, reason: "the broker closed the connection each of the \(poison.strikesToSetAside) times this record was the next to deliver (a packet over its max_packet_size, or one it refuses)")
-                }
-            }
-            if let format, client.isConnected {
-                do {
-                    for m in format.due(nowMs: UInt64(Clock.wallNs() / 1_000_000)) {
-                        try announce(m)
-                        worked = true
-                    }
-                } catch {
-                    logger.warning("upstream publish: \(error)")
-                }
-            }
-            let room = poison.inflightLimit(maxInflight) - inflightCount
-            if client.isConnected && room > 0 {
-                do {
-                    // committed records first; once all are sent, alerts not yet committed
-                    // (`SpoolQueue.takeEarly`), so that an alert does not wait for a disk
-                    let after = lastSent.load(ordering: .relaxed)
-                    // caught up with what was committed: alerts go without waiting for the
-                    // database (a commit may be writing them)
-                    var batch = caughtUpTo.map { spool.takeEarly(after: after, committedSeq: $0, limit: room) } ?? []
-                    if batch.isEmpty {
-                        let (committed, committedSeq) = try spool.readCommitted(after: after, limit: room)
-                        batch = committed
-                        caughtUpTo = committed.count < room ? committedSeq : nil
-                        if let upTo = caughtUpTo {
-                            batch += spool.takeEarly(after: max(after, committed.last?.seq ?? 0), committedSeq: upTo, limit: room - committed.count)
-                        }
-                    }
-                    for r in batch {
-                        var message = OutgoingMessage(topic: r.topic, payload: r.payload, qos: qos, retain: false)
-                        if let format {
-                            switch Result(catching: { () throws(UpstreamFormatError) in try format.present(r, nowMs: UInt64(Clock.wallNs() / 1_000_000)) }) {
-                            case .success(let presented):
-                                for m in presented.announce { try announce(m) }
-                                message = presented.record
-                            case .failure(let e):
-                                if setAside(seq: r.seq, reason: e.description, topic: r.topic, bytes: r.payload.count) {
-                                    lastSent.store(r.seq, ordering: .relaxed)
-                                }
-                                worked = true
-                                continue
-                            }
-                        }
-                        let sent = message.payload.withUnsafeBytes { p in
-                            Result { () throws(MQTTError) in try client.publish(topic: message.topic, payload: p, qos: message.qos, retain: message.retain) }
-                        }
-                        let mid: Int32
-                        switch sent {
-                        case .success(let m): mid = m
-                        case .failure(let e) where e.isPermanentForMessage:
-                            setAside(r, e)
-                            worked = true
-                            continue
-                        case .failure(let e): throw e
-                        }
-                        let oldest = events.state.withLock { s -> Bool in
-                            let first = s.inflight.isEmpty
-                            if s.earlyAcks.remove(mid) != nil { s.acks.append(r.seq) } else { s.inflight[mid] = r.seq }
-                            s.published += 1
-                            return first
-                        }
-                        poison.sent(seq: r.seq, oldest: oldest, nowNs: Clock.monotonicNs())
-                        lastSent.store(r.seq, ordering: .relaxed)
-                        worked = true
-                    }
-                } catch {
-                    logger.warning("upstream publish: \(error)")
-                }
-            }
+            let worked = sending.withLock { s in turn(&s) }
             // no polling: sleep until signalled (the timeout only covers a lost connection
             // that nobody reported)
             if !worked { wakeup.wait(timeoutNs: 200_000_000) }
+        }
+    }
+
+    /// One turn: acknowledgements, a reconnection, the format's announcements, then records.
+    /// True if it did anything.
+    private func turn(_ st: inout SendState) -> Bool {
+        var worked = false
+        let (done, reset) = events.state.withLock { s -> ([UInt64], Bool) in
+            let a = s.acks, r = s.resetRequested
+            s.acks.removeAll(keepingCapacity: true)
+            s.resetRequested = false
+            // `untracked` survives: the online status is registered right after a reconnect,
+            // before this reset runs
+            if r { s.inflight.removeAll(); s.earlyAcks.removeAll() }
+            return (a, r)
+        }
+        if !done.isEmpty {
+            do { try spool.remove(done) } catch { logger.warning("spool: \(error)") }
+            events.state.withLock { $0.acknowledged += done.count }
+            st.poison.acknowledged()
+            worked = true
+        }
+        if reset {
+            format?.connectionReset()
+            lastSent.store(0, ordering: .relaxed)
+            st.caughtUpTo = nil
+            if qos > 0, let seq = st.poison.connectionLost(nowNs: Clock.monotonicNs()) {
+                setAside(seq: seq, reason: "the broker closed the connection each of the \(st.poison.strikesToSetAside) times this record was the next to deliver (a packet over its max_packet_size, or one it refuses)")
+            }
+        }
+        if let format, client.isConnected {
+            do {
+                for m in format.due(nowMs: UInt64(Clock.wallNs() / 1_000_000)) {
+                    try announce(m)
+                    worked = true
+                }
+            } catch {
+                logger.warning("upstream publish: \(error)")
+            }
+        }
+        let room = st.poison.inflightLimit(maxInflight) - inflightCount
+        if client.isConnected && room > 0 {
+            do {
+                // committed records first; once all are sent, alerts not yet committed
+                // (`SpoolQueue.takeEarly`), so that an alert does not wait for a disk
+                let after = lastSent.load(ordering: .relaxed)
+                // caught up with what was committed: alerts go without waiting for the
+                // database (a commit may be writing them)
+                var batch = st.caughtUpTo.map { spool.takeEarly(after: after, committedSeq: $0, limit: room) } ?? []
+                if batch.isEmpty {
+                    let (committed, committedSeq) = try spool.readCommitted(after: after, limit: room)
+                    batch = committed
+                    st.caughtUpTo = committed.count < room ? committedSeq : nil
+                    if let upTo = st.caughtUpTo {
+                        batch += spool.takeEarly(after: max(after, committed.last?.seq ?? 0), committedSeq: upTo, limit: room - committed.count)
+                    }
+                }
+                if !batch.isEmpty { worked = true }
+                try publish(batch, &st)
+            } catch {
+                logger.warning("upstream publish: \(error)")
+            }
+        }
+        return worked
+    }
+
+    /// Publishes records in order: each in its format, registered in flight, `lastSent` moved on.
+    /// A record the format or the broker can never take is set aside; another error ends the batch.
+    private func publish(_ batch: [SpoolQueue.Record], _ st: inout SendState) throws {
+        for r in batch {
+            var message = OutgoingMessage(topic: r.topic, payload: r.payload, qos: qos, retain: false)
+            if let format {
+                switch Result(catching: { () throws(UpstreamFormatError) in try format.present(r, nowMs: UInt64(Clock.wallNs() / 1_000_000)) }) {
+                case .success(let presented):
+                    for m in presented.announce { try announce(m) }
+                    message = presented.record
+                case .failure(let e):
+                    if setAside(seq: r.seq, reason: e.description, topic: r.topic, bytes: r.payload.count) {
+                        lastSent.store(r.seq, ordering: .relaxed)
+                    }
+                    continue
+                }
+            }
+            let sent = message.payload.withUnsafeBytes { p in
+                Result { () throws(MQTTError) in try client.publish(topic: message.topic, payload: p, qos: message.qos, retain: message.retain) }
+            }
+            let mid: Int32
+            switch sent {
+            case .success(let m): mid = m
+            case .failure(let e) where e.isPermanentForMessage:
+                setAside(r, e)
+                continue
+            case .failure(let e): throw e
+            }
+            let oldest = events.state.withLock { s -> Bool in
+                let first = s.inflight.isEmpty
+                if s.earlyAcks.remove(mid) != nil { s.acks.append(r.seq) } else { s.inflight[mid] = r.seq }
+                s.published += 1
+                return first
+            }
+            st.poison.sent(seq: r.seq, oldest: oldest, nowNs: Clock.monotonicNs())
+            lastSent.store(r.seq, ordering: .relaxed)
         }
     }
 }

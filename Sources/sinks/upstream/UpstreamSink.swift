@@ -169,12 +169,24 @@ public final class UpstreamSink: Sink, Sendable {
         if early { commitState.withLock { s in if s.earlySinceNs == 0 { s.earlySinceNs = Clock.monotonicNs() } } }
         spool.append(seq: seq, topic: topics.topic(kind: kind, device: device), payload: Array(json), early: early)
         onRecord()
-        if early { forwarder.wakeup.signal() }
+        if early { earlyWaiting.store(true, ordering: .releasing) }
     }
 
     /// The pipeline's flush does not commit: the runner commits, with a checkpoint
     /// (`commit(sealing:)`), and the pipeline's lock must not be held while it waits for a disk.
     public func flush() {}
+
+    /// Alerts were appended since the last `sendEarly`.
+    private let earlyWaiting = Atomic<Bool>(false)
+
+    /// Sends the alerts appended since the last call, before their commit: called by the thread
+    /// that produced them once it has left the pipeline's lock (the MQTT input after each pass,
+    /// the agent's loop after its frames and clock), so that the alert does not wait for another
+    /// thread to wake (`Forwarder.sendEarly`). Alerts nobody sends this way go with their commit.
+    public func sendEarly() {
+        guard earlyWaiting.exchange(false, ordering: .acquiringAndReleasing) else { return }
+        forwarder.sendEarly()
+    }
 
     public func start() {
         client.start()
