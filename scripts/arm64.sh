@@ -121,6 +121,8 @@ for dest in "$SID/build/cache" "$SID/build/tests"; do
   mkdir -p "$dest"
   # again on every run: a copy from before a dependency was added cannot resolve it offline
   for d in checkouts repositories; do rm -rf "${dest:?}/$d"; cp -a ".build/$d" "$dest/$d"; done
+  # the state that goes with those checkouts (an older one makes SwiftPM fetch from the network)
+  cp -f .build/workspace-state.json "$dest/workspace-state.json"
 done
 cp -f Package.resolved "$SID/build/dewpoint/" 2> /dev/null || true
 
@@ -183,6 +185,7 @@ case "$cmd" in
     step "swift build -c release for aarch64, linked against bookworm (under emulation; 10 to 25 minutes cold)"
     mkdir -p "$SID/build/cache-bookworm"
     for d in checkouts repositories; do rm -rf "$SID/build/cache-bookworm/$d"; cp -a ".build/$d" "$SID/build/cache-bookworm/$d"; done
+    cp -f .build/workspace-state.json "$SID/build/cache-bookworm/workspace-state.json"
     in_sid env "${pkgenv[@]}" bash -c "cd /build/dewpoint && swift build --scratch-path /build/cache-bookworm ${swift_flags[*]} -Xlinker /build/compat/arm64-glibc-compat.o"
     step "out/: the binary and the .deb"
     mkdir -p "$OUT"
