@@ -26,7 +26,7 @@ private func nmea(_ body: String) -> [UInt8] {
     func linesWithGarbageChecksumsAndOversize(chunk: Int) {
         var s: [UInt8] = []
         s += [0x00, 0xFF, 0x13] + nmea("GPGGA,1,2") + [0x0D, 0x0A]           // garbage before '$'
-        s += nmea("GPRMC,3,4").dropLast() + [UInt8(ascii: "0"), 0x0A]        // bad checksum
+        s += Array(nmea("GPRMC,3,4").dropLast()) + [UInt8(ascii: "0"), 0x0A] // bad checksum
         s += [UInt8](repeating: UInt8(ascii: "X"), count: 300) + [0x0A]  // oversize
         s += nmea("GPGGA,5,6") + [0x0A]
         let (f, c) = frames(.line(maxLength: 100, start: UInt8(ascii: "$"), checksum: .nmea), s, chunk: chunk)
