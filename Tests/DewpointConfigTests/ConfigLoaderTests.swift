@@ -75,7 +75,8 @@ private func expectOne(_ d: [ConfigDiagnostic], file: String, line: Int, column:
 
     @Test func agentFileProblemsAreAllReported() {
         let d = diagnostics("bad-agent")
-        #expect(d.count == 6)
+        #expect(d.count == 7)
+        expectOne(d, file: "bad-agent/dewpoint.yaml", line: 14, column: 14, key: "input.batch_min", contains: "0")
         expectOne(d, file: "bad-agent/dewpoint.yaml", line: 13, column: 15, key: "input.batch_wait", contains: "expected 0ms to 100ms, found 2000ms")
         expectOne(d, file: "bad-agent/dewpoint.yaml", line: 11, column: 13, key: "defaults.lateness", contains: "at most 100 years")
         expectOne(d, file: "bad-agent/dewpoint.yaml", line: 3, column: 14, key: "spool.max_bytes", contains: "found 'lots'")
