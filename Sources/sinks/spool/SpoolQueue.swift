@@ -339,14 +339,10 @@ public final class SpoolQueue: SeqAllocator, Sendable {
         return memory.withLock { m in
             guard m.committedSeq == committedSeq, limit > 0 else { return [] }
             var out: [Record] = []
-            func scan(_ rs: [Record]) -> Bool {
-                for r in rs {
-                    guard r.early, out.count < limit else { return false }
-                    if r.seq > after { out.append(r) }
-                }
-                return true
+            for r in [m.inCommit, m.pending].joined() {
+                guard r.early, out.count < limit else { break }
+                if r.seq > after { out.append(r) }
             }
-            if scan(m.inCommit) { _ = scan(m.pending) }
             if let last = out.last?.seq, last > m.earlySeq {
                 var v = last
                 // a plain write: it survives the process, and costs no fsync

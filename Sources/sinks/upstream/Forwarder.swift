@@ -181,15 +181,23 @@ public final class Forwarder: Sendable {
     /// wakeup on the way of an alert, and never waits for the database.
     public func sendEarly() {
         let sent = sending.withLockIfAvailable { s -> Bool in
-            guard let upTo = s.caughtUpTo, client.isConnected else { return false }
-            let room = s.poison.inflightLimit(maxInflight) - inflightCount
-            guard room > 0 else { return false }
-            let batch = spool.takeEarly(after: lastSent.load(ordering: .relaxed), committedSeq: upTo, limit: room)
+            guard client.isConnected else { return false }
+            let batch = uncommitted(s, after: lastSent.load(ordering: .relaxed), limit: freeSlots(s))
             guard !batch.isEmpty else { return false }
             do { try publish(batch, &s) } catch { logger.warning("upstream publish: \(error)") }
             return true
         }
         if sent != true { wakeup.signal() }
+    }
+
+    /// How many more records may be in flight.
+    private func freeSlots(_ st: SendState) -> Int { st.poison.inflightLimit(maxInflight) - inflightCount }
+
+    /// Alerts not yet committed that may go now: only when the last read found everything
+    /// committed sent (`caughtUpTo`), and `takeEarly` checks that nothing was committed since.
+    private func uncommitted(_ st: SendState, after: UInt64, limit: Int) -> [SpoolQueue.Record] {
+        guard let upTo = st.caughtUpTo, limit > 0 else { return [] }
+        return spool.takeEarly(after: after, committedSeq: upTo, limit: limit)
     }
 
     private func run() {
@@ -238,7 +246,7 @@ public final class Forwarder: Sendable {
                 logger.warning("upstream publish: \(error)")
             }
         }
-        let room = st.poison.inflightLimit(maxInflight) - inflightCount
+        let room = freeSlots(st)
         if client.isConnected && room > 0 {
             do {
                 // committed records first; once all are sent, alerts not yet committed
@@ -246,14 +254,11 @@ public final class Forwarder: Sendable {
                 let after = lastSent.load(ordering: .relaxed)
                 // caught up with what was committed: alerts go without waiting for the
                 // database (a commit may be writing them)
-                var batch = st.caughtUpTo.map { spool.takeEarly(after: after, committedSeq: $0, limit: room) } ?? []
+                var batch = uncommitted(st, after: after, limit: room)
                 if batch.isEmpty {
                     let (committed, committedSeq) = try spool.readCommitted(after: after, limit: room)
-                    batch = committed
                     st.caughtUpTo = committed.count < room ? committedSeq : nil
-                    if let upTo = st.caughtUpTo {
-                        batch += spool.takeEarly(after: max(after, committed.last?.seq ?? 0), committedSeq: upTo, limit: room - committed.count)
-                    }
+                    batch = committed + uncommitted(st, after: max(after, committed.last?.seq ?? 0), limit: room - committed.count)
                 }
                 if !batch.isEmpty { worked = true }
                 try publish(batch, &st)

@@ -164,7 +164,7 @@ public final class UpstreamSink: Sink, Sendable {
     }
 
     public func write(kind: RecordKind, device: String, seq: UInt64, json: UnsafeRawBufferPointer) {
-        // an alert may go before its commit (`SpoolQueue.takeEarly`): the forwarder is woken for it
+        // an alert may go before its commit (`SpoolQueue.takeEarly`), sent by `sendEarly`
         let early = kind == .alert
         if early { commitState.withLock { s in if s.earlySinceNs == 0 { s.earlySinceNs = Clock.monotonicNs() } } }
         spool.append(seq: seq, topic: topics.topic(kind: kind, device: device), payload: Array(json), early: early)
