@@ -16,10 +16,13 @@ import Glibc
 ///
 /// `DEWPOINT_KEEP_STARTUP_PAGES=1` turns it off.
 enum StartupPages {
+    /// Whether `DEWPOINT_KEEP_STARTUP_PAGES` (its value) turns the release off.
+    static func kept(byEnvironment value: String?) -> Bool { value == "1" }
+
     /// Drops the clean read-only file mappings; returns the KiB they held.
     @discardableResult
     static func release() -> Int {
-        if let v = getenv("DEWPOINT_KEEP_STARTUP_PAGES"), String(cString: v) == "1" { return 0 }
+        if kept(byEnvironment: getenv("DEWPOINT_KEEP_STARTUP_PAGES").map { String(cString: $0) }) { return 0 }
         guard let f = fopen("/proc/self/smaps", "r") else { return 0 }
         defer { fclose(f) }
         struct Mapping { var start = 0, end = 0, file = false, readOnly = false, rss = 0, changed = false }
@@ -38,8 +41,9 @@ enum StartupPages {
                 m.end = Int(range.count > 1 ? range[1] : "", radix: 16) ?? 0
                 let perms = fields[1]
                 m.readOnly = perms.count == 4 && !perms.contains("w")
-                // a path (not [heap], [stack], [vdso], or an anonymous mapping) with inode != 0
-                m.file = fields.count >= 6 && fields[5].hasPrefix("/") && fields[4] != "0"
+                // a file's path (not [heap], [stack], [vdso], an anonymous mapping or a device:
+                // a device's pages are not the page cache's)
+                m.file = fields.count >= 6 && fields[5].hasPrefix("/") && !fields[5].hasPrefix("/dev/") && fields[4] != "0"
                 current = m
             } else if var c = current {
                 let value = fields.count >= 2 ? Int(fields[1]) ?? 0 : 0
