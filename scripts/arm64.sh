@@ -148,6 +148,14 @@ package() {
   DEPENDS="libc6 (>= ${glibc#GLIBC_}), libmosquitto1, $3, libsqlite3-0, libyaml-0-2" \
     ./scripts/make-deb.sh "$1" "$2" arm64 "$OUT/dewpoint_$2_arm64.deb"
 }
+# compare_replay: the aarch64 release binary's replay against x86_64's, byte for byte
+compare_replay() {
+  step "replay: the aarch64 release binary against x86_64's, byte for byte"
+  [ -x "$OUT/dewpoint-arm64" ] || { echo "no out/dewpoint-arm64: run 'make arm64' first" >&2; exit 1; }
+  # the Swift runtime finds argv through /proc/self/maps: without /proc the binary sees no arguments
+  bind /proc "$TRIXIE/proc"
+  ./scripts/arm64-replay-compare.sh "$OUT/dewpoint-arm64" "$TRIXIE"
+}
 v=$(sed -n 's/.*static let string = "\(.*\)"/\1/p' Sources/DewpointCore/Version.swift)
 
 case "$cmd" in
@@ -198,10 +206,7 @@ case "$cmd" in
     chroot "$SID$BOOKWORM_IN_SID" /tmp/dewpoint version | sed 's/^/   /'
     ;;
   replay)
-    [ -x "$OUT/dewpoint-arm64" ] || { echo "no out/dewpoint-arm64: run 'make arm64' first" >&2; exit 1; }
-    step "replay: the aarch64 release binary against x86_64's, byte for byte"
-    bind /proc "$TRIXIE/proc"
-    ./scripts/arm64-replay-compare.sh "$OUT/dewpoint-arm64" "$TRIXIE"
+    compare_replay
     ;;
   test)
     # the tests run in the sid chroot itself, so they are built for it (its own glibc), in a
@@ -213,14 +218,10 @@ case "$cmd" in
       touch "$SID/.stamp-test-packages"
     fi
     in_sid bash -c "cd /build/dewpoint && swift build --scratch-path /build/tests --build-tests"
-    filter=${ARM64_TESTS:-DewpointSignalTests|DewpointDecodeTests|DewpointPipelineTests|DewpointConfigTests|DewpointSparkplugTests|DewpointMQTTTests}
+    filter=${ARM64_TESTS:-DewpointSignalTests|DewpointDecodeTests|DewpointPipelineTests|DewpointConfigTests|DewpointSparkplugTests|DewpointMQTTTests|DewpointSerialTests}
     step "the tests under emulation (--filter '$filter')"
     in_sid bash -c "cd /build/dewpoint && DEWPOINT_BIN=/build/tests/debug/dewpoint swift test --skip-build --scratch-path /build/tests --filter '$filter'"
-    step "replay: the aarch64 release binary against x86_64's, byte for byte"
-    [ -x "$OUT/dewpoint-arm64" ] || { echo "no out/dewpoint-arm64: run 'make arm64' first" >&2; exit 1; }
-    # the Swift runtime finds argv through /proc/self/maps: without /proc the binary sees no arguments
-    bind /proc "$TRIXIE/proc"
-    ./scripts/arm64-replay-compare.sh "$OUT/dewpoint-arm64" "$TRIXIE"
+    compare_replay
     ;;
   *) echo "usage: $0 build|build-bookworm|test|replay|shell" >&2; exit 2 ;;
 esac
