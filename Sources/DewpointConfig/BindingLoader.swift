@@ -4,7 +4,7 @@ import DewpointDecode
 /// Reads one device binding (`devices/*.yaml`). Every key is documented in `docs/configuration.md`.
 enum BindingLoader {
     static let topKeys = ["device", "description", "transport", "mqtt", "serial", "capture", "udp", "tcp", "framing", "decoder",
-                          "timestamp", "channels", "window", "output", "limits", "dedup"]
+                          "timestamp", "channels", "window", "output", "limits", "dedup", "detectors"]
 
     static func load(_ root: Node, reader r: YAMLReader, defaults: WindowSpec) -> BindingSpec? {
         guard let m = r.mapping(root, "", allowed: topKeys) else { return nil }
@@ -199,10 +199,15 @@ enum BindingLoader {
             }
         }
 
+        // detectors: over several channels of the device together
+        var deviceDetectors: [DeviceDetectorSpec] = []
+        if let dn = m["detectors"]?.value, !channels.isEmpty { deviceDetectors = DeviceDetectorLoader.load(dn, channels: channels, r) }
+
         guard r.diagnostics.count == startErrors else { return nil }
         var spec = BindingSpec(name: name, file: r.file, transport: transport, framing: framing, decoder: decoder,
                                timestamp: timestamp, channels: channels, window: window, output: output, limits: limits)
         spec.dedupMemory = dedupMemory
+        spec.deviceDetectors = deviceDetectors
         return spec
     }
 

@@ -19,6 +19,9 @@ public struct BindingSpec: Sendable, Equatable {
     /// `dedup: {by: timestamp, memory: N}`: a row whose payload time the device already sent
     /// among its last N rows is a duplicate (a publisher's resend), dropped and counted. 0: off.
     public var dedupMemory: Int = 0
+    /// Detectors that watch several of the device's channels together (`detectors:` at the top
+    /// of a binding).
+    public var deviceDetectors: [DeviceDetectorSpec] = []
 
     public init(name: String, file: String = "", transport: TransportSpec, framing: FramingSpec = .none,
                 decoder: DecoderSpec, timestamp: TimestampSpec = TimestampSpec(), channels: [ChannelSpec],
@@ -531,6 +534,41 @@ public struct DetectorSpec: Sendable, Equatable {
         case .seasonal: "seasonal"
         case .novelty: "novelty"
         }
+    }
+}
+
+/// A detector over several channels of one device (`detectors: [{kind: device, …}]` at the top of
+/// a binding): it learns how the channels move together and raises while the device's state
+/// departs from that (see `DeviceDetector` in DewpointSignal).
+public struct DeviceDetectorSpec: Sendable, Equatable {
+    /// Indices into the binding's channels, in the order given.
+    public var channels: [Int]
+    /// Rows learned before scoring, and at least this much event time (0: rows only).
+    public var learnRows: Int
+    public var learnMs: Int64
+    /// Rows over which each channel's level adapts (while the device is normal).
+    public var baselineRows: Double
+    /// Rows over which the innovations are smoothed.
+    public var smoothingRows: Double
+    /// Multiple of the learned limit at which the score reaches 0.5.
+    public var margin: Double
+    public var severity: Severity
+    public var minSamples: Int
+    public var minDurationMs: Int64 = 0
+    public var cooldownMs: Int64 = 0
+    public var holdMs: Int64 = 0
+    public var raiseAt: Double
+    public var clearBelow: Double
+    /// The `channel` of its alert records.
+    public static let recordChannel = "*"
+    /// Channels one detector may watch (its cost grows with their square).
+    public static let maxChannels = 16
+
+    public init(channels: [Int], learnRows: Int = 400, learnMs: Int64 = 0, baselineRows: Double = 300, smoothingRows: Double = 10,
+                margin: Double = 1.5, severity: Severity = .warning, minSamples: Int = 1, raiseAt: Double = 0.5, clearBelow: Double = 0.4) {
+        self.channels = channels; self.learnRows = learnRows; self.learnMs = learnMs; self.baselineRows = baselineRows
+        self.smoothingRows = smoothingRows; self.margin = margin; self.severity = severity; self.minSamples = minSamples
+        self.raiseAt = raiseAt; self.clearBelow = min(clearBelow, raiseAt)
     }
 }
 

@@ -94,6 +94,17 @@ final class DeviceState {
         let severity: Severity
     }
     var watches: [[Watch]]
+    /// Detectors over several channels (`detectors:` of the binding), fed once per row.
+    struct DeviceWatch {
+        let detector: DeviceDetector
+        var machine: AlertStateMachine
+        let severity: Severity
+        /// The binding's channel indices, in the detector's order.
+        let channels: [Int]
+    }
+    var deviceWatches: [DeviceWatch]
+    /// One row's values in a device detector's channel order.
+    let rowValues: UnsafeMutablePointer<Float>
     /// Per-channel filter chains (empty: none, or filtered by a lane group); `scratch` gathers
     /// a column's valid samples.
     var filters: [[ChannelFilter]]
@@ -139,6 +150,16 @@ final class DeviceState {
                              severity: d.severity)
             }
         }
+        self.deviceWatches = spec.deviceDetectors.map { d in
+            let config = DeviceDetector.Config(learnRows: d.learnRows, learnNs: Clock.ns(ms: d.learnMs), baselineRows: d.baselineRows,
+                                               smoothingRows: d.smoothingRows, margin: d.margin)
+            let machine = AlertStateMachine(raiseAt: d.raiseAt, clearBelow: d.clearBelow, minSamples: d.minSamples,
+                                            minDurationNs: Clock.ns(ms: d.minDurationMs), cooldownNs: Clock.ns(ms: d.cooldownMs),
+                                            holdNs: Clock.ns(ms: d.holdMs))
+            return DeviceWatch(detector: DeviceDetector(channels: d.channels.count, config: config), machine: machine,
+                               severity: d.severity, channels: d.channels)
+        }
+        self.rowValues = .allocate(capacity: DeviceDetectorSpec.maxChannels)
         self.lastSampleNs = Array(repeating: .min, count: spec.channels.count)
         self.intervalNs = Array(repeating: 0, count: spec.channels.count)
         self.gaps = Array(repeating: 0, count: spec.channels.count)
@@ -167,7 +188,7 @@ final class DeviceState {
     }
 
     deinit {
-        validMin.deallocate(); validMax.deallocate(); watched.deallocate()
+        validMin.deallocate(); validMax.deallocate(); watched.deallocate(); rowValues.deallocate()
         batchTs.deallocate(); batchMark.deallocate(); batchFirstRow.deallocate(); batchColumns.deallocate()
         scratch.deallocate(); scratchRows.deallocate()
         for g in laneGroups { g.frames.deallocate() }
@@ -293,6 +314,7 @@ extension DeviceState {
             for f in filters[c] { f.save(to: &w) }
         }
         for g in laneGroups { g.save(to: &w) }
+        for watch in deviceWatches { watch.detector.save(to: &w); watch.machine.save(to: &w) }
         w.write(intervalNs)
         w.write(gaps)
         w.write(lastSampleNs)
@@ -330,6 +352,10 @@ extension DeviceState {
             for k in filters[c].indices { try filters[c][k].restore(from: &r) }
         }
         for g in laneGroups.indices { try laneGroups[g].restore(from: &r) }
+        for k in deviceWatches.indices {
+            try deviceWatches[k].detector.restore(from: &r)
+            try deviceWatches[k].machine.restore(from: &r)
+        }
         intervalNs = try r.read([Double].self, count: channelCount)
         gaps = try r.read([Int].self, count: channelCount)
         lastSampleNs = try r.read([Int64].self, count: channelCount)

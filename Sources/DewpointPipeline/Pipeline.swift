@@ -271,6 +271,9 @@ public final class Pipeline {
                     emitAlert(d, c, k, .cleared, score: 0, value: d.lastValue[c], ts: watermark)
                 }
             }
+            for k in 0..<d.deviceWatches.count where d.deviceWatches[k].machine.isRaised {
+                emitDeviceAlert(d, k, .cleared, score: 0, ts: watermark)
+            }
             for w in d.open {
                 emitSummary(d, w, partial: w.startNs + d.lengthNs > watermark)
                 d.recycle(w)
@@ -478,6 +481,7 @@ public final class Pipeline {
                 }
                 if watched[c] { detect(d, c, x, ts) }
             }
+            if looked && !d.deviceWatches.isEmpty { detectDevice(d, row: r, ts: ts) }
         }
         hot.pointee.counters.lateSamples += late
         if late > 0 {
@@ -522,6 +526,41 @@ public final class Pipeline {
             guard t != .none else { continue }
             emitAlert(device, c, k, t, score: score, value: x, ts: ts)
         }
+    }
+
+    /// Feeds row `r` of the batch to the device's multi-channel detectors.
+    private func detectDevice(_ d: DeviceState, row r: Int, ts: Int64) {
+        let cap = DeviceState.batchCapacity
+        for k in 0..<d.deviceWatches.count {
+            let chans = d.deviceWatches[k].channels
+            var any = false
+            for (j, c) in chans.enumerated() {
+                let x = d.batchColumns[c * cap + r]
+                d.rowValues[j] = x
+                any = any || !x.isNaN
+            }
+            guard any else { continue }
+            let score = d.deviceWatches[k].detector.observe(d.rowValues, stride: 1, ts: ts)
+            let t = d.deviceWatches[k].machine.observe(score: score, ts: ts)
+            guard t != .none else { continue }
+            emitDeviceAlert(d, k, t, score: score, ts: ts)
+        }
+    }
+
+    private func emitDeviceAlert(_ device: DeviceState, _ k: Int, _ t: AlertStateMachine.Transition, score: Double, ts: Int64) {
+        let w = device.deviceWatches[k]
+        let spec = bindings[device.binding]
+        hot.pointee.counters.alerts += 1
+        guard spec.output.alerts else { return }
+        if mode == .external && device.idleByArrival && alertArrivals.count < 4096 { alertArrivals.append(device.lastSeenNs) }
+        let message = DeviceAlertText.message(device: device.name, detector: w.detector, raised: t == .raised,
+                                              names: w.channels.map { spec.channels[$0].name }, units: w.channels.map { spec.channels[$0].unit })
+        let rec = AlertRecord(agent: agentId, device: device.name, channel: DeviceDetectorSpec.recordChannel, seq: seq.next(),
+                              tsMs: floorMs(ts), state: t == .raised ? .raised : .cleared, severity: w.severity, detector: "device",
+                              score: score, value: Float(w.detector.ratio), message: message)
+        out.removeAll(keepingCapacity: true)
+        encoder.encode(rec, into: &out)
+        out.withUnsafeBytes { sink.write(kind: .alert, device: device.name, seq: rec.seq, json: $0) }
     }
 
     /// Dropout detectors are raised by time, not by samples: a channel silent for longer than its

@@ -8,7 +8,7 @@ import FoundationEssentials
 
 /// Detector selection shared by `score` and `evaluate`.
 struct DetectorOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("One of \(DetectorOptions.names.joined(separator: ", ")); novelty is the default learned detector."))
+    @Option(help: ArgumentHelp("One of \(DetectorOptions.names.joined(separator: ", ")), or device (all columns together); novelty is the default learned detector."))
     var detector = "novelty"
     @Option(help: "Window (samples) of zscore and mad.") var window = ScoreOptions.defaults.window
     @Option(help: "Smoothing factor of ewma; per-bin smoothing of seasonal.") var alpha = ScoreOptions.defaults.alpha
@@ -112,16 +112,40 @@ struct Series {
 
 struct Score: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Score a CSV time series (timestamp,value) and write timestamp,value,anomaly_score for every row.",
-        discussion: "The output is NAB's results format, in input order. The same input always gives the same output.")
+        abstract: "Score a CSV time series (timestamp,value[,value…]) and write a score for every row.",
+        discussion: """
+        One value column: the output is NAB's results format (timestamp,value,anomaly_score), in input order. \
+        Several columns (`,` or `;` separated; columns named anomaly and changepoint are labels and not scored): \
+        with --detector device the columns are scored together, otherwise each alone and a row scores its \
+        highest; the output is timestamp,anomaly_score,anomaly, where anomaly is 1 while an alert with the \
+        default levels would be raised (device) or the score is at least 0.5. The same input always gives \
+        the same output.
+        """)
 
     @Option(help: ArgumentHelp("The series.", valueName: "file")) var input: String
     @Option(help: ArgumentHelp("Where to write (default: stdout).", valueName: "file")) var output: String?
     @OptionGroup var detector: DetectorOptions
+    @OptionGroup var device: DeviceDetectorOptions
 
     func run() throws {
-        let s = try Series.read(input)
-        try s.writeScores(try s.scores(detector), to: output)
+        let t = try Table.read(input)
+        if t.names.count == 1 && detector.detector != "device" {
+            let s = try Series.read(input)
+            try s.writeScores(try s.scores(detector), to: output)
+            return
+        }
+        var scores: [Double], raised: [Bool]
+        if detector.detector == "device" {
+            (scores, raised) = t.deviceScores(device.config)
+        } else {
+            guard detector.binding == nil else { throw ValidationError("--binding scores one column; this file has \(t.names.count)") }
+            scores = try t.columnScores { try detector.make() }
+            raised = scores.map { $0 >= 0.5 }
+        }
+        var out = "timestamp,anomaly_score,anomaly\n"
+        for i in 0..<t.rows { out += "\(t.timeText[i]),\(scores[i]),\(raised[i] ? 1 : 0)\n" }
+        guard let output else { print(out, terminator: ""); return }
+        try Data(out.utf8).write(to: URL(fileURLWithPath: output), options: .atomic)
     }
 }
 
@@ -137,13 +161,22 @@ struct Evaluate: ParsableCommand {
         on your own labeled incidents to choose detector parameters for a binding.
         """)
 
+    @Option(help: ArgumentHelp("nab: one series per file and labeled windows; skab: SKAB's files and protocol (the device detector learns the first --learn rows of each file, the rest is scored row by row and by changepoints).", valueName: "format"))
+    var format = "nab"
     @Option(help: ArgumentHelp("Folder of series.", valueName: "dir")) var data: String
-    @Option(help: ArgumentHelp("Labeled windows (JSON).", valueName: "file")) var labels: String
+    @Option(help: ArgumentHelp("Labeled windows (JSON); required with --format nab.", valueName: "file")) var labels: String?
     @Option(help: ArgumentHelp("Cost profiles (NAB's profiles.json); NAB's three by default.", valueName: "file")) var profiles: String?
     @Option(help: ArgumentHelp("Also write each file's scores here, mirroring --data.", valueName: "dir")) var results: String?
     @OptionGroup var detector: DetectorOptions
+    @OptionGroup var device: DeviceDetectorOptions
 
     func run() throws {
+        switch format {
+        case "skab": return try SKABEvaluation.run(data: data, learnRows: device.learn, device: device, results: results)
+        case "nab": break
+        default: throw ValidationError("--format is nab or skab, found '\(format)'")
+        }
+        guard let labels else { throw ValidationError("--labels is required with --format nab") }
         // FoundationEssentials' JSONDecoder: full Foundation (ICU) stays out of the executable.
         // Reading and decoding fail separately, so a missing file is not reported as bad JSON.
         func json<T: Decodable>(_ path: String, _ type: T.Type, expected: String) throws -> T {

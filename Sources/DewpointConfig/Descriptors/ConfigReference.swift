@@ -5,6 +5,7 @@
 public enum ConfigReference {
     public enum Family: String, CaseIterable, Sendable {
         case detectors, filters, decoders
+        case deviceDetectors = "device-detectors"
     }
 
     /// Two tables: the family's kinds with their documentation line, then every key with the
@@ -15,6 +16,8 @@ public enum ConfigReference {
             return tables(kinds: DetectorDescriptors.all.map { ($0.kind, $0.doc) },
                           groups: [KeyGroup(kind: nil, prefix: "", keys: DetectorDescriptors.common)]
                               + DetectorDescriptors.all.map { KeyGroup(kind: $0.kind, prefix: "", keys: $0.keys) })
+        case .deviceDetectors:
+            return tables(kinds: DeviceDetectorLoader.kinds, groups: [KeyGroup(kind: nil, prefix: "detectors[].", keys: DeviceDetectorLoader.keys)])
         case .filters:
             return tables(kinds: FilterDescriptors.all.map { ($0.kind, $0.doc) },
                           groups: FilterDescriptors.all.map { KeyGroup(kind: $0.kind, prefix: "", keys: $0.keys) })
