@@ -20,7 +20,10 @@ enum DeviceDetectorLoader {
         ConfigKey("smoothing", "integer", default: "`10`", allowed: "1–10,000 rows", "Rows over which departures are averaged before they are scored."),
         ConfigKey("margin", "number", default: "`1.5`", allowed: "above 0",
                   "Multiple of the learned limit (the 0.999 quantile of normal rows) that scores 0.5."),
-    ] + DetectorDescriptors.common.filter { $0.name != "hysteresis" }
+        ConfigKey("raise_at", "number", default: "`0.5`", allowed: "0–1", "Score at or above which the alert raises (0.5: the departure reaches `margin` × the learned limit)."),
+        ConfigKey("clear_below", "number", default: "`0.4`", allowed: "0–1, at most `raise_at`", "Score below which a raised alert clears (0.4: two thirds of the raising departure)."),
+        ConfigKey("min_samples", "integer", default: "`1`", allowed: "1–1,000,000", "Rows in a row the departure must hold before the alert is raised."),
+    ] + DetectorDescriptors.common.filter { !["hysteresis", "raise_at", "clear_below", "min_samples"].contains($0.name) }
 
     static func load(_ node: Node, channels: [ChannelSpec], _ r: YAMLReader) -> [DeviceDetectorSpec] {
         guard case .sequence(let items) = node else {

@@ -1,7 +1,8 @@
 import DewpointCore
 
 /// Generates realistic readings for the example devices in `devices/`, with injected faults:
-/// spikes, a slow drift, a stuck sensor and a dropout. Deterministic for a given seed, so a
+/// spikes, a slow drift, a stuck sensor, a dropout, and a pump whose channels stay in their
+/// ranges while their relation breaks. Deterministic for a given seed, so a
 /// simulated recording replays the same way every time.
 ///
 /// Messages are produced in time order as (arrival ms, topic, payload bytes).
@@ -77,6 +78,21 @@ public struct SensorSimulator {
             regs += [UInt8(hoursRun >> 24), UInt8((hoursRun >> 16) & 0xFF), UInt8((hoursRun >> 8) & 0xFF), UInt8(hoursRun & 0xFF)]
             out.append(Message(tsMs: ms, topic: "plant/chiller-1/registers", payload: regs, binary: true))
         }
+        // Pump skid: the demand (pump speed, as a fraction) moves with the downstream valves, and
+        // flow, discharge pressure, motor current and vibration follow it (affinity laws: flow ∝
+        // speed, pressure ∝ speed², power ∝ speed³). From minute 24 to 34 the suction strainer
+        // clogs: flow falls to 85% for the same speed and current, while the demand stays above
+        // 0.72. Every value stays inside the range it covers in normal running; only the
+        // relation breaks.
+        let clogged = minute >= 24 && minute < 34
+        let speed = min(1.0, max(clogged ? 0.72 : 0.6, 0.8 + 0.07 * gauss()))
+        let flow = 40 * speed * (clogged ? 0.85 : 1) + 0.25 * gauss()
+        let pressure = 3.2 * speed * speed * (clogged ? 1.04 : 1) + 0.02 * gauss()
+        let current = 2 + 9 * speed * speed * speed + 0.08 * gauss()
+        let vibration = 1.1 + 0.6 * speed + 0.04 * gauss()
+        out.append(Message(tsMs: ms, topic: "plant/pump-skid-1/state",
+                           payload: Array(#"{"ts":\#(ms),"flow":\#(r(flow, 2)),"pressure":\#(r(pressure, 3)),"current":\#(r(current, 2)),"vibration":\#(r(vibration, 3))}"#.utf8),
+                           binary: false))
         return out
     }
 

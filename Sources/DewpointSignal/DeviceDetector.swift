@@ -41,8 +41,8 @@ import Glibc
 /// left out (its term is 0) and named by `excludedChannels`.
 ///
 /// ## Cost
-/// O(d²) per row (d ≤ ``maxChannels``), no allocation after `init`. State: `stateBytes`, 1,184
-/// bytes for 8 channels.
+/// O(d²) per row (d ≤ ``maxChannels``), no allocation after `init`. State: `stateBytes`, 3,040
+/// bytes for 8 channels (the inverse correlation, the adapting covariance and scratch are 4 d² Doubles).
 public final class DeviceDetector {
     public static let maxChannels = DeviceDetectorSpec.maxChannels
     /// `χ²` tail probability of the limit.
@@ -122,13 +122,13 @@ public final class DeviceDetector {
         den = .allocate(capacity: d); phi = .allocate(capacity: d); smoothed = .allocate(capacity: d)
         level = .allocate(capacity: d); spread = .allocate(capacity: d); seen = .allocate(capacity: d)
         last = .allocate(capacity: d)
-        matrix = .allocate(capacity: d * d); scratch = .allocate(capacity: 2 * d * d)
+        matrix = .allocate(capacity: d * d); scratch = .allocate(capacity: 2 * d * d + 3 * d)
         cov = .allocate(capacity: d * d); cov.initialize(repeating: 0, count: d * d)
         included = .allocate(capacity: d)
         for p in [base, prev, num, den, phi, smoothed, level, spread, seen, included] { p.initialize(repeating: 0, count: d) }
         last.initialize(repeating: .nan, count: d)
         matrix.initialize(repeating: 0, count: d * d)
-        scratch.initialize(repeating: 0, count: 2 * d * d)
+        scratch.initialize(repeating: 0, count: 2 * d * d + 3 * d)
     }
 
     deinit {
@@ -136,7 +136,7 @@ public final class DeviceDetector {
     }
 
     /// Bytes of state (the per-channel vectors, the matrix and its scratch, the scalars).
-    public static func stateBytes(channels d: Int) -> Int { (11 * d + 4 * d * d) * 8 + 96 }
+    public static func stateBytes(channels d: Int) -> Int { (14 * d + 4 * d * d) * 8 + 96 }
 
     /// Warm-up samples per channel before its level is tracked: an eighth of learning, 1–30.
     private var warm: Double { Double(min(30, max(1, config.learnRows / 8))) }
@@ -291,6 +291,7 @@ public final class DeviceDetector {
         for i in 0..<d {
             var row = 0.0
             for k in 0..<d { row += matrix[i * d + k] * z[k] }
+            scratch[2 * d + i] = row
             scratch[i] = z[i] * row
             total += z[i] * row
         }
@@ -326,7 +327,9 @@ public final class DeviceDetector {
     public var excludedChannels: [Int] { phase == 2 ? (0..<channels).filter { included[$0] == 0 } : [] }
 
     /// One channel's part in the last statistic, as a share of the limit (the parts sum to
-    /// `ratio`), its smoothed value and what was expected, in the channel's unit.
+    /// `ratio`), its smoothed value, and what was expected of it, in the channel's unit: its own
+    /// prediction, moved by what the other channels' departures imply for it through the learned
+    /// correlation (the conditional mean `zᵢ − (R⁻¹z)ᵢ / (R⁻¹)ᵢᵢ`).
     public struct Contribution: Sendable, Equatable {
         public var channel: Int
         public var share: Double
@@ -341,7 +344,10 @@ public final class DeviceDetector {
         let scale = 1 / (Double(max(1, active)) * limit)
         var all: [Contribution] = []
         for j in 0..<channels where included[j] > 0 {
-            all.append(Contribution(channel: j, share: scratch[j] * scale, value: level[j], expected: level[j] - smoothed[j]))
+            let d = channels
+            let implied = scratch[d + j] - scratch[2 * d + j] / matrix[j * d + j]
+            all.append(Contribution(channel: j, share: scratch[j] * scale, value: level[j],
+                                    expected: level[j] - smoothed[j] + implied * spread[j]))
         }
         all.sort { $0.share > $1.share }
         let total = max(1e-12, ratio)

@@ -17,8 +17,9 @@ struct Bench: ParsableCommand {
           {"kernels":[{"name","layout","ns_per_sample","samples_per_s","scalar_samples_per_s","ratio","state_bytes","checkpoint_bytes"}],
            "capacity":[{"binding","channel","ns_per_sample","samples_per_s","rate_hz","channels"}],
            "records":[{"name","ns_per_record","records_per_s","bytes","ratio_to_json"}]}
-        layout is "time" (blocks of one channel), "channels_8" (one channel per SIMD lane) or \
-        "scalar"; scalar_samples_per_s and ratio are null for kernels without a scalar reference; \
+        layout is "time" (blocks of one channel), "channels_8" (one channel per SIMD lane), \
+        "scalar", or "rows" (the device detector: its samples are rows of 8 channels, its state \
+        is the device's); scalar_samples_per_s and ratio are null for kernels without a scalar reference; \
         state_bytes is the per-channel state of detectors (null otherwise), checkpoint_bytes what \
         that state takes in a checkpoint once the detector has learned. capacity is present \
         with --binding: for each channel of the binding with filters, window statistics or \
@@ -244,6 +245,21 @@ struct Bench: ParsableCommand {
             if acc < 0 { print(acc) }
         }
         out.append(Row(name: "detector_novelty_in_binding", layout: "scalar", rate: wrapped, scalar: nil, stateBytes: NoveltyDetector.stateBytes))
+        // the device detector over 8 channels: the rate counts rows (8 samples each), after the
+        // 400 rows it learns
+        let rows8 = n / 8
+        var deviceSaved = 0
+        let device = Self.time(rows8) {
+            let d = DeviceDetector(channels: 8, config: DeviceDetector.Config())
+            var acc = 0.0
+            for i in 0..<rows8 { acc += d.observe(xs.baseAddress! + i * 8, stride: 1, ts: ts &+ Int64(i) &* 1_000_000_000) }
+            var w = StateWriter()
+            d.save(to: &w)
+            deviceSaved = w.finish().count
+            if acc < 0 { print(acc) }
+        }
+        out.append(Row(name: "detector_device_8_channels", layout: "rows", rate: device, scalar: nil,
+                       stateBytes: DeviceDetector.stateBytes(channels: 8), checkpointBytes: deviceSaved))
         return out
     }
 

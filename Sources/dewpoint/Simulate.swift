@@ -10,7 +10,7 @@ import DewpointPipeline
 
 struct Simulate: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Generate readings for the example devices, with injected spikes, drift, a stuck sensor and a dropout.",
+        abstract: "Generate readings for the example devices, with injected spikes, drift, a stuck sensor, a dropout and a pump fault only the relations between its channels show.",
         discussion: "With --record FILE it writes an MQTT recording (JSONL) for `dewpoint replay`, as fast as it can.")
 
     @Option(name: .long, help: ArgumentHelp("Write an MQTT recording to this file (- for stdout).", valueName: "file"))
@@ -31,10 +31,10 @@ struct Simulate: ParsableCommand {
     @Option(name: .long, help: "Random seed (the same seed gives the same recording).")
     var seed: UInt64 = 1
 
-    @Option(name: .long, help: ArgumentHelp("Only this example device (boiler-room or chiller-1).", valueName: "name"))
+    @Option(name: .long, help: ArgumentHelp("Only this example device (boiler-room, chiller-1 or pump-skid-1).", valueName: "name"))
     var device: String?
 
-    @Option(name: .long, help: "Run the fault schedule this many times faster than real time (spike at minute 10, drift from 5, stuck at 20, dropout at 30).")
+    @Option(name: .long, help: "Run the fault schedule this many times faster than real time (spike at minute 10, drift from 5, stuck at 20, pump strainer clogged from 24 to 34, dropout at 30).")
     var faultSpeed: Double = 1
 
     func validate() throws {

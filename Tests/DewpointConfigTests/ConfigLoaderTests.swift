@@ -28,7 +28,7 @@ private func expectOne(_ d: [ConfigDiagnostic], file: String, line: Int, column:
     @Test func shippedExamplesAreValid() throws {
         let cfg = try ConfigLoader.load(agentFile: repoRoot.appendingPathComponent("dewpoint.yaml").path)
         #expect(cfg.agent.agentId == "gw-01")
-        #expect(Set(cfg.bindings.map(\.name)) == ["boiler-room", "weather-mast", "pump-7", "chiller-1"])
+        #expect(Set(cfg.bindings.map(\.name)) == ["boiler-room", "weather-mast", "pump-7", "chiller-1", "pump-skid-1"])
         let env = try #require(cfg.bindings.first { $0.name == "boiler-room" })
         #expect(env.channels.map(\.name) == ["temp", "humidity", "pressure", "battery"])
         #expect(env.channels[3].scale == 0.001)
@@ -318,6 +318,47 @@ private func expectOne(_ d: [ConfigDiagnostic], file: String, line: Int, column:
             "channels[0].detectors[4]: a dropout detector needs 'after', 'intervals' or both",
             "channels[0].detectors[5].intervals: expected 1 or more usual intervals, found 0.5",
         ])
+    }
+
+    @Test func deviceDetectorsLoadAndBadOnesAreLocated() throws {
+        let good = try Self.write("""
+        \(Self.header)
+          - name: w
+            pointer: /w
+          - name: x
+            pointer: /x
+        detectors:
+          - {kind: device}
+          - {kind: device, channels: [x, v], learn: 1000, learn_for: 1h, baseline: 500, smoothing: 20, margin: 3, severity: critical, min_samples: 5, cooldown: 1m, hold: 30s, raise_at: 0.6, clear_below: 0.3}
+        """, as: "good.yaml")
+        let d = try ConfigLoader.loadBinding(file: good).0.deviceDetectors
+        #expect(d.count == 2)
+        #expect(d[0] == DeviceDetectorSpec(channels: [0, 1, 2]))
+        #expect(d[0].learnRows == 400 && d[0].margin == 1.5 && d[0].raiseAt == 0.5 && d[0].clearBelow == 0.4)
+        #expect(d[1].channels == [2, 0] && d[1].learnRows == 1000 && d[1].learnMs == 3_600_000 && d[1].baselineRows == 500)
+        #expect(d[1].smoothingRows == 20 && d[1].margin == 3 && d[1].severity == .critical && d[1].minSamples == 5)
+        #expect(d[1].cooldownMs == 60_000 && d[1].holdMs == 30_000 && d[1].raiseAt == 0.6 && d[1].clearBelow == 0.3)
+        let t = try Self.errors(of: """
+        \(Self.header)
+        detectors:
+          - {kind: device, channels: [v, nope]}
+          - {kind: device, learn: 30, smoothing: 10}
+          - {kind: devise}
+          - {kind: device, channels: [v, v], margin: 0}
+          - {kind: device, hysteresis: 1}
+          - {kind: device, channels: v}
+        """)
+        Self.expect(t, contains: [
+            "bad.yaml:8:34: detectors[0].channels[1]: no channel 'nope' in this binding; its channels are: v",
+            "detectors[1].learn: expected at least 4 × smoothing (40) rows to learn from, found 30",
+            "did you mean 'device'?",
+            "detectors[3].channels[1]: channel 'v' is listed twice",
+            "detectors[3].margin: expected a number above 0, found 0.0",
+            "detectors[4]",
+            "detectors[5].channels: expected a list of channel names",
+        ])
+        let notAList = try Self.errors(of: "\(Self.header)\ndetectors: {kind: device}\n")
+        #expect(notAList.contains("bad.yaml:7:12: detectors: expected a list of detectors"), "\(notAList)")
     }
 
     @Test func filtersLoadAndBadOnesAreLocated() throws {
