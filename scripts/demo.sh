@@ -59,6 +59,8 @@ esac
 setsid "$BIN" run --config "$tmp/dewpoint.yaml" 2> >(sed 's/^<[0-9]>/agent: /' >&2) & pids+=($!)
 # 10 readings per second per device; the fault schedule runs 20x faster than real time, so the
 # chiller's return temperature drifts past its threshold after about 30 s, the boiler room spikes
-# and its battery dips at 30 s, and the chiller drops out at 90 s.
+# and its battery dips at 30 s, the pump skid's strainer clogs from 72 s to 102 s (its device
+# detector raises and clears: every channel stays in its range, only their relation breaks), and
+# the chiller drops out at 90 s.
 setsid "$BIN" simulate --publish "127.0.0.1:$port" --rate 10 --fault-speed 20 --seconds "${DEMO_SECONDS:-86400}" & pids+=($!)
 wait "${pids[-1]}"

@@ -15,8 +15,8 @@ import Glibc
 /// changes of its trend, so its ordinary drift does not alarm.
 ///
 /// The innovations are smoothed (EWMA over `smoothingRows`), scaled by their learned spread, and
-/// combined with the inverse of their learned correlation matrix (shrunk towards the identity by
-/// 10% so that a few hundred rows give a stable inverse): `T = zᵀ R⁻¹ z / d`. Movements that the
+/// combined with the inverse of their learned correlation matrix (shrunk towards the identity, by
+/// 10% for 8 channels with the defaults, so that a few hundred rows give a stable inverse): `T = zᵀ R⁻¹ z / d`. Movements that the
 /// channels normally make together cost little; the same movements apart (flow falling while
 /// current rises) cost a lot. The limit is the 0.999 quantile of `χ²_d / d` (Wilson–Hilferty)
 /// times `margin`; `ratio = T / limit`, and the score is `ratio / (1 + ratio)` (0.5 at the
@@ -29,10 +29,11 @@ import Glibc
 /// - the levels keep adapting while the device is normal, and freeze while it is anomalous
 ///   (`ratio ≥ 1`, until it falls below 2/3), so that a fault that lasts is not learned as normal;
 /// - the spread and correlation keep adapting, over the last `learnRows` rows, to rows that are
-///   clearly normal (`ratio < 0.5`), so that slow changes of the noise (a bearing wearing in, a
-///   sensor ageing) do not alarm after hours of running;
-/// - a state that stays anomalous for 10 learning periods in a row is taken as the new normal:
-///   the detector learns afresh (`relearned` counts it) and its alert clears.
+///   clearly normal (a statistic below 0.75 of the χ² quantile), so that slow changes of the
+///   noise (a bearing wearing in, a sensor ageing) do not alarm after hours of running;
+/// - a state that is anomalous for 10 learning periods (counting anomalous rows up and normal
+///   rows down, so that flickering does not reset it) is taken as the new normal: the detector
+///   learns afresh (`relearned` counts it) and its alert clears.
 ///
 /// ## Partial rows
 /// A row carries the channels that arrived in it; a missing channel keeps its last smoothed
@@ -47,12 +48,20 @@ public final class DeviceDetector {
     public static let maxChannels = DeviceDetectorSpec.maxChannels
     /// `χ²` tail probability of the limit.
     static let tail = 0.999
-    static let shrink = 0.1
+    /// How far the correlation is shrunk towards the identity: a quarter of channels per
+    /// effective learning row (rows of the second half over the smoothing span, whose rows are
+    /// not independent), at most 0.5. 0.1 for 8 channels with the defaults.
+    var shrink: Double {
+        let effective = max(1, Double(config.learnRows) / 2 / max(1, config.smoothingRows))
+        return min(0.5, 0.25 * Double(channels) / effective)
+    }
     static let maxPhi = 0.98
     /// Ratio below which an anomalous state is over (for the level's freeze).
     static let clearRatio = 2.0 / 3.0
-    /// Rows with a ratio below this are clearly normal: the spread and correlation adapt to them.
-    static let adaptBelow = 0.5
+    /// Rows whose statistic is below this share of the χ² quantile are clearly normal: the
+    /// spread and correlation adapt to them. Relative to the quantile, not to `margin`, so that a
+    /// lower margin does not starve the adaptation.
+    static let adaptBelow = 0.75
     /// Rows of adaptation between refreshes of the inverse correlation (O(d³)).
     static let refreshRows = 10
     /// Learning periods in a row in an anomalous state after which the state is learned afresh.
@@ -105,7 +114,7 @@ public final class DeviceDetector {
     private var active = 0
     public private(set) var anomalous = false
     public private(set) var ratio = 0.0
-    /// Rows in a row in an anomalous state.
+    /// Rows in an anomalous state, less the normal rows since (never below 0).
     private var anomalousRows = 0
     /// Clearly normal rows adapted to since learning ended.
     private var adapted = 0
@@ -203,13 +212,14 @@ public final class DeviceDetector {
             innovate(values, stride: stride, adapt: false)
             ratio = statistic() / limit
             anomalous = anomalous ? ratio >= DeviceDetector.clearRatio : ratio >= 1
-            anomalousRows = anomalous ? anomalousRows + 1 : 0
+            // a leaky count: a state that is anomalous most of the time, even if it flickers, fills it
+            anomalousRows = anomalous ? anomalousRows + 1 : max(0, anomalousRows - 1)
             let d = channels
             if !anomalous {
                 for j in 0..<d where !values[j * stride].isNaN { base[j] += beta * (Double(values[j * stride]) - base[j]) }
             }
             // the spread and correlation follow the device's clearly normal rows
-            if ratio < DeviceDetector.adaptBelow {
+            if ratio * config.margin < DeviceDetector.adaptBelow {
                 let w = 1 / Double(max(1, config.learnRows))
                 for i in 0..<d { for k in 0..<d { cov[i * d + k] += w * (smoothed[i] * smoothed[k] - cov[i * d + k]) } }
                 adapted += 1
@@ -258,11 +268,12 @@ public final class DeviceDetector {
         let d = channels
         for j in 0..<d { spread[j] = included[j] > 0 ? max(cov[j * d + j], 1e-24).squareRoot() : 0 }
         let r = scratch
+        let shrinkage = shrink
         for i in 0..<d {
             for k in 0..<d {
                 if included[i] > 0 && included[k] > 0 {
                     let c = cov[i * d + k] / (spread[i] * spread[k])
-                    r[i * d + k] = (1 - DeviceDetector.shrink) * c + (i == k ? DeviceDetector.shrink : 0)
+                    r[i * d + k] = (1 - shrinkage) * c + (i == k ? shrinkage : 0)
                 } else {
                     r[i * d + k] = i == k ? 1 : 0
                 }

@@ -7,7 +7,8 @@ import Testing
 /// first would have: the same records, byte for byte.
 @Suite struct CheckpointTests {
     /// Every kind of state: several devices with open windows and percentiles, filters (lane
-    /// groups and per-channel chains), statistical and learned detectors with raised alerts.
+    /// groups and per-channel chains), statistical and learned detectors with raised alerts, and
+    /// a device detector over three channels that learns, then scores, within the run.
     static func richBinding(window: WindowSpec = WindowSpec(lengthMs: 1_000, latenessMs: 300)) -> BindingSpec {
         var w = window
         w.percentiles = [50, 99]
@@ -21,6 +22,7 @@ import Testing
         b.channels[2].filters = [.ema(alpha: 0.2)]
         b.channels[3].filters = [.movingAverage(length: 5), .median(length: 3, threshold: nil), .deadband(band: 0.001)]
         b.channels[1].detectors = [DetectorSpec(kind: .cusum(k: 0.5, h: 5)), DetectorSpec(kind: .mad(window: 31))]
+        b.deviceDetectors = [DeviceDetectorSpec(channels: [0, 1, 3], learnRows: 200, smoothingRows: 5)]
         return b
     }
 
@@ -66,6 +68,7 @@ import Testing
         whole.finish()
         #expect(reference.lines.count > 100)
         #expect(reference.lines.contains { $0.contains(#""kind":"alert""#) })
+        #expect(reference.lines.contains { $0.contains(#""detector":"device""#) })
 
         for split in [1, 777, 1501, 2222] {
             let sink = MemorySink()
