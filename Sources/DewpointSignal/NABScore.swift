@@ -105,6 +105,32 @@ public enum NABScore {
         return best
     }
 
+    /// The raw score of detecting at `threshold` (a score at or above it is a detection).
+    static func raw(_ rows: [Row], windows: Int, fnWeight: Double, threshold: Double) -> Double {
+        var parts = [Double](repeating: -fnWeight, count: windows)
+        var fp = 0.0
+        for r in rows where r.score >= threshold {
+            if r.window < 0 { fp += r.weight } else if r.weight > parts[r.window] { parts[r.window] = r.weight }
+        }
+        return fp + parts.reduce(0, +)
+    }
+
+    /// `files` scored at a threshold chosen elsewhere (cross-validation: on other files),
+    /// normalised over these files as NAB does.
+    public static func score(_ files: [File], profile p: Profile, threshold: Double) -> Result {
+        var rows: [Row] = [], nullRows: [Row] = []
+        var base = 0
+        for f in files {
+            collect(f, p, windowBase: base, into: &rows)
+            collect(f, p, windowBase: base, scores: [Double](repeating: 0, count: f.scores.count), into: &nullRows)
+            base += f.windows.count
+        }
+        let r = raw(rows, windows: base, fnWeight: p.fnWeight, threshold: threshold)
+        let (null, _) = best(nullRows, windows: base, fnWeight: p.fnWeight)
+        let perfect = Double(base) * p.tpWeight
+        return Result(normalised: perfect == null ? 0 : 100 * (r - null) / (perfect - null), raw: r, threshold: threshold)
+    }
+
     public static func score(_ files: [File], profile p: Profile) -> Result {
         var rows: [Row] = [], nullRows: [Row] = []
         var base = 0

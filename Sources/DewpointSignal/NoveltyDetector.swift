@@ -8,7 +8,7 @@ import Glibc
 ///
 /// 1. **Range novelty** (as the spatial anomaly of Numenta's NAB detector): a value more than 5%
 ///    of the range seen so far outside that range scores 1 at once.
-/// 2. **Context novelty** (after CAD OSE): values are quantised to 8 levels of the running range;
+/// 2. **Context novelty** (after CAD OSE): values are quantised to 4 levels of the running range;
 ///    each of the last 1…10 levels, read as a context ending now, is hashed into a 16,384-bit set
 ///    of contexts seen before. The fraction of contexts never seen is the score.
 /// 3. **Time-of-day novelty**: per hour of the day, the range of values seen in that hour; a
@@ -21,7 +21,7 @@ import Glibc
 ///
 /// Terms 2–4 are mixed (weights 0.9 context, 0.35 time of day, 0.1 deviation, normalised), and
 /// that mix is *suppressed*: it is emitted only when it beats the last emitted mix, which is
-/// forgotten 100 samples after it was emitted; otherwise the output is 0. It is capped at 0.99.
+/// forgotten 200 samples after it was emitted; otherwise the output is 0. It is capped at 0.99.
 /// An anomaly therefore gives one early high score instead of a run of them, which is what an
 /// alert wants (and what NAB rewards). The result is the larger of range novelty and the mix.
 ///
@@ -32,7 +32,7 @@ import Glibc
 /// previous version by 5 to 6 points on the other half), never per file.
 public struct NoveltyDetector: Sendable {
     static let rangeTolerance = 0.05
-    static let levels = 8.0
+    static let levels = 4.0
     static let contextLength = 10
     static let contextBits = 14
     static let alpha = 0.01
@@ -45,7 +45,7 @@ public struct NoveltyDetector: Sendable {
     static let todTrustNs: Int64 = 7 * 86_400 * 1_000_000_000
     static let todAlone = 0.8
     static let wContext = 0.9, wZ = 0.1, wTod = 0.35
-    static let holdSamples = 100
+    static let holdSamples = 200
     static let cap = 0.99
     /// Samples learned before any score is emitted: at the start every value is new (a range
     /// of a few samples is tiny), and an alert then says nothing. The models learn during the

@@ -167,6 +167,8 @@ struct Evaluate: ParsableCommand {
     @Option(help: ArgumentHelp("Labeled windows (JSON); required with --format nab.", valueName: "file")) var labels: String?
     @Option(help: ArgumentHelp("Cost profiles (NAB's profiles.json); NAB's three by default.", valueName: "file")) var profiles: String?
     @Option(help: ArgumentHelp("Also write each file's scores here, mirroring --data.", valueName: "dir")) var results: String?
+    @Flag(help: ArgumentHelp("Also leave one category out: each top-level folder of --data (a folder without labeled windows joins the folder whose name shares the longest prefix with it) is scored at the threshold optimised on the others."))
+    var crossValidate = false
     @OptionGroup var detector: DetectorOptions
     @OptionGroup var device: DeviceDetectorOptions
 
@@ -227,6 +229,44 @@ struct Evaluate: ParsableCommand {
             let r = NABScore.score(files, profile: p)
             print("\(p.name): \(fixed(r.normalised, 2))  (raw \(fixed(r.raw, 3)), threshold \(r.threshold), files \(files.count), windows \(nWindows))")
         }
+        if crossValidate { try Self.crossValidate(files, profiles: profileList) }
+    }
+
+    /// The categories of `files`: their top-level folder; a folder without labeled windows (it
+    /// cannot be normalised alone) joins the one whose name shares the longest prefix with it.
+    static func categories(_ files: [NABScore.File]) -> [(name: String, files: [NABScore.File])] {
+        var groups: [String: [NABScore.File]] = [:]
+        for f in files { groups[String(f.name.split(separator: "/").first ?? ""), default: []].append(f) }
+        let labeled = groups.keys.filter { groups[$0]!.contains { !$0.windows.isEmpty } }.sorted()
+        var merged: [String: [NABScore.File]] = [:]
+        for (name, fs) in groups.sorted(by: { $0.key < $1.key }) {
+            guard !labeled.contains(name) else { merged[name, default: []] += fs; continue }
+            func common(_ a: String, _ b: String) -> Int { zip(a, b).prefix { $0 == $1 }.count }
+            guard let host = labeled.max(by: { common(name, $0) < common(name, $1) || (common(name, $0) == common(name, $1) && $0 > $1) }) else { continue }
+            merged[host, default: []] += fs
+        }
+        return merged.keys.sorted().map { ($0, merged[$0]!) }
+    }
+
+    /// Leave one category out: the threshold optimised on the other categories, applied to the
+    /// one left out and normalised over it.
+    static func crossValidate(_ files: [NABScore.File], profiles: [NABScore.Profile]) throws {
+        let cats = categories(files)
+        guard cats.count >= 2 else { throw ValidationError("--cross-validate needs at least two top-level folders with labeled windows") }
+        print("leave one category out (threshold optimised on the other categories):")
+        var means = [Double](repeating: 0, count: profiles.count)
+        for c in cats {
+            let others = files.filter { f in !c.files.contains { $0.name == f.name } }
+            var parts: [String] = []
+            for (k, p) in profiles.enumerated() {
+                let t = NABScore.score(others, profile: p).threshold
+                let r = NABScore.score(c.files, profile: p, threshold: t)
+                means[k] += r.normalised / Double(cats.count)
+                parts.append("\(p.name) \(fixed(r.normalised, 2)) (threshold \(fixed(t, 4)))")
+            }
+            print("  \(c.name) (\(c.files.count) files): \(parts.joined(separator: ", "))")
+        }
+        print("  mean: " + zip(profiles, means).map { "\($0.name) \(fixed($1, 2))" }.joined(separator: ", "))
     }
 }
 

@@ -297,7 +297,7 @@ private func expectOne(_ d: [ConfigDiagnostic], file: String, line: Int, column:
         let d = try ConfigLoader.loadBinding(file: good).0.channels[0].detectors
         #expect(d.map(\.kind) == [.novelty, .zscore(window: 100), .ewma(alpha: 0.01), .mad(window: 31), .cusum(k: 1, h: 4),
                                    .seasonal(alpha: 0.2), .timestamps, .dropout(afterMs: 0, intervals: 3), .dropout(afterMs: 30_000, intervals: 2.5)])
-        #expect(d[0].cooldownMs == 600_000 && d[0].holdMs == 300_000 && d[0].severity == .critical && d[0].raiseAt == 0.54)
+        #expect(d[0].cooldownMs == 600_000 && d[0].holdMs == 300_000 && d[0].severity == .critical && d[0].raiseAt == 0.57)
         #expect(d[1].raiseAt == 0.9999 && d[1].clearBelow == 0.99 && d[1].minDurationMs == 30_000)
         #expect(d[2].raiseAt == 0.999 && d[2].clearBelow == 0.99)
         let t = try Self.errors(of: """

@@ -220,4 +220,19 @@ import Testing
             history.append(x)
         }
     }
+
+    /// Scoring at a given threshold: at the optimum's threshold it is the optimum; at a threshold
+    /// above every score it is the null detector (0); a lower one lets false positives in.
+    @Test func scoreAtAGivenThreshold() {
+        var scores = [Double](repeating: 0.1, count: 40)
+        scores[12] = 0.9
+        scores[30] = 0.5  // outside the window
+        let files = [NABScore.File(name: "a.csv", scores: scores, windows: [10...14])]
+        let best = NABScore.score(files, profile: .standard)
+        let at = NABScore.score(files, profile: .standard, threshold: best.threshold)
+        #expect(abs(at.raw - best.raw) < 1e-12 && abs(at.normalised - best.normalised) < 1e-12)
+        #expect(abs(NABScore.score(files, profile: .standard, threshold: 2).normalised) < 1e-9)
+        let lower = NABScore.score(files, profile: .standard, threshold: 0.4)
+        #expect(lower.raw < at.raw)
+    }
 }
