@@ -173,6 +173,7 @@ public final class Agent: Sendable {
         // through: each first time touches code of its own), the pages only start-up needed leave
         // the resident set (`StartupPages`)
         var releaseStartupPagesAtNs: UInt64? = Clock.monotonicNs() + 5_000_000_000
+        var releasePasses = 0
         // serial, capture and socket frames: linger 1 ms after a small batch only when frames come
         // fast enough for it to gather a batch (`input.batch_min`)
         var queuePacer = BatchPacer(lingerNs: 1_000_000, minBatch: agent.input.batchMin)
@@ -195,9 +196,12 @@ public final class Agent: Sendable {
             sink.sendEarly()
             if Clock.monotonicNs() >= checkpointer.dueNs { checkpointer.commit() }
             if let at = releaseStartupPagesAtNs, Clock.monotonicNs() >= at {
-                releaseStartupPagesAtNs = nil
+                // twice: the second pass (10 s later, silent) drops what the first pass, its log
+                // line and the first windows' closing touched once
+                releasePasses += 1
+                releaseStartupPagesAtNs = releasePasses < 2 ? Clock.monotonicNs() + 10_000_000_000 : nil
                 let kib = StartupPages.release()
-                if kib > 0 { logger.info("released \(kib) KiB of file pages only start-up used") }
+                if kib > 0 && releasePasses == 1 { logger.info("released \(kib) KiB of file pages only start-up used") }
             }
             if Clock.monotonicNs() - lastReport >= 60_000_000_000 {
                 lastReport = Clock.monotonicNs()

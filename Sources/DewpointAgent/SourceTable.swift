@@ -130,12 +130,13 @@ public enum SourceTable {
                     inlet.frame(binding: b, payload: payload, arrivalNs: ns)
                 }
                 let logger = ctx.logger.with("interface", iface)
+                let buffer = Int32(list.map(\.1.bufferBytes).max() ?? CaptureSpec.defaultBufferBytes)
                 do {
-                    out.append(try CaptureSource(interface: iface, bindings: list, onFrame: onFrame, logger: logger))
+                    out.append(try CaptureSource(interface: iface, bindings: list, onFrame: onFrame, logger: logger, bufferBytes: buffer))
                 } catch {
                     // an interface that is not up yet (USB, wlan, VPN) is opened when it appears
                     logger.warning("capture: \(error); opening it when it appears")
-                    out.append(CaptureSource.waiting(interface: iface, bindings: list, onFrame: onFrame, logger: logger))
+                    out.append(CaptureSource.waiting(interface: iface, bindings: list, onFrame: onFrame, logger: logger, bufferBytes: buffer))
                 }
             }
             return out

@@ -358,7 +358,7 @@ enum BindingLoader {
     }
 
     static func capture(_ node: Node, _ r: YAMLReader) -> TransportSpec? {
-        guard let m = r.mapping(node, "capture", allowed: ["interface", "file", "bpf", "src_host", "dst_host", "src_port", "dst_port", "ethertype"]) else { return nil }
+        guard let m = r.mapping(node, "capture", allowed: ["interface", "file", "bpf", "src_host", "dst_host", "src_port", "dst_port", "ethertype", "buffer"]) else { return nil }
         var c = CaptureSpec()
         c.interface = m["interface"].flatMap { r.string($0.value, "capture.interface") }
         c.file = m["file"].flatMap { r.string($0.value, "capture.file") }
@@ -368,6 +368,9 @@ enum BindingLoader {
         c.srcPort = m["src_port"].flatMap { r.int($0.value, "capture.src_port", in: 1...65535) }
         c.dstPort = m["dst_port"].flatMap { r.int($0.value, "capture.dst_port", in: 1...65535) }
         c.ethertype = m["ethertype"].flatMap { r.int($0.value, "capture.ethertype", in: 0x0600...0xFFFF) }
+        if let v = m["buffer"], let b = r.bytes(v.value, "capture.buffer") {
+            if b < 64 << 10 || b > 256 << 20 { r.error(v.value, "capture.buffer", "expected a size from 64KiB to 256MiB, found \(b) bytes") } else { c.bufferBytes = Int(b) }
+        }
         if c.interface == nil && c.file == nil {
             r.error(node, "capture", "expected 'interface' (live) or 'file' (a pcap/pcapng file)")
         }

@@ -193,6 +193,10 @@ public struct CaptureSpec: Sendable, Equatable {
     /// Raw Ethernet frames of this type (sensor protocols without IP); the payload is the frame
     /// after the Ethernet header and any VLAN tags.
     public var ethertype: Int?
+    /// The kernel's capture buffer for the interface (the largest of its bindings'); its pages
+    /// are resident, so it is most of an idle agent's memory when it is large.
+    public var bufferBytes: Int = CaptureSpec.defaultBufferBytes
+    public static let defaultBufferBytes = 512 << 10
     public init(interface: String? = nil, file: String? = nil, bpf: String? = nil, srcHost: String? = nil,
                 dstHost: String? = nil, srcPort: Int? = nil, dstPort: Int? = nil, ethertype: Int? = nil) {
         self.interface = interface; self.file = file; self.bpf = bpf; self.srcHost = srcHost

@@ -320,6 +320,21 @@ private func expectOne(_ d: [ConfigDiagnostic], file: String, line: Int, column:
         ])
     }
 
+    /// `capture.buffer`: the kernel buffer per interface, 512 KiB by default, bounded.
+    @Test func captureBufferLoadsAndIsBounded() throws {
+        func capture(_ extra: String) -> String {
+            "device: a\ntransport: capture\ncapture:\n  interface: eth0\n\(extra)decoder: json\nchannels:\n  - name: v\n    pointer: /v\n"
+        }
+        let plain = try ConfigLoader.loadBinding(file: try Self.write(capture(""), as: "c.yaml")).0
+        guard case .capture(let c) = plain.transport else { Issue.record("not a capture binding"); return }
+        #expect(c.bufferBytes == 512 << 10)
+        let big = try ConfigLoader.loadBinding(file: try Self.write(capture("  buffer: 8MiB\n"), as: "c.yaml")).0
+        guard case .capture(let b) = big.transport else { Issue.record("not a capture binding"); return }
+        #expect(b.bufferBytes == 8 << 20)
+        let t = try Self.errors(of: capture("  buffer: 1KiB\n"))
+        #expect(t.contains("bad.yaml:5:11: capture.buffer: expected a size from 64KiB to 256MiB, found 1024 bytes"), "\(t)")
+    }
+
     @Test func deviceDetectorsLoadAndBadOnesAreLocated() throws {
         let good = try Self.write("""
         \(Self.header)
