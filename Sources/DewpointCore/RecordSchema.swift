@@ -27,8 +27,17 @@ public struct RecordSchema: Sendable, Equatable {
     /// Whether the binding sends summaries and alerts upstream at all.
     public var summaries: Bool
     public var alerts: Bool
+    /// Names of the detectors over the whole device (`detectors:` of the binding), whose alerts
+    /// have the channel `*`.
+    public var deviceDetectors: [String] = []
     public init(binding: String, channels: [Channel], summaries: Bool = true, alerts: Bool = true) {
         self.binding = binding; self.channels = channels; self.summaries = summaries; self.alerts = alerts
+    }
+
+    /// Every alert the device may raise, as (channel, detector): each channel's detectors, then
+    /// the device's (channel `*`).
+    public var alertKeys: [(channel: String, detector: String)] {
+        channels.flatMap { c in c.detectors.map { (c.name, $0) } } + deviceDetectors.map { (DeviceDetectorSpec.recordChannel, $0) }
     }
 
     /// The statistics every summary channel carries.

@@ -19,7 +19,9 @@ extension Pipeline {
             for d in c.detectors where !detectors.contains(d.name) { detectors.append(d.name) }
             return RecordSchema.Channel(name: c.name, unit: c.unit, statistics: stats, bands: bands, detectors: detectors)
         }
-        return RecordSchema(binding: spec.name, channels: channels, summaries: spec.output.summaries, alerts: spec.output.alerts)
+        var schema = RecordSchema(binding: spec.name, channels: channels, summaries: spec.output.summaries, alerts: spec.output.alerts)
+        schema.deviceDetectors = spec.deviceDetectors.isEmpty ? [] : ["device"]
+        return schema
     }
 }
 
@@ -53,6 +55,7 @@ extension Pipeline {
         for c in 0..<d.channelCount {
             for w in d.watches[c] where w.machine.isRaised { raised.append("\(bindings[d.binding].channels[c].name)/\(w.detector.name)") }
         }
+        for w in d.deviceWatches where w.machine.isRaised { raised.append("\(DeviceDetectorSpec.recordChannel)/device") }
         return raised
     }
 }

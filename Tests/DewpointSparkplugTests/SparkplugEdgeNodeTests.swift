@@ -111,6 +111,25 @@ struct SparkplugEdgeNodeTests {
         #expect(data.metrics.contains { $0.stringValue.hasPrefix("temp 61.5 degC") })
     }
 
+    /// A detector over the whole device (channel `*`) is declared at birth as `alert/<detector>`,
+    /// and its alert sets that metric without a new birth.
+    @Test func aDeviceDetectorsAlertIsDeclaredAtBirth() throws {
+        var schema = Self.schema
+        schema.deviceDetectors = ["device"]
+        var node = SparkplugEdgeNode(group: "g", node: "n")
+        _ = node.birth(nowMs: 0)
+        let first = node.data(Self.summary(), schema: schema, raisedAlerts: ["*/device"], nowMs: 1)
+        let birth = try Self.decode(first[0])
+        let metric = try #require(birth.metrics.first { $0.name == "alert/device" })
+        #expect(metric.booleanValue == true, "raised when the device was first born")
+        #expect(birth.metrics.contains { $0.name == "alert/device/message" })
+        let cleared = UpstreamRecord.alert(device: "b1", channel: "*", detector: "device", tsMs: 4_200, raised: false, severity: "warning",
+                                           score: 0.3, value: 0.4, message: "b1: temp, hum move together as learned again")
+        let out = node.data(cleared, schema: schema, nowMs: 5)
+        #expect(out.map(\.kind) == [.ddata])
+        #expect(try Self.decode(out[0]).metrics.first { $0.alias == metric.alias }?.booleanValue == false)
+    }
+
     @Test func seqWrapsAfter255() throws {
         var node = SparkplugEdgeNode(group: "g", node: "n")
         _ = node.birth(nowMs: 0)

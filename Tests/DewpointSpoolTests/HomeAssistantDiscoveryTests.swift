@@ -64,6 +64,24 @@ struct HomeAssistantDiscoveryTests {
         #expect((gateway["device"] as? [String: Any])?["identifiers"] as? [String] == ["dewpoint_gw-1"])
     }
 
+    /// A detector over the whole device (channel `*`) is one binary sensor named by the
+    /// detector, reading the `*/device` key of the alert states.
+    @Test func aDeviceDetectorIsOneBinarySensor() throws {
+        var schema = Self.schema
+        schema.deviceDetectors = ["device"]
+        let d = Self.make(dir: scratchDir("ha-device"))
+        let cs = d.configs(device: "b-1", schema: schema)
+        let last = try #require(cs.last)
+        #expect(last.topic == "homeassistant/binary_sensor/gw-1_b-1_all_device/config")
+        let o = try Self.json(last)
+        #expect(o["name"] as? String == "device" && o["device_class"] as? String == "problem")
+        #expect(o["value_template"] as? String == "{{ value_json['*/device'] if '*/device' in value_json else '' }}")
+        #expect(HomeAssistantDiscovery.hasAlerts(RecordSchema(binding: "x", channels: [.init(name: "v", unit: "", statistics: [])])) == false)
+        var onlyDevice = RecordSchema(binding: "x", channels: [.init(name: "v", unit: "", statistics: [])])
+        onlyDevice.deviceDetectors = ["device"]
+        #expect(HomeAssistantDiscovery.hasAlerts(onlyDevice))
+    }
+
     @Test func theStatisticIsConfigurableWhereTheChannelHasIt() throws {
         let d = Self.make(dir: scratchDir("ha-stat"), statistic: "p90")
         let cs = d.configs(device: "b", schema: Self.schema)

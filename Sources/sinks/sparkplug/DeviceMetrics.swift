@@ -52,11 +52,11 @@ struct DeviceMetrics: Sendable {
                 for s in c.statistics { declare(Self.statisticName(c.name, s), Self.statisticType(s), unit: Self.statisticUnit(s, c.unit), nextAlias: &nextAlias) }
                 for b in c.bands { declare(Self.bandName(c.name, b), .double, unit: c.unit.isEmpty ? "" : "(\(c.unit))²", nextAlias: &nextAlias) }
             }
-            if schema.alerts {
-                for d in c.detectors {
-                    declare(Self.alertName(c.name, d), .boolean, unit: "", nextAlias: &nextAlias)
-                    declare(Self.alertName(c.name, d) + "/message", .string, unit: "", nextAlias: &nextAlias)
-                }
+        }
+        if schema.alerts {
+            for (c, d) in schema.alertKeys {
+                declare(Self.alertName(c, d), .boolean, unit: "", nextAlias: &nextAlias)
+                declare(Self.alertName(c, d) + "/message", .string, unit: "", nextAlias: &nextAlias)
             }
         }
     }
@@ -72,7 +72,10 @@ struct DeviceMetrics: Sendable {
 
     static func statisticName(_ channel: String, _ statistic: String) -> String { channel + "/" + statistic }
     static func bandName(_ channel: String, _ band: String) -> String { channel + "/bands/" + band }
-    static func alertName(_ channel: String, _ detector: String) -> String { channel + "/alert/" + detector }
+    /// `<channel>/alert/<detector>`; a detector over the whole device (channel `*`) is `alert/<detector>`.
+    static func alertName(_ channel: String, _ detector: String) -> String {
+        channel == DeviceDetectorSpec.recordChannel ? "alert/" + detector : channel + "/alert/" + detector
+    }
 
     /// Counts are integers; everything else a summary holds is a double.
     static func statisticType(_ s: String) -> SparkplugDataType { s == "n" || s == "frames" ? .uint64 : .double }

@@ -178,12 +178,10 @@ public struct SparkplugEdgeNode: Sendable {
             devices[name]!.fromSchema = true
             devices[name]!.born = false  // its birth declared less than it will send
             if let raisedAlerts {
-                for c in schema.channels where schema.alerts {
-                    for d in c.detectors {
-                        let n = DeviceMetrics.alertName(c.name, d)
-                        if devices[name]!.metrics.metric(n)?.value == .null {
-                            devices[name]!.metrics.set(n, .boolean(raisedAlerts.contains("\(c.name)/\(d)")), atMs: nowMs)
-                        }
+                for (c, d) in schema.alertKeys where schema.alerts {
+                    let n = DeviceMetrics.alertName(c, d)
+                    if devices[name]!.metrics.metric(n)?.value == .null {
+                        devices[name]!.metrics.set(n, .boolean(raisedAlerts.contains("\(c)/\(d)")), atMs: nowMs)
                     }
                 }
             }

@@ -160,10 +160,8 @@ public final class HomeAssistantDiscovery: UpstreamFormat {
         }
         if Self.hasAlerts(schema) {
             var states = s.alerts[device] ?? [:]
-            for c in schema.channels {
-                for d in c.detectors where states["\(c.name)/\(d)"] == nil || raised != nil {
-                    states["\(c.name)/\(d)"] = raised?.contains("\(c.name)/\(d)") ?? false
-                }
+            for (c, d) in schema.alertKeys where states["\(c)/\(d)"] == nil || raised != nil {
+                states["\(c)/\(d)"] = raised?.contains("\(c)/\(d)") ?? false
             }
             s.alerts[device] = states
             out.append(alertState(device: device, states))
@@ -178,7 +176,7 @@ public final class HomeAssistantDiscovery: UpstreamFormat {
         return out
     }
 
-    static func hasAlerts(_ schema: RecordSchema) -> Bool { schema.alerts && schema.channels.contains { !$0.detectors.isEmpty } }
+    static func hasAlerts(_ schema: RecordSchema) -> Bool { schema.alerts && !schema.alertKeys.isEmpty }
 
     /// The retained topics a device's announcement leaves on the broker: its configs and its alert states.
     func announcedTopics(device: String, schema: RecordSchema) -> [String] {
@@ -239,29 +237,37 @@ public final class HomeAssistantDiscovery: UpstreamFormat {
                 o.raw("origin", origin())
                 out.append(OutgoingMessage(topic: "\(prefix)/sensor/\(id)/config", payload: o.bytes, qos: 1, retain: true))
             }
-            if schema.alerts {
-                for d in c.detectors {
-                    let id = Self.objectID([agentId, device, c.name, d])
-                    var o = JSONObject()
-                    o.string("name", "\(c.name) \(d)")
-                    o.string("unique_id", Self.objectID(["dewpoint", agentId, device, c.name, d]))
-                    o.string("object_id", Self.objectID([device, c.name, d]))
-                    o.string("state_topic", alertStateTopic(device))
-                    // the device's alert states share one retained topic; a key the message lacks
-                    // renders empty, which Home Assistant ignores
-                    let key = Self.jinjaString("\(c.name)/\(d)")
-                    o.string("value_template", "{{ value_json[\(key)] if \(key) in value_json else '' }}")
-                    o.string("payload_on", "raised")
-                    o.string("payload_off", "cleared")
-                    o.string("device_class", "problem")
-                    availability(&o)
-                    o.raw("device", dev)
-                    o.raw("origin", origin())
-                    out.append(OutgoingMessage(topic: "\(prefix)/binary_sensor/\(id)/config", payload: o.bytes, qos: 1, retain: true))
-                }
-            }
+            guard schema.alerts else { continue }
+            for d in c.detectors { out.append(alertConfig(device: device, channel: c.name, detector: d, dev: dev)) }
+        }
+        // a detector over the whole device (channel `*`) is named by itself
+        for d in schema.deviceDetectors where schema.alerts {
+            out.append(alertConfig(device: device, channel: DeviceDetectorSpec.recordChannel, detector: d, dev: dev))
         }
         return out
+    }
+
+    /// The binary sensor of one alert detector (`channel` `*`: of the whole device).
+    private func alertConfig(device: String, channel: String, detector d: String, dev: [UInt8]) -> OutgoingMessage {
+        let whole = channel == DeviceDetectorSpec.recordChannel
+        let parts = whole ? ["all", d] : [channel, d]
+        let id = Self.objectID([agentId, device] + parts)
+        var o = JSONObject()
+        o.string("name", whole ? d : "\(channel) \(d)")
+        o.string("unique_id", Self.objectID(["dewpoint", agentId, device] + parts))
+        o.string("object_id", Self.objectID([device] + parts))
+        o.string("state_topic", alertStateTopic(device))
+        // the device's alert states share one retained topic; a key the message lacks
+        // renders empty, which Home Assistant ignores
+        let key = Self.jinjaString("\(channel)/\(d)")
+        o.string("value_template", "{{ value_json[\(key)] if \(key) in value_json else '' }}")
+        o.string("payload_on", "raised")
+        o.string("payload_off", "cleared")
+        o.string("device_class", "problem")
+        availability(&o)
+        o.raw("device", dev)
+        o.raw("origin", origin())
+        return OutgoingMessage(topic: "\(prefix)/binary_sensor/\(id)/config", payload: o.bytes, qos: 1, retain: true)
     }
 
     private func availability(_ o: inout JSONObject) {
