@@ -16,7 +16,14 @@ enum Build {
 
     static func ipv4(_ l4: [UInt8], proto: UInt8 = 17, src: [UInt8] = [127, 0, 0, 1], dst: [UInt8] = [127, 0, 0, 1],
                      flags: Int = 0x4000, ihl: Int = 5, totalOverride: Int? = nil) -> [UInt8] {
-        var h: [UInt8] = [UInt8(0x40 | ihl), 0] + be16(totalOverride ?? ihl * 4 + l4.count) + [0, 1] + be16(flags) + [64, proto, 0, 0] + src + dst
+        // built in steps: one long concatenation is slow to type-check (too slow under emulation)
+        var h: [UInt8] = [UInt8(0x40 | ihl), 0]
+        h += be16(totalOverride ?? ihl * 4 + l4.count)
+        h += [0, 1]
+        h += be16(flags)
+        h += [64, proto, 0, 0]
+        h += src
+        h += dst
         h += [UInt8](repeating: 1, count: max(0, ihl * 4 - 20))  // options
         return h + l4
     }
@@ -31,7 +38,14 @@ enum Build {
         }
         let first = ext.first?.0 ?? next
         let src = [UInt8](repeating: 0, count: 15) + [1]
-        return [0x60, 0, 0, 0] + be16(chain.count + l4.count) + [first, 64] + src + src + chain + l4
+        var packet: [UInt8] = [0x60, 0, 0, 0]
+        packet += be16(chain.count + l4.count)
+        packet += [first, 64]
+        packet += src
+        packet += src
+        packet += chain
+        packet += l4
+        return packet
     }
 
     static func ethernet(_ l3: [UInt8], type: Int = 0x0800, tags: [Int] = []) -> [UInt8] {
