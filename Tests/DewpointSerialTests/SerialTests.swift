@@ -204,10 +204,18 @@ extension String {
         """.write(toFile: dir + "/devices/mast.yaml", atomically: true, encoding: .utf8)
         let rec = Process()
         rec.executableURL = URL(fileURLWithPath: Self.binary)
-        rec.arguments = ["record", "--serial", pty.slavePath, "--baud", "115200", "--output", dir + "/mast.dpsr", "--seconds", "2"]
+        rec.arguments = ["record", "--serial", pty.slavePath, "--baud", "115200", "--output", dir + "/mast.dpsr", "--seconds", "4"]
         rec.standardError = FileHandle(forWritingAtPath: "/dev/null")
         try rec.run()
-        usleep(700_000)
+        // write once the recorder has the port open (a fixed sleep lost the bytes on a busy machine)
+        let opened = Date().addingTimeInterval(10)
+        func hasPortOpen() -> Bool {
+            let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(rec.processIdentifier)/fd")) ?? []
+            return fds.contains { (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(rec.processIdentifier)/fd/\($0)")) == pty.slavePath }
+        }
+        while !hasPortOpen() && Date() < opened { usleep(20_000) }
+        #expect(hasPortOpen(), "the recorder did not open \(pty.slavePath) within 10 s")
+        usleep(100_000)
         var stream: [UInt8] = []
         for i in 0..<50 { stream += Array(nmea("WX,\(i)").utf8) + [0x0D, 0x0A] }
         stream += [0xFF, 0xFE] + Array("$WX,1*00\r\n".utf8)
