@@ -9,7 +9,7 @@ import Glibc
 /// and conformance tables, the configuration loader, every command's argument parsing. Those pages
 /// stay in the process's resident set although the running agent never touches them again. Once
 /// the agent runs, every mapping of a file that is not writable and holds no page of its own
-/// (`Private_Dirty` and `Anonymous` are 0 in `/proc/self/smaps`) is dropped with
+/// (`Anonymous` and `Swap` are 0 in `/proc/self/smaps`) is dropped with
 /// `MADV_DONTNEED`: its content is exactly the file's, which stays in the page cache, and a page
 /// used again faults back in from there (a minor fault, no disk read). Mappings the process
 /// changed (relocated data, RELRO) are never touched.
@@ -49,7 +49,10 @@ enum StartupPages {
                 let value = fields.count >= 2 ? Int(fields[1]) ?? 0 : 0
                 switch first {
                 case "Rss:": c.rss = value
-                case "Private_Dirty:", "Anonymous:", "Swap:": if value != 0 { c.changed = true }
+                // a private copy the process made (relocated data, RELRO) is anonymous; Private_Dirty
+                // is not a sign of one: it also counts file pages dirty in the page cache (a binary
+                // just installed or linked, not yet written back), which were kept for that
+                case "Anonymous:", "Swap:": if value != 0 { c.changed = true }
                 default: break
                 }
                 current = c
@@ -60,8 +63,6 @@ enum StartupPages {
         for m in mappings where m.file && m.readOnly && !m.changed && m.rss > 0 && m.end > m.start {
             guard let p = UnsafeMutableRawPointer(bitPattern: m.start) else { continue }
             if madvise(p, m.end - m.start, MADV_DONTNEED) == 0 { released += m.rss }
-            // and no fault-around: a page used again comes back alone, not with its 15 neighbours
-            _ = madvise(p, m.end - m.start, MADV_RANDOM)
         }
         return released
     }
