@@ -296,7 +296,14 @@ func procFile(_ path: String) -> String {
         // the PUBACKs went out gathered, and reached the broker: a new connection to the session
         // gets nothing again
         let coalesced = dp_writes_coalesced() - coalescedBefore, writes = dp_write_syscalls() - writesBefore
-        #expect(coalesced >= UInt64(sizes.count / 2) && writes * 4 < coalesced, "\(writes) write(2) calls for \(coalesced) packets")
+        // a libmosquitto the read buffer was not tested with (sid's 2.1 in the aarch64 chroot)
+        // reads unbuffered: everything must still arrive, and nothing goes through the buffer
+        let unbuffered = MQTTClient.readBufferUnavailable
+        if unbuffered == nil {
+            #expect(coalesced >= UInt64(sizes.count / 2) && writes * 4 < coalesced, "\(writes) write(2) calls for \(coalesced) packets")
+        } else {
+            #expect(coalesced == 0, "\(coalesced) writes coalesced although \(unbuffered!)")
+        }
         let again = try subscriber()
         usleep(500_000)
         again.stop()
@@ -309,7 +316,11 @@ func procFile(_ path: String) -> String {
         // each message is at least three reads for libmosquitto; far fewer reached the kernel
         let after = MQTTClient.readBufferTotals
         let requests = after.requests - before.requests, syscalls = after.syscalls - before.syscalls
-        #expect(requests >= UInt64(3 * sizes.count))
-        #expect(syscalls * 4 < requests, "\(syscalls) read(2) calls for \(requests) reads")
+        if unbuffered == nil {
+            #expect(requests >= UInt64(3 * sizes.count))
+            #expect(syscalls * 4 < requests, "\(syscalls) read(2) calls for \(requests) reads")
+        } else {
+            #expect(requests == 0)
+        }
     }
 }

@@ -181,6 +181,10 @@ public final class MQTTClient: Sendable {
     /// served them (see `CMosquittoShim`).
     public static var readBufferTotals: (requests: UInt64, syscalls: UInt64) { Mosquitto.readBufferTotals }
 
+    /// Why libmosquitto's reads cannot go through the read buffer in this process (an untested
+    /// libmosquitto version, a redirection that failed), or nil when they can.
+    public static var readBufferUnavailable: String? { Mosquitto.readHook == 0 ? nil : Mosquitto.readHookProblem }
+
     /// Whether libmosquitto's reads on this connection go through the read buffer (plain TCP,
     /// hook installed, not turned off).
     public var readsBuffered: Bool { mosq.readBuffered }
