@@ -192,11 +192,11 @@ public final class DeviceDetector {
             }
             return 0
         case 1:
-            innovate(values, stride: stride, adapt: true)
+            innovate(values, stride: stride)
+            followLevels(values, stride: stride)
             // the smoothed innovations settle for one smoothing span before they count
             settle += 1
             if Double(settle) > config.smoothingRows {
-                let d = channels
                 for i in 0..<d { for k in 0..<d { matrix[i * d + k] += smoothed[i] * smoothed[k] } }
                 covRows += 1
             }
@@ -209,15 +209,12 @@ public final class DeviceDetector {
                 relearned += 1
                 return observe(values, stride: stride, ts: ts)
             }
-            innovate(values, stride: stride, adapt: false)
+            innovate(values, stride: stride)
             ratio = statistic() / limit
             anomalous = anomalous ? ratio >= DeviceDetector.clearRatio : ratio >= 1
             // a leaky count: a state that is anomalous most of the time, even if it flickers, fills it
             anomalousRows = anomalous ? anomalousRows + 1 : max(0, anomalousRows - 1)
-            let d = channels
-            if !anomalous {
-                for j in 0..<d where !values[j * stride].isNaN { base[j] += beta * (Double(values[j * stride]) - base[j]) }
-            }
+            if !anomalous { followLevels(values, stride: stride) }
             // the spread and correlation follow the device's clearly normal rows
             if ratio * config.margin < DeviceDetector.adaptBelow {
                 let w = 1 / Double(max(1, config.learnRows))
@@ -229,9 +226,15 @@ public final class DeviceDetector {
         }
     }
 
+    /// Moves the level of each channel present in the row towards its sample.
+    @inline(__always)
+    private func followLevels(_ values: UnsafePointer<Float>, stride: Int) {
+        for j in 0..<channels where !values[j * stride].isNaN { base[j] += beta * (Double(values[j * stride]) - base[j]) }
+    }
+
     /// Updates the innovations of the channels present in the row.
     @inline(__always)
-    private func innovate(_ values: UnsafePointer<Float>, stride: Int, adapt: Bool) {
+    private func innovate(_ values: UnsafePointer<Float>, stride: Int) {
         for j in 0..<channels {
             let xf = values[j * stride]
             guard !xf.isNaN else { continue }
@@ -243,7 +246,6 @@ public final class DeviceDetector {
             prev[j] = v
             smoothed[j] += alpha * (e - smoothed[j])
             level[j] += alpha * (x - level[j])
-            if adapt { base[j] += beta * (x - base[j]) }
         }
     }
 

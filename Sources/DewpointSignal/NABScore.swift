@@ -118,20 +118,17 @@ public enum NABScore {
     /// `files` scored at a threshold chosen elsewhere (cross-validation: on other files),
     /// normalised over these files as NAB does.
     public static func score(_ files: [File], profile p: Profile, threshold: Double) -> Result {
-        var rows: [Row] = [], nullRows: [Row] = []
-        var base = 0
-        for f in files {
-            collect(f, p, windowBase: base, into: &rows)
-            collect(f, p, windowBase: base, scores: [Double](repeating: 0, count: f.scores.count), into: &nullRows)
-            base += f.windows.count
-        }
-        let r = raw(rows, windows: base, fnWeight: p.fnWeight, threshold: threshold)
-        let (null, _) = best(nullRows, windows: base, fnWeight: p.fnWeight)
-        let perfect = Double(base) * p.tpWeight
-        return Result(normalised: perfect == null ? 0 : 100 * (r - null) / (perfect - null), raw: r, threshold: threshold)
+        score(files, p) { rows, windows in (raw(rows, windows: windows, fnWeight: p.fnWeight, threshold: threshold), threshold) }
     }
 
+    /// `files` at the threshold that scores best over them.
     public static func score(_ files: [File], profile p: Profile) -> Result {
+        score(files, p) { rows, windows in best(rows, windows: windows, fnWeight: p.fnWeight) }
+    }
+
+    /// The rows of `files` and of the null detector, the raw score and threshold `detect` gives,
+    /// normalised between the null detector (0) and the perfect one (100).
+    private static func score(_ files: [File], _ p: Profile, _ detect: ([Row], Int) -> (Double, Double)) -> Result {
         var rows: [Row] = [], nullRows: [Row] = []
         var base = 0
         for f in files {
@@ -139,9 +136,9 @@ public enum NABScore {
             collect(f, p, windowBase: base, scores: [Double](repeating: 0, count: f.scores.count), into: &nullRows)
             base += f.windows.count
         }
-        let (raw, thr) = best(rows, windows: base, fnWeight: p.fnWeight)
+        let (raw, thr) = detect(rows, base)
         let (null, _) = best(nullRows, windows: base, fnWeight: p.fnWeight)
         let perfect = Double(base) * p.tpWeight
-        return Result(normalised: 100 * (raw - null) / (perfect - null), raw: raw, threshold: thr)
+        return Result(normalised: perfect == null ? 0 : 100 * (raw - null) / (perfect - null), raw: raw, threshold: thr)
     }
 }
