@@ -3,28 +3,6 @@ import DewpointCore
 import Foundation
 import Testing
 
-private func openssl(_ args: [String], in dir: String) throws {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-    p.arguments = args
-    p.currentDirectoryURL = URL(fileURLWithPath: dir)
-    p.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
-    p.standardError = FileHandle(forWritingAtPath: "/dev/null")
-    try p.run()
-    p.waitUntilExit()
-    #expect(p.terminationStatus == 0, "openssl \(args.joined(separator: " "))")
-}
-
-/// A CA, a server certificate for 127.0.0.1 signed by it, and an unrelated second CA.
-private func makeCertificates(_ dir: String) throws {
-    try openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "1", "-subj", "/CN=dewpoint test CA"], in: dir)
-    try openssl(["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"], in: dir)
-    try "subjectAltName=IP:127.0.0.1,DNS:localhost\n".write(toFile: dir + "/ext", atomically: true, encoding: .utf8)
-    try openssl(["x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.crt", "-days", "1", "-extfile", "ext"], in: dir)
-    try openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "other.key", "-out", "other.crt", "-days", "1", "-subj", "/CN=someone else"], in: dir)
-    _ = chmod(dir + "/server.key", 0o644)
-}
-
 @Suite(.serialized) struct TLSTests {
     @Test func upstreamOverTLSWithVerifiedCertificate() throws {
         let certs = scratchDir("certs")

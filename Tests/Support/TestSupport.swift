@@ -53,7 +53,9 @@ public final class Broker: @unchecked Sendable {
     public let extra: String
     public var process: Process?
 
+    /// `DEWPOINT_TEST_MOSQUITTO` names another broker to test against (another mosquitto release).
     public static var executable: String {
+        if let p = ProcessInfo.processInfo.environment["DEWPOINT_TEST_MOSQUITTO"], !p.isEmpty { return p }
         for p in ["/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto"] where FileManager.default.isExecutableFile(atPath: p) { return p }
         return "mosquitto"
     }
@@ -131,4 +133,34 @@ public func loopbackSocket(_ type: Int32, port: Int, v6: Bool = false) -> Int32 
         _ = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
     }
     return fd
+}
+
+/// `makeCertificates` failed: the openssl command that did.
+public struct CertificateError: Error, CustomStringConvertible {
+    public let message: String
+    public var description: String { message }
+}
+
+private func openssl(_ args: [String], in dir: String) throws {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+    p.arguments = args
+    p.currentDirectoryURL = URL(fileURLWithPath: dir)
+    p.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+    p.standardError = FileHandle(forWritingAtPath: "/dev/null")
+    try p.run()
+    p.waitUntilExit()
+    guard p.terminationStatus == 0 else {
+        throw CertificateError(message: "openssl \(args.joined(separator: " ")) exited with \(p.terminationStatus)")
+    }
+}
+
+/// A CA, a server certificate for 127.0.0.1 signed by it, and an unrelated second CA.
+public func makeCertificates(_ dir: String) throws {
+    try openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "1", "-subj", "/CN=dewpoint test CA"], in: dir)
+    try openssl(["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"], in: dir)
+    try "subjectAltName=IP:127.0.0.1,DNS:localhost\n".write(toFile: dir + "/ext", atomically: true, encoding: .utf8)
+    try openssl(["x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.crt", "-days", "1", "-extfile", "ext"], in: dir)
+    try openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "other.key", "-out", "other.crt", "-days", "1", "-subj", "/CN=someone else"], in: dir)
+    _ = chmod(dir + "/server.key", 0o644)
 }

@@ -277,11 +277,13 @@ public final class MQTTClient: Sendable {
             }
             mosq.syncReadBuffer()
             let before = delivered.load(ordering: .relaxed)
-            let connected = state.withLock { $0.connected }
             var rc: Int32
-            if options.ackAfterCommit && connected {
+            if options.ackAfterCommit {
                 // nothing is written while acknowledgements wait for a commit; CONNECT, SUBSCRIBE
-                // and PINGREQ go out whenever none wait
+                // and PINGREQ go out whenever none wait. Also before the CONNACK: libmosquitto 2.1
+                // reads every whole packet it has buffered in one call, so the messages a
+                // persistent session resends right behind the CONNACK arrive in the same pass,
+                // and `mosquitto_loop` would write their acknowledgements at once
                 rc = held.count == 0 ? mosq.writeQueued() : 0
                 if rc == 0 {
                     // with acknowledgements held, wake in time for their commit (rounded up to a whole ms)
@@ -289,10 +291,6 @@ public final class MQTTClient: Sendable {
                     let wait = held.count == 0 ? 50 : Int32(max(0, min(50, untilDueMs)))
                     rc = mosq.loopWithoutWriting(timeoutMs: wait, maxPackets: options.batchSize) { delivered.load(ordering: .relaxed) }
                 }
-            } else if options.ackAfterCommit {
-                // before CONNACK: one packet per pass (no message comes before it), so that messages
-                // right behind the CONNACK are read by the pass above
-                rc = mosq.loop(timeoutMs: 50, maxPackets: 1) { delivered.load(ordering: .relaxed) }
             } else {
                 rc = mosq.loop(timeoutMs: 50, maxPackets: options.batchSize) { delivered.load(ordering: .relaxed) }
                 if rc == 0 && !mosq.wantsWrite { handlers.acknowledged?() }
@@ -300,7 +298,8 @@ public final class MQTTClient: Sendable {
             let now = Clock.monotonicNs()
             let n = delivered.load(ordering: .relaxed) &- before
             if n > 0 { handlers.batchEnd?() }
-            if options.ackAfterCommit && connected && rc == 0 {
+            if options.ackAfterCommit && rc == 0 {
+                // every message read is held, also one read in the pass that brought the CONNACK
                 if n > 0 { held.add(n, nowNs: now) }
                 rc = acknowledgeIfDue(&held, nowNs: now, quiet: n == 0)
             }

@@ -240,7 +240,8 @@ final class Mosquitto: @unchecked Sendable {
     /// rather than writing it, once `mosquitto_threaded_set` is on (`packet__queue` in 2.0 writes
     /// at once only for unthreaded clients): `mosquitto_loop` would write the queue after its
     /// read, so this waits with poll(2) itself, reads as `loop` does, and runs the keepalive
-    /// check (a PINGREQ joins the queue). Only once connected: the handshake needs `loop`.
+    /// check (a PINGREQ joins the queue). Also before the CONNACK: the CONNECT goes out through
+    /// `writeQueued`, and `mosquitto_loop_read` carries on a TLS handshake that is waiting to read.
     func loopWithoutWriting(timeoutMs: Int32, maxPackets: Int, delivered: () -> Int) -> Int32 {
         let fd = mosquitto_socket(handle)
         guard fd >= 0 else { return MOSQ_ERR_NO_CONN.rawValue }
