@@ -2,10 +2,13 @@
 # Writes scripts/idle-functions.order: the functions of the release binary that an idle agent
 # runs (the example configuration, a private broker on loopback, no traffic), measured with
 # valgrind's callgrind from 30 s after start for MEASURE_SECONDS (150 by default, so that the
-# once-a-minute work is in). `make build` links them first and together
-# (lld --symbol-ordering-file), so that the code an idle agent keeps resident is a few hundred KiB
-# of contiguous pages instead of pages all over 11 MiB of text. Names that no longer exist are
-# ignored by the linker; rerun this after large changes to the agent's steady-state code.
+# once-a-minute work is in), and after them the functions only its start-up runs (from exec to
+# those 30 s). `make build` links them first and in that order (lld --symbol-ordering-file), so
+# that the code an idle agent keeps resident is a few hundred KiB of contiguous pages instead of
+# pages all over 11 MiB of text, and start-up's own code is one run of pages after it (the kernel
+# maps 64 KiB around each page fault: scattered, the few hundred KiB start-up runs cost 5 MiB).
+# Names that no longer exist are ignored by the linker; rerun this after large changes to the
+# agent's start-up or steady-state code.
 #
 # usage: scripts/order-idle-functions.sh [path/to/release/dewpoint]
 set -euo pipefail
@@ -24,20 +27,23 @@ mosquitto -c "$tmp/mosquitto.conf" > "$tmp/mosquitto.log" 2>&1 & pids+=($!)
 mkdir -p "$tmp/spool"
 sed -e "s/port: 1883/port: $port/" -e "s|dir: /var/lib/dewpoint.*|dir: $tmp/spool|" \
     -e "s|^devices: devices.*|devices: $PWD/devices|" dewpoint.yaml > "$tmp/dewpoint.yaml"
-valgrind --tool=callgrind --demangle=no --instr-atstart=no --callgrind-out-file="$tmp/cg.out" \
+valgrind --tool=callgrind --demangle=no --callgrind-out-file="$tmp/cg.out" \
   "$tmp/dewpoint" run --config "$tmp/dewpoint.yaml" > "$tmp/agent.log" 2>&1 & pids+=($!)
-echo "== idle agent under callgrind: 30 s to settle, then ${MEASURE_SECONDS:-150} s measured"
+echo "== agent under callgrind: start-up and 30 s to settle, then ${MEASURE_SECONDS:-150} s idle"
 sleep 30
-callgrind_control -i on > /dev/null
+callgrind_control -d > /dev/null  # cg.out.1: start-up; the counts start again from zero
 sleep "${MEASURE_SECONDS:-150}"
-callgrind_control -d > /dev/null
+callgrind_control -d > /dev/null  # cg.out.2: idle
 sleep 3
+# the functions of the toolchain's static libraries that share their object's .text section
+static=$(dirname "$(readlink -f "$(command -v swift)")")/../lib/swift_static/linux
+for a in "$static"/*.a; do objdump -t "$a" 2>/dev/null | awk '$4 == ".text" {print $NF}'; done | sort -u > "$tmp/shared-text"
 python3 - "$tmp" scripts/idle-functions.order <<'PY'
-import glob, re, sys
+import re, sys
 tmp, out = sys.argv[1], sys.argv[2]
-funcs = set()
-for path in glob.glob(tmp + "/cg.out*"):
-    names, objects, ob, executed = {}, {}, None, set()
+def executed(path):
+    """The functions of the dewpoint binary that a callgrind dump saw run."""
+    names, objects, ob, seen = {}, {}, None, set()
     for line in open(path, errors="replace"):
         line = line.rstrip("\n")
         m = re.match(r"^(c?ob)=\((\d+)\)(?: (.*))?$", line)
@@ -50,10 +56,20 @@ for path in glob.glob(tmp + "/cg.out*"):
         if m:
             kind, i, name = m.groups()
             if name: names[i] = re.sub(r"'\d+$", "", name)
-            if kind == "fn" and ob and ob.endswith("/dewpoint"): executed.add(i)
+            if kind == "fn" and ob and ob.endswith("/dewpoint"): seen.add(i)
     # a function callgrind knows only by address has no symbol to order
-    funcs |= {names[i] for i in executed if i in names and not names[i].startswith("0x")}
+    return {names[i] for i in seen if i in names and not names[i].startswith("0x")}
+startup, idle = executed(tmp + "/cg.out.1"), executed(tmp + "/cg.out.2")
+startup -= idle
+# The toolchain's static libraries (libswiftCore's Swift.o above all) keep most functions in one
+# .text section per object: the linker can only move such a section whole, and ordering one of
+# its functions among ours would spread our ordered code over megabytes. Those go last.
+shared = set(open(tmp + "/shared-text").read().split())
 with open(out, "w") as f:
-    f.write("".join(n + "\n" for n in sorted(funcs)))
-print(f"{len(funcs)} functions written to {out}")
+    f.write("# idle\n" + "".join(n + "\n" for n in sorted(idle - shared)))
+    f.write("# start-up only\n" + "".join(n + "\n" for n in sorted(startup - shared)))
+    f.write("# in a .text section shared with other functions (the toolchain's static libraries)\n")
+    f.write("".join(n + "\n" for n in sorted(idle & shared) + sorted(startup & shared)))
+print(f"{len(idle - shared)} idle and {len(startup - shared)} start-up functions, and "
+      f"{len((idle | startup) & shared)} that cannot move alone, written to {out}")
 PY

@@ -157,6 +157,8 @@ public final class Agent: Sendable {
         defer { statusServer?.stop() }
         sink.start()
         for s in sources { try s.start() }
+        // what building the pipeline, the spool and the sources touched once
+        StartupPages.release()
         if let server, let listen = agent.metrics.listen {
             server.start()
             logger.info("metrics on http://\(listen.host.contains(":") ? "[\(listen.host)]" : listen.host):\(server.port)/metrics and /healthz")
@@ -169,10 +171,11 @@ public final class Agent: Sendable {
         notify.send("READY=1\nSTATUS=running: \(config.bindings.count) devices, \(sources.count) sources")
         var lastReport = Clock.monotonicNs()
         var reportedDrops = 0
-        // once the agent has run a few seconds (connections made, the first commits and records
-        // through: each first time touches code of its own), the pages only start-up needed leave
-        // the resident set (`StartupPages`)
-        var releaseStartupPagesAtNs: UInt64? = Clock.monotonicNs() + 5_000_000_000
+        // passes while the agent settles (connections made, the first commits and records
+        // through: each first time touches code of its own) drop the pages only that needed
+        // (`StartupPages`): at 0.5 s (the connections are usually up), 5 s (logged) and 15 s
+        let releaseDelaysNs: [UInt64] = [500_000_000, 4_500_000_000, 10_000_000_000]
+        var releaseStartupPagesAtNs: UInt64? = Clock.monotonicNs() + releaseDelaysNs[0]
         var releasePasses = 0
         // serial, capture and socket frames: linger 1 ms after a small batch only when frames come
         // fast enough for it to gather a batch (`input.batch_min`)
@@ -196,12 +199,12 @@ public final class Agent: Sendable {
             sink.sendEarly()
             if Clock.monotonicNs() >= checkpointer.dueNs { checkpointer.commit() }
             if let at = releaseStartupPagesAtNs, Clock.monotonicNs() >= at {
-                // twice: the second pass (10 s later, silent) drops what the first pass, its log
-                // line and the first windows' closing touched once
+                // the last pass (silent) drops what the earlier ones, the log line and the first
+                // windows' closing touched once
                 releasePasses += 1
-                releaseStartupPagesAtNs = releasePasses < 2 ? Clock.monotonicNs() + 10_000_000_000 : nil
+                releaseStartupPagesAtNs = releasePasses < releaseDelaysNs.count ? Clock.monotonicNs() + releaseDelaysNs[releasePasses] : nil
                 let kib = StartupPages.release()
-                if kib > 0 && releasePasses == 1 { logger.info("released \(kib) KiB of file pages only start-up used") }
+                if kib > 0 && releasePasses == 2 { logger.info("released \(kib) KiB of file pages only start-up used") }
             }
             if Clock.monotonicNs() - lastReport >= 60_000_000_000 {
                 lastReport = Clock.monotonicNs()

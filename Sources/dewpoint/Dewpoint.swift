@@ -14,6 +14,21 @@ struct Dewpoint: ParsableCommand {
         version: DewpointVersion.string,
         subcommands: [Run.self, Status.self, Check.self, Replay.self, Spool.self, Try.self, Record.self, Score.self, Evaluate.self, Simulate.self, Bench.self, BenchLive.self, BenchDecode.self, BenchCapture.self, Version.self]
     )
+
+    /// `dewpoint run` goes to the agent without ArgumentParser when its options are plainly
+    /// valid (`RunArguments`); every other command line is ArgumentParser's.
+    static func main() {
+        let args = Array(CommandLine.arguments.dropFirst())
+        if let run = RunArguments.parse(args) {
+            do {
+                try Run.runAgent(config: run.config, drainTimeout: run.drainTimeout, logLevel: run.logLevel)
+            } catch {
+                Run.exit(withError: error)
+            }
+            return
+        }
+        main(args)
+    }
 }
 
 

@@ -34,17 +34,25 @@ struct Run: ParsableCommand {
     }
 
     func run() throws {
+        try Run.runAgent(config: options.config, drainTimeout: drainTimeout, logLevel: logLevel)
+    }
+
+    /// The agent itself, for `run()` and for `Dewpoint.main`'s direct path (`RunArguments`).
+    static func runAgent(config agentFile: String, drainTimeout: Double, logLevel: String?) throws {
+        // what loading the libraries and parsing the arguments touched (`StartupPages`)
+        StartupPages.release()
         let cfg: LoadedConfig
-        do { cfg = try ConfigLoader.load(agentFile: options.config) } catch {
+        do { cfg = try ConfigLoader.load(agentFile: agentFile) } catch {
             for d in error.diagnostics { printError("\(d)") }
             throw ExitCode(1)
         }
+        // and what loading the configuration did
+        StartupPages.release()
         let level = logLevel.flatMap(Logger.Level.init(rawValue:)) ?? cfg.agent.logLevel
         LoggingSystem.bootstrap { JournalLogHandler(label: $0, level: level) }
         let logger = Logger(label: "dewpoint")
         for w in cfg.warnings { logger.warning("\(w)") }
         let agent = Agent(config: cfg, logger: logger, drainTimeoutNs: UInt64(max(0, drainTimeout) * 1e9))
-        let agentFile = options.config
         SignalWatcher.install { [agent] sig in
             guard sig == SIGHUP else {
                 logger.notice("signal \(sig): stopping")
