@@ -1,4 +1,5 @@
 import ArgumentParser
+import DewpointAgent
 import DewpointCore
 
 @main
