@@ -180,10 +180,9 @@ public final class Agent: Sendable {
         // serial, capture and socket frames: linger 1 ms after a small batch only when frames come
         // fast enough for it to gather a batch (`input.batch_min`)
         var queuePacer = BatchPacer(lingerNs: 1_000_000, minBatch: agent.input.batchMin)
-        while !stopRequested && !reloadRequested {
         var watchdog = notify.watchdogUsec.map { WatchdogStateMachine(watchdogUsec: $0) }
         var reportedWedge: Int? = nil
-
+        while !stopRequested && !reloadRequested {
             // wait for a queued frame, a new record (`interrupt`), the next commit or 20 ms
             let now = Clock.monotonicNs()
             let due = checkpointer.dueNs

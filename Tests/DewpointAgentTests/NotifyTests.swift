@@ -50,6 +50,12 @@ final class FakeNotifySocket: @unchecked Sendable {
         let agent = AgentProcess(dir: dir, environment: ["NOTIFY_SOCKET": sock.path, "WATCHDOG_USEC": "1000000"])
         try agent.start()
         #expect(waitUntil(5) { sock.messages.filter { $0 == "WATCHDOG=1" }.count >= 3 }, "\(sock.messages)")
+        // every half watchdog interval (0.5 s), not every turn of the agent's loop: one state
+        // machine for the whole run, which is also what lets it see a source stall
+        let before = sock.messages.filter { $0 == "WATCHDOG=1" }.count
+        usleep(2_000_000)
+        let pings = sock.messages.filter { $0 == "WATCHDOG=1" }.count - before
+        #expect((3...6).contains(pings), "\(pings) pings in 2 s")
         agent.terminate()
         let m = sock.messages
         #expect(m.first?.hasPrefix("READY=1\nSTATUS=running: 1 devices") == true, "\(m)")
