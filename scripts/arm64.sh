@@ -114,7 +114,9 @@ step "the source tree into the chroot (git ls-files; packages from .build's chec
 rm -rf "$SID/build/dewpoint"
 mkdir -p "$SID/build/dewpoint"
 git ls-files -z | tar --null -T - -cf - | tar -C "$SID/build/dewpoint" -xf -
-[ -d .build/checkouts ] || { echo "resolve the packages first on this machine: swift package resolve" >&2; exit 1; }
+# a clean clone has not resolved its packages yet: do it on this machine (the chroot cannot)
+[ -d .build/checkouts ] || swift package resolve
+[ -d .build/checkouts ] || { echo "swift package resolve left no .build/checkouts" >&2; exit 1; }
 mkdir -p "$SID/build/dewpoint/.build"
 mkdir -p "$SID/build/cache"
 bind "$SID/build/cache" "$SID/build/dewpoint/.build"
@@ -132,8 +134,12 @@ cp -f Package.resolved "$SID/build/dewpoint/" 2> /dev/null || true
 build_flags() {
   # lld (swiftlang's own): with sid's default ld.bfd the Swift runtime's sections end in a single
   # read-write-execute segment, without RELRO
+  # and the x86_64 build's memory settings (the Makefile says why): a function per section, the
+  # idle/load/start-up ordering file, no exported symbols, packed relative relocations (glibc 2.36+)
   swift_flags=(-c release --product dewpoint --static-swift-stdlib --disable-local-rpath
-               --sdk "$1" -Xswiftc -sdk -Xswiftc "$1" -Xswiftc -use-ld=lld -Xlinker -z -Xlinker now -Xlinker -z -Xlinker relro)
+               --sdk "$1" -Xswiftc -sdk -Xswiftc "$1" -Xswiftc -use-ld=lld -Xlinker -z -Xlinker now -Xlinker -z -Xlinker relro
+               -Xswiftc -Xfrontend -Xswiftc -function-sections -Xlinker --no-export-dynamic -Xlinker -z -Xlinker pack-relative-relocs
+               -Xlinker --symbol-ordering-file=/build/dewpoint/scripts/idle-functions.order -Xlinker --no-warn-symbol-ordering)
   pkgenv=(PKG_CONFIG_SYSROOT_DIR="$1" PKG_CONFIG_PATH="$1/usr/lib/aarch64-linux-gnu/pkgconfig:$1/usr/share/pkgconfig"
           PKG_CONFIG_LIBDIR="$1/usr/lib/aarch64-linux-gnu/pkgconfig")
 }

@@ -2,8 +2,8 @@
 # Writes scripts/idle-functions.order: the functions of the release binary that an idle agent
 # runs (the example configuration, a private broker on loopback, no traffic), measured with
 # valgrind's callgrind from 30 s after start for MEASURE_SECONDS (150 by default, so that the
-# once-a-minute work is in), and after them the functions only its start-up runs (from exec to
-# those 30 s). `make build` links them first and in that order (lld --symbol-ordering-file), so
+# once-a-minute work is in), then those it runs under load (LOAD_SECONDS of the simulator's
+# traffic) and not idle, and then those only its start-up runs (from exec to those 30 s). `make build` links them first and in that order (lld --symbol-ordering-file), so
 # that the code an idle agent keeps resident is a few hundred KiB of contiguous pages instead of
 # pages all over 11 MiB of text, and start-up's own code is one run of pages after it (the kernel
 # maps 64 KiB around each page fault: scattered, the few hundred KiB start-up runs cost 5 MiB).
@@ -34,6 +34,9 @@ sleep 30
 callgrind_control -d > /dev/null  # cg.out.1: start-up; the counts start again from zero
 sleep "${MEASURE_SECONDS:-150}"
 callgrind_control -d > /dev/null  # cg.out.2: idle
+echo "== then ${LOAD_SECONDS:-60} s of the simulator's traffic (100 messages/s per example device)"
+"$BIN" simulate --publish "127.0.0.1:$port" --rate 100 --seconds "${LOAD_SECONDS:-60}" --fault-speed 20 > "$tmp/simulate.log" 2>&1
+callgrind_control -d > /dev/null  # cg.out.3: under load
 sleep 3
 # the functions of the toolchain's static libraries that share their object's .text section
 static=$(dirname "$(readlink -f "$(command -v swift)")")/../lib/swift_static/linux
@@ -59,17 +62,19 @@ def executed(path):
             if kind == "fn" and ob and ob.endswith("/dewpoint"): seen.add(i)
     # a function callgrind knows only by address has no symbol to order
     return {names[i] for i in seen if i in names and not names[i].startswith("0x")}
-startup, idle = executed(tmp + "/cg.out.1"), executed(tmp + "/cg.out.2")
-startup -= idle
+startup, idle, load = executed(tmp + "/cg.out.1"), executed(tmp + "/cg.out.2"), executed(tmp + "/cg.out.3")
+load -= idle
+startup -= idle | load
 # The toolchain's static libraries (libswiftCore's Swift.o above all) keep most functions in one
 # .text section per object: the linker can only move such a section whole, and ordering one of
 # its functions among ours would spread our ordered code over megabytes. Those go last.
 shared = set(open(tmp + "/shared-text").read().split())
 with open(out, "w") as f:
     f.write("# idle\n" + "".join(n + "\n" for n in sorted(idle - shared)))
+    f.write("# under load, not idle\n" + "".join(n + "\n" for n in sorted(load - shared)))
     f.write("# start-up only\n" + "".join(n + "\n" for n in sorted(startup - shared)))
     f.write("# in a .text section shared with other functions (the toolchain's static libraries)\n")
-    f.write("".join(n + "\n" for n in sorted(idle & shared) + sorted(startup & shared)))
-print(f"{len(idle - shared)} idle and {len(startup - shared)} start-up functions, and "
-      f"{len((idle | startup) & shared)} that cannot move alone, written to {out}")
+    f.write("".join(n + "\n" for n in sorted(idle & shared) + sorted(load & shared) + sorted(startup & shared)))
+print(f"{len(idle - shared)} idle, {len(load - shared)} load and {len(startup - shared)} start-up functions, and "
+      f"{len((idle | load | startup) & shared)} that cannot move alone, written to {out}")
 PY
