@@ -25,6 +25,7 @@ RELEASE_SECTIONS := -Xswiftc -Xfrontend -Xswiftc -function-sections
 # in the executable first, read most of it at start (1.1 MiB of resident memory before main).
 # Nothing loads into the agent that needs its symbols.
 RELEASE_SECTIONS += -Xlinker --no-export-dynamic
+RELEASE_LINK += $(if $(and $(LLD),$(filter 1,$(PACK_RELR))),-Xlinker -T -Xlinker $(CURDIR)/scripts/rodata.ld)
 
 # The release binary binds every symbol at start (`-z now`, so with RELRO the whole GOT is
 # read-only) and carries no `$ORIGIN` run path (a library planted beside it is never loaded).
@@ -48,8 +49,8 @@ deps:
 	fi
 
 build: deps
-	@# SwiftPM does not know the ordering file: a newer one must relink
-	@[ ! -e $(BIN) ] || [ $(BIN) -nt scripts/idle-functions.order ] || rm -f $(BIN)
+	@# SwiftPM does not know the ordering file or the linker script: a newer one must relink
+	@[ ! -e $(BIN) ] || { [ $(BIN) -nt scripts/idle-functions.order ] && [ $(BIN) -nt scripts/rodata.ld ]; } || rm -f $(BIN)
 	$(SWIFT) build -c release --product dewpoint --static-swift-stdlib --disable-local-rpath -Xlinker -z -Xlinker now $(RELEASE_SECTIONS) $(RELEASE_LINK)
 
 debug: deps

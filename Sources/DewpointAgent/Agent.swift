@@ -99,6 +99,8 @@ public final class Agent: Sendable {
                                     options: Agent.options(agent.upstream.broker, clientId: "dewpoint-\(agent.agentId)-up", cleanSession: true),
                                     schemas: config.bindings.map(Pipeline.recordSchema(for:)),
                                     logger: logger.with("sink", "upstream"), onRecord: { queue.interrupt() })
+        // what opening the spool (SQLite) touched once
+        StartupPages.release()
         let pipeline = try Pipeline(agentId: agent.agentId, bindings: config.bindings, sink: sink, seq: sink.spool, mode: .external,
                                     logger: logger)
         // the MQTT input's clock falls back to the wall clock once it has been quiet for a few
@@ -112,6 +114,8 @@ public final class Agent: Sendable {
         let checkpointer = Checkpointer(gate: gate, sink: sink, intervalNs: UInt64(Clock.ns(ms: agent.spool.commitIntervalMs)),
                                         measureLatency: agent.metrics.enabled)
         try checkpointer.restore(logger: logger)
+        // and building the pipeline and restoring its checkpoint
+        StartupPages.release()
         // the wall clock's devices start at the wall clock, before any frame arrives; the MQTT
         // input's stand still until it connects, then follow what it delivers
         gate.run { $0.advanceClock(nowNs: Clock.wallNs()) }
@@ -173,8 +177,9 @@ public final class Agent: Sendable {
         var reportedDrops = 0
         // passes while the agent settles (connections made, the first commits and records
         // through: each first time touches code of its own) drop the pages only that needed
-        // (`StartupPages`): at 0.5 s (the connections are usually up), 5 s (logged) and 15 s
-        let releaseDelaysNs: [UInt64] = [500_000_000, 4_500_000_000, 10_000_000_000]
+        // (`StartupPages`): at 0.5 s (the connections are usually up), 2 s (the first messages
+        // through), 5 s (logged) and 15 s
+        let releaseDelaysNs: [UInt64] = [500_000_000, 1_500_000_000, 3_000_000_000, 10_000_000_000]
         var releaseStartupPagesAtNs: UInt64? = Clock.monotonicNs() + releaseDelaysNs[0]
         var releasePasses = 0
         // serial, capture and socket frames: linger 1 ms after a small batch only when frames come
@@ -203,7 +208,7 @@ public final class Agent: Sendable {
                 releasePasses += 1
                 releaseStartupPagesAtNs = releasePasses < releaseDelaysNs.count ? Clock.monotonicNs() + releaseDelaysNs[releasePasses] : nil
                 let kib = StartupPages.release()
-                if kib > 0 && releasePasses == 2 { logger.info("released \(kib) KiB of file pages only start-up used") }
+                if kib > 0 && releasePasses == 3 { logger.info("released \(kib) KiB of file pages only start-up used") }
             }
             if Clock.monotonicNs() - lastReport >= 60_000_000_000 {
                 lastReport = Clock.monotonicNs()

@@ -14,10 +14,10 @@ import Glibc
 /// used again faults back in from there (a minor fault, no disk read). Mappings the process
 /// changed (relocated data, RELRO) are never touched.
 ///
-/// `dewpoint run` releases them at each step of its start (after parsing its arguments, after
-/// loading its configuration, after starting its sources) and three times while it settles:
-/// the resident set's high-water mark is then that of the largest step, not of all of start-up
-/// together.
+/// `dewpoint run` releases them at each step of its start (before anything else, after
+/// loading its configuration, after opening its spool, after building its pipeline, after
+/// starting its sources) and 0.5 s, 2 s, 5 s and 15 s later: the resident set's high-water mark
+/// is then that of the largest step, not of all of start-up together.
 ///
 /// `DEWPOINT_KEEP_STARTUP_PAGES=1` turns it off.
 public enum StartupPages {

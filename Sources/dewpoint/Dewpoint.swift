@@ -21,6 +21,9 @@ struct Dewpoint: ParsableCommand {
     static func main() {
         let args = Array(CommandLine.arguments.dropFirst())
         if let run = RunArguments.parse(args) {
+            // before any other work: the dynamic loader's reading of the libraries' symbol
+            // tables (libcrypto's, libstdc++'s) is most of what a process holds at this point
+            StartupPages.release()
             do {
                 try Run.runAgent(config: run.config, drainTimeout: run.drainTimeout, logLevel: run.logLevel)
             } catch {
