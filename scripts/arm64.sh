@@ -59,6 +59,10 @@ update-binfmts --enable qemu-aarch64 2> /dev/null || true
 grep -q enabled /proc/sys/fs/binfmt_misc/qemu-aarch64 || { echo "the qemu-aarch64 binfmt handler is not enabled" >&2; exit 1; }
 
 mkdir -p "$CACHE"
+# one run at a time: each run copies the source tree into the chroot afresh, which would pull it
+# from under another run's build
+exec 9> "$CACHE/.lock"
+flock -n 9 || { echo "another arm64.sh run holds $CACHE/.lock; wait for it to finish" >&2; exit 1; }
 if [ ! -e "$SID/.stamp-debootstrap" ]; then
   step "debootstrap arm64 sid into $SID (the compiler's system)"
   rm -rf "$SID"
