@@ -1,4 +1,5 @@
 import DewpointAgent
+import DewpointTestSupport
 import Foundation
 import Testing
 
@@ -30,18 +31,7 @@ struct RunArgumentsTests {
 
     /// Through the binary: what the direct path refuses, ArgumentParser answers as before.
     @Test func refusedCommandLinesGetArgumentParsersAnswers() throws {
-        func dewpoint(_ args: [String]) throws -> (Int32, String) {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: AgentProcess.binary)
-            p.arguments = args
-            let out = Pipe()
-            p.standardOutput = out
-            p.standardError = out
-            try p.run()
-            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            p.waitUntilExit()
-            return (p.terminationStatus, text)
-        }
+        func dewpoint(_ args: [String]) throws -> (Int32, String) { try runCapturing(AgentProcess.binary, args) }
         let (bogus, bogusText) = try dewpoint(["run", "--bogus"])
         #expect(bogus == 64 && bogusText.contains("Unknown option '--bogus'"), "\(bogus): \(bogusText)")
         let (level, levelText) = try dewpoint(["run", "--log-level", "loud"])

@@ -1,3 +1,4 @@
+import DewpointTestSupport
 import Foundation
 import Testing
 
@@ -8,15 +9,7 @@ import Testing
     @Test(.enabled(if: analyze != nil, "needs systemd-analyze (Debian package systemd; make test installs it)"))
     func exposureIsAtMostTwo() throws {
         let unit = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../systemd/dewpoint.service").standardized.path
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: Self.analyze!)
-        p.arguments = ["security", "--offline=yes", "--no-pager", unit]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
+        let (_, text) = try runCapturing(Self.analyze!, ["security", "--offline=yes", "--no-pager", unit])
         let line = try #require(text.split(separator: "\n").first { $0.contains("Overall exposure level") }, "\(text)")
         let score = try #require(line.split(separator: ":").last?.split(separator: " ").first.flatMap { Double($0) }, "\(line)")
         #expect(score <= 2.0, "\(line)")

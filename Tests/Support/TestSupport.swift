@@ -164,3 +164,17 @@ public func makeCertificates(_ dir: String) throws {
     try openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "other.key", "-out", "other.crt", "-days", "1", "-subj", "/CN=someone else"], in: dir)
     _ = chmod(dir + "/server.key", 0o644)
 }
+
+/// Runs a program to its end; its exit status and its stdout and stderr together.
+public func runCapturing(_ executable: String, _ args: [String]) throws -> (status: Int32, output: String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: executable)
+    p.arguments = args
+    let out = Pipe()
+    p.standardOutput = out
+    p.standardError = out
+    try p.run()
+    let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    p.waitUntilExit()
+    return (p.terminationStatus, text)
+}
