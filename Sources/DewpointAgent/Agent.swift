@@ -177,11 +177,9 @@ public final class Agent: Sendable {
         var reportedDrops = 0
         // passes while the agent settles (connections made, the first commits and records
         // through: each first time touches code of its own) drop the pages only that needed
-        // (`StartupPages`): at 0.5 s (the connections are usually up), 2 s (the first messages
-        // through), 5 s (logged) and 15 s
-        let releaseDelaysNs: [UInt64] = [500_000_000, 1_500_000_000, 3_000_000_000, 10_000_000_000]
-        var releaseStartupPagesAtNs: UInt64? = Clock.monotonicNs() + releaseDelaysNs[0]
-        var releasePasses = 0
+        // (`StartupPages`), at these times after the start; the one at 5 s is logged, the last one
+        // (silent) drops what the earlier ones, the log line and the first windows' closing touched
+        var settlePasses = StartupPages.SettlePasses(startNs: Clock.monotonicNs())
         // serial, capture and socket frames: linger 1 ms after a small batch only when frames come
         // fast enough for it to gather a batch (`input.batch_min`)
         var queuePacer = BatchPacer(lingerNs: 1_000_000, minBatch: agent.input.batchMin)
@@ -202,13 +200,9 @@ public final class Agent: Sendable {
             gate.run { $0.advanceClock(nowNs: Clock.wallNs()) }
             sink.sendEarly()
             if Clock.monotonicNs() >= checkpointer.dueNs { checkpointer.commit() }
-            if let at = releaseStartupPagesAtNs, Clock.monotonicNs() >= at {
-                // the last pass (silent) drops what the earlier ones, the log line and the first
-                // windows' closing touched once
-                releasePasses += 1
-                releaseStartupPagesAtNs = releasePasses < releaseDelaysNs.count ? Clock.monotonicNs() + releaseDelaysNs[releasePasses] : nil
+            if let pass = settlePasses.due(nowNs: Clock.monotonicNs()) {
                 let kib = StartupPages.release()
-                if kib > 0 && releasePasses == 3 { logger.info("released \(kib) KiB of file pages only start-up used") }
+                if kib > 0 && pass.logged { logger.info("released \(kib) KiB of file pages only start-up used") }
             }
             if Clock.monotonicNs() - lastReport >= 60_000_000_000 {
                 lastReport = Clock.monotonicNs()

@@ -16,8 +16,9 @@ import Glibc
 ///
 /// `dewpoint run` releases them at each step of its start (before anything else, after
 /// loading its configuration, after opening its spool, after building its pipeline, after
-/// starting its sources) and 0.5 s, 2 s, 5 s and 15 s later: the resident set's high-water mark
-/// is then that of the largest step, not of all of start-up together.
+/// starting its sources) and 0.5 s, 2 s, 5 s and 15 s after the start (`SettlePasses`): the
+/// resident set's high-water mark is then that of the largest step, not of all of start-up
+/// together.
 ///
 /// `DEWPOINT_KEEP_STARTUP_PAGES=1` turns it off.
 public enum StartupPages {

@@ -74,7 +74,7 @@ extension Pipeline {
         for d in changed {
             d.changed = false
             var w = StateWriter()
-            w.write(Pipeline.fingerprint(bindings[d.binding]))
+            w.write(stateFingerprints[d.binding])
             d.save(to: &w)
             rows.append(StateRow(key: checkpointKey(d), value: w.finish()))
         }
@@ -144,7 +144,7 @@ extension Pipeline {
         guard let b = bindings.firstIndex(where: { $0.name == bindingName }) else { return "binding \(bindingName) is no longer configured" }
         var r = StateReader(bytes)
         do throws(StateCodingError) {
-            guard try r.read(UInt64.self) == Pipeline.fingerprint(bindings[b]) else {
+            guard try r.read(UInt64.self) == stateFingerprints[b] else {
                 return "binding \(bindingName) changed its windows or channels since the state was saved"
             }
             let fresh = DeviceState(name: name, binding: b, spec: bindings[b], defaultMaxSkewNs: defaultMaxSkewNs, clock: clock(of: bindings[b]))

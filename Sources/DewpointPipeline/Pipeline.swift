@@ -23,6 +23,9 @@ public final class Pipeline {
 
     public let agentId: String
     public let bindings: [BindingSpec]
+    /// Each binding's `fingerprint`, made once: a checkpoint writes it for every device that
+    /// changed, and making it describes the binding's windows and channels through reflection.
+    let stateFingerprints: [UInt64]
     /// Counters live in plain memory: updating them per sample costs no exclusivity check.
     let hot: UnsafeMutablePointer<HotState>
     public var counters: PipelineCounters { hot.pointee.counters }
@@ -97,6 +100,7 @@ public final class Pipeline {
         for b in bindings { decs.append(try FrameDecoder(binding: b)) }
         self.decoders = decs
         self.maxPayloads = bindings.map(\.limits.maxPayload)
+        self.stateFingerprints = bindings.map(Pipeline.fingerprint)
         self.fixedDevice = Array(repeating: nil, count: bindings.count)
         self.byName = Array(repeating: [:], count: bindings.count)
         self.hasDropout = bindings.contains { $0.channels.contains { $0.detectors.contains { if case .dropout = $0.kind { return true } else { return false } } } }
