@@ -52,6 +52,7 @@ build: deps
 	@# SwiftPM does not know the ordering file or the linker script: a newer one must relink
 	@[ ! -e $(BIN) ] || { [ $(BIN) -nt scripts/idle-functions.order ] && [ $(BIN) -nt scripts/rodata.ld ]; } || rm -f $(BIN)
 	$(SWIFT) build -c release --product dewpoint --static-swift-stdlib --disable-local-rpath -Xlinker -z -Xlinker now $(RELEASE_SECTIONS) $(RELEASE_LINK)
+	$(if $(and $(LLD),$(filter 1,$(PACK_RELR))),@./scripts/check-rodata.sh $(BIN))
 
 debug: deps
 	$(SWIFT) build
