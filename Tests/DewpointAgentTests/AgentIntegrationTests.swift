@@ -45,6 +45,8 @@ import Testing
         #expect(agent.log.contains("upstream disconnected"))
         #expect(agent.log.contains("spool drained"))
         #expect(agent.log.contains("decode_errors=0"))
+        // the settle-time pass at 5 s (`StartupPages.SettlePasses`) ran, under the load
+        #expect(agent.log.contains("KiB of file pages only start-up used"), "\(agent.log)")
     }
 
     /// kill -9 with records waiting in the spool, then a restart: every committed record arrives,
