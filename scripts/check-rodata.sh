@@ -4,10 +4,13 @@
 #   scripts/check-rodata.sh BINARY
 set -euo pipefail
 bin=${1:?usage: check-rodata.sh BINARY}
-flags=$(readelf -SW "$bin" | awk '$2 == ".rodata" { print $(NF-3) }')
+# readelf's section lines without their "[Nr]" (which is "[ 5]", two fields, below 10):
+# name, type, address, offset, size, entry size, flags, link, info, alignment
+sections=$(readelf -SW "$bin" | sed -nE 's/^ *\[ *[0-9]+\] +//p')
+flags=$(awk '$1 == ".rodata" { print $(NF-3) }' <<< "$sections")
 [ -n "$flags" ] || { echo "$bin has no .rodata section" >&2; exit 1; }
 case "$flags" in
   *W*) echo "$bin: .rodata is writable ($flags): link it with -T scripts/rodata.ld" >&2; exit 1 ;;
 esac
-writable=$(readelf -SW "$bin" | awk '$2 == ".rodata.writable" { print $(NF-5) }')
+writable=$(awk '$1 == ".rodata.writable" { print $5 }' <<< "$sections")
 echo ".rodata read-only ($flags)${writable:+; $((16#$writable)) bytes of writable constants in .rodata.writable}"
