@@ -177,8 +177,7 @@ public final class Agent: Sendable {
         var reportedDrops = 0
         // passes while the agent settles (connections made, the first commits and records
         // through: each first time touches code of its own) drop the pages only that needed
-        // (`StartupPages`), at these times after the start; the one at 5 s is logged, the last one
-        // (silent) drops what the earlier ones, the log line and the first windows' closing touched
+        // (`StartupPages`); `SettlePasses` says when, and which one is logged
         var settlePasses = StartupPages.SettlePasses(startNs: Clock.monotonicNs())
         // serial, capture and socket frames: linger 1 ms after a small batch only when frames come
         // fast enough for it to gather a batch (`input.batch_min`)
